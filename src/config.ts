@@ -1,0 +1,128 @@
+// Typed configuration: embedded defaults < config file (TOML, containerd style) < flags.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { invalidArgument } from './errors.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface Config {
+  cri: { socket: string };
+  state: { dir: string };
+  log: { level: LogLevel };
+  dataplane: {
+    /** HOST:PORT; TCP (HTTP/2) and UDP (HTTP/3) on the same port. */
+    listen: string;
+    tlsCert?: string;
+    tlsKey?: string;
+    /** Cleartext h2c instead of TLS (local use). */
+    plaintext: boolean;
+    maxMessageBytes: number;
+    http3: boolean;
+  };
+  executor: {
+    /** Worker threads running guests; 0 = one per core. */
+    workers: number;
+    /** Default cap on a guest's linear memory when the CRI gives none. */
+    memoryLimitBytes: number;
+    /** CPU time one call may use. */
+    cpuMsPerCall: number;
+    /** Calls one container admits at once. */
+    maxInFlight: number;
+  };
+  images: {
+    /** Registries reached over plain HTTP (loopback registries always may be). */
+    insecureRegistries: string[];
+  };
+}
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+export function defaultConfig(): Config {
+  const userDir = process.env.XDG_RUNTIME_DIR ?? join(homedir(), '.local', 'run');
+  const dataDir = process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share');
+  return {
+    cri: { socket: isRoot ? '/run/workd/workd.sock' : join(userDir, 'workd', 'workd.sock') },
+    state: { dir: isRoot ? '/var/lib/workd' : join(dataDir, 'workd') },
+    log: { level: 'info' },
+    dataplane: {
+      listen: isRoot ? '[::]:443' : '[::]:8443',
+      plaintext: false,
+      maxMessageBytes: 4 * 1024 * 1024,
+      http3: true,
+    },
+    executor: { workers: 0, memoryLimitBytes: 64 * 1024 * 1024, cpuMsPerCall: 1000, maxInFlight: 1024 },
+    images: { insecureRegistries: [] },
+  };
+}
+
+/** Splits `HOST:PORT`, `[v6]:PORT` or `:PORT`. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
+  if (!m) throw invalidArgument(`listen address ${JSON.stringify(listen)} is not HOST:PORT`);
+  const port = Number(m[3]);
+  if (port > 65535) throw invalidArgument(`listen port ${port} is out of range`);
+  return { host: m[1] ?? (m[2] || '::'), port };
+}
+
+type Table = Record<string, unknown>;
+
+function section(root: Table, name: string): Table {
+  const v = root[name];
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`config: [${name}] must be a table`);
+  return v as Table;
+}
+
+function take<T>(t: Table, sec: string, key: string, kind: 'string' | 'number' | 'boolean', fallback: T): T {
+  const v = t[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== kind) throw invalidArgument(`config: ${sec}.${key} must be a ${kind}`);
+  return v as T;
+}
+
+/** Reads a TOML config file over the defaults. Unknown sections are refused so typos are seen. */
+export function loadConfigFile(path: string, base: Config = defaultConfig()): Config {
+  let root: Table;
+  try {
+    root = parseToml(readFileSync(path, 'utf8')) as Table;
+  } catch (err) {
+    throw invalidArgument(`config file ${path}: ${(err as Error).message}`);
+  }
+  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images']);
+  for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
+  const cri = section(root, 'cri');
+  const state = section(root, 'state');
+  const log = section(root, 'log');
+  const dp = section(root, 'dataplane');
+  const ex = section(root, 'executor');
+  const im = section(root, 'images');
+  const level = take(log, 'log', 'level', 'string', base.log.level);
+  if (!LOG_LEVELS.includes(level)) throw invalidArgument(`config: log.level must be one of ${LOG_LEVELS.join(', ')}`);
+  const insecure = im.insecure_registries ?? base.images.insecureRegistries;
+  if (!Array.isArray(insecure) || !insecure.every((x) => typeof x === 'string')) {
+    throw invalidArgument('config: images.insecure_registries must be a list of strings');
+  }
+  return {
+    cri: { socket: take(cri, 'cri', 'socket', 'string', base.cri.socket) },
+    state: { dir: take(state, 'state', 'dir', 'string', base.state.dir) },
+    log: { level },
+    dataplane: {
+      listen: take(dp, 'dataplane', 'listen', 'string', base.dataplane.listen),
+      tlsCert: take(dp, 'dataplane', 'tls_cert', 'string', base.dataplane.tlsCert),
+      tlsKey: take(dp, 'dataplane', 'tls_key', 'string', base.dataplane.tlsKey),
+      plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
+      maxMessageBytes: take(dp, 'dataplane', 'max_message_bytes', 'number', base.dataplane.maxMessageBytes),
+      http3: take(dp, 'dataplane', 'http3', 'boolean', base.dataplane.http3),
+    },
+    executor: {
+      workers: take(ex, 'executor', 'workers', 'number', base.executor.workers),
+      memoryLimitBytes: take(ex, 'executor', 'memory_limit_bytes', 'number', base.executor.memoryLimitBytes),
+      cpuMsPerCall: take(ex, 'executor', 'cpu_ms_per_call', 'number', base.executor.cpuMsPerCall),
+      maxInFlight: take(ex, 'executor', 'max_in_flight', 'number', base.executor.maxInFlight),
+    },
+    images: { insecureRegistries: insecure as string[] },
+  };
+}
