@@ -1,0 +1,307 @@
+// The one gRPC handler both transports attach to. It checks the request the
+// way the gRPC PROTOCOL-HTTP2 document asks (POST, content-type, grpc-timeout,
+// grpc-encoding), decodes length-prefixed messages, and answers each call
+// from a running guest (unary) or a built-in service (any shape).
+import { Code, WorkdError } from '../../errors.js';
+import type { Logger } from '../../observability/log.js';
+import type { GuestResult, MetadataEntry } from '../../wasm/api.js';
+import type { Router } from '../router.js';
+import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalRequestBody, UniversalResponse } from '../universal.js';
+import type { BuiltinMethods, BuiltinStream } from './builtin.js';
+import { accepts, compress, decompress, parseEncoding, type Encoding } from './compression.js';
+import { ACCEPT_ENCODING, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE } from './constants.js';
+import { encodeMessage, MessageDecoder, type MessageSink } from './framing.js';
+import { requestMetadata } from './metadata.js';
+import { ResponseFields, ServerCall, type CallEnv } from './server-call.js';
+import { parseTimeout } from './timeout.js';
+
+export interface GrpcHandlerOptions {
+  readonly router: Router;
+  /** Largest request or response message, after decompression (RESOURCE_EXHAUSTED above it). */
+  readonly maxMessageBytes: number;
+  readonly log: Logger;
+  readonly builtins?: BuiltinMethods;
+}
+
+export interface GrpcHandler extends UniversalHandler {
+  /** Adds (or with undefined removes) a field on every response's headers, e.g. `alt-svc`. */
+  setResponseField(name: string, value: string | undefined): void;
+}
+
+// Below this size (de)compression runs inline: the zlib thread pool costs more than it saves.
+const INLINE_ZLIB_BYTES = 64 * 1024;
+
+const IGNORE_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
+
+function header(headers: UniversalHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return v === undefined || typeof v === 'string' ? v : v.join(',');
+}
+
+export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
+  const fields = new ResponseFields();
+  const builtins: BuiltinMethods = opts.builtins ?? new Map();
+  let active = 0;
+  const env: CallEnv = {
+    fields,
+    maxMessageBytes: opts.maxMessageBytes,
+    onFinished: () => {
+      active--;
+    },
+  };
+
+  function refuse(res: UniversalResponse, err: WorkdError, extra?: Record<string, string>): UniversalRequestBody {
+    const f = fields.trailersOnly(err.code, err.message);
+    if (extra !== undefined) Object.assign(f, extra);
+    res.sendTrailersOnly(HTTP_OK, f);
+    return IGNORE_BODY;
+  }
+
+  function plainHttpError(res: UniversalResponse, status: number, text: string, extra?: Record<string, string>): UniversalRequestBody {
+    res.sendHeaders(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
+    res.sendData(Buffer.from(text + '\n'));
+    res.sendTrailers({});
+    return IGNORE_BODY;
+  }
+
+  return {
+    get active() {
+      return active;
+    },
+    setResponseField(name, value) {
+      fields.setExtra(name, value);
+    },
+    open(req: UniversalRequest, res: UniversalResponse): UniversalRequestBody {
+      const h = req.headers;
+      if (req.method !== 'POST') {
+        return plainHttpError(res, HTTP_METHOD_NOT_ALLOWED, `gRPC requires POST, not ${req.method}`, { allow: 'POST' });
+      }
+      const ct = header(h, 'content-type');
+      if (ct === undefined || !ct.startsWith('application/grpc')) {
+        return plainHttpError(res, HTTP_UNSUPPORTED_MEDIA_TYPE, `content-type ${ct === undefined ? '(none)' : JSON.stringify(ct)} is not application/grpc`);
+      }
+      if (ct.length > 16 && ct !== 'application/grpc+proto' && ct.charCodeAt(16) !== 59 /* ';' */) {
+        return refuse(res, new WorkdError(Code.UNIMPLEMENTED, `content-type ${ct} is not supported: this server speaks application/grpc+proto`));
+      }
+      const path = req.path;
+      const slash = path.indexOf('/', 1);
+      if (path.charCodeAt(0) !== 47 || slash < 2 || slash === path.length - 1 || path.indexOf('/', slash + 1) >= 0) {
+        return refuse(res, new WorkdError(Code.UNIMPLEMENTED, `malformed path ${JSON.stringify(path)}: expected /package.Service/Method`));
+      }
+      const encoding = parseEncoding(header(h, HDR_ENCODING));
+      if (encoding === undefined) {
+        return refuse(res, new WorkdError(Code.UNIMPLEMENTED, `grpc-encoding ${header(h, HDR_ENCODING)} is not supported (supported: ${ACCEPT_ENCODING})`));
+      }
+      let timeoutMs = -1;
+      const t = header(h, HDR_TIMEOUT);
+      if (t !== undefined) {
+        try {
+          timeoutMs = parseTimeout(t);
+        } catch (err) {
+          return refuse(res, err as WorkdError);
+        }
+      }
+      const domain = opts.router.domainOf(req.authority);
+      // Respond in the request's encoding when the client takes it back (grpc-go does the same).
+      const respEncoding: Encoding = encoding !== 'identity' && accepts(header(h, HDR_ACCEPT_ENCODING), encoding) ? encoding : 'identity';
+      active++;
+      const builtin = builtins.get(path);
+      let call: GuestCall | BuiltinCall;
+      if (builtin !== undefined) {
+        call = new BuiltinCall(res, env, encoding, domain, requestMetadata(h));
+        call.attach(builtin.start(call));
+      } else {
+        const version = header(h, HDR_VERSION);
+        call = new GuestCall(res, env, opts, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
+      }
+      if (timeoutMs >= 0) call.startDeadline(timeoutMs);
+      return call;
+    },
+  };
+}
+
+/** Shared request-side plumbing: framing, decompression, body events. */
+abstract class RequestCall extends ServerCall implements UniversalRequestBody, MessageSink {
+  protected readonly decoder: MessageDecoder;
+
+  constructor(
+    res: UniversalResponse,
+    env: CallEnv,
+    protected readonly encoding: Encoding,
+  ) {
+    super(res, env);
+    this.decoder = new MessageDecoder(this, env.maxMessageBytes);
+  }
+
+  data(chunk: Uint8Array): void {
+    if (!this.done) this.decoder.push(chunk);
+  }
+
+  end(): void {
+    if (this.done) return;
+    if (!this.decoder.end()) return;
+    this.halfClosed();
+  }
+
+  // Named by the transport-facing interface; ServerCall.abort does the work.
+  override abort(): void {
+    super.abort();
+  }
+
+  onFrameError(error: WorkdError): void {
+    this.fail(error);
+  }
+
+  onMessage(compressed: boolean, message: Uint8Array): void {
+    if (this.done) return;
+    if (!compressed) return this.received(message);
+    if (this.encoding === 'identity') {
+      return this.fail(new WorkdError(Code.INTERNAL, 'request message has the compressed flag set but no grpc-encoding was given'));
+    }
+    this.inflate(message);
+  }
+
+  protected inflate(message: Uint8Array): void {
+    decompress(this.encoding, message, this.env.maxMessageBytes, message.length <= INLINE_ZLIB_BYTES, (err, out) => {
+      if (this.done) return;
+      if (err !== null) return this.fail(err);
+      this.received(out!);
+    });
+  }
+
+  protected abstract received(message: Uint8Array): void;
+  protected abstract halfClosed(): void;
+}
+
+/** A unary call answered by a running guest. */
+class GuestCall extends RequestCall {
+  private request: Uint8Array | null = null;
+  private gotMessage = false;
+  private halfClosedSeen = false;
+
+  constructor(
+    res: UniversalResponse,
+    env: CallEnv,
+    private readonly opts: GrpcHandlerOptions,
+    encoding: Encoding,
+    private readonly respEncoding: Encoding,
+    private readonly domain: string,
+    private readonly service: string,
+    private readonly method: string,
+    private readonly headers: UniversalHeaders,
+    private readonly versionPin: string | undefined,
+  ) {
+    super(res, env, encoding);
+  }
+
+  override onMessage(compressed: boolean, message: Uint8Array): void {
+    if (this.done) return;
+    if (this.gotMessage) {
+      return this.fail(new WorkdError(Code.INTERNAL, `unary method ${this.method} received more than one request message`));
+    }
+    this.gotMessage = true;
+    super.onMessage(compressed, message);
+  }
+
+  protected received(message: Uint8Array): void {
+    this.request = message;
+    if (this.halfClosedSeen) this.dispatch();
+  }
+
+  protected halfClosed(): void {
+    this.halfClosedSeen = true;
+    if (!this.gotMessage) return this.fail(new WorkdError(Code.INTERNAL, `unary method ${this.method} received no request message`));
+    // Otherwise the message is still being decompressed; received() dispatches.
+    if (this.request !== null) this.dispatch();
+  }
+
+  private dispatch(): void {
+    let container;
+    try {
+      container = this.opts.router.route(this.domain, this.service, this.method, this.versionPin);
+    } catch (err) {
+      if (err instanceof WorkdError) return this.fail(err);
+      throw err;
+    }
+    const request = this.request!;
+    this.request = null;
+    container.runtime
+      .call({
+        method: this.method,
+        request,
+        metadata: requestMetadata(this.headers),
+        signal: this.signal,
+      })
+      .then(
+        (result) => this.answer(result),
+        // ContainerRuntime.call never rejects by contract; if one does, the caller still gets a status.
+        (err: unknown) => this.fail(new WorkdError(Code.INTERNAL, `guest call failed: ${(err as Error)?.message ?? String(err)}`)),
+      );
+  }
+
+  private answer(result: GuestResult): void {
+    if (this.done) return;
+    if (result.status !== 0) return this.finish(result.status, result.message, result.trailers);
+    const response = result.response ?? EMPTY;
+    if (response.length > this.env.maxMessageBytes) {
+      return this.finish(Code.RESOURCE_EXHAUSTED, `response message of ${response.length} bytes is larger than the limit of ${this.env.maxMessageBytes} bytes`);
+    }
+    const enc = this.respEncoding;
+    if (enc === 'identity') return this.reply(encodeMessage(response, false), 'identity', result.trailers, result.message);
+    compress(enc, response, response.length <= INLINE_ZLIB_BYTES, (err, out) => {
+      if (this.done) return;
+      if (err !== null) return this.reply(encodeMessage(response, false), 'identity', result.trailers, result.message);
+      this.reply(encodeMessage(out, true), enc, result.trailers, result.message);
+    });
+  }
+
+  private reply(frame: Uint8Array, enc: Encoding, trailers: readonly MetadataEntry[], message: string): void {
+    this.sendHeadersOnce(enc);
+    this.res.sendData(frame);
+    this.finish(0, message, trailers);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A call answered by a built-in service; messages in order, any streaming shape. */
+class BuiltinCall extends RequestCall {
+  private stream: BuiltinStream | null = null;
+
+  constructor(
+    res: UniversalResponse,
+    env: CallEnv,
+    encoding: Encoding,
+    readonly domain: string,
+    readonly metadata: readonly MetadataEntry[],
+  ) {
+    super(res, env, encoding);
+  }
+
+  attach(stream: BuiltinStream): void {
+    this.stream = stream;
+  }
+
+  // Built-in messages are small; inline decompression keeps them in order.
+  protected override inflate(message: Uint8Array): void {
+    decompress(this.encoding, message, this.env.maxMessageBytes, true, (err, out) => {
+      if (this.done) return;
+      if (err !== null) return this.fail(err);
+      this.received(out!);
+    });
+  }
+
+  send(message: Uint8Array): void {
+    if (this.done) return;
+    this.sendHeadersOnce('identity');
+    this.res.sendData(encodeMessage(message, false));
+  }
+
+  protected received(message: Uint8Array): void {
+    this.stream?.message(message);
+  }
+
+  protected halfClosed(): void {
+    this.stream?.halfClose();
+  }
+}

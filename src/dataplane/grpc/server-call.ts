@@ -1,0 +1,144 @@
+// One gRPC call on the server side, over any transport: the response half
+// (headers once, messages, status in trailers or trailers-only) and the
+// deadline. Subclasses decide what the request messages go to: a guest
+// (unary) or a built-in service (any streaming shape).
+import type { MetadataEntry } from '../../wasm/api.js';
+import { Code, WorkdError } from '../../errors.js';
+import type { OutgoingFields, UniversalResponse } from '../universal.js';
+import { ACCEPT_ENCODING, CONTENT_TYPE, HTTP_OK } from './constants.js';
+import { addMetadata, percentEncode } from './metadata.js';
+import type { Encoding } from './compression.js';
+
+/** Shared, never-mutated header objects (node:http2 copies what it is given). */
+export class ResponseFields {
+  identity: OutgoingFields = {};
+  gzip: OutgoingFields = {};
+  deflate: OutgoingFields = {};
+  okTrailers: OutgoingFields = { 'grpc-status': '0' };
+  private extra: OutgoingFields = {};
+
+  constructor() {
+    this.rebuild();
+  }
+
+  /** Fields added to every response's headers (e.g. `alt-svc` once HTTP/3 listens). */
+  setExtra(name: string, value: string | undefined): void {
+    const next = { ...this.extra };
+    if (value === undefined) delete next[name];
+    else next[name] = value;
+    this.extra = next;
+    this.rebuild();
+  }
+
+  headersFor(encoding: Encoding): OutgoingFields {
+    return encoding === 'identity' ? this.identity : encoding === 'gzip' ? this.gzip : this.deflate;
+  }
+
+  /** Trailers-only: HTTP headers and status in one HEADERS frame. */
+  trailersOnly(code: number, message: string, metadata?: readonly MetadataEntry[]): OutgoingFields {
+    const f: OutgoingFields = { ...this.extra, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING };
+    if (metadata !== undefined) addMetadata(f, metadata);
+    f['grpc-status'] = String(code);
+    if (message !== '') f['grpc-message'] = percentEncode(message);
+    return f;
+  }
+
+  private rebuild(): void {
+    const base = { ...this.extra, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING };
+    this.identity = Object.freeze({ ...base }) as OutgoingFields;
+    this.gzip = Object.freeze({ ...base, 'grpc-encoding': 'gzip' }) as OutgoingFields;
+    this.deflate = Object.freeze({ ...base, 'grpc-encoding': 'deflate' }) as OutgoingFields;
+    this.okTrailers = Object.freeze({ 'grpc-status': '0' }) as OutgoingFields;
+  }
+}
+
+export interface CallEnv {
+  readonly fields: ResponseFields;
+  readonly maxMessageBytes: number;
+  /** Called exactly once when the call is over (answered or aborted). */
+  readonly onFinished: () => void;
+}
+
+export abstract class ServerCall {
+  /** True once the status went out or the stream is gone. */
+  done = false;
+  protected headersSent = false;
+  private timer: NodeJS.Timeout | null = null;
+  private controller: AbortController | null = null;
+
+  constructor(
+    protected readonly res: UniversalResponse,
+    protected readonly env: CallEnv,
+  ) {}
+
+  /** Aborted on deadline, peer reset or shutdown. Created on first use. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  startDeadline(timeoutMs: number): void {
+    // setTimeout clamps above 2^31-1 ms; such deadlines are effectively none.
+    if (timeoutMs > 0x7fffffff) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.fail(new WorkdError(Code.DEADLINE_EXCEEDED, `deadline of ${formatMs(timeoutMs)} exceeded`));
+    }, timeoutMs);
+  }
+
+  protected sendHeadersOnce(encoding: Encoding): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.res.sendHeaders(HTTP_OK, this.env.fields.headersFor(encoding));
+  }
+
+  /** Ends the call with a status; trailers-only when no headers went out yet. */
+  finish(code: number, message: string, metadata?: readonly MetadataEntry[]): void {
+    if (this.done) return;
+    this.settle();
+    if (!this.headersSent) {
+      this.res.sendTrailersOnly(HTTP_OK, this.env.fields.trailersOnly(code, message, metadata));
+      return;
+    }
+    if (code === 0 && message === '' && (metadata === undefined || metadata.length === 0)) {
+      this.res.sendTrailers(this.env.fields.okTrailers);
+      return;
+    }
+    const t: OutgoingFields = {};
+    if (metadata !== undefined) addMetadata(t, metadata);
+    t['grpc-status'] = String(code);
+    if (message !== '') t['grpc-message'] = percentEncode(message);
+    this.res.sendTrailers(t);
+  }
+
+  /** Ends the call with an error status and cancels any work still running for it. */
+  fail(err: WorkdError): void {
+    if (this.done) return;
+    this.cancelWork();
+    this.finish(err.code, err.message);
+  }
+
+  /** The transport lost the stream: stop the work, send nothing. */
+  abort(): void {
+    if (this.done) return;
+    this.cancelWork();
+    this.settle();
+  }
+
+  private cancelWork(): void {
+    if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort();
+  }
+
+  private settle(): void {
+    this.done = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.env.onFinished();
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(3)}s` : `${Math.round(ms * 1000) / 1000}ms`;
+}
