@@ -1,0 +1,131 @@
+// The CRI endpoint: a grpc-js server on a unix socket serving runtime.v1's
+// RuntimeService and ImageService (plus any extra local services, e.g. the
+// images engineer's admin import). Handlers come as plain maps of async
+// functions (src/cri/handler.ts); every rpc missing from a map answers
+// UNIMPLEMENTED with a message saying why.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { mkdirSync, chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkdError, Code } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import { CRI_LOADER_OPTIONS, type ServiceHandlers } from './handler.js';
+import { unimplementedHandler, wrapUnary } from './interceptor.js';
+
+/** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
+export const CRI_PROTO_PATH = fileURLToPath(new URL('../../../proto/cri.proto', import.meta.url));
+
+export const RUNTIME_SERVICE = 'runtime.v1.RuntimeService';
+export const IMAGE_SERVICE = 'runtime.v1.ImageService';
+
+/** One gRPC service to serve on the CRI socket. */
+export interface CriService {
+  /** Fully-qualified name, e.g. `runtime.v1.RuntimeService` (used in UNIMPLEMENTED messages). */
+  readonly name: string;
+  readonly definition: grpc.ServiceDefinition;
+  readonly handlers: ServiceHandlers;
+  /** Why specific rpcs are not served, e.g. `{ Exec: 'component containers have no processes' }`. */
+  readonly unimplemented?: Readonly<Record<string, string>>;
+}
+
+export interface CriServerOptions {
+  /** Absolute path of the unix socket. Its directory is created. */
+  readonly socket: string;
+  readonly log: Logger;
+  readonly services: readonly CriService[];
+}
+
+export interface CriServer {
+  readonly socket: string;
+  /** Stops accepting, lets running calls finish (up to graceMs), removes the socket file. */
+  close(graceMs?: number): Promise<void>;
+}
+
+let cached: grpc.GrpcObject | undefined;
+
+/** The runtime.v1 package loaded from proto/cri.proto with the CRI loader options. */
+export function loadCriPackage(): grpc.GrpcObject {
+  cached ??= grpc.loadPackageDefinition(protoLoader.loadSync(CRI_PROTO_PATH, CRI_LOADER_OPTIONS));
+  return cached;
+}
+
+/** The service definition of `runtime.v1.<name>`. */
+export function criServiceDefinition(name: 'RuntimeService' | 'ImageService'): grpc.ServiceDefinition {
+  const v1 = (loadCriPackage().runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  return (v1[name] as grpc.ServiceClientConstructor).service;
+}
+
+function implementation(svc: CriService, log: Logger): grpc.UntypedServiceImplementation {
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const [method, def] of Object.entries(svc.definition)) {
+    const handler = svc.handlers[method];
+    const path = `${svc.name}/${method}`;
+    if (handler && !def.requestStream && !def.responseStream) {
+      impl[method] = wrapUnary(path, handler, log);
+    } else {
+      const why = svc.unimplemented?.[method];
+      impl[method] = unimplementedHandler(def, `workd does not implement ${path}${why ? ` (${why})` : ''}`, log);
+    }
+  }
+  return impl;
+}
+
+/** Resolves when something accepts connections on the socket path, false when nobody does. */
+function socketIsLive(path: string): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); done(true); });
+    s.once('error', () => done(false));
+  });
+}
+
+/** Makes the socket path free: a stale socket (nobody listening) is removed; a live one refuses. */
+async function claimSocketPath(path: string, log: Logger): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) {
+    throw new WorkdError(Code.FAILED_PRECONDITION, `CRI socket path ${path} exists and is not a socket; refusing to replace it`);
+  }
+  if (await socketIsLive(path)) {
+    throw new WorkdError(Code.FAILED_PRECONDITION, `another process is already serving the CRI socket ${path} (is another workd running?)`);
+  }
+  log.warn({ socket: path }, 'replacing stale CRI socket left by an earlier run');
+  unlinkSync(path);
+}
+
+export async function startCriServer(opts: CriServerOptions): Promise<CriServer> {
+  const socket = resolve(opts.socket);
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o750 });
+  await claimSocketPath(socket, opts.log);
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  for (const svc of opts.services) server.addService(svc.definition, implementation(svc, opts.log));
+  await new Promise<void>((ok, fail) =>
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? fail(err) : ok())),
+  );
+  chmodSync(socket, 0o660);
+  opts.log.info({ socket, services: opts.services.map((s) => s.name) }, 'CRI server listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    socket,
+    close(graceMs = 5000) {
+      closed ??= new Promise<void>((done) => {
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          try { unlinkSync(socket); } catch { /* already gone */ }
+          done();
+        });
+      });
+      return closed;
+    },
+  };
+}
