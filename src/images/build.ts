@@ -1,0 +1,145 @@
+// Author side: a .wasm module + the service's descriptors + a component name →
+// an OCI image layout directory (docs/image-format.md), ready for
+// `workd image push` or `workd image import`.
+import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidArgument } from '../errors.js';
+import { parseComponentName } from '../pods/names.js';
+import { digestHex, sha256Digest } from './digest.js';
+import {
+  ANNOTATION_ABI_VERSION,
+  ANNOTATION_COMPONENT,
+  ANNOTATION_REF_NAME,
+  ANNOTATION_TITLE,
+  ANNOTATION_VERSION,
+  DEFAULT_ABI_VERSION,
+  MEDIA_DESCRIPTOR_SET,
+  MEDIA_OCI_MANIFEST,
+  MEDIA_WASM_CONFIG,
+  MEDIA_WASM_LAYER,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type WasmConfig,
+} from './media-types.js';
+import { compileProtoFilesToBinary, parseDescriptorSet, requireService } from './proto-compile.js';
+import { versionToTag } from './reference.js';
+
+export interface BuildOptions {
+  wasm: Uint8Array;
+  /** .proto files (paths) defining the service; compiled with their imports. */
+  protoFiles?: string[];
+  /** Import directories for protoFiles (protoc's -I). */
+  protoIncludeDirs?: string[];
+  /** A binary FileDescriptorSet instead of protoFiles. */
+  descriptorSet?: Uint8Array;
+  /** e.g. `example.com:foo.Bar@1.2.3` */
+  component: string;
+  /** Guest ABI version (docs/guest-abi.md); default 1. */
+  abiVersion?: number;
+  outDir: string;
+  /** Config `created` (RFC 3339). Default: $SOURCE_DATE_EPOCH or the Unix epoch, so builds are reproducible. */
+  created?: string;
+}
+
+export interface BuildResult {
+  manifestDigest: string;
+  /** The image ID the node will report. */
+  configDigest: string;
+}
+
+export async function buildImageLayout(opts: BuildOptions): Promise<BuildResult> {
+  const component = parseComponentName(opts.component);
+  const abiVersion = opts.abiVersion ?? DEFAULT_ABI_VERSION;
+  if (!Number.isInteger(abiVersion) || abiVersion < 1) throw invalidArgument(`ABI version ${abiVersion} is not a positive integer`);
+  checkWasm(opts.wasm);
+
+  if ((opts.protoFiles?.length ?? 0) > 0 && opts.descriptorSet) throw invalidArgument('give either .proto files or a descriptor set, not both');
+  let descriptorSet: Uint8Array;
+  if (opts.descriptorSet) descriptorSet = opts.descriptorSet;
+  else if (opts.protoFiles?.length) descriptorSet = compileProtoFilesToBinary(opts.protoFiles, { includeDirs: opts.protoIncludeDirs });
+  else throw invalidArgument('the service needs its .proto files or a descriptor set');
+  requireService(parseDescriptorSet(descriptorSet).registry, component.service);
+
+  const layout = new LayoutWriter(opts.outDir);
+  await layout.init();
+  const wasmDesc = await layout.blob(MEDIA_WASM_LAYER, opts.wasm, { [ANNOTATION_TITLE]: 'module.wasm' });
+  const dsDesc = await layout.blob(MEDIA_DESCRIPTOR_SET, descriptorSet, { [ANNOTATION_TITLE]: 'service.binpb' });
+  const config: WasmConfig = {
+    created: opts.created ?? defaultCreated(),
+    architecture: 'wasm',
+    os: 'wasip1',
+    layerDigests: [wasmDesc.digest, dsDesc.digest],
+    workd: { component: component.name, abiVersion },
+  };
+  const configDesc = await layout.blob(MEDIA_WASM_CONFIG, Buffer.from(JSON.stringify(config)));
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_OCI_MANIFEST,
+    config: configDesc,
+    layers: [wasmDesc, dsDesc],
+    annotations: {
+      [ANNOTATION_COMPONENT]: component.name,
+      [ANNOTATION_ABI_VERSION]: String(abiVersion),
+      [ANNOTATION_VERSION]: component.version,
+    },
+  };
+  const manifestDesc = await layout.blob(MEDIA_OCI_MANIFEST, Buffer.from(JSON.stringify(manifest)));
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ ...manifestDesc, annotations: { [ANNOTATION_REF_NAME]: versionToTag(component.version), [ANNOTATION_COMPONENT]: component.name } }],
+  };
+  await layout.writeIndex(index);
+  return { manifestDigest: manifestDesc.digest, configDigest: configDesc.digest };
+}
+
+/** A core wasm module (what the executor instantiates); a component-model binary or garbage is refused. */
+function checkWasm(wasm: Uint8Array): void {
+  const magic = wasm.length >= 8 && wasm[0] === 0 && wasm[1] === 0x61 && wasm[2] === 0x73 && wasm[3] === 0x6d;
+  if (!magic) throw invalidArgument('the .wasm file is not WebAssembly (no \\0asm header)');
+  if (!(wasm[4] === 1 && wasm[5] === 0 && wasm[6] === 0 && wasm[7] === 0)) {
+    throw invalidArgument('the .wasm file is not a core WebAssembly module (version is not 1; component-model binaries are not supported)');
+  }
+  if (!WebAssembly.validate(wasm)) throw invalidArgument('the .wasm module does not validate');
+}
+
+function defaultCreated(): string {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? '0');
+  return new Date((Number.isFinite(epoch) ? epoch : 0) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+class LayoutWriter {
+  constructor(private readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    await atomicWrite(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  }
+
+  async blob(mediaType: string, bytes: Uint8Array, annotations?: Record<string, string>): Promise<Descriptor> {
+    const digest = sha256Digest(bytes);
+    const path = join(this.dir, 'blobs', 'sha256', digestHex(digest));
+    const have = await stat(path).catch(() => undefined);
+    if (!have || have.size !== bytes.length) await atomicWrite(path, bytes);
+    return { mediaType, digest, size: bytes.length, ...(annotations ? { annotations } : {}) };
+  }
+
+  async writeIndex(index: ImageIndex): Promise<void> {
+    await atomicWrite(join(this.dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+  }
+}
+
+async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+export async function readWasmFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw invalidArgument(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
