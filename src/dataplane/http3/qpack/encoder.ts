@@ -1,0 +1,56 @@
+// QPACK field section encoding (RFC 9204 §4.5) without a dynamic table:
+// exact static matches become one-byte indexed lines, known names a static
+// name reference plus the value, everything else a literal name and value,
+// with Huffman coding wherever it is shorter. The prefix is always 0x0000
+// (Required Insert Count 0, Base 0), so the peer never blocks on us.
+//
+// gRPC answers repeat the same few fields on every call (`:status 200`,
+// `content-type: application/grpc`, `grpc-status: 0`), so the encoding of
+// short fields is cached.
+import { QpackWriter } from './primitives.js';
+import { staticIndexOf, staticNameIndexOf } from './static-table.js';
+
+const CACHE_MAX = 512;
+const CACHEABLE_LENGTH = 64;
+const cache = new Map<string, Uint8Array>();
+
+function encodeLine(w: QpackWriter, name: string, value: string): void {
+  const exact = staticIndexOf(name, value);
+  if (exact >= 0) {
+    w.int(6, 0xc0, exact); // 1 T=1 index
+    return;
+  }
+  const nameIndex = staticNameIndexOf(name);
+  if (nameIndex >= 0) {
+    w.int(4, 0x50, nameIndex); // 01 N=0 T=1 index
+  } else {
+    w.string(3, 0x20, name); // 001 N=0 H len
+  }
+  w.string(7, 0x00, value);
+}
+
+/** Encodes a flat [name, value, …] list (lowercase names, latin1 strings). */
+export function encodeFieldSection(fields: readonly string[]): Uint8Array {
+  const w = new QpackWriter(64);
+  w.byte(0); // Required Insert Count
+  w.byte(0); // S=0, Delta Base 0
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (name.length + value.length > CACHEABLE_LENGTH) {
+      encodeLine(w, name, value);
+      continue;
+    }
+    const key = `${name}\0${value}`;
+    let bytes = cache.get(key);
+    if (!bytes) {
+      const one = new QpackWriter(32);
+      encodeLine(one, name, value);
+      bytes = one.result().slice();
+      if (cache.size >= CACHE_MAX) cache.clear();
+      cache.set(key, bytes);
+    }
+    w.bytes(bytes);
+  }
+  return w.result();
+}
