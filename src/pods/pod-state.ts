@@ -152,10 +152,10 @@ export function plan(verb: Verb, s: PodState): Plan {
     case 'StartContainer':
       switch (s) {
         case PodState.Created: return go(PodState.Running, { via: PodState.Starting, failTo: PodState.Exited });
-        case PodState.Running: return refuse(Code.FAILED_PRECONDITION, 'container is already running');
+        case PodState.Running: return refuse(Code.FAILED_PRECONDITION, 'its container is already running');
         case PodState.Exited:
         case PodState.NotReadyExited:
-          return refuse(Code.FAILED_PRECONDITION, 'container has exited and cannot be started again');
+          return refuse(Code.FAILED_PRECONDITION, 'its container has exited and cannot be started again');
         case PodState.NotReadyCreated: return refuse(Code.FAILED_PRECONDITION, 'is not ready (stopped by StopPodSandbox)');
         default: return refuse(Code.NOT_FOUND, 'has no container');
       }
@@ -180,7 +180,7 @@ export function plan(verb: Verb, s: PodState): Plan {
         case PodState.Exited:
         case PodState.NotReadyCreated:
         case PodState.NotReadyExited:
-          return refuse(Code.FAILED_PRECONDITION, 'container is not running');
+          return refuse(Code.FAILED_PRECONDITION, 'its container is not running');
         default: return refuse(Code.NOT_FOUND, 'has no container');
       }
   }

@@ -1,0 +1,18 @@
+// The `workd` command line. Each sub-command registers itself from its own file.
+import { Command } from 'commander';
+import { WORKD_VERSION } from '../daemon.js';
+import { registerServeCommand } from './serve.js';
+
+const program = new Command()
+  .name('workd')
+  .description('Kubernetes container runtime (CRI) for WebAssembly gRPC components')
+  .version(WORKD_VERSION, '-V, --version', 'print the version')
+  .showHelpAfterError();
+
+registerServeCommand(program);
+// Sub-commands owned by other parts register here (one line each).
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`workd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,56 @@
+// StartContainer: compiles (cached per image) and validates the module, then
+// instantiates it once, so a broken module fails here with a reason instead of
+// later on a request. On success the container joins the component map.
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { UnaryHandler } from '../handler.js';
+import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
+import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartContainerResponse.js';
+import { failedPrecondition } from '../../errors.js';
+import { nowNanos, type Pod } from '../../pods/pod.js';
+import { PodState } from '../../pods/pod-state.js';
+import { onPod, requireId, type GoPlan, type RuntimeDeps } from './deps.js';
+
+async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
+  const c = pod.status.container!;
+  pod.moveTo(PodState.Starting);
+  let reason = 'StartError';
+  try {
+    const image = d.store.resolve(c.imageId);
+    if (!image) throw failedPrecondition(`image ${c.imageId} is no longer in the image store`);
+    const wasm = await d.store.readWasm(image);
+    reason = 'InvalidModule';
+    const module = await d.executor.prepare(image.id, wasm, image.abiVersion);
+    reason = 'StartError';
+    const descriptorSet = await d.store.readDescriptorSet(image);
+    if (c.logFile) await mkdir(dirname(c.logFile), { recursive: true });
+    const runtime = await d.executor.start({
+      containerId: pod.id,
+      module,
+      env: c.env,
+      args: c.args,
+      limits: {
+        memoryBytes: c.memoryLimitBytes ?? d.config.executor.memoryLimitBytes,
+        cpuMsPerCall: d.config.executor.cpuMsPerCall,
+        maxInFlight: d.config.executor.maxInFlight,
+      },
+      logPath: c.logFile,
+    });
+    pod.runtime = runtime;
+    pod.moveTo(p.to, { startedAt: nowNanos() });
+    d.pool.publish(pod, runtime, descriptorSet);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    pod.moveTo(p.failTo ?? PodState.Exited, { finishedAt: nowNanos(), exitCode: 1, reason, message });
+    d.log.warn({ pod: pod.id, reason, msg: message }, 'container failed to start');
+    throw err;
+  }
+}
+
+export function startContainer(d: RuntimeDeps): UnaryHandler<StartContainerRequest__Output, StartContainerResponse> {
+  return async (req) => {
+    const id = requireId(req.container_id, 'StartContainer: container_id');
+    await onPod(d, 'StartContainer', 'container', id, (pod, p) => start(d, pod, p));
+    return {};
+  };
+}

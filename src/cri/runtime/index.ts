@@ -1,0 +1,81 @@
+// runtime.v1.RuntimeService: the verbs workd serves, and why it does not serve the others.
+import type { ServiceHandlers } from '../handler.js';
+import { PodState } from '../../pods/pod-state.js';
+import { containerStatus } from './container-status.js';
+import { createContainer } from './container-create.js';
+import { listContainers } from './container-list.js';
+import { removeContainer } from './container-remove.js';
+import { reopenContainerLog } from './container-reopen-log.js';
+import { startContainer } from './container-start.js';
+import { drainContainer, stopContainer } from './container-stop.js';
+import type { RuntimeDeps } from './deps.js';
+import { listPodSandbox } from './sandbox-list.js';
+import { removePodSandbox } from './sandbox-remove.js';
+import { runPodSandbox } from './sandbox-run.js';
+import { podSandboxStatus } from './sandbox-status.js';
+import { stopPodSandbox } from './sandbox-stop.js';
+import { status } from './status.js';
+import { updateRuntimeConfig } from './update-runtime-config.js';
+import { version } from './version.js';
+
+export type { RuntimeDeps } from './deps.js';
+
+export function createRuntimeService(d: RuntimeDeps): ServiceHandlers {
+  return {
+    Version: version(d),
+    Status: status(d),
+    UpdateRuntimeConfig: updateRuntimeConfig(d),
+    RunPodSandbox: runPodSandbox(d),
+    StopPodSandbox: stopPodSandbox(d),
+    RemovePodSandbox: removePodSandbox(d),
+    PodSandboxStatus: podSandboxStatus(d),
+    ListPodSandbox: listPodSandbox(d),
+    CreateContainer: createContainer(d),
+    StartContainer: startContainer(d),
+    StopContainer: stopContainer(d),
+    RemoveContainer: removeContainer(d),
+    ListContainers: listContainers(d),
+    ContainerStatus: containerStatus(d),
+    ReopenContainerLog: reopenContainerLog(d),
+  };
+}
+
+const NO_PROCESSES = 'component containers have no processes';
+const NO_STATS = 'resource statistics are not collected yet';
+const NO_STREAMS = 'the streaming List variants are not served yet; use the unary List rpcs';
+
+/** Why each RuntimeService rpc workd does not serve answers UNIMPLEMENTED. */
+export const RUNTIME_UNIMPLEMENTED: Readonly<Record<string, string>> = {
+  ExecSync: NO_PROCESSES,
+  Exec: NO_PROCESSES,
+  Attach: NO_PROCESSES,
+  PortForward: 'component pods share the node network; call the service on the data plane',
+  ContainerStats: NO_STATS,
+  ListContainerStats: NO_STATS,
+  PodSandboxStats: NO_STATS,
+  ListPodSandboxStats: NO_STATS,
+  ListMetricDescriptors: NO_STATS,
+  ListPodSandboxMetrics: NO_STATS,
+  StreamContainerStats: NO_STATS,
+  StreamPodSandboxStats: NO_STATS,
+  StreamPodSandboxMetrics: NO_STATS,
+  StreamPodSandboxes: NO_STREAMS,
+  StreamContainers: NO_STREAMS,
+  UpdateContainerResources: 'limits are fixed when a container starts',
+  UpdatePodSandboxResources: 'limits are fixed when a container starts',
+  CheckpointContainer: 'checkpointing is not supported',
+  GetContainerEvents: 'container events are not published yet; the kubelet falls back to polling',
+  RuntimeConfig: 'workd has no cgroup driver to report',
+};
+
+/** Stops every running container (daemon shutdown), each pod under its own lock. */
+export async function stopAllContainers(d: RuntimeDeps, graceMs: number): Promise<void> {
+  const running = [...d.pool.pods()].filter((p) => p.state === PodState.Running);
+  await Promise.all(
+    running.map((pod) =>
+      pod.lock.run(async () => {
+        if (pod.state === PodState.Running) await drainContainer(d, pod, graceMs, PodState.Exited);
+      }),
+    ),
+  );
+}

@@ -1,0 +1,146 @@
+// Wiring: builds the daemon's parts from a Config, starts them in order, and
+// closes them in reverse. Each part is a Component with close(); the CRI socket
+// is opened last, so a client that can connect finds everything ready.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { parseListen, type Config } from './config.js';
+import { createImageService } from './cri/image/index.js';
+import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
+import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
+import type { Logger } from './observability/log.js';
+import { PodPool } from './pods/pod-pool.js';
+import { unavailable } from './errors.js';
+import type { ImageStore } from './images/api.js';
+import type { Executor } from './wasm/api.js';
+
+// ── TEMPORARY until src/images/image-store.ts and src/wasm/executor.ts land ──
+// An empty image store and an executor that refuses to start anything, so the
+// control plane runs (pods without containers) while those parts are written.
+// Nothing here pretends to run a container. Remove when the real ones exist.
+async function openImageStore(_opts: { dir: string; log: Logger; insecureRegistries: string[] }): Promise<ImageStore & { close(): Promise<void> }> {
+  return {
+    resolve: () => undefined,
+    list: () => [],
+    readWasm: () => Promise.reject(unavailable('the image store is not built yet')),
+    readDescriptorSet: () => Promise.reject(unavailable('the image store is not built yet')),
+    acquire: () => {},
+    release: () => {},
+    close: async () => {},
+  };
+}
+function createExecutor(_cfg: Config['executor'], _log: Logger): Executor {
+  const refuse = () => Promise.reject(unavailable('the WebAssembly executor is not built yet'));
+  return { prepare: refuse, start: refuse, evict: () => {}, close: async () => {} };
+}
+// ── end TEMPORARY ──
+
+/** A started part of the daemon. `info` is merged into the machine-readable ready line. */
+export interface Component {
+  readonly name: string;
+  readonly info?: Readonly<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** The `workd ready {…}` line's JSON (test helpers parse it). */
+export interface ReadyInfo {
+  readonly criSocket: string;
+  readonly stateDir: string;
+  readonly listen: string;
+  /** Data plane ports actually bound (0 until the data plane is wired in). */
+  readonly tcpPort: number;
+  readonly udpPort: number;
+  readonly version: string;
+  readonly pid: number;
+  readonly [extra: string]: unknown;
+}
+
+export interface Daemon {
+  readonly config: Config;
+  readonly pool: PodPool;
+  readonly ready: ReadyInfo;
+  /** Stops accepting CRI calls, stops running containers, closes every part (idempotent). */
+  close(): Promise<void>;
+}
+
+/** workd's version, from package.json (dist/src/daemon.js → ../../package.json). */
+export const WORKD_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** The address pods report: the data plane's host if it is specific, else the node's first external address. */
+export function nodeAddress(listen: string): string {
+  const { host } = parseListen(listen);
+  if (host !== '::' && host !== '0.0.0.0' && host !== '' && host !== 'localhost') return host;
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  const external = all.filter((a) => !a.internal);
+  return (external.find((a) => a.family === 'IPv4') ?? external[0])?.address ?? '127.0.0.1';
+}
+
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  const started: Component[] = [];
+  const closeAll = async () => {
+    for (const c of started.reverse()) {
+      try {
+        await c.close();
+      } catch (err) {
+        log.error({ component: c.name, err }, 'error while closing');
+      }
+    }
+    started.length = 0;
+  };
+
+  try {
+    mkdirSync(config.state.dir, { recursive: true, mode: 0o750 });
+
+    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries });
+    started.push({ name: 'image store', close: () => store.close() });
+
+    const executor = createExecutor(config.executor, log);
+    started.push({ name: 'executor', close: () => executor.close() });
+
+    const pool = new PodPool();
+    const deps: RuntimeDeps = {
+      pool,
+      store,
+      executor,
+      config,
+      log,
+      version: WORKD_VERSION,
+      nodeAddress: nodeAddress(config.dataplane.listen),
+      runtimeConfig: { podCidr: '' },
+    };
+    started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
+
+    // ── data plane (HTTP/2 + HTTP/3 on config.dataplane.listen) goes here ──
+
+    // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
+    const extraServices: CriService[] = [];
+    const cri = await startCriServer({
+      socket: config.cri.socket,
+      log,
+      services: [
+        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: createRuntimeService(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
+        { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: createImageService({ store }) },
+        ...extraServices,
+      ],
+    });
+    started.push({ name: 'cri', info: { criSocket: cri.socket }, close: () => cri.close() });
+
+    const info: Record<string, unknown> = Object.assign({}, ...started.map((c) => c.info ?? {}));
+    const ready: ReadyInfo = {
+      criSocket: cri.socket,
+      stateDir: config.state.dir,
+      listen: config.dataplane.listen,
+      tcpPort: 0,
+      udpPort: 0,
+      version: WORKD_VERSION,
+      pid: process.pid,
+      ...info,
+    };
+    let closing: Promise<void> | undefined;
+    return { config, pool, ready, close: () => (closing ??= closeAll()) };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
