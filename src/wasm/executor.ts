@@ -1,0 +1,431 @@
+// The executor: compiles each image's module once, and runs calls on a pool
+// of worker threads in batches (one message per worker per event-loop turn,
+// since a thread hop costs 50-80 µs here). A watchdog stops a call that runs
+// past its limit by terminating its worker; a ready spare takes over and the
+// other calls that worker held are dispatched again.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../observability/log.js';
+import { Code, WorkdError, failedPrecondition, unavailable } from '../errors.js';
+import type { ContainerRuntime, Executor, GuestCall, GuestResult, MetadataEntry, PreparedModule, StartOptions } from './api.js';
+import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
+import { ContainerLog } from './logs.js';
+import { nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, type FromWorker, type ModuleSpec, type ToWorker, type WireCall, type WireResult } from './protocol.js';
+
+const PAGE = 65536;
+/** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
+const MAX_INSTANCES_PER_WORKER = 512;
+const WATCHDOG_MS = 5;
+/** A call is dispatched at most this often when workers die under it. */
+const MAX_ATTEMPTS = 3;
+
+interface Image {
+  readonly prepared: PreparedModule;
+  readonly module: WebAssembly.Module;
+  readonly spec: ModuleSpec;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly container: Container;
+  readonly wire: WireCall;
+  readonly resolve: (r: GuestResult) => void;
+  settled: boolean;
+  released: boolean;
+  attempts: number;
+  cleanup?: () => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly wd: Float64Array;
+  readonly modules: Set<string>;
+  readonly ctxs: Set<number>;
+  queue: Pending[];
+  readonly inflight: Map<number, Pending>;
+  dead: boolean;
+}
+
+const failure = (status: number, message: string): GuestResult => ({ status, message, trailers: [] });
+
+/** Copies a view that shares a larger buffer, so posting it does not clone the whole buffer. */
+const own = (b: Uint8Array): Uint8Array => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
+
+export function createExecutor(cfg: Config['executor'], log: Logger): Executor {
+  return new WorkerExecutor(cfg, log);
+}
+
+class WorkerExecutor implements Executor {
+  private readonly images = new Map<string, Promise<Image>>();
+  private readonly ready = new Map<string, Image>();
+  private readonly slots: Slot[] = [];
+  private spare?: Slot;
+  private readonly size: number;
+  private seq = 0;
+  private ctxSeq = 0;
+  private flushQueued = false;
+  private closed = false;
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(
+    private readonly cfg: Config['executor'],
+    private readonly log: Logger,
+  ) {
+    this.size = cfg.workers > 0 ? cfg.workers : availableParallelism();
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
+    this.spare = this.spawn();
+    this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  async prepare(imageId: string, wasm: Uint8Array, abiVersion: number): Promise<PreparedModule> {
+    checkAbiVersion(abiVersion);
+    let p = this.images.get(imageId);
+    if (!p) {
+      p = this.compile(imageId, wasm, abiVersion);
+      this.images.set(imageId, p);
+      p.then(
+        (img) => this.ready.set(imageId, img),
+        () => this.images.delete(imageId),
+      );
+    }
+    return (await p).prepared;
+  }
+
+  private async compile(imageId: string, wasm: Uint8Array, abiVersion: number): Promise<Image> {
+    const guest = analyzeGuest(wasm);
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(guest.rewrite.bytes);
+    } catch (err) {
+      throw new WorkdError(Code.INVALID_ARGUMENT, `the module does not compile: ${(err as Error).message}`);
+    }
+    const r = guest.rewrite;
+    this.log.debug({ imageId, methods: guest.methods, bytes: wasm.length }, 'compiled guest module');
+    return {
+      prepared: { imageId, abiVersion, methods: new Set(guest.methods) },
+      module,
+      spec: {
+        mutableGlobals: r.mutableGlobals,
+        tables: r.tables,
+        tableWrites: r.tableWrites,
+        memoryMin: r.memory.min,
+        memoryMax: r.memory.max,
+        hasInitialize: guest.hasInitialize,
+      },
+    };
+  }
+
+  async start(o: StartOptions): Promise<ContainerRuntime> {
+    if (this.closed) throw unavailable('the executor is closed');
+    const image = this.ready.get(o.module.imageId) ?? (await this.images.get(o.module.imageId));
+    if (!image) throw failedPrecondition(`image ${o.module.imageId} has not been prepared (or was evicted)`);
+    const limitBytes = o.limits.memoryBytes && o.limits.memoryBytes > 0 ? o.limits.memoryBytes : this.cfg.memoryLimitBytes;
+    let pages = Math.floor(limitBytes / PAGE);
+    if (image.spec.memoryMax !== undefined) pages = Math.min(pages, image.spec.memoryMax);
+    if (pages < image.spec.memoryMin) {
+      throw failedPrecondition(
+        `the module needs ${image.spec.memoryMin * PAGE} bytes of memory to start; the container's memory limit is ${limitBytes} bytes`,
+      );
+    }
+    const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
+    const args = [...(o.args ?? [])];
+    const hash = createHash('sha256').update(JSON.stringify([env, args])).digest('base64url').slice(0, 16);
+    const ctx: ToWorker & { t: 'ctx' } = {
+      t: 'ctx',
+      id: ++this.ctxSeq,
+      moduleKey: image.prepared.imageId,
+      poolKey: `${image.prepared.imageId}|${pages}|${hash}`,
+      memoryPages: pages,
+      env,
+      args,
+    };
+    const container = new Container(this, o, image, ctx, {
+      cpuMs: o.limits.cpuMsPerCall && o.limits.cpuMsPerCall > 0 ? o.limits.cpuMsPerCall : this.cfg.cpuMsPerCall,
+      maxInFlight: o.limits.maxInFlight && o.limits.maxInFlight > 0 ? o.limits.maxInFlight : this.cfg.maxInFlight,
+    });
+    const probe = await this.submit(container, '', new Uint8Array(0), [], 0, undefined);
+    if (probe.status !== Code.OK) {
+      await container.discard();
+      throw new WorkdError(probe.status as Code, probe.message);
+    }
+    return container;
+  }
+
+  evict(imageId: string): void {
+    this.images.delete(imageId);
+    this.ready.delete(imageId);
+    for (const s of [...this.slots, this.spare]) {
+      if (!s || !s.modules.delete(imageId)) continue;
+      s.worker.postMessage({ t: 'evict', key: imageId } satisfies ToWorker);
+      s.ctxs.clear();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.watchdog);
+    const all = [...this.slots, ...(this.spare ? [this.spare] : [])];
+    this.slots.length = 0;
+    this.spare = undefined;
+    for (const s of all) {
+      s.dead = true;
+      for (const p of [...s.queue, ...s.inflight.values()]) this.settle(p, failure(Code.UNAVAILABLE, 'the executor is shutting down'), true);
+    }
+    await Promise.all(all.map((s) => s.worker.terminate()));
+  }
+
+  /** Queues one call; resolves when it completes (never rejects). */
+  submit(container: Container, method: string, request: Uint8Array, metadata: readonly MetadataEntry[], deadlineEpoch: number, signal: AbortSignal | undefined): Promise<GuestResult> {
+    if (this.closed) return Promise.resolve(failure(Code.UNAVAILABLE, 'the executor is closed'));
+    return new Promise<GuestResult>((resolve) => {
+      const p: Pending = {
+        seq: ++this.seq,
+        container,
+        wire: {
+          seq: this.seq,
+          ctx: container.ctx.id,
+          method,
+          request: own(request),
+          metadata: metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
+          deadline: deadlineEpoch,
+          cpuMs: container.cpuMs,
+        },
+        resolve,
+        settled: false,
+        released: false,
+        attempts: 0,
+      };
+      container.inFlight++;
+      if (signal) {
+        const onAbort = () => this.settle(p, failure(Code.CANCELLED, 'the call was cancelled'), false);
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.dispatch(p);
+    });
+  }
+
+  private dispatch(p: Pending): void {
+    p.attempts++;
+    let best = this.slots[0]!;
+    let load = Infinity;
+    for (const s of this.slots) {
+      const l = s.queue.length + s.inflight.size;
+      if (l < load) {
+        best = s;
+        load = l;
+      }
+    }
+    best.queue.push(p);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    for (const s of this.slots) {
+      if (s.queue.length === 0) continue;
+      const calls: WireCall[] = [];
+      for (const p of s.queue) {
+        if (p.settled) {
+          this.release(p);
+          continue;
+        }
+        const c = p.container;
+        if (!s.modules.has(c.ctx.moduleKey)) {
+          s.worker.postMessage({ t: 'module', key: c.ctx.moduleKey, module: c.image.module, spec: c.image.spec } satisfies ToWorker);
+          s.modules.add(c.ctx.moduleKey);
+        }
+        if (!s.ctxs.has(c.ctx.id)) {
+          s.worker.postMessage(c.ctx);
+          s.ctxs.add(c.ctx.id);
+        }
+        s.inflight.set(p.seq, p);
+        calls.push(p.wire);
+      }
+      s.queue = [];
+      if (calls.length > 0) s.worker.postMessage({ t: 'batch', calls } satisfies ToWorker);
+    }
+  }
+
+  private onResults(s: Slot, results: readonly WireResult[]): void {
+    for (const r of results) {
+      const p = s.inflight.get(r.seq);
+      if (!p) continue;
+      s.inflight.delete(r.seq);
+      p.container.output(r);
+      const res: GuestResult = { status: r.status, message: r.message, response: r.response, trailers: r.trailers };
+      this.settle(p, res, true);
+    }
+  }
+
+  private settle(p: Pending, r: GuestResult, release: boolean): void {
+    if (!p.settled) {
+      p.settled = true;
+      p.cleanup?.();
+      p.resolve(r);
+    }
+    if (release) this.release(p);
+  }
+
+  private release(p: Pending): void {
+    if (p.released) return;
+    p.released = true;
+    p.container.finished();
+  }
+
+  /** Fails every call of one container still queued or running (stop past its timeout). */
+  abandon(container: Container, r: GuestResult): void {
+    for (const s of this.slots) {
+      for (const p of [...s.queue, ...s.inflight.values()]) if (p.container === container) this.settle(p, r, true);
+    }
+  }
+
+  dropContext(container: Container): void {
+    for (const s of [...this.slots, this.spare]) {
+      if (s?.ctxs.delete(container.ctx.id)) s.worker.postMessage({ t: 'drop-ctx', id: container.ctx.id } satisfies ToWorker);
+    }
+  }
+
+  private spawn(): Slot {
+    const sab = new SharedArrayBuffer(WD_SLOTS * 8);
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { watchdog: sab, maxInstances: MAX_INSTANCES_PER_WORKER },
+    });
+    worker.unref();
+    const s: Slot = { worker, wd: new Float64Array(sab), modules: new Set(), ctxs: new Set(), queue: [], inflight: new Map(), dead: false };
+    worker.on('message', (m: FromWorker) => {
+      if (m.t === 'results' && !s.dead) this.onResults(s, m.results);
+    });
+    worker.on('error', (err) => {
+      this.log.error({ err }, 'executor worker failed');
+      const seq = s.wd[WD_DEADLINE] !== 0 ? s.wd[WD_SEQ]! : -1;
+      this.replace(s, seq, failure(Code.INTERNAL, `the component crashed its worker thread: ${err.message}`));
+    });
+    worker.on('exit', (code) => {
+      if (!s.dead && !this.closed) {
+        this.log.error({ code }, 'executor worker exited');
+        this.replace(s, -1, failure(Code.INTERNAL, 'worker exited'));
+      }
+    });
+    return s;
+  }
+
+  private checkDeadlines(): void {
+    const now = nowMs();
+    for (const s of [...this.slots]) {
+      const d = s.wd[WD_DEADLINE]!;
+      if (d === 0 || now <= d) continue;
+      const seq = s.wd[WD_SEQ]!;
+      const p = s.inflight.get(seq);
+      const r = s.wd[WD_CALLER] === 1
+        ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
+        : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.wire.cpuMs ?? '?'} ms and was stopped`);
+      this.log.warn({ containerId: p?.container.containerId, method: p?.wire.method }, 'stopping a runaway guest call');
+      void s.worker.terminate();
+      this.replace(s, seq, r);
+    }
+  }
+
+  /** Takes a dead or stopped worker out: its culprit call fails, its other calls run elsewhere. */
+  private replace(s: Slot, culprit: number, r: GuestResult): void {
+    if (s.dead) return;
+    s.dead = true;
+    const i = this.slots.indexOf(s);
+    if (i >= 0) {
+      this.slots[i] = this.spare ?? this.spawn();
+      this.spare = undefined;
+    } else if (this.spare === s) {
+      this.spare = undefined;
+    }
+    this.spare ??= this.spawn();
+    const orphans = [...s.queue, ...s.inflight.values()];
+    s.queue = [];
+    s.inflight.clear();
+    for (const p of orphans) {
+      if (p.seq === culprit) this.settle(p, r, true);
+      else if (p.settled || this.closed) this.release(p);
+      else if (p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
+      else this.dispatch(p);
+    }
+  }
+}
+
+class Container implements ContainerRuntime {
+  inFlight = 0;
+  private stopping = false;
+  private drained?: () => void;
+  private readonly log?: ContainerLog;
+  readonly containerId: string;
+  readonly methods: ReadonlySet<string>;
+  readonly cpuMs: number;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly executor: WorkerExecutor,
+    o: StartOptions,
+    readonly image: Image,
+    readonly ctx: ToWorker & { t: 'ctx' },
+    limits: { cpuMs: number; maxInFlight: number },
+  ) {
+    this.containerId = o.containerId;
+    this.methods = image.prepared.methods;
+    this.cpuMs = limits.cpuMs;
+    this.maxInFlight = limits.maxInFlight;
+    if (o.logPath) this.log = new ContainerLog(o.logPath);
+  }
+
+  call(c: GuestCall): Promise<GuestResult> {
+    if (this.stopping) return Promise.resolve(failure(Code.UNAVAILABLE, `container ${this.containerId} is stopping`));
+    if (!this.methods.has(c.method)) return Promise.resolve(failure(Code.UNIMPLEMENTED, `the component does not implement the method ${JSON.stringify(c.method)}`));
+    if (c.signal?.aborted) return Promise.resolve(failure(Code.CANCELLED, 'the call was cancelled'));
+    if (c.deadline !== undefined && performance.now() >= c.deadline) return Promise.resolve(failure(Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started'));
+    if (this.inFlight >= this.maxInFlight) {
+      return Promise.resolve(failure(Code.RESOURCE_EXHAUSTED, `container ${this.containerId} already has ${this.inFlight} calls in flight (its limit)`));
+    }
+    const deadline = c.deadline === undefined ? 0 : performance.timeOrigin + c.deadline;
+    return this.executor.submit(this, c.method, c.request, c.metadata, deadline, c.signal);
+  }
+
+  output(r: WireResult): void {
+    if (!this.log) return;
+    if (r.stdout) this.log.write('stdout', r.stdout);
+    if (r.stderr) this.log.write('stderr', r.stderr);
+    if (r.dropped > 0) this.log.noteDropped('stderr', r.dropped);
+  }
+
+  finished(): void {
+    this.inFlight--;
+    if (this.inFlight === 0) this.drained?.();
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(resolve, Math.max(0, timeoutMs));
+      });
+      clearTimeout(timer);
+      this.drained = undefined;
+      if (this.inFlight > 0) this.executor.abandon(this, failure(Code.UNAVAILABLE, `container ${this.containerId} was stopped`));
+    }
+    await this.discard();
+  }
+
+  async discard(): Promise<void> {
+    this.stopping = true;
+    this.executor.dropContext(this);
+    await this.log?.close();
+  }
+
+  async reopenLog(): Promise<void> {
+    await this.log?.reopen();
+  }
+}

@@ -1,0 +1,217 @@
+// The imports the node gives a guest (guest ABI v1): module `workd` and WASI
+// preview 1. Runs inside a worker thread; one import object per instance,
+// reading the call in progress from a holder the worker updates.
+import { webcrypto } from 'node:crypto';
+import type { MetadataEntry } from './api.js';
+import { WASI_IMPORTS } from './guest-abi.js';
+
+/** Per stream per call: output past this is dropped (and counted). */
+export const OUTPUT_CAP = 1024 * 1024;
+
+const ESUCCESS = 0;
+const EBADF = 8;
+const ENOSYS = 52;
+const ESPIPE = 70;
+const EINVAL = 28;
+const FILETYPE_CHARACTER_DEVICE = 2;
+// fd_read | fd_write, and deliberately not fd_seek/fd_tell: wasi-libc's isatty()
+// then says yes, so C's stdout is line-buffered and a reactor's output is not
+// stuck in a buffer that no exit() will ever flush.
+const TTY_RIGHTS = (1n << 1n) | (1n << 6n);
+
+export class OutputBuffer {
+  private chunks: Uint8Array[] = [];
+  size = 0;
+  dropped = 0;
+  push(bytes: Uint8Array): void {
+    const room = OUTPUT_CAP - this.size;
+    if (room <= 0) {
+      this.dropped += bytes.length;
+      return;
+    }
+    const take = bytes.length <= room ? bytes : bytes.subarray(0, room);
+    this.chunks.push(take.slice());
+    this.size += take.length;
+    this.dropped += bytes.length - take.length;
+  }
+  take(): Uint8Array | undefined {
+    if (this.size === 0) return undefined;
+    const out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.size = 0;
+    return out;
+  }
+}
+
+export class CallState {
+  response?: Uint8Array;
+  message = '';
+  readonly trailers: MetadataEntry[] = [];
+  readonly stdout = new OutputBuffer();
+  readonly stderr = new OutputBuffer();
+  constructor(readonly metadata: readonly MetadataEntry[]) {}
+}
+
+/** proc_exit: ends the call. */
+export class GuestExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`guest exited with code ${exitCode}`);
+  }
+}
+/** The guest misused an import (bad pointer, bad metadata key): fails the call with INTERNAL. */
+export class HostCallError extends Error {}
+
+export interface Holder {
+  cur: CallState;
+}
+
+const enc = new TextEncoder();
+const latin1 = new TextDecoder('latin1');
+const KEY_RE = /^[0-9a-z_.-]+$/;
+const PRINTABLE_RE = /^[\x20-\x7e]*$/;
+
+/** `KEY=VALUE\0` strings laid out as WASI's environ_get / args_get expect. */
+function encodeStrings(items: readonly string[]): { bytes: Uint8Array; offsets: number[] } {
+  const parts = items.map((s) => enc.encode(`${s}\0`));
+  const offsets: number[] = [];
+  let n = 0;
+  for (const p of parts) {
+    offsets.push(n);
+    n += p.length;
+  }
+  const bytes = new Uint8Array(n);
+  parts.forEach((p, i) => bytes.set(p, offsets[i]!));
+  return { bytes, offsets };
+}
+
+export function createImports(memory: WebAssembly.Memory, env: readonly string[], args: readonly string[], holder: Holder): WebAssembly.Imports {
+  const envData = encodeStrings(env);
+  const argData = encodeStrings(args);
+
+  const bytes = (fn: string, ptr: number, len: number): Uint8Array => {
+    const p = ptr >>> 0;
+    const n = len >>> 0;
+    const buf = memory.buffer;
+    if (p + n > buf.byteLength) throw new HostCallError(`${fn}: bytes ${p}..${p + n} lie outside the guest's memory of ${buf.byteLength} bytes`);
+    return new Uint8Array(buf, p, n);
+  };
+  const dv = () => new DataView(memory.buffer);
+  const putU32 = (fn: string, ptr: number, v: number) => {
+    bytes(fn, ptr, 4);
+    dv().setUint32(ptr >>> 0, v, true);
+  };
+  const putU64 = (fn: string, ptr: number, v: bigint) => {
+    bytes(fn, ptr, 8);
+    dv().setBigUint64(ptr >>> 0, v, true);
+  };
+  const strings = (fn: string, data: { bytes: Uint8Array; offsets: number[] }, ptrs: number, buf: number) => {
+    bytes(fn, ptrs, data.offsets.length * 4);
+    bytes(fn, buf, data.bytes.length).set(data.bytes);
+    const view = dv();
+    data.offsets.forEach((o, i) => view.setUint32((ptrs >>> 0) + 4 * i, ((buf >>> 0) + o) >>> 0, true));
+    return ESUCCESS;
+  };
+  const sizes = (fn: string, data: { bytes: Uint8Array; offsets: number[] }, countPtr: number, sizePtr: number) => {
+    putU32(fn, countPtr, data.offsets.length);
+    putU32(fn, sizePtr, data.bytes.length);
+    return ESUCCESS;
+  };
+
+  const workd = {
+    respond(ptr: number, len: number): void {
+      holder.cur.response = bytes('respond', ptr, len).slice();
+    },
+    status_message(ptr: number, len: number): void {
+      holder.cur.message = new TextDecoder().decode(bytes('status_message', ptr, len));
+    },
+    metadata_get(keyPtr: number, keyLen: number, outPtr: number, outCap: number): number {
+      const key = latin1.decode(bytes('metadata_get', keyPtr, keyLen)).toLowerCase();
+      const values = holder.cur.metadata.filter(([k]) => k === key).map(([, v]) => v);
+      if (values.length === 0) return -1;
+      let value: Uint8Array;
+      if (key.endsWith('-bin')) value = typeof values[0] === 'string' ? enc.encode(values[0]) : values[0]!;
+      else value = enc.encode(values.map((v) => (typeof v === 'string' ? v : latin1.decode(v))).join(', '));
+      const n = Math.min(value.length, outCap >>> 0);
+      bytes('metadata_get', outPtr, n).set(value.subarray(0, n));
+      return value.length;
+    },
+    metadata_set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): void {
+      const key = latin1.decode(bytes('metadata_set', keyPtr, keyLen));
+      if (!KEY_RE.test(key) || key.startsWith('grpc-')) {
+        throw new HostCallError(`metadata_set: ${JSON.stringify(key)} is not a valid trailer key (lowercase [0-9a-z_.-], not grpc-*)`);
+      }
+      const raw = bytes('metadata_set', valPtr, valLen);
+      if (key.endsWith('-bin')) {
+        holder.cur.trailers.push([key, raw.slice()]);
+        return;
+      }
+      const value = latin1.decode(raw);
+      if (!PRINTABLE_RE.test(value)) throw new HostCallError(`metadata_set: the value of ${key} is not printable ASCII (use a -bin key for bytes)`);
+      holder.cur.trailers.push([key, value]);
+    },
+  };
+
+  const wasi: Record<string, (...a: any[]) => number | void> = {};
+  for (const name of Object.keys(WASI_IMPORTS)) wasi[name] = () => ENOSYS;
+  Object.assign(wasi, {
+    args_get: (ptrs: number, buf: number) => strings('args_get', argData, ptrs, buf),
+    args_sizes_get: (c: number, s: number) => sizes('args_sizes_get', argData, c, s),
+    environ_get: (ptrs: number, buf: number) => strings('environ_get', envData, ptrs, buf),
+    environ_sizes_get: (c: number, s: number) => sizes('environ_sizes_get', envData, c, s),
+    clock_res_get(id: number, out: number) {
+      if (id > 3) return EINVAL;
+      putU64('clock_res_get', out, 1000n);
+      return ESUCCESS;
+    },
+    clock_time_get(id: number, _precision: bigint, out: number) {
+      if (id > 3) return EINVAL;
+      const ms = id === 0 ? performance.timeOrigin + performance.now() : performance.now();
+      putU64('clock_time_get', out, BigInt(Math.round(ms * 1e6)));
+      return ESUCCESS;
+    },
+    random_get(ptr: number, len: number) {
+      const target = bytes('random_get', ptr, len);
+      for (let i = 0; i < target.length; i += 65536) webcrypto.getRandomValues(target.subarray(i, Math.min(i + 65536, target.length)));
+      return ESUCCESS;
+    },
+    sched_yield: () => ESUCCESS,
+    proc_exit(code: number) {
+      throw new GuestExit(code);
+    },
+    fd_prestat_get: () => EBADF,
+    fd_prestat_dir_name: () => EBADF,
+    fd_close: () => EBADF,
+    fd_seek: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
+    fd_tell: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
+    fd_fdstat_get(fd: number, out: number) {
+      if (fd > 2) return EBADF;
+      const b = bytes('fd_fdstat_get', out, 24);
+      b.fill(0);
+      const view = dv();
+      view.setUint8(out >>> 0, FILETYPE_CHARACTER_DEVICE);
+      view.setBigUint64((out >>> 0) + 8, TTY_RIGHTS, true);
+      return ESUCCESS;
+    },
+    fd_read(fd: number, _iovs: number, _n: number, nread: number) {
+      if (fd !== 0) return EBADF;
+      putU32('fd_read', nread, 0);
+      return ESUCCESS;
+    },
+    fd_write(fd: number, iovs: number, iovsLen: number, nwritten: number) {
+      if (fd !== 1 && fd !== 2) return EBADF;
+      const sink = fd === 1 ? holder.cur.stdout : holder.cur.stderr;
+      bytes('fd_write', iovs, iovsLen * 8);
+      const view = dv();
+      let total = 0;
+      for (let i = 0; i < iovsLen >>> 0; i++) {
+        const p = view.getUint32((iovs >>> 0) + 8 * i, true);
+        const n = view.getUint32((iovs >>> 0) + 8 * i + 4, true);
+        sink.push(bytes('fd_write', p, n));
+        total += n;
+      }
+      putU32('fd_write', nwritten, total);
+      return ESUCCESS;
+    },
+  });
+  return { workd, wasi_snapshot_preview1: wasi };
+}

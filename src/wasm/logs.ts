@@ -1,0 +1,136 @@
+// Container logs in the CRI format that kubelet, `crictl logs` and
+// `kubectl logs` read: `<RFC 3339 nano time> <stdout|stderr> <F|P> <text>\n`.
+// `F` ends a line; `P` is a part of a longer line that continues in the next
+// entry. Calls never wait for the disk: entries are queued and appended in
+// order by one writer per file; a queue that grows past its bound drops output
+// and says so in the log.
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export type Stream = 'stdout' | 'stderr';
+
+/** Lines longer than this are split into partial entries. */
+export const MAX_LINE = 16 * 1024;
+/** Bytes queued for the disk before output is dropped. */
+export const MAX_QUEUED = 8 * 1024 * 1024;
+
+const NL = 0x0a;
+
+/** RFC 3339 with nanoseconds (sub-millisecond digits from the high-resolution clock). */
+export function rfc3339Nano(epochMs = performance.timeOrigin + performance.now()): string {
+  const whole = Math.floor(epochMs);
+  const iso = new Date(whole).toISOString(); // 2026-01-02T03:04:05.678Z
+  const subMs = Math.floor((epochMs - whole) * 1e6)
+    .toString()
+    .padStart(6, '0');
+  return `${iso.slice(0, 23)}${subMs}Z`;
+}
+
+/** Formats one chunk of a stream's output as CRI log entries. A trailing piece without a newline is partial. */
+export function formatEntries(stream: Stream, data: Uint8Array, time = rfc3339Nano()): Buffer {
+  const parts: Buffer[] = [];
+  const head = (tag: 'F' | 'P') => Buffer.from(`${time} ${stream} ${tag} `);
+  let start = 0;
+  while (start < data.length) {
+    const nl = data.indexOf(NL, start);
+    const end = nl === -1 ? data.length : nl;
+    let s = start;
+    while (end - s > MAX_LINE) {
+      parts.push(head('P'), Buffer.from(data.buffer, data.byteOffset + s, MAX_LINE), Buffer.from([NL]));
+      s += MAX_LINE;
+    }
+    parts.push(head(nl === -1 ? 'P' : 'F'), Buffer.from(data.buffer, data.byteOffset + s, end - s), Buffer.from([NL]));
+    start = nl === -1 ? data.length : nl + 1;
+  }
+  return Buffer.concat(parts);
+}
+
+export class ContainerLog {
+  private handle?: FileHandle;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private dropped = 0;
+  private writing?: Promise<void>;
+  private reopening = false;
+  private closed = false;
+  /** The last error writing the file (for diagnostics); writing goes on with later output. */
+  lastError?: Error;
+
+  constructor(readonly path: string) {}
+
+  write(stream: Stream, data: Uint8Array): void {
+    if (this.closed || data.length === 0) return;
+    this.enqueue(formatEntries(stream, data));
+  }
+
+  /** Notes output the executor had to drop (past a per-call cap). */
+  noteDropped(stream: Stream, bytes: number): void {
+    if (this.closed || bytes <= 0) return;
+    this.enqueue(Buffer.from(`${rfc3339Nano()} ${stream} F [workd: ${bytes} bytes of output dropped: a call may write at most 1 MiB per stream]\n`));
+  }
+
+  private enqueue(entry: Buffer): void {
+    if (this.queued + entry.length > MAX_QUEUED) {
+      this.dropped += entry.length;
+      return;
+    }
+    this.queue.push(entry);
+    this.queued += entry.length;
+    this.writing ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 || this.dropped > 0) {
+        if (this.dropped > 0) {
+          this.queue.push(Buffer.from(`${rfc3339Nano()} stderr F [workd: ${this.dropped} bytes of output dropped: the log could not keep up]\n`));
+          this.dropped = 0;
+        }
+        const batch = Buffer.concat(this.queue);
+        this.queue = [];
+        this.queued = 0;
+        try {
+          this.handle ??= await this.openFile();
+          await this.handle.write(batch);
+        } catch (err) {
+          this.lastError = err as Error;
+        }
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async openFile(): Promise<FileHandle> {
+    await mkdir(dirname(this.path), { recursive: true });
+    return open(this.path, 'a', 0o640);
+  }
+
+  /** Waits until everything queued so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /** CRI ReopenContainerLog: after the file was rotated away, later output goes to a new file at the path. */
+  async reopen(): Promise<void> {
+    if (this.reopening) return;
+    this.reopening = true;
+    try {
+      await this.flush();
+      const h = this.handle;
+      this.handle = undefined;
+      await h?.close();
+      this.handle = await this.openFile();
+    } finally {
+      this.reopening = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    const h = this.handle;
+    this.handle = undefined;
+    await h?.close();
+  }
+}

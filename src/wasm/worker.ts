@@ -1,0 +1,212 @@
+// A worker thread that runs guest calls. It keeps at most one instance per
+// pool key (module + memory limit + env + args) in an LRU bounded per worker,
+// and after every call restores the instance to the snapshot taken right after
+// initialisation, so no call sees another's state. A runaway call is stopped
+// from outside: the main thread terminates this thread (see WD_* slots).
+import { parentPort, workerData } from 'node:worker_threads';
+import { Code } from '../errors.js';
+import { ALLOC_EXPORT } from './guest-abi.js';
+import { CallState, createImports, GuestExit, HostCallError, type Holder } from './host.js';
+import { nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, type ModuleSpec, type ToWorker, type WireCall, type WireResult } from './protocol.js';
+import { GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
+
+const port = parentPort!;
+const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer);
+const maxInstances: number = workerData.maxInstances;
+/** Results of a long batch are sent in parts so fast calls do not wait behind slow ones. */
+const FLUSH_AFTER_MS = 2;
+
+interface Ctx {
+  readonly moduleKey: string;
+  readonly poolKey: string;
+  readonly memoryPages: number;
+  readonly env: readonly string[];
+  readonly args: readonly string[];
+}
+interface Inst {
+  readonly memory: WebAssembly.Memory;
+  readonly exports: WebAssembly.Exports;
+  readonly alloc: (n: number) => number;
+  readonly holder: Holder;
+  readonly memSnap: Uint8Array;
+  readonly globals: WebAssembly.Global[];
+  readonly globalSnap: unknown[];
+  readonly tables: WebAssembly.Table[];
+  readonly tableSnap: unknown[][];
+  readonly growFailed: WebAssembly.Global;
+}
+
+const modules = new Map<string, { module: WebAssembly.Module; spec: ModuleSpec }>();
+const ctxs = new Map<number, Ctx>();
+/** LRU: most recently used last. */
+const instances = new Map<string, Inst>();
+const discard = new CallState([]);
+
+class StatusError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+function instantiate(ctx: Ctx, state: CallState): Inst {
+  const m = modules.get(ctx.moduleKey);
+  if (!m) throw new StatusError(Code.INTERNAL, `module ${ctx.moduleKey} was not sent to this worker`);
+  const { module, spec } = m;
+  const memory = new WebAssembly.Memory({ initial: spec.memoryMin, maximum: ctx.memoryPages });
+  const holder: Holder = { cur: state };
+  const imports = createImports(memory, ctx.env, ctx.args, holder);
+  imports[MEMORY_IMPORT.module]![MEMORY_IMPORT.name] = memory;
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, imports);
+    if (spec.hasInitialize) (instance.exports._initialize as () => void)();
+  } catch (err) {
+    if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.CompileError) {
+      throw new StatusError(Code.FAILED_PRECONDITION, `the module cannot be instantiated: ${err.message}`);
+    }
+    if (err instanceof GuestExit) throw new StatusError(Code.FAILED_PRECONDITION, `the module's initialisation exited with code ${err.exitCode}`);
+    throw new StatusError(Code.FAILED_PRECONDITION, `the module's initialisation failed: ${(err as Error).message}`);
+  }
+  const ex = instance.exports;
+  const globals = spec.mutableGlobals.map((i) => ex[globalExportName(i)] as WebAssembly.Global);
+  const tables = spec.tableWrites ? spec.tables.map((i) => ex[tableExportName(i)] as WebAssembly.Table) : [];
+  return {
+    memory,
+    exports: ex,
+    alloc: ex[ALLOC_EXPORT] as (n: number) => number,
+    holder,
+    memSnap: new Uint8Array(memory.buffer).slice(),
+    globals,
+    globalSnap: globals.map((g) => g.value),
+    tables,
+    tableSnap: tables.map((t) => Array.from({ length: t.length }, (_, i) => t.get(i))),
+    growFailed: ex[GROW_FAILED_EXPORT] as WebAssembly.Global,
+  };
+}
+
+/** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew). */
+function restore(inst: Inst): boolean {
+  const buf = inst.memory.buffer;
+  if (buf.byteLength !== inst.memSnap.length) return false;
+  for (let i = 0; i < inst.tables.length; i++) if (inst.tables[i]!.length !== inst.tableSnap[i]!.length) return false;
+  new Uint8Array(buf).set(inst.memSnap);
+  for (let i = 0; i < inst.globals.length; i++) inst.globals[i]!.value = inst.globalSnap[i];
+  for (let i = 0; i < inst.tables.length; i++) {
+    const t = inst.tables[i]!;
+    const snap = inst.tableSnap[i]!;
+    for (let j = 0; j < snap.length; j++) t.set(j, snap[j]);
+  }
+  inst.growFailed.value = 0;
+  inst.holder.cur = discard;
+  return true;
+}
+
+function acquire(ctx: Ctx, state: CallState, probe: boolean): Inst {
+  let inst = instances.get(ctx.poolKey);
+  if (inst) {
+    instances.delete(ctx.poolKey);
+  } else {
+    // Initialisation output is logged once, by the start probe, not each time a pool refills.
+    inst = instantiate(ctx, probe ? state : discard);
+    while (instances.size >= maxInstances) instances.delete(instances.keys().next().value!);
+  }
+  instances.set(ctx.poolKey, inst);
+  inst.holder.cur = state;
+  return inst;
+}
+
+function run(call: WireCall): WireResult {
+  const ctx = ctxs.get(call.ctx);
+  const state = new CallState(call.metadata);
+  const start = nowMs();
+  if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
+  if (!ctx) return result(call.seq, state, Code.INTERNAL, 'unknown container context on worker');
+  const cpuDeadline = start + call.cpuMs;
+  const callerBinds = call.deadline !== 0 && call.deadline < cpuDeadline;
+  wd[WD_SEQ] = call.seq;
+  wd[WD_CALLER] = callerBinds ? 1 : 0;
+  wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
+  let inst: Inst | undefined;
+  try {
+    inst = acquire(ctx, state, call.method === '');
+    if (call.method === '') return result(call.seq, state, Code.OK, '');
+    const fn = inst.exports[call.method];
+    if (typeof fn !== 'function') return result(call.seq, state, Code.UNIMPLEMENTED, `the component does not implement ${call.method}`);
+    const len = call.request.length;
+    const ptr = inst.alloc(len) >>> 0;
+    const buf = inst.memory.buffer;
+    if (ptr + len > buf.byteLength) throw new HostCallError(`${ALLOC_EXPORT}(${len}) returned ${ptr}, outside the guest's memory`);
+    new Uint8Array(buf, ptr, len).set(call.request);
+    const status = (fn as (p: number, n: number) => number)(ptr, len);
+    if (status === 0) return result(call.seq, state, Code.OK, '', state.response ?? new Uint8Array(0));
+    if (status > 0 && status <= 16) return result(call.seq, state, status, state.message);
+    return result(call.seq, state, Code.UNKNOWN, `the component returned an invalid status ${status}${state.message ? `: ${state.message}` : ''}`);
+  } catch (err) {
+    return result(call.seq, state, ...classify(err, inst, ctx));
+  } finally {
+    wd[WD_DEADLINE] = 0;
+    if (inst && !restore(inst)) instances.delete(ctx.poolKey);
+  }
+}
+
+function classify(err: unknown, inst: Inst | undefined, ctx: Ctx): [number, string] {
+  if (err instanceof StatusError) return [err.code, err.message];
+  if (err instanceof GuestExit) return [Code.INTERNAL, err.message];
+  if (err instanceof HostCallError) return [Code.INTERNAL, err.message];
+  if (inst && inst.growFailed.value !== 0) {
+    return [Code.RESOURCE_EXHAUSTED, `the component reached its memory limit of ${ctx.memoryPages * 65536} bytes`];
+  }
+  if (err instanceof WebAssembly.RuntimeError) return [Code.INTERNAL, `the component trapped: ${err.message}`];
+  if (err instanceof RangeError && /Maximum call stack/.test(err.message)) return [Code.INTERNAL, 'the component trapped: call stack exhausted'];
+  if (err instanceof RangeError && /allocate|memory/i.test(err.message)) return [Code.RESOURCE_EXHAUSTED, `the node could not allocate memory for the call: ${err.message}`];
+  return [Code.INTERNAL, `the call failed: ${(err as Error)?.message ?? String(err)}`];
+}
+
+function result(seq: number, state: CallState, status: number, message: string, response?: Uint8Array): WireResult {
+  const dropped = state.stdout.dropped + state.stderr.dropped;
+  return { seq, status, message, response, trailers: state.trailers, stdout: state.stdout.take(), stderr: state.stderr.take(), dropped };
+}
+
+function post(results: WireResult[]): void {
+  const transfer: ArrayBuffer[] = [];
+  for (const r of results) {
+    for (const b of [r.response, r.stdout, r.stderr]) {
+      if (b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !transfer.includes(b.buffer as ArrayBuffer)) transfer.push(b.buffer as ArrayBuffer);
+    }
+  }
+  port.postMessage({ t: 'results', results }, transfer);
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.t) {
+    case 'module':
+      modules.set(msg.key, { module: msg.module, spec: msg.spec });
+      return;
+    case 'evict':
+      modules.delete(msg.key);
+      for (const [id, c] of ctxs) if (c.moduleKey === msg.key) ctxs.delete(id);
+      for (const k of [...instances.keys()]) if (k.startsWith(`${msg.key}|`)) instances.delete(k);
+      return;
+    case 'ctx':
+      ctxs.set(msg.id, msg);
+      return;
+    case 'drop-ctx':
+      ctxs.delete(msg.id);
+      return;
+    case 'batch': {
+      let out: WireResult[] = [];
+      let last = nowMs();
+      for (const call of msg.calls) {
+        out.push(run(call));
+        const now = nowMs();
+        if (now - last > FLUSH_AFTER_MS) {
+          post(out);
+          out = [];
+          last = now;
+        }
+      }
+      if (out.length > 0) post(out);
+      return;
+    }
+  }
+});
