@@ -1,0 +1,398 @@
+// Our HTTP/3 client, on the same frame and QPACK modules as the server: plain
+// requests (`request`) for tests and raw stream access (`quic`, `control`) to
+// craft bad input, and unary gRPC calls (`unary`) with metadata, deadlines
+// and trailers for `workd call --http3`, the integration tests and the bench.
+import { Code, WorkdError } from '../../errors.js';
+import { encodeMessage, MessageDecoder } from '../grpc/framing.js';
+import { percentDecode } from '../grpc/metadata.js';
+import { formatTimeout } from '../grpc/timeout.js';
+import { openLocalStreams, PeerStreams } from './control.js';
+import { connectionError, H3Code, H3Error, h3CodeName } from './errors.js';
+import { FrameReader, frameHeader, FrameType, type FrameSink } from './frames.js';
+import { decodeFieldSection } from './qpack/decoder.js';
+import { encodeFieldSection } from './qpack/encoder.js';
+import { connectQuic, type QuicConnection, type QuicStream } from './quic/transport.js';
+
+export interface Http3ClientOptions {
+  host: string;
+  port: number;
+  /** TLS server name (SNI) and default :authority; defaults to host. */
+  servername?: string;
+  verifyPeer?: boolean;
+  caPem?: string | Buffer;
+  idleTimeoutMs?: number;
+  /** Our SETTINGS_MAX_FIELD_SECTION_SIZE for response headers and trailers. */
+  maxFieldSectionSize?: number;
+}
+
+export interface H3Request {
+  method?: string;
+  scheme?: string;
+  authority: string;
+  path: string;
+  /** Extra fields as a flat [name, value, …] list, lowercase names. */
+  headers?: readonly string[];
+  body?: Uint8Array;
+  /** Reset the stream (H3_REQUEST_CANCELLED) when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface H3Response {
+  status: number;
+  /** Flat [name, value, …], in order. */
+  headers: string[];
+  body: Uint8Array;
+  /** The trailing HEADERS frame's fields, or null when there was none. */
+  trailers: string[] | null;
+}
+
+export type Fields = Record<string, string | string[]>;
+
+export interface GrpcUnaryRequest {
+  authority: string;
+  /** `/package.Service/Method` */
+  path: string;
+  /** The serialized request message. */
+  message: Uint8Array;
+  /** Custom metadata (`-bin` keys take base64 values). */
+  metadata?: Record<string, string | readonly string[]>;
+  timeoutMs?: number;
+}
+
+export interface GrpcUnaryResult {
+  /** grpc-status. */
+  code: number;
+  /** grpc-message, percent-decoded. */
+  message: string;
+  httpStatus: number;
+  headers: Fields;
+  trailers: Fields;
+  /** The response message, when one came. */
+  response: Uint8Array | null;
+}
+
+/** Folds a flat field list into an object (repeated names become arrays). */
+export function toFields(flat: readonly string[]): Fields {
+  const out: Fields = Object.create(null) as Fields;
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!;
+    const v = flat[i + 1]!;
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (typeof prev === 'string') out[k] = [prev, v];
+    else prev.push(v);
+  }
+  return out;
+}
+
+const enum RS {
+  Head,
+  Body,
+  Trailers,
+  Done,
+}
+
+class ClientStream implements FrameSink {
+  private state = RS.Head;
+  private status = 0;
+  private headers: string[] = [];
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+  private trailers: string[] | null = null;
+  private readonly reader = new FrameReader(this);
+
+  constructor(
+    private readonly client: Http3Client,
+    readonly stream: QuicStream,
+    private readonly resolve: (r: H3Response) => void,
+    readonly reject: (e: Error) => void,
+  ) {
+    stream.onData = (chunk, fin) => {
+      if (this.state === RS.Done) return;
+      try {
+        if (chunk.length > 0) this.reader.push(chunk);
+        if (fin) this.onFin();
+      } catch (e) {
+        this.failWith(e as Error);
+      }
+    };
+    stream.onReset = (code) => {
+      if (this.state === RS.Done) return;
+      this.finish();
+      this.reject(new H3Error(code as H3Code, `the server reset the stream with ${h3CodeName(code)}`, 'stream'));
+    };
+  }
+
+  private failWith(e: Error): void {
+    this.finish();
+    if (e instanceof H3Error && e.scope === 'connection') this.client.fail(e);
+    else {
+      this.stream.reset(H3Code.H3_MESSAGE_ERROR);
+      this.stream.stopSending(H3Code.H3_MESSAGE_ERROR);
+    }
+    this.reject(e);
+  }
+
+  private finish(): void {
+    this.state = RS.Done;
+    this.client.streams.delete(this);
+  }
+
+  cancel(): void {
+    if (this.state === RS.Done) return;
+    this.finish();
+    this.stream.reset(H3Code.H3_REQUEST_CANCELLED);
+    this.stream.stopSending(H3Code.H3_REQUEST_CANCELLED);
+  }
+
+  private onFin(): void {
+    if (!this.reader.atBoundary) throw connectionError(H3Code.H3_FRAME_ERROR, 'response stream ended inside a frame');
+    if (this.state === RS.Head) throw new H3Error(H3Code.H3_GENERAL_PROTOCOL_ERROR, 'response stream ended before its HEADERS frame', 'stream');
+    this.finish();
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.resolve({ status: this.status, headers: this.headers, body, trailers: this.trailers });
+  }
+
+  frameStart(type: number): boolean {
+    if (type === FrameType.DATA) {
+      if (this.state !== RS.Body) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'DATA outside a response body');
+      return true;
+    }
+    if (type === FrameType.HEADERS) {
+      if (this.state === RS.Trailers) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'HEADERS after the trailers');
+      return true;
+    }
+    // PUSH_PROMISE included: we never allowed pushes (no MAX_PUSH_ID).
+    throw connectionError(H3Code.H3_FRAME_UNEXPECTED, `frame type 0x${type.toString(16)} on a request stream`);
+  }
+
+  data(chunk: Uint8Array): void {
+    // The chunk may be a view of a transport buffer that is reused: keep a copy.
+    this.chunks.push(chunk.slice());
+    this.size += chunk.length;
+  }
+
+  frame(type: number, payload: Uint8Array): void {
+    if (type !== FrameType.HEADERS) return;
+    const fields = decodeFieldSection(payload, this.client.maxFieldSectionSize);
+    if (this.state === RS.Body) {
+      this.trailers = fields;
+      this.state = RS.Trailers;
+      return;
+    }
+    if (fields[0] !== ':status') throw new H3Error(H3Code.H3_MESSAGE_ERROR, 'response HEADERS without :status first', 'stream');
+    const status = Number(fields[1]);
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new H3Error(H3Code.H3_MESSAGE_ERROR, `bad :status ${fields[1]}`, 'stream');
+    if (status < 200) return; // informational: the real head follows
+    this.status = status;
+    this.headers = fields.slice(2);
+    this.state = RS.Body;
+  }
+}
+
+export class Http3Client {
+  readonly maxFieldSectionSize: number;
+  readonly streams = new Set<ClientStream>();
+  /** Our control stream (tests write bad frames on it). */
+  readonly control: QuicStream;
+  peerSettings: Map<number, number> | null = null;
+  /** Stream ID from the server's GOAWAY: requests at or above it will not be processed. */
+  goawayId = Infinity;
+  private closedError: H3Error | null = null;
+  private readonly closeWaiters: Array<() => void> = [];
+
+  /** Connects over QUIC (ALPN h3) and sets up the HTTP/3 connection. */
+  static async connect(opts: Http3ClientOptions): Promise<Http3Client> {
+    const quic = await connectQuic({
+      host: opts.host,
+      port: opts.port,
+      servername: opts.servername ?? opts.host,
+      alpn: ['h3'],
+      verifyPeer: opts.verifyPeer ?? false,
+      caPem: opts.caPem,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
+    });
+    return new Http3Client(quic, opts.maxFieldSectionSize ?? 64 * 1024);
+  }
+
+  constructor(
+    readonly quic: QuicConnection,
+    maxFieldSectionSize = 64 * 1024,
+  ) {
+    this.maxFieldSectionSize = maxFieldSectionSize;
+    const peer = new PeerStreams('client', {
+      settings: (s) => {
+        this.peerSettings = s;
+      },
+      goaway: (id) => {
+        this.goawayId = id;
+      },
+      error: (e) => this.fail(e),
+    });
+    quic.onStream = (s) => {
+      if (!s.bidirectional) return peer.accept(s);
+      this.fail(connectionError(H3Code.H3_STREAM_CREATION_ERROR, 'the server opened a bidirectional stream'));
+    };
+    quic.onClose = (code, reason) => this.onQuicClose(code, reason);
+    this.control = openLocalStreams(quic, maxFieldSectionSize);
+  }
+
+  /** Null while open; the error that closed the connection otherwise. */
+  get closed(): H3Error | null {
+    return this.closedError;
+  }
+
+  /** Resolves once the connection has closed (by either side). */
+  whenClosed(): Promise<H3Error> {
+    if (this.closedError) return Promise.resolve(this.closedError);
+    return new Promise((r) => this.closeWaiters.push(() => r(this.closedError!)));
+  }
+
+  /** One request; resolves with the whole response, rejects with an H3Error on reset or close. */
+  request(req: H3Request): Promise<H3Response> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise<H3Response>((resolve, reject) => {
+      const stream = this.quic.openBidi();
+      if (stream.id >= this.goawayId) {
+        stream.reset(H3Code.H3_REQUEST_CANCELLED);
+        return reject(new H3Error(H3Code.H3_REQUEST_REJECTED, `the server sent GOAWAY ${this.goawayId}; not sending stream ${stream.id}`, 'stream'));
+      }
+      const cs = new ClientStream(this, stream, resolve, reject);
+      this.streams.add(cs);
+      const fields = [':method', req.method ?? 'POST', ':scheme', req.scheme ?? 'https', ':authority', req.authority, ':path', req.path];
+      if (req.headers) fields.push(...req.headers);
+      const block = encodeFieldSection(fields);
+      const head = frameHeader(FrameType.HEADERS, block.length);
+      const body = req.body;
+      if (body && body.length > 0) {
+        const dh = frameHeader(FrameType.DATA, body.length);
+        if (body.length < 16 * 1024) {
+          stream.write(Buffer.concat([head, block, dh, body]), true);
+        } else {
+          stream.write(Buffer.concat([head, block, dh]));
+          stream.write(body, true);
+        }
+      } else {
+        stream.write(Buffer.concat([head, block]), true);
+      }
+      if (req.signal) {
+        const onAbort = () => {
+          cs.cancel();
+          reject(new H3Error(H3Code.H3_REQUEST_CANCELLED, 'request aborted', 'stream'));
+        };
+        if (req.signal.aborted) onAbort();
+        else req.signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /** A unary gRPC call. Transport failures resolve as UNAVAILABLE/CANCELLED/INTERNAL results, like grpc clients report them. */
+  async unary(call: GrpcUnaryRequest): Promise<GrpcUnaryResult> {
+    const headers = ['content-type', 'application/grpc', 'te', 'trailers', 'grpc-accept-encoding', 'identity'];
+    if (call.timeoutMs !== undefined) headers.push('grpc-timeout', formatTimeout(call.timeoutMs));
+    for (const [k, v] of Object.entries(call.metadata ?? {})) {
+      const key = k.toLowerCase();
+      if (typeof v === 'string') headers.push(key, v);
+      else for (const one of v) headers.push(key, one);
+    }
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs);
+    let res: H3Response;
+    try {
+      res = await this.request({ authority: call.authority, path: call.path, headers, body: encodeMessage(call.message), signal: ac.signal });
+    } catch (e) {
+      const deadline = ac.signal.aborted;
+      return {
+        code: deadline ? Code.DEADLINE_EXCEEDED : e instanceof H3Error && e.code === H3Code.H3_REQUEST_CANCELLED ? Code.CANCELLED : Code.UNAVAILABLE,
+        message: deadline ? `deadline of ${call.timeoutMs} ms exceeded` : (e as Error).message,
+        httpStatus: 0,
+        headers: {},
+        trailers: {},
+        response: null,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    return grpcResult(res);
+  }
+
+  /** Closes the connection (H3_NO_ERROR by default). */
+  close(code: number = H3Code.H3_NO_ERROR, reason = ''): void {
+    if (this.closedError) return;
+    this.quic.close(code, reason);
+    this.onQuicClose(code, reason || 'closed by us');
+  }
+
+  fail(e: H3Error): void {
+    if (this.closedError) return;
+    this.quic.close(e.code, e.message.slice(0, 200));
+    this.onQuicClose(e.code, e.message);
+  }
+
+  private onQuicClose(code: number, reason: string): void {
+    if (this.closedError) return;
+    this.closedError = new H3Error(code as H3Code, `connection closed with ${h3CodeName(code)}${reason ? `: ${reason}` : ''}`);
+    for (const s of [...this.streams]) s.reject(this.closedError);
+    this.streams.clear();
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+}
+
+/** Reads a gRPC answer (headers + message + trailers, or trailers only) the way a gRPC client does. */
+export function grpcResult(res: H3Response): GrpcUnaryResult {
+  const headers = toFields(res.headers);
+  const trailers = res.trailers === null ? headers : toFields(res.trailers);
+  const base = { httpStatus: res.status, headers: res.trailers === null ? {} : headers, trailers };
+  const statusText = trailers['grpc-status'];
+  if (res.status !== 200 || typeof statusText !== 'string') {
+    // Not a gRPC answer: the PROTOCOL-HTTP2 mapping of HTTP statuses.
+    const code = typeof statusText === 'string' ? Number(statusText) : httpToGrpc(res.status);
+    const msg = typeof trailers['grpc-message'] === 'string' ? percentDecode(trailers['grpc-message']) : `HTTP status ${res.status}${res.body.length ? `: ${Buffer.from(res.body).toString('utf8').trim()}` : ''}`;
+    return { ...base, code, message: msg, response: null };
+  }
+  let response: Uint8Array | null = null;
+  let frameError: WorkdError | null = null;
+  let compressed = false;
+  const dec = new MessageDecoder(
+    {
+      onMessage(c, m) {
+        if (response === null) {
+          response = m.slice();
+          compressed = c;
+        } else frameError = new WorkdError(Code.INTERNAL, 'more than one response message in a unary call');
+      },
+      onFrameError(e) {
+        frameError = e;
+      },
+    },
+    64 * 1024 * 1024,
+  );
+  dec.push(res.body);
+  if (frameError === null && !dec.idle) frameError = new WorkdError(Code.INTERNAL, 'response body ends inside a message');
+  if (frameError === null && compressed) frameError = new WorkdError(Code.INTERNAL, 'compressed response although we accept identity only');
+  const code = Number(statusText);
+  if (frameError !== null) return { ...base, code: (frameError as WorkdError).code, message: (frameError as WorkdError).message, response: null };
+  const m = trailers['grpc-message'];
+  return { ...base, code, message: typeof m === 'string' ? percentDecode(m) : '', response };
+}
+
+function httpToGrpc(status: number): number {
+  switch (status) {
+    case 400:
+      return Code.INTERNAL;
+    case 401:
+      return Code.UNAUTHENTICATED;
+    case 403:
+      return Code.PERMISSION_DENIED;
+    case 404:
+      return Code.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.UNAVAILABLE;
+    default:
+      return Code.UNKNOWN;
+  }
+}

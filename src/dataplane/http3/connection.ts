@@ -1,0 +1,476 @@
+// The server side of HTTP/3 on one QUIC connection (RFC 9114): our control
+// stream, the peer's control and QPACK streams (control.ts), and one
+// RequestStream per client-initiated bidirectional stream, each handed to the
+// shared gRPC layer through the transport-free interface (../universal.ts).
+//
+// Request stream states (RFC 9114 §4.1):
+//
+//   Head ──HEADERS──► Body ──DATA*──► Body ──HEADERS (trailers)──► Trailers
+//     │                 │                                             │
+//     └──── FIN ────────┴────────────── FIN: body.end() ──────────────┘
+//   FIN in Head: H3_REQUEST_INCOMPLETE.  Any frame out of this order:
+//   H3_FRAME_UNEXPECTED (connection).  Peer reset: body.abort(PeerReset).
+//
+// Errors: H3Error with scope 'stream' resets the one stream; scope
+// 'connection' closes the connection with the code (RFC 9114 §8).
+import type { Logger } from '../../observability/log.js';
+import { AbortReason, ResetCode, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
+import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
+import { connectionError, H3Code, H3Error, h3CodeName, streamError } from './errors.js';
+import { FrameReader, frameHeader, FrameType, Setting, type FrameSink } from './frames.js';
+import { checkTrailers, flattenFields, requestHead } from './message.js';
+import { decodeFieldSection, FieldSectionTooLargeError } from './qpack/decoder.js';
+import { encodeFieldSection } from './qpack/encoder.js';
+import type { QuicConnection, QuicStream } from './quic/transport.js';
+
+export interface Http3Limits {
+  /** Our SETTINGS_MAX_FIELD_SECTION_SIZE: largest decoded request field section (431 above it). */
+  readonly maxFieldSectionSize: number;
+  /** Requests open at once on one connection; more are refused with H3_REQUEST_REJECTED. */
+  readonly maxConcurrentRequests: number;
+}
+
+export const DEFAULT_HTTP3_LIMITS: Http3Limits = {
+  maxFieldSectionSize: 64 * 1024,
+  maxConcurrentRequests: 1000,
+};
+
+export interface Http3ConnectionOptions {
+  readonly handler: UniversalHandler;
+  readonly limits?: Http3Limits;
+  readonly log?: Logger;
+}
+
+/** HTTP/2 reset codes (what the gRPC layer speaks) → HTTP/3 codes. */
+function h3ResetCode(h2: number): number {
+  switch (h2) {
+    case ResetCode.NO_ERROR:
+      return H3Code.H3_NO_ERROR;
+    case ResetCode.CANCEL:
+      return H3Code.H3_REQUEST_CANCELLED;
+    case ResetCode.ENHANCE_YOUR_CALM:
+      return H3Code.H3_EXCESSIVE_LOAD;
+    case 0x7: // REFUSED_STREAM
+      return H3Code.H3_REQUEST_REJECTED;
+    case ResetCode.PROTOCOL_ERROR:
+      return H3Code.H3_GENERAL_PROTOCOL_ERROR;
+    default:
+      return H3Code.H3_INTERNAL_ERROR;
+  }
+}
+
+const NOOP_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
+// Below this, a response's frames are joined into one write so a unary answer leaves in one packet.
+const COALESCE_BYTES = 16 * 1024;
+
+const enum RequestState {
+  Head,
+  Body,
+  Trailers,
+  /** Answered early (431), reset, or failed: further input is dropped. */
+  Dead,
+}
+
+class RequestStream implements FrameSink, UniversalResponse {
+  onDrain: (() => void) | null = null;
+  private state = RequestState.Head;
+  private body: UniversalRequestBody = NOOP_BODY;
+  private opened = false;
+  private readonly reader: FrameReader;
+  /** Response side: headers sent, finished (FIN or reset). */
+  private headersSent = false;
+  private ended = false;
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private outFin = false;
+  private flushQueued = false;
+  private contentLength = -1;
+  private received = 0;
+
+  constructor(
+    private readonly conn: Http3ServerConnection,
+    readonly stream: QuicStream,
+  ) {
+    this.reader = new FrameReader(this);
+    stream.onData = (chunk, fin) => this.onData(chunk, fin);
+    stream.onReset = (code) => this.onPeerReset(code);
+  }
+
+  // ── request side ──
+
+  private onData(chunk: Uint8Array, fin: boolean): void {
+    if (this.state === RequestState.Dead) return;
+    try {
+      if (chunk.length > 0) this.reader.push(chunk);
+      if (fin && (this.state as RequestState) !== RequestState.Dead) this.onFin();
+    } catch (e) {
+      this.conn.streamFailed(this, e);
+    }
+  }
+
+  private onFin(): void {
+    if (!this.reader.atBoundary) throw connectionError(H3Code.H3_FRAME_ERROR, 'request stream ended inside a frame');
+    if (this.state === RequestState.Head) throw streamError(H3Code.H3_REQUEST_INCOMPLETE, 'request stream ended before its HEADERS frame');
+    if (this.contentLength >= 0 && this.received !== this.contentLength) {
+      throw streamError(H3Code.H3_MESSAGE_ERROR, `malformed request: content-length ${this.contentLength} but ${this.received} body bytes`);
+    }
+    this.state = RequestState.Dead;
+    this.conn.requestDone(this, false);
+    this.body.end();
+  }
+
+  frameStart(type: number, length: number): boolean {
+    switch (type) {
+      case FrameType.HEADERS:
+        if (this.state === RequestState.Trailers) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'a HEADERS frame after the trailers');
+        if (length > this.conn.maxFieldSectionSize) {
+          // Too large to be worth buffering: refuse it (RFC 9114 §4.2.2) without reading it.
+          this.refuseTooLarge();
+          return false;
+        }
+        return true;
+      case FrameType.DATA:
+        if (this.state !== RequestState.Body) {
+          throw connectionError(H3Code.H3_FRAME_UNEXPECTED, this.state === RequestState.Head ? 'a DATA frame before the HEADERS frame' : 'a DATA frame after the trailers');
+        }
+        return true;
+      default:
+        throw connectionError(H3Code.H3_FRAME_UNEXPECTED, `frame type 0x${type.toString(16)} is not allowed on a request stream`);
+    }
+  }
+
+  data(chunk: Uint8Array): void {
+    this.received += chunk.length;
+    if (this.contentLength >= 0 && this.received > this.contentLength) {
+      throw streamError(H3Code.H3_MESSAGE_ERROR, `malformed request: more body than content-length ${this.contentLength}`);
+    }
+    this.body.data(chunk);
+  }
+
+  frame(type: number, payload: Uint8Array): void {
+    if (type !== FrameType.HEADERS || this.state === RequestState.Dead) return;
+    let fields: string[];
+    try {
+      fields = decodeFieldSection(payload, this.conn.maxFieldSectionSize);
+    } catch (e) {
+      if (e instanceof FieldSectionTooLargeError) return this.refuseTooLarge();
+      throw e;
+    }
+    if (this.state === RequestState.Body) {
+      checkTrailers(fields);
+      this.state = RequestState.Trailers;
+      return;
+    }
+    const head = requestHead(fields);
+    this.contentLength = head.contentLength;
+    this.state = RequestState.Body;
+    this.opened = true;
+    this.body = this.conn.handler.open(
+      { method: head.method, authority: head.authority, path: head.path, headers: head.headers, protocol: 'h3' },
+      this,
+    );
+  }
+
+  private refuseTooLarge(): void {
+    this.state = RequestState.Dead;
+    if (!this.headersSent && !this.ended) {
+      const fields = ['content-type', 'text/plain; charset=utf-8'];
+      this.queue(encodeHeaders(431, fields), false);
+      const text = Buffer.from(`request field section larger than ${this.conn.maxFieldSectionSize} bytes\n`);
+      this.queue(frameHeader(FrameType.DATA, text.length), false);
+      this.queue(text, true);
+      this.ended = true;
+    }
+    // We have answered; the rest of the request is not wanted (RFC 9114 §4.1.2).
+    this.stream.stopSending(H3Code.H3_NO_ERROR);
+    if (this.opened) this.body.abort(AbortReason.PeerReset);
+    this.conn.requestDone(this, true);
+  }
+
+  private onPeerReset(code: number): void {
+    const wasOpen = this.state !== RequestState.Dead;
+    this.state = RequestState.Dead;
+    if (!this.ended) {
+      this.ended = true;
+      this.out = [];
+      this.stream.reset(H3Code.H3_REQUEST_CANCELLED);
+    }
+    this.conn.requestDone(this, true);
+    if (wasOpen || !this.ended) this.body.abort(AbortReason.PeerReset);
+    this.conn.log?.debug({ stream: this.stream.id, code: h3CodeName(code) }, 'http3 request stream reset by peer');
+  }
+
+  /** Stream error: reset both directions with `code`, stop the call. */
+  failStream(code: number): void {
+    const open = this.opened && this.state !== RequestState.Dead;
+    this.state = RequestState.Dead;
+    if (!this.ended) {
+      this.ended = true;
+      this.out = [];
+      this.stream.reset(code);
+    }
+    this.stream.stopSending(code);
+    this.conn.requestDone(this, true);
+    if (open) this.body.abort(AbortReason.PeerReset);
+  }
+
+  /** The connection is going away under this request. */
+  abortForConnection(reason: AbortReason): void {
+    const open = this.opened && this.state !== RequestState.Dead;
+    this.state = RequestState.Dead;
+    this.ended = true;
+    this.out = [];
+    if (open || this.opened) this.body.abort(reason);
+  }
+
+  // ── response side (UniversalResponse) ──
+
+  sendHeaders(status: number, headers: OutgoingFields): void {
+    if (this.ended || this.headersSent) return;
+    this.headersSent = true;
+    this.queue(encodeHeaders(status, flattenFields(0, headers)), false);
+  }
+
+  sendData(chunk: Uint8Array): boolean {
+    if (this.ended) return false;
+    this.queue(frameHeader(FrameType.DATA, chunk.length), false);
+    this.queue(chunk, false);
+    return true;
+  }
+
+  sendTrailers(trailers: OutgoingFields): void {
+    if (this.ended) return;
+    this.ended = true;
+    const flat = flattenFields(0, trailers);
+    if (flat.length > 0) this.queue(encodeHeaders(0, flat), true);
+    else this.queue(EMPTY, true);
+    this.conn.responseDone(this);
+  }
+
+  sendTrailersOnly(status: number, headers: OutgoingFields): void {
+    if (this.ended || this.headersSent) return;
+    this.ended = true;
+    this.headersSent = true;
+    this.queue(encodeHeaders(status, flattenFields(0, headers)), true);
+    this.conn.responseDone(this);
+  }
+
+  reset(code: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.out = [];
+    const h3 = h3ResetCode(code);
+    this.stream.reset(h3);
+    if (this.state !== RequestState.Dead) {
+      this.state = RequestState.Dead;
+      this.stream.stopSending(h3);
+    }
+    this.conn.responseDone(this);
+  }
+
+  get finished(): boolean {
+    return this.ended && this.state === RequestState.Dead;
+  }
+
+  /** Output is gathered for one microtask, so headers, message and trailers of a unary answer go out in one write. */
+  private queue(bytes: Uint8Array, fin: boolean): void {
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    if (fin) this.outFin = true;
+    if (this.outBytes >= COALESCE_BYTES) return this.flush();
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBound);
+    }
+  }
+
+  private readonly flushBound = (): void => this.flush();
+
+  private flush(): void {
+    this.flushQueued = false;
+    const out = this.out;
+    if (out.length === 0) return;
+    const fin = this.outFin;
+    this.out = [];
+    this.outFin = false;
+    const total = this.outBytes;
+    this.outBytes = 0;
+    if (out.length === 1) return this.stream.write(out[0]!, fin);
+    if (total < COALESCE_BYTES) return this.stream.write(Buffer.concat(out, total), fin);
+    for (let i = 0; i < out.length; i++) this.stream.write(out[i]!, fin && i === out.length - 1);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function encodeHeaders(status: number, fields: string[]): Uint8Array {
+  const flat = status > 0 ? [':status', String(status), ...fields] : fields;
+  const block = encodeFieldSection(flat);
+  const head = frameHeader(FrameType.HEADERS, block.length);
+  const out = new Uint8Array(head.length + block.length);
+  out.set(head);
+  out.set(block, head.length);
+  return out;
+}
+
+export class Http3ServerConnection {
+  readonly handler: UniversalHandler;
+  readonly log: Logger | undefined;
+  readonly maxFieldSectionSize: number;
+  private readonly maxRequests: number;
+  private readonly requests = new Set<RequestStream>();
+  private readonly control: QuicStream;
+  private readonly peer: PeerStreams;
+  /** Client bidi streams with IDs at or above this are refused (after our GOAWAY). */
+  private goawayId = Infinity;
+  private nextStreamId = 0;
+  private closedFlag = false;
+  private drained: (() => void) | null = null;
+  /** The peer's SETTINGS, once received. */
+  peerSettings: Map<number, number> | null = null;
+  /** Called once when the connection is gone, whatever the cause. */
+  onClosed: (() => void) | null = null;
+
+  constructor(
+    readonly quic: QuicConnection,
+    opts: Http3ConnectionOptions,
+  ) {
+    this.handler = opts.handler;
+    this.log = opts.log;
+    const limits = opts.limits ?? DEFAULT_HTTP3_LIMITS;
+    this.maxFieldSectionSize = limits.maxFieldSectionSize;
+    this.maxRequests = limits.maxConcurrentRequests;
+    this.peer = new PeerStreams('server', {
+      settings: (s) => {
+        this.peerSettings = s;
+      },
+      goaway: () => {
+        // A client's GOAWAY limits pushes; we never push.
+      },
+      error: (e) => this.fail(e),
+    });
+    quic.onStream = (s) => this.onStream(s);
+    quic.onClose = (code, reason) => this.onQuicClose(code, reason);
+    this.control = openLocalStreams(quic, this.maxFieldSectionSize);
+  }
+
+  get activeRequests(): number {
+    return this.requests.size;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** The largest field section the peer takes, if it said (we keep our responses small regardless). */
+  get peerMaxFieldSectionSize(): number {
+    return this.peerSettings?.get(Setting.MAX_FIELD_SECTION_SIZE) ?? Infinity;
+  }
+
+  private onStream(stream: QuicStream): void {
+    if (this.closedFlag) return;
+    if (!stream.bidirectional) {
+      this.peer.accept(stream);
+      return;
+    }
+    if (!stream.peerInitiated || stream.id % 4 !== 0) {
+      // Servers never receive server-initiated bidi streams; HTTP/3 has no use for them either way.
+      this.fail(connectionError(H3Code.H3_STREAM_CREATION_ERROR, `unexpected bidirectional stream ${stream.id}`));
+      return;
+    }
+    if (stream.id >= this.nextStreamId) this.nextStreamId = stream.id + 4;
+    if (stream.id >= this.goawayId || this.requests.size >= this.maxRequests) {
+      // Not processed at all, so the client may retry it elsewhere (RFC 9114 §4.1.1).
+      stream.onData = null;
+      stream.onReset = null;
+      stream.reset(H3Code.H3_REQUEST_REJECTED);
+      stream.stopSending(H3Code.H3_REQUEST_REJECTED);
+      return;
+    }
+    this.requests.add(new RequestStream(this, stream));
+  }
+
+  /** The request side finished (FIN) or was abandoned; `gone` when nothing more will be sent either. */
+  requestDone(r: RequestStream, gone: boolean): void {
+    if (gone || r.finished) this.forget(r);
+  }
+
+  /** The answer is complete: the request side no longer matters for accounting or shutdown. */
+  responseDone(r: RequestStream): void {
+    this.forget(r);
+  }
+
+  private forget(r: RequestStream): void {
+    if (this.requests.delete(r) && this.requests.size === 0 && this.drained) this.drained();
+  }
+
+  /** An error while handling one request stream. */
+  streamFailed(r: RequestStream, e: unknown): void {
+    if (e instanceof H3Error && e.scope === 'stream') {
+      this.log?.debug({ stream: r.stream.id, code: h3CodeName(e.code), err: e.message }, 'http3 stream error');
+      r.failStream(e.code);
+      return;
+    }
+    if (e instanceof H3Error) return this.fail(e);
+    // A bug of ours, not the peer's fault: lose only this stream.
+    this.log?.error({ stream: r.stream.id, err: e }, 'http3 request stream failed');
+    r.failStream(H3Code.H3_INTERNAL_ERROR);
+  }
+
+  /** Connection error: close with the code, stop every call. */
+  fail(e: H3Error): void {
+    if (this.closedFlag) return;
+    this.log?.debug({ remote: this.quic.remoteAddress, code: h3CodeName(e.code), err: e.message }, 'http3 connection error');
+    this.close(e.code, e.message);
+  }
+
+  /** Closes now with `code`; calls in flight are aborted. */
+  close(code: number, reason: string): void {
+    if (this.closedFlag) return;
+    this.teardown(AbortReason.ConnectionClosed);
+    this.quic.close(code, reason.slice(0, 200));
+  }
+
+  /**
+   * Graceful shutdown: GOAWAY (no new requests), let the calls in flight
+   * finish for up to graceMs, then close with H3_NO_ERROR.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    if (this.closedFlag) return;
+    if (this.goawayId === Infinity) {
+      this.goawayId = this.nextStreamId;
+      sendGoaway(this.control, this.goawayId);
+    }
+    if (this.requests.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        timer.unref?.();
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.drained = null;
+    }
+    if (this.closedFlag) return;
+    // Let the last answers' writes (queued in a microtask) reach the transport before CONNECTION_CLOSE.
+    await new Promise<void>((r) => setImmediate(r));
+    this.teardown(AbortReason.Shutdown);
+    this.quic.close(H3Code.H3_NO_ERROR, 'server shutting down');
+  }
+
+  private onQuicClose(code: number, reason: string): void {
+    this.log?.debug({ remote: this.quic.remoteAddress, code: h3CodeName(code), reason }, 'http3 connection closed');
+    this.teardown(AbortReason.ConnectionClosed);
+  }
+
+  private teardown(reason: AbortReason): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    const open = [...this.requests];
+    this.requests.clear();
+    for (const r of open) r.abortForConnection(reason);
+    this.drained?.();
+    this.onClosed?.();
+  }
+}
