@@ -21,8 +21,9 @@
 // stream is finished and further calls on `res` are ignored by the adapter.
 
 /**
- * Request headers with lowercase names. Pseudo-headers are not included (they
- * are the fields of UniversalRequest). Shaped like node:http2's
+ * Request headers with lowercase names. Pseudo-headers may be present (node:http2
+ * includes them) and are ignored: their values are the fields of
+ * UniversalRequest. Shaped like node:http2's
  * IncomingHttpHeaders so the HTTP/2 adapter can pass its object through
  * without copying; repeated fields may arrive as an array or joined with ", ".
  */
@@ -76,7 +77,10 @@ export interface UniversalResponse {
   sendData(chunk: Uint8Array): boolean;
   /** Set by the handler to learn when sendData may continue after it returned false. */
   onDrain: (() => void) | null;
-  /** Trailers, then END_STREAM. Ends the response. */
+  /**
+   * Trailers, then END_STREAM. Ends the response. An empty object ends the
+   * stream without a trailers frame (plain HTTP error bodies, status not 200).
+   */
   sendTrailers(trailers: OutgoingFields): void;
   /** One HEADERS frame with END_STREAM (gRPC "Trailers-Only", or a plain HTTP error). */
   sendTrailersOnly(status: number, headers: OutgoingFields): void;

@@ -1,0 +1,109 @@
+// The HTTP/2 listener: TLS with ALPN h2, or cleartext h2c when asked. Bounded
+// per session (concurrent streams, memory, rejected streams and invalid frames,
+// which is how node answers RST_STREAM and other frame floods).
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from '../../observability/log.js';
+import type { UniversalHandler } from '../universal.js';
+import { serveStream } from './adapter.js';
+
+export interface Http2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
+  readonly maxConcurrentStreams: number;
+  /** Largest header block accepted. */
+  readonly maxHeaderListSize: number;
+  /** Node's per-session memory cap in MiB (streams beyond it are refused). */
+  readonly maxSessionMemoryMiB: number;
+}
+
+export const DEFAULT_HTTP2_LIMITS: Http2Limits = {
+  maxConcurrentStreams: 1000,
+  maxHeaderListSize: 64 * 1024,
+  maxSessionMemoryMiB: 64,
+};
+
+export interface Http2ListenOptions {
+  readonly handler: UniversalHandler;
+  readonly host: string;
+  readonly port: number;
+  /** PEM certificate and key; absent = cleartext h2c. */
+  readonly tls?: { cert: Buffer; key: Buffer };
+  readonly log: Logger;
+  readonly limits?: Http2Limits;
+}
+
+export interface Http2Listener {
+  readonly port: number;
+  /** Stops accepting, sends GOAWAY, lets in-flight streams finish for up to graceMs, then destroys what is left. */
+  close(graceMs: number): Promise<void>;
+}
+
+export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listener> {
+  const limits = opts.limits ?? DEFAULT_HTTP2_LIMITS;
+  const protocol = opts.tls ? 'h2' : 'h2c';
+  const common: http2.ServerOptions = {
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+      maxHeaderListSize: limits.maxHeaderListSize,
+      enablePush: false,
+      // A window large enough for one 4 MiB message without stalling on WINDOW_UPDATE round trips.
+      initialWindowSize: 1 << 20,
+    },
+    maxSessionMemory: limits.maxSessionMemoryMiB,
+    maxSessionRejectedStreams: 100,
+    maxSessionInvalidFrames: 1000,
+    maxHeaderListPairs: 256,
+  };
+  const server = opts.tls
+    ? http2.createSecureServer({ ...common, cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: false, ALPNProtocols: ['h2'] })
+    : http2.createServer(common);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const handler = opts.handler;
+
+  server.on('session', (session) => {
+    sessions.add(session);
+    // The connection window starts at 64 KiB; widen it like the per-stream one.
+    try {
+      session.setLocalWindowSize(8 << 20);
+    } catch {
+      // The session may already be closing.
+    }
+    session.on('close', () => sessions.delete(session));
+    session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
+  });
+  server.on('stream', (stream, headers) => serveStream(handler, stream, headers, protocol));
+  server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
+  server.on('unknownProtocol', (socket: Socket) => {
+    // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.
+    socket.destroy();
+  });
+  server.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => opts.log.error({ err: err.message }, 'http2 listener error'));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    close(graceMs: number) {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.close();
+        const timer = setTimeout(() => {
+          for (const s of sessions) s.destroy();
+        }, graceMs);
+        timer.unref();
+        server.once('close', () => clearTimeout(timer));
+      });
+      return closing;
+    },
+  };
+}

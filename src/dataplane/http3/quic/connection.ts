@@ -1,0 +1,353 @@
+// One quiche connection driven by an Endpoint (endpoint.ts). Everything that
+// happens to it funnels into process(): announce the handshake, pull readable
+// streams, push buffered writes, drain quiche's packets into the socket, and
+// re-arm the endpoint's timer from quiche's timeout().
+import { WorkdError, Code, failedPrecondition, unavailable } from '../../../errors.js';
+import type { QuicConnection, QuicStream } from './transport.js';
+import { Stream, EMPTY } from './stream.js';
+import {
+  type QuicheConnection,
+  SHUTDOWN_READ,
+  SHUTDOWN_WRITE,
+  TRANSPORT_INTERNAL_ERROR,
+  streamErrorCode,
+  errorMessage,
+} from './native.js';
+import type { Endpoint } from './endpoint.js';
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+export class Connection implements QuicConnection {
+  remoteAddress: string;
+  remotePort: number;
+  alpn = '';
+  onStream: ((stream: QuicStream) => void) | null = null;
+  onClose: ((errorCode: number, reason: string) => void) | null = null;
+
+  readonly quic: QuicheConnection;
+  readonly isServer: boolean;
+  /** Our source connection ID (server: the routing key). */
+  readonly scid: Buffer;
+  /** The client's first destination ID, hex, while it may still route Initials. */
+  odcidKey = '';
+
+  established = false;
+  closeNotified = false;
+  removed = false;
+  failed = false;
+  dirty = false;
+  /** performance.now() at which quiche wants onTimeout(); Infinity when none. */
+  deadline = Infinity;
+  /** Set by the endpoint that owns it (server accept, client connect). */
+  establishedHook: ((c: Connection) => void) | null = null;
+
+  private readonly endpoint: Endpoint;
+  private readonly recvInfo: { from: HostPort; to: HostPort };
+  private readonly streams = new Map<number, Stream>();
+  /** Streams that still owe quiche data or a FIN (for the writable pass). */
+  private sendOpenCount = 0;
+  private nextBidi: number;
+  private nextUni: number;
+
+  constructor(endpoint: Endpoint, quic: QuicheConnection, isServer: boolean, scid: Buffer, remote: HostPort, local: HostPort) {
+    this.endpoint = endpoint;
+    this.quic = quic;
+    this.isServer = isServer;
+    this.scid = scid;
+    this.remoteAddress = unmapV4(remote.host);
+    this.remotePort = remote.port;
+    this.recvInfo = { from: { host: remote.host, port: remote.port }, to: local };
+    this.nextBidi = isServer ? 1 : 0;
+    this.nextUni = isServer ? 3 : 2;
+  }
+
+  /** One datagram from the socket; the work it causes runs in process(). */
+  receive(buf: Buffer, address: string, port: number): void {
+    const from = this.recvInfo.from;
+    if (from.port !== port || from.host !== address) {
+      from.host = address;
+      from.port = port;
+      this.remoteAddress = unmapV4(address);
+      this.remotePort = port;
+    }
+    try {
+      this.quic.recv(buf, this.recvInfo);
+    } catch {
+      // quiche dropped the packet (undecryptable, duplicate, malformed) or
+      // closed the connection; in the latter case process() sees it closing.
+    }
+    this.endpoint.markDirty(this);
+  }
+
+  markDirty(): void {
+    if (!this.removed) this.endpoint.markDirty(this);
+  }
+
+  process(): void {
+    const q = this.quic;
+    if (!this.established && q.isEstablished()) {
+      this.established = true;
+      this.alpn = Buffer.from(q.applicationProto()).toString('latin1');
+      // Announce before reading: the handshake-completing flight may carry
+      // the peer's first streams (HTTP/3 control and QPACK streams), which
+      // must reach onStream of the connection the app has just been given.
+      this.establishedHook?.(this);
+    }
+    if (this.established && !this.closeNotified) {
+      this.readStreams();
+      if (this.sendOpenCount > 0) this.writeStreams();
+    }
+    this.flush();
+    if (!this.closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
+    if (q.isClosed()) {
+      this.deadline = Infinity;
+      this.endpoint.remove(this);
+      return;
+    }
+    const t = q.timeout();
+    // quiche truncates to whole milliseconds; +1 avoids waking up just early.
+    this.deadline = t === null ? Infinity : performance.now() + (t === 0 ? 0 : t + 1);
+    this.endpoint.arm(this.deadline);
+  }
+
+  /** Drains quiche's outgoing packets into the socket until Done or the send ring is full. */
+  flush(): void {
+    const ep = this.endpoint;
+    const q = this.quic;
+    for (;;) {
+      const slot = ep.sendSlot();
+      if (slot === null) {
+        ep.waitForSlots(this);
+        return;
+      }
+      let r: ReturnType<QuicheConnection['send']>;
+      try {
+        r = q.send(slot);
+      } catch (err) {
+        ep.log?.warn({ err: errorMessage(err) }, 'quic: send failed');
+        return;
+      }
+      if (r === null) return;
+      const to = r[1].to;
+      ep.commitSend(slot, r[0], to.port, to.host);
+    }
+  }
+
+  private readStreams(): void {
+    const q = this.quic;
+    const scratch = this.endpoint.recvScratch;
+    for (const id of q.readable()) {
+      let s = this.streams.get(id);
+      if (s === undefined) {
+        s = this.peerStream(id);
+        if (s === undefined) {
+          // A stream we already finished with: quiche still has bytes for it.
+          this.discard(id);
+          continue;
+        }
+      }
+      while (!s.readDone) {
+        const onData = s.onData;
+        if (onData === null) break;
+        let r: [number, boolean] | null;
+        try {
+          r = q.streamRecv(id, scratch);
+        } catch (err) {
+          this.recvFailed(s, err);
+          break;
+        }
+        if (r === null) break;
+        const n = r[0];
+        const fin = r[1];
+        const chunk = Buffer.allocUnsafe(n);
+        scratch.copy(chunk, 0, 0, n);
+        if (fin) s.readDone = true;
+        onData(chunk, fin);
+        if (fin) this.maybeForget(s);
+      }
+    }
+  }
+
+  /** A readable stream not in our map: the peer's new stream, or a stale id. */
+  private peerStream(id: number): Stream | undefined {
+    // Peer streams may arrive out of order (4 after 8), so any peer id not in
+    // the map is new: we forget a stream only once quiche no longer lists it
+    // readable (FIN or reset consumed, or STOP_SENDING sent).
+    const peerBit = this.isServer ? 0 : 1;
+    if ((id & 1) !== peerBit) return undefined;
+    const s = new Stream(this, id, true);
+    this.streams.set(id, s);
+    if (s.canWrite) this.sendOpenCount++;
+    this.onStream?.(s);
+    return s;
+  }
+
+  private discard(id: number): void {
+    const scratch = this.endpoint.recvScratch;
+    try {
+      while (this.quic.streamRecv(id, scratch) !== null);
+    } catch {
+      // reset or finished: nothing left to drain
+    }
+  }
+
+  private recvFailed(s: Stream, err: unknown): void {
+    s.readDone = true;
+    const code = streamErrorCode(err, 'StreamReset');
+    if (code >= 0) s.onReset?.(code);
+    else this.endpoint.log?.warn({ stream: s.id, err: errorMessage(err) }, 'quic: stream read failed');
+    this.maybeForget(s);
+  }
+
+  private writeStreams(): void {
+    for (const id of this.quic.writable()) {
+      const s = this.streams.get(id);
+      if (s === undefined || !s.sendOpen) continue;
+      if (s.hasPending) s.flushPending();
+      // An empty write is how quiche reports a peer's STOP_SENDING.
+      else if (!s.writeEnded) this.streamSend(s, EMPTY, false);
+      if (!s.sendOpen) this.sendClosed(s);
+    }
+  }
+
+  /** streamSend that turns STOP_SENDING into onReset; -1 when the stream can take no more. */
+  streamSend(s: Stream, chunk: Uint8Array, fin: boolean): number {
+    let n: number | null;
+    try {
+      n = this.quic.streamSend(s.id, chunk, fin);
+    } catch (err) {
+      const wasOpen = s.sendOpen;
+      s.sendAborted = true;
+      s.dropPending();
+      if (wasOpen) this.sendClosed(s);
+      const code = streamErrorCode(err, 'StreamStopped');
+      if (code >= 0) s.onReset?.(code);
+      else this.endpoint.log?.warn({ stream: s.id, err: errorMessage(err) }, 'quic: stream write failed');
+      return -1;
+    }
+    return n ?? 0;
+  }
+
+  /** Bookkeeping after Stream.write: the send loop runs once per batch, not per write. */
+  afterWrite(s: Stream): void {
+    if (s.writeDone) this.sendClosed(s);
+    this.markDirty();
+  }
+
+  shutdownWrite(s: Stream, errorCode: number): void {
+    const wasOpen = s.sendOpen;
+    s.sendAborted = true;
+    s.dropPending();
+    try {
+      this.quic.streamShutdown(s.id, SHUTDOWN_WRITE, errorCode);
+    } catch (err) {
+      this.endpoint.log?.debug({ stream: s.id, err: errorMessage(err) }, 'quic: reset on a finished stream');
+    }
+    if (wasOpen) this.sendClosed(s);
+    else this.maybeForget(s);
+    this.markDirty();
+  }
+
+  shutdownRead(s: Stream, errorCode: number): void {
+    s.readDone = true;
+    try {
+      this.quic.streamShutdown(s.id, SHUTDOWN_READ, errorCode);
+    } catch (err) {
+      this.endpoint.log?.debug({ stream: s.id, err: errorMessage(err) }, 'quic: stop-sending on a finished stream');
+    }
+    this.maybeForget(s);
+    this.markDirty();
+  }
+
+  private sendClosed(s: Stream): void {
+    this.sendOpenCount--;
+    this.maybeForget(s);
+  }
+
+  private maybeForget(s: Stream): void {
+    if (s.readDone && !s.sendOpen && this.streams.get(s.id) === s) this.streams.delete(s.id);
+  }
+
+  openUni(): QuicStream {
+    return this.open(false);
+  }
+
+  openBidi(): QuicStream {
+    return this.open(true);
+  }
+
+  private open(bidi: boolean): Stream {
+    if (!this.established) throw failedPrecondition('QUIC connection: handshake not complete');
+    if (this.closeNotified) throw unavailable('QUIC connection is closed');
+    const id = bidi ? this.nextBidi : this.nextUni;
+    try {
+      // An empty write makes quiche create the stream now, so the peer's
+      // stream limit is checked here rather than at the first real write.
+      this.quic.streamSend(id, EMPTY, false);
+    } catch (err) {
+      throw new WorkdError(Code.RESOURCE_EXHAUSTED, `QUIC: cannot open a ${bidi ? 'bidirectional' : 'unidirectional'} stream: ${errorMessage(err)}`);
+    }
+    if (bidi) this.nextBidi += 4;
+    else this.nextUni += 4;
+    const s = new Stream(this, id, false);
+    this.streams.set(id, s);
+    this.sendOpenCount++;
+    return s;
+  }
+
+  close(errorCode: number, reason: string): void {
+    this.closeWith(true, errorCode, reason);
+  }
+
+  closeWith(app: boolean, errorCode: number, reason: string): void {
+    if (this.removed) return;
+    try {
+      this.quic.close(app, errorCode, Buffer.from(reason, 'utf8'));
+    } catch (err) {
+      this.endpoint.log?.debug({ err: errorMessage(err) }, 'quic: close on a closing connection');
+    }
+    this.markDirty();
+  }
+
+  /** A callback of ours or the app's threw while processing: end this connection only. */
+  fail(err: unknown): void {
+    this.endpoint.log?.error({ err: errorMessage(err), remote: this.remoteAddress }, 'quic: connection failed');
+    if (this.failed) {
+      this.notifyClose();
+      this.endpoint.remove(this);
+      return;
+    }
+    this.failed = true;
+    this.closeWith(false, TRANSPORT_INTERNAL_ERROR, 'internal error');
+  }
+
+  private notifyClose(): void {
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    const q = this.quic;
+    let code = 0;
+    let reason = '';
+    const e = q.peerError() ?? q.localError();
+    if (e !== null) {
+      code = e.errorCode;
+      reason = Buffer.from(e.reason).toString('utf8');
+    } else if (q.isTimedOut()) {
+      reason = 'idle timeout';
+    }
+    this.closeInfo = { errorCode: code, reason, isApp: e?.isApp ?? false, byPeer: q.peerError() !== null };
+    this.streams.clear();
+    this.sendOpenCount = 0;
+    this.onClose?.(code, reason);
+  }
+
+  /** Why the connection ended, once it has (for the client's handshake failure). */
+  closeInfo: { errorCode: number; reason: string; isApp: boolean; byPeer: boolean } | null = null;
+}
+
+/** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; show them plainly. */
+function unmapV4(host: string): string {
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+}
