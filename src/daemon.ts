@@ -9,6 +9,7 @@ import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type Ru
 import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import type { Logger } from './observability/log.js';
 import { PodPool } from './pods/pod-pool.js';
+import { startDataPlane } from './dataplane/server.js';
 import { unavailable } from './errors.js';
 import type { ImageStore } from './images/api.js';
 import type { Executor } from './wasm/api.js';
@@ -112,6 +113,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
 
     // ── data plane (HTTP/2 + HTTP/3 on config.dataplane.listen) goes here ──
+    const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });
+    started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
 
     // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
     const extraServices: CriService[] = [];
