@@ -60,6 +60,7 @@ export function createExecutor(cfg: Config['executor'], log: Logger): Executor {
 class WorkerExecutor implements Executor {
   private readonly images = new Map<string, Promise<Image>>();
   private readonly ready = new Map<string, Image>();
+  readonly containers = new Set<Container>();
   private readonly slots: Slot[] = [];
   private spare?: Slot;
   private readonly size: number;
@@ -174,7 +175,7 @@ class WorkerExecutor implements Executor {
       s.dead = true;
       for (const p of [...s.queue, ...s.inflight.values()]) this.settle(p, failure(Code.UNAVAILABLE, 'the executor is shutting down'), true);
     }
-    await Promise.all(all.map((s) => s.worker.terminate()));
+    await Promise.all([...all.map((s) => s.worker.terminate()), ...[...this.containers].map((c) => c.discard())]);
   }
 
   /** Queues one call; resolves when it completes (never rejects). */
@@ -281,8 +282,14 @@ class WorkerExecutor implements Executor {
 
   /** Fails every call of one container still queued or running (stop past its timeout). */
   abandon(container: Container, r: GuestResult): void {
-    for (const s of this.slots) {
+    for (const s of [...this.slots]) {
+      const running = s.wd[WD_DEADLINE] !== 0 ? s.inflight.get(s.wd[WD_SEQ]!) : undefined;
       for (const p of [...s.queue, ...s.inflight.values()]) if (p.container === container) this.settle(p, r, true);
+      // Nobody waits for a call of a stopped container: free its worker now rather than at the CPU limit.
+      if (running?.container === container) {
+        void s.worker.terminate();
+        this.replace(s, running.seq, r);
+      }
     }
   }
 
@@ -378,6 +385,7 @@ class Container implements ContainerRuntime {
     this.cpuMs = limits.cpuMs;
     this.maxInFlight = limits.maxInFlight;
     if (o.logPath) this.log = new ContainerLog(o.logPath);
+    executor.containers.add(this);
   }
 
   call(c: GuestCall): Promise<GuestResult> {
@@ -421,6 +429,7 @@ class Container implements ContainerRuntime {
 
   async discard(): Promise<void> {
     this.stopping = true;
+    this.executor.containers.delete(this);
     this.executor.dropContext(this);
     await this.log?.close();
   }
