@@ -12,12 +12,11 @@ import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
 import { unavailable } from './errors.js';
 import type { ImageStore } from './images/api.js';
-import type { Executor } from './wasm/api.js';
+import { createExecutor } from './wasm/executor.js';
 
-// ── TEMPORARY until src/images/image-store.ts and src/wasm/executor.ts land ──
-// An empty image store and an executor that refuses to start anything, so the
-// control plane runs (pods without containers) while those parts are written.
-// Nothing here pretends to run a container. Remove when the real ones exist.
+// ── TEMPORARY until src/images/image-store.ts lands ──
+// An empty image store, so the control plane runs (pods without containers)
+// while it is written. Nothing here pretends to hold an image. Remove when it exists.
 async function openImageStore(_opts: { dir: string; log: Logger; insecureRegistries: string[] }): Promise<ImageStore & { close(): Promise<void> }> {
   return {
     resolve: () => undefined,
@@ -28,10 +27,6 @@ async function openImageStore(_opts: { dir: string; log: Logger; insecureRegistr
     release: () => {},
     close: async () => {},
   };
-}
-function createExecutor(_cfg: Config['executor'], _log: Logger): Executor {
-  const refuse = () => Promise.reject(unavailable('the WebAssembly executor is not built yet'));
-  return { prepare: refuse, start: refuse, evict: () => {}, close: async () => {} };
 }
 // ── end TEMPORARY ──
 
