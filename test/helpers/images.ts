@@ -101,3 +101,82 @@ export async function buildTestImage(opts: TestImageOptions): Promise<TestImage>
     cleanup: () => rm(work, { recursive: true, force: true }),
   };
 }
+
+/**
+ * An OCI layout holding a plain Linux container image (OCI image config, one
+ * tar+gzip layer) for tests that check such images are refused.
+ */
+export async function buildLinuxImageLayout(dir: string): Promise<{ manifestDigest: string; configDigest: string }> {
+  const { mkdir } = await import('node:fs/promises');
+  const { gzipSync } = await import('node:zlib');
+  const { createHash } = await import('node:crypto');
+  const digest = (b: Uint8Array) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const put = async (b: Uint8Array) => {
+    const d = digest(b);
+    await writeFile(join(dir, 'blobs', 'sha256', d.slice(7)), b);
+    return d;
+  };
+  const layer = gzipSync(Buffer.alloc(1024)); // an empty tar archive is 1024 zero bytes
+  const layerDigest = await put(layer);
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digest(Buffer.alloc(1024))] }, config: { Cmd: ['/bin/sh'] } }),
+  );
+  const configDigest = await put(config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length }],
+    }),
+  );
+  const manifestDigest = await put(manifest);
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
+    }),
+  );
+  return { manifestDigest, configDigest };
+}
+
+/**
+ * Wraps a component layout's manifest in a multi-platform index (a linux/amd64
+ * entry pointing at a dummy manifest, and the wasm/wasip1 entry), rewriting
+ * index.json so a push uploads the index.
+ */
+export async function wrapInPlatformIndex(dir: string): Promise<{ indexDigest: string }> {
+  const { readFile } = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const digest = (b: Uint8Array) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  const layoutIndex = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+  const wasmEntry = layoutIndex.manifests[0];
+  const linux = await buildLinuxImageLayout(join(dir, '.linux'));
+  const linuxManifest = await readFile(join(dir, '.linux', 'blobs', 'sha256', linux.manifestDigest.slice(7)));
+  const { cp } = await import('node:fs/promises');
+  await cp(join(dir, '.linux', 'blobs', 'sha256'), join(dir, 'blobs', 'sha256'), { recursive: true });
+  await rm(join(dir, '.linux'), { recursive: true, force: true });
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: linux.manifestDigest, size: linuxManifest.length, platform: { architecture: 'amd64', os: 'linux' } },
+        { mediaType: wasmEntry.mediaType, digest: wasmEntry.digest, size: wasmEntry.size, platform: { architecture: 'wasm', os: 'wasip1' } },
+      ],
+    }),
+  );
+  const indexDigest = digest(index);
+  await writeFile(join(dir, 'blobs', 'sha256', indexDigest.slice(7)), index);
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: indexDigest, size: index.length, annotations: wasmEntry.annotations }],
+    }),
+  );
+  return { indexDigest };
+}
