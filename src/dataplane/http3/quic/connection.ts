@@ -79,7 +79,7 @@ export class Connection implements QuicConnection {
       // quiche dropped the packet (undecryptable, duplicate, malformed) or
       // closed the connection; in the latter case process() sees it closing.
     }
-    this.endpoint.markDirty(this);
+    this.markDirty();
   }
 
   markDirty(): void {

@@ -1,6 +1,184 @@
-import type { QuicServer, QuicServerOptions } from './transport.js';
-import { unimplemented } from '../../../errors.js';
+// The QUIC server: routes each datagram to its connection by destination
+// connection ID, accepts new ones from Initial packets, refuses those beyond
+// maxConnections with CONNECTION_CLOSE(CONNECTION_REFUSED), answers unknown
+// versions with Version Negotiation. No stateless retry: quiche's
+// anti-amplification limit (3x the bytes received) bounds what an
+// unvalidated address can make us send.
+import { randomFillSync } from 'node:crypto';
+import { invalidArgument } from '../../../errors.js';
+import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.js';
+import { Endpoint } from './endpoint.js';
+import { Connection } from './connection.js';
+import { quiche, buildConfig, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, type QuicheConfig, errorMessage } from './native.js';
 
-export async function listenQuic(_opts: QuicServerOptions): Promise<QuicServer> {
-  throw unimplemented('QUIC server: not implemented yet');
+/** RFC 9000 §14.1: a client's Initial datagram is at least this long. */
+const MIN_INITIAL = 1200;
+
+class Server extends Endpoint implements QuicServer {
+  onConnection: ((conn: QuicConnection) => void) | null = null;
+  port = 0;
+
+  private readonly config: QuicheConfig;
+  private readonly opts: QuicServerOptions;
+  private readonly local: { host: string; port: number };
+  /** Our 20-byte SCIDs keyed by their first 6 bytes (a double), checked in full on lookup. */
+  private readonly byPrefix = new Map<number, Connection>();
+  /** The client's original DCID (hex) for Initials sent before it learned our SCID. */
+  private readonly byOdcid = new Map<string, Connection>();
+  private readonly vnBuf = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
+  private closing = false;
+  private closeDone: (() => void) | null = null;
+  private closePromise: Promise<void> | null = null;
+
+  constructor(opts: QuicServerOptions, config: QuicheConfig) {
+    super(opts.host.includes(':') ? 'udp6' : 'udp4', opts.log);
+    this.opts = opts;
+    this.config = config;
+    this.local = { host: opts.host, port: 0 };
+  }
+
+  async listen(): Promise<void> {
+    await this.bind(this.opts.host, this.opts.port);
+    this.port = this.localPort;
+    this.local.port = this.port;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  protected packet(buf: Buffer, address: string, port: number): void {
+    const len = buf.length;
+    if (len === 0) return;
+    let conn: Connection | undefined;
+    if ((buf[0] & 0x80) === 0) {
+      // Short header: our SCID follows the first byte.
+      if (len < 1 + CID_LEN) return;
+      conn = this.lookup(buf, 1);
+    } else {
+      if (len < 7) return;
+      const dlen = buf[5];
+      if (dlen > CID_LEN || len < 6 + dlen) return;
+      if (dlen === CID_LEN) conn = this.lookup(buf, 6);
+      if (conn === undefined) conn = this.byOdcid.get(buf.toString('hex', 6, 6 + dlen));
+      if (conn === undefined) {
+        this.accept(buf, address, port);
+        return;
+      }
+    }
+    // Unknown short-header packets are dropped (no stateless reset).
+    if (conn !== undefined) conn.receive(buf, address, port);
+  }
+
+  private lookup(buf: Buffer, off: number): Connection | undefined {
+    const c = this.byPrefix.get(buf.readUIntBE(off, 6));
+    return c !== undefined && buf.compare(c.scid, 0, CID_LEN, off, off + CID_LEN) === 0 ? c : undefined;
+  }
+
+  private accept(buf: Buffer, address: string, port: number): void {
+    if (this.closing) return;
+    let hdr: ReturnType<typeof quiche.Header.fromSlice>;
+    try {
+      hdr = quiche.Header.fromSlice(buf, CID_LEN);
+    } catch {
+      return; // not a QUIC packet
+    }
+    if (!quiche.versionIsSupported(hdr.version)) {
+      if (buf.length < MIN_INITIAL) return;
+      const n = quiche.negotiateVersion(hdr.scid, hdr.dcid, this.vnBuf);
+      this.sendRaw(this.vnBuf, n, port, address);
+      return;
+    }
+    if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
+    const scid = this.newScid();
+    const remote = { host: address, port };
+    let q;
+    try {
+      q = quiche.Connection.accept(scid, null, this.local, remote, this.config);
+    } catch (err) {
+      this.log?.warn({ err: errorMessage(err), remote: address }, 'quic: accept failed');
+      return;
+    }
+    const conn = new Connection(this, q, true, scid, remote, this.local);
+    if (this.conns.size >= this.opts.maxConnections) {
+      // Refused connections are never registered: the CONNECTION_CLOSE goes
+      // out once per Initial received and the state is dropped at once.
+      conn.removed = true;
+      conn.receive(buf, address, port);
+      conn.closeWith(false, CONNECTION_REFUSED, 'too many connections');
+      conn.flush();
+      this.log?.info({ remote: address, limit: this.opts.maxConnections }, 'quic: connection refused');
+      return;
+    }
+    conn.odcidKey = Buffer.from(hdr.dcid).toString('hex');
+    conn.establishedHook = this.established;
+    this.byPrefix.set(scid.readUIntBE(0, 6), conn);
+    this.byOdcid.set(conn.odcidKey, conn);
+    this.conns.add(conn);
+    conn.receive(buf, address, port);
+  }
+
+  private newScid(): Buffer {
+    const scid = Buffer.allocUnsafe(CID_LEN);
+    do randomFillSync(scid);
+    while (this.byPrefix.has(scid.readUIntBE(0, 6)));
+    return scid;
+  }
+
+  private readonly established = (conn: Connection): void => {
+    this.byOdcid.delete(conn.odcidKey);
+    if (this.onConnection === null) {
+      conn.closeWith(false, CONNECTION_REFUSED, 'not accepting connections');
+      return;
+    }
+    this.log?.debug({ remote: conn.remoteAddress, port: conn.remotePort, alpn: conn.alpn }, 'quic: connection established');
+    this.onConnection(conn);
+  };
+
+  remove(conn: Connection): void {
+    if (conn.removed) return;
+    conn.removed = true;
+    this.byPrefix.delete(conn.scid.readUIntBE(0, 6));
+    this.byOdcid.delete(conn.odcidKey);
+    this.conns.delete(conn);
+    if (this.closing && this.conns.size === 0) this.finishClose();
+  }
+
+  close(): Promise<void> {
+    if (this.closePromise !== null) return this.closePromise;
+    this.closing = true;
+    this.closePromise = new Promise((resolve) => {
+      this.closeDone = resolve;
+    });
+    if (this.conns.size === 0) this.finishClose();
+    return this.closePromise;
+  }
+
+  private finishClose(): void {
+    const done = this.closeDone;
+    this.closeDone = null;
+    if (done !== null) void this.closeSocket().then(done);
+  }
+}
+
+export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
+  if (opts.alpn.length === 0) throw invalidArgument('QUIC server: at least one ALPN protocol is required');
+  if (!(opts.maxConnections > 0)) throw invalidArgument('QUIC server: maxConnections must be positive');
+  let config: QuicheConfig;
+  try {
+    config = buildConfig({
+      verifyPeer: false,
+      certPem: opts.certPem,
+      keyPem: opts.keyPem,
+      alpn: opts.alpn,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      maxStreamsBidi: opts.maxStreamsBidi,
+      maxStreamsUni: opts.maxStreamsUni,
+    });
+  } catch (err) {
+    throw invalidArgument(`QUIC server: TLS certificate or key rejected: ${errorMessage(err)}`);
+  }
+  const server = new Server(opts, config);
+  await server.listen();
+  return server;
 }

@@ -1,0 +1,163 @@
+// The event loop shared by server and client: one UDP socket, a ring of
+// reusable send buffers, a batch of "dirty" connections processed once per
+// turn of the Node loop (after the poll phase has read every queued
+// datagram), and a single timer for all connections re-armed from the
+// earliest quiche timeout. Nothing here allocates per packet beyond what
+// node:dgram and the binding themselves do.
+import dgram from 'node:dgram';
+import type { Logger } from '../../../observability/log.js';
+import { MAX_SEND_PAYLOAD } from './native.js';
+import type { Connection } from './connection.js';
+
+const SOCKET_BUFFER = 4 * 1024 * 1024;
+/** Datagrams that may be in the kernel's hands at once; then flushing waits. */
+const SEND_SLOTS = 1024;
+/** Largest stream read per binding call. */
+const RECV_SCRATCH = 64 * 1024;
+
+export abstract class Endpoint {
+  readonly log: Logger | undefined;
+  readonly socket: dgram.Socket;
+  readonly conns = new Set<Connection>();
+  /** Reused for every streamRecv; chunks are copied out of it. */
+  readonly recvScratch = Buffer.allocUnsafeSlow(RECV_SCRATCH);
+
+  private readonly slots: Buffer[] = [];
+  private slotHead = 0;
+  private inFlight = 0;
+  private readonly waiting: Connection[] = [];
+  private readonly dirty: Connection[] = [];
+  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private closed = false;
+
+  constructor(type: 'udp4' | 'udp6', log: Logger | undefined) {
+    this.log = log;
+    const slab = Buffer.allocUnsafeSlow(SEND_SLOTS * MAX_SEND_PAYLOAD);
+    for (let i = 0; i < SEND_SLOTS; i++) this.slots.push(slab.subarray(i * MAX_SEND_PAYLOAD, (i + 1) * MAX_SEND_PAYLOAD));
+    // ipv6Only false: a udp6 socket on '::' also serves IPv4 peers.
+    this.socket = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    this.socket.on('message', this.onMessage);
+    this.socket.on('error', (err) => this.log?.error({ err: err.message }, 'quic: socket error'));
+  }
+
+  bind(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.socket.once('error', onError);
+      this.socket.bind({ address: host, port, exclusive: true }, () => {
+        this.socket.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  get localPort(): number {
+    return this.socket.address().port;
+  }
+
+  protected abstract packet(buf: Buffer, address: string, port: number): void;
+  abstract remove(conn: Connection): void;
+
+  private readonly onMessage = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
+    this.packet(buf, rinfo.address, rinfo.port);
+  };
+
+  markDirty(conn: Connection): void {
+    if (conn.dirty) return;
+    conn.dirty = true;
+    this.dirty.push(conn);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  }
+
+  /** Processes every connection touched since the last run, including ones touched while running. */
+  readonly run = (): void => {
+    this.scheduled = false;
+    const d = this.dirty;
+    for (let i = 0; i < d.length; i++) {
+      const c = d[i];
+      try {
+        c.process();
+      } catch (err) {
+        c.dirty = false;
+        c.fail(err);
+        continue;
+      }
+      c.dirty = false;
+    }
+    d.length = 0;
+  };
+
+  /** Makes sure the timer fires no later than `deadline` (performance.now() ms). */
+  arm(deadline: number): void {
+    if (deadline >= this.timerAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.onTimer, Math.max(0, deadline - performance.now()));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const c of this.conns) {
+      if (c.deadline <= now) {
+        c.deadline = Infinity;
+        c.quic.onTimeout();
+        this.markDirty(c);
+      } else if (c.deadline < next) next = c.deadline;
+    }
+    if (next !== Infinity) this.arm(next);
+    this.run();
+  };
+
+  stopTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+
+  /** A free send buffer, or null while every slot is still in the kernel's hands. */
+  sendSlot(): Buffer | null {
+    return this.inFlight < SEND_SLOTS ? this.slots[this.slotHead] : null;
+  }
+
+  commitSend(slot: Buffer, len: number, port: number, host: string): void {
+    if (this.closed) return;
+    this.slotHead = this.slotHead + 1 === SEND_SLOTS ? 0 : this.slotHead + 1;
+    this.inFlight++;
+    // Completions arrive in send order, so the ring frees slots in order.
+    this.socket.send(slot, 0, len, port, host, this.onSent);
+  }
+
+  /** Sends a datagram built outside a connection (version negotiation). */
+  sendRaw(data: Buffer, len: number, port: number, host: string): void {
+    if (this.closed) return;
+    this.socket.send(data, 0, len, port, host);
+  }
+
+  waitForSlots(conn: Connection): void {
+    this.waiting.push(conn);
+  }
+
+  private readonly onSent = (err: Error | null): void => {
+    this.inFlight--;
+    if (err !== null) this.log?.debug({ err: err.message }, 'quic: datagram not sent');
+    if (this.waiting.length > 0 && this.inFlight <= SEND_SLOTS / 2) {
+      for (const c of this.waiting) if (!c.removed) this.markDirty(c);
+      this.waiting.length = 0;
+    }
+  };
+
+  closeSocket(): Promise<void> {
+    this.stopTimer();
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
