@@ -167,8 +167,8 @@ class ClientStream implements FrameSink {
   }
 
   data(chunk: Uint8Array): void {
-    // The chunk may be a view of a transport buffer that is reused: keep a copy.
-    this.chunks.push(chunk.slice());
+    // The transport hands over a fresh buffer per chunk (quic/connection.ts copies out of quiche's scratch).
+    this.chunks.push(chunk);
     this.size += chunk.length;
   }
 
