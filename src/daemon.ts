@@ -4,31 +4,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseListen, type Config } from './config.js';
-import { createImageService } from './cri/image/index.js';
+import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import type { Logger } from './observability/log.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
-import { unavailable } from './errors.js';
-import type { ImageStore } from './images/api.js';
+import { openImageStore } from './images/image-store.js';
 import { createExecutor } from './wasm/executor.js';
 
-// ── TEMPORARY until src/images/image-store.ts lands ──
-// An empty image store, so the control plane runs (pods without containers)
-// while it is written. Nothing here pretends to hold an image. Remove when it exists.
-async function openImageStore(_opts: { dir: string; log: Logger; insecureRegistries: string[] }): Promise<ImageStore & { close(): Promise<void> }> {
-  return {
-    resolve: () => undefined,
-    list: () => [],
-    readWasm: () => Promise.reject(unavailable('the image store is not built yet')),
-    readDescriptorSet: () => Promise.reject(unavailable('the image store is not built yet')),
-    acquire: () => {},
-    release: () => {},
-    close: async () => {},
-  };
-}
-// ── end TEMPORARY ──
 
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
 export interface Component {
@@ -118,7 +102,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
       services: [
         { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: createRuntimeService(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
-        { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: createImageService({ store }) },
+        { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: createImageService({ store }), unimplemented: IMAGE_UNIMPLEMENTED },
         ...extraServices,
       ],
     });

@@ -200,6 +200,11 @@ export class ImageStoreImpl implements ImageStore {
     return this.content.read(image.descriptorSetDigest);
   }
 
+  /** The image's manifest, parsed (for ImageStatus verbose). */
+  async manifestOf(image: ImageRecord): Promise<unknown> {
+    return JSON.parse((await this.content.read(image.manifestDigest)).toString('utf8')) as unknown;
+  }
+
   /** Path of the image's module on disk (for readers that stream or map it). */
   wasmPath(image: ImageRecord): string {
     return this.content.path(image.wasmDigest);
