@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseListen, type Config } from './config.js';
+import { createAdminService } from './cri/admin.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
@@ -96,7 +97,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
 
     // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
-    const extraServices: CriService[] = [];
+    const extraServices: CriService[] = [createAdminService(store)];
     const cri = await startCriServer({
       socket: config.cri.socket,
       log,
