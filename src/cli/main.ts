@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { WORKD_VERSION } from '../daemon.js';
 import { registerServeCommand } from './serve.js';
+import { registerCallCommand } from './call.js';
 
 const program = new Command()
   .name('workd')
@@ -11,6 +12,7 @@ const program = new Command()
 
 registerServeCommand(program);
 // Sub-commands owned by other parts register here (one line each).
+registerCallCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`workd: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,0 +1,139 @@
+// `workd call`: call a method of a node's data plane with a JSON request and
+// print the JSON response, like grpcurl. Descriptors come from the node's
+// reflection service, so no .proto files are needed.
+//
+//   workd call --insecure --authority example.com -d '{"x":3.5,"y":-1.2}' localhost:8443 foo.Bar/AddFloats
+//   workd call --plaintext 127.0.0.1:8443 list
+//
+// Exit status: 0 on OK; 64 + the gRPC code when the call fails with a status
+// (as grpcurl does); 1 for usage or connection errors.
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { Code, codeName, WorkdError } from '../errors.js';
+import type { MetadataEntry } from '../wasm/api.js';
+import { connectHttp2 } from '../dataplane/client/http2.js';
+import { findMethod, listServices, parseMethodName, registryFor } from '../dataplane/client/reflection.js';
+import type { GrpcTransport, TransportTarget } from '../dataplane/client/transport.js';
+import { HDR_VERSION } from '../dataplane/grpc/constants.js';
+
+interface CallFlags {
+  plaintext?: boolean;
+  insecure?: boolean;
+  cacert?: string;
+  authority?: string;
+  version?: string;
+  header: string[];
+  data: string;
+  timeout?: string;
+  http3?: boolean;
+}
+
+/** Where the HTTP/3 transport lives; loaded only for --http3 (it exports `connectHttp3(target)`). */
+const HTTP3_TRANSPORT = '../dataplane/http3/call-transport.js';
+
+async function connect(target: TransportTarget, http3: boolean): Promise<GrpcTransport> {
+  if (!http3) return connectHttp2(target);
+  let mod: { connectHttp3?: (t: TransportTarget) => Promise<GrpcTransport> };
+  try {
+    mod = (await import(HTTP3_TRANSPORT)) as typeof mod;
+  } catch {
+    mod = {};
+  }
+  if (typeof mod.connectHttp3 !== 'function') throw new WorkdError(Code.UNIMPLEMENTED, '--http3: this build has no HTTP/3 client transport');
+  return mod.connectHttp3(target);
+}
+
+function parseHeaders(list: readonly string[]): MetadataEntry[] {
+  return list.map((h) => {
+    const colon = h.indexOf(':');
+    if (colon <= 0) throw new WorkdError(Code.INVALID_ARGUMENT, `header ${JSON.stringify(h)} is not key:value`);
+    const key = h.slice(0, colon).trim().toLowerCase();
+    const value = h.slice(colon + 1).trim();
+    // grpcurl's convention: -bin values are given as base64 text.
+    return [key, key.endsWith('-bin') ? Buffer.from(value, 'base64') : value] as const;
+  });
+}
+
+async function readData(data: string): Promise<string> {
+  if (data === '@-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  if (data.startsWith('@')) return readFile(data.slice(1), 'utf8');
+  return data;
+}
+
+export async function runCall(address: string, methodText: string, flags: CallFlags, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  if (flags.plaintext && flags.insecure) throw new WorkdError(Code.INVALID_ARGUMENT, '--plaintext and --insecure exclude each other');
+  const target: TransportTarget = {
+    address,
+    authority: flags.authority,
+    plaintext: flags.plaintext,
+    insecure: flags.insecure,
+    ca: flags.cacert !== undefined ? await readFile(flags.cacert) : undefined,
+  };
+  const metadata = parseHeaders(flags.header);
+  if (flags.version !== undefined) metadata.push([HDR_VERSION, flags.version]);
+  const timeoutMs = flags.timeout !== undefined ? Number(flags.timeout) * 1000 : undefined;
+  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new WorkdError(Code.INVALID_ARGUMENT, `--timeout ${flags.timeout} is not a positive number of seconds`);
+  const transport = await connect(target, flags.http3 === true);
+  try {
+    if (methodText === 'list') {
+      for (const s of await listServices(transport, { metadata, timeoutMs })) out(`${s}\n`);
+      return 0;
+    }
+    const { service, method } = parseMethodName(methodText);
+    const registry = await registryFor(transport, service, { metadata, timeoutMs });
+    const desc = findMethod(registry, service, method).method;
+    if (desc.methodKind !== 'unary') throw new WorkdError(Code.UNIMPLEMENTED, `${service}/${method} is a ${desc.methodKind} method; workd call makes unary calls`);
+    let json: JsonValue;
+    try {
+      json = JSON.parse(await readData(flags.data)) as JsonValue;
+    } catch (err) {
+      throw new WorkdError(Code.INVALID_ARGUMENT, `request data is not JSON: ${(err as Error).message}`);
+    }
+    let request: Uint8Array;
+    try {
+      request = toBinary(desc.input, fromJson(desc.input, json, { registry }));
+    } catch (err) {
+      throw new WorkdError(Code.INVALID_ARGUMENT, `request data does not fit ${desc.input.typeName}: ${(err as Error).message}`);
+    }
+    const r = await transport.call(`/${service}/${method}`, [request], { metadata, timeoutMs });
+    if (r.status !== 0) {
+      process.stderr.write(`ERROR:\n  Code: ${codeName(r.status)}\n  Message: ${r.message}\n`);
+      return 64 + r.status;
+    }
+    for (const m of r.messages) out(JSON.stringify(toJson(desc.output, fromBinary(desc.output, m), { registry }), null, 2) + '\n');
+    return 0;
+  } finally {
+    await transport.close();
+  }
+}
+
+export function registerCallCommand(program: Command): void {
+  program
+    .command('call')
+    .description('call a method on a data plane with a JSON request (descriptors from its reflection service); METHOD `list` lists services')
+    .argument('<address>', 'data plane HOST:PORT')
+    .argument('<method>', 'package.Service/Method, or list')
+    .option('--plaintext', 'cleartext HTTP/2 (h2c)')
+    .option('--insecure', 'TLS without verifying the server certificate')
+    .option('--cacert <file>', 'trust this CA certificate (PEM), e.g. <state-dir>/tls/cert.pem')
+    .option('--authority <host>', ':authority to send (the component\'s domain)')
+    .option('--version <semver>', 'pin the component version (workd-version: exact 1.2.3 or a range like ^1.2)')
+    .option('-H, --header <key:value>', 'request metadata (repeatable; -bin values in base64)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-d, --data <json>', 'request message as JSON (@file or @- for stdin)', '{}')
+    .option('--timeout <seconds>', 'deadline for each call (grpc-timeout)')
+    .addOption(new Option('--http3', 'call over HTTP/3 (QUIC) instead of HTTP/2').conflicts('plaintext'))
+    .action(async (address: string, method: string, flags: CallFlags) => {
+      try {
+        process.exitCode = await runCall(address, method, flags);
+      } catch (err) {
+        const code = err instanceof WorkdError ? ` (${codeName(err.code)})` : '';
+        process.stderr.write(`workd call: ${(err as Error).message}${code}\n`);
+        process.exitCode = err instanceof WorkdError && err.code !== Code.INVALID_ARGUMENT && err.code !== Code.UNAVAILABLE ? 64 + err.code : 1;
+      }
+    });
+}
