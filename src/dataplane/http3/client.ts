@@ -2,7 +2,10 @@
 // requests (`request`) for tests and raw stream access (`quic`, `control`) to
 // craft bad input, and unary gRPC calls (`unary`) with metadata, deadlines
 // and trailers for `workd call --http3`, the integration tests and the bench.
+import zlib from 'node:zlib';
 import { Code, WorkdError } from '../../errors.js';
+import type { MetadataEntry } from '../../wasm/api.js';
+import { ACCEPT_ENCODING } from '../grpc/constants.js';
 import { encodeMessage, MessageDecoder } from '../grpc/framing.js';
 import { percentDecode } from '../grpc/metadata.js';
 import { formatTimeout } from '../grpc/timeout.js';
@@ -48,28 +51,41 @@ export interface H3Response {
 
 export type Fields = Record<string, string | string[]>;
 
-export interface GrpcUnaryRequest {
+export interface GrpcCallRequest {
   authority: string;
   /** `/package.Service/Method` */
   path: string;
-  /** The serialized request message. */
-  message: Uint8Array;
-  /** Custom metadata (`-bin` keys take base64 values). */
-  metadata?: Record<string, string | readonly string[]>;
+  /** Serialized request messages (one for unary). */
+  messages: readonly Uint8Array[];
+  /** Custom metadata: an object (`-bin` values as base64 text) or entries (`-bin` values as bytes). */
+  metadata?: Record<string, string | readonly string[]> | readonly MetadataEntry[];
   timeoutMs?: number;
 }
 
-export interface GrpcUnaryResult {
-  /** grpc-status. */
+export interface GrpcCallResult {
+  /** grpc-status (or mapped from the HTTP status / transport failure, as gRPC clients do). */
   code: number;
   /** grpc-message, percent-decoded. */
   message: string;
+  /** 0 when no response head arrived. */
   httpStatus: number;
   headers: Fields;
   trailers: Fields;
+  /** Response messages, unframed and decompressed. */
+  messages: Uint8Array[];
+}
+
+export interface GrpcUnaryRequest extends Omit<GrpcCallRequest, 'messages'> {
+  /** The serialized request message. */
+  message: Uint8Array;
+}
+
+export interface GrpcUnaryResult extends Omit<GrpcCallResult, 'messages'> {
   /** The response message, when one came. */
   response: Uint8Array | null;
 }
+
+const MAX_RESPONSE_MESSAGE = 64 * 1024 * 1024;
 
 /** Folds a flat field list into an object (repeated names become arrays). */
 export function toFields(flat: readonly string[]): Fields {
@@ -286,21 +302,27 @@ export class Http3Client {
     });
   }
 
-  /** A unary gRPC call. Transport failures resolve as UNAVAILABLE/CANCELLED/INTERNAL results, like grpc clients report them. */
-  async unary(call: GrpcUnaryRequest): Promise<GrpcUnaryResult> {
-    const headers = ['content-type', 'application/grpc', 'te', 'trailers', 'grpc-accept-encoding', 'identity'];
+  /** A gRPC call: sends the messages, half-closes, collects the answer. Never rejects: failures are statuses. */
+  async grpcCall(call: GrpcCallRequest): Promise<GrpcCallResult> {
+    const headers = ['content-type', 'application/grpc', 'te', 'trailers', 'grpc-accept-encoding', ACCEPT_ENCODING, 'user-agent', 'workd-h3'];
     if (call.timeoutMs !== undefined) headers.push('grpc-timeout', formatTimeout(call.timeoutMs));
-    for (const [k, v] of Object.entries(call.metadata ?? {})) {
+    const md = call.metadata ?? {};
+    const entries: ReadonlyArray<readonly [string, string | Uint8Array | readonly string[]]> = Array.isArray(md)
+      ? (md as readonly MetadataEntry[])
+      : Object.entries(md as Record<string, string | readonly string[]>);
+    for (const [k, v] of entries) {
       const key = k.toLowerCase();
       if (typeof v === 'string') headers.push(key, v);
+      else if (v instanceof Uint8Array) headers.push(key, Buffer.from(v).toString('base64'));
       else for (const one of v) headers.push(key, one);
     }
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs);
+    const body = call.messages.length === 1 ? encodeMessage(call.messages[0]!) : Buffer.concat(call.messages.map((m) => encodeMessage(m)));
     let res: H3Response;
     try {
-      res = await this.request({ authority: call.authority, path: call.path, headers, body: encodeMessage(call.message), signal: ac.signal });
+      res = await this.request({ authority: call.authority, path: call.path, headers, body, signal: ac.signal });
     } catch (e) {
       const deadline = ac.signal.aborted;
       return {
@@ -309,12 +331,22 @@ export class Http3Client {
         httpStatus: 0,
         headers: {},
         trailers: {},
-        response: null,
+        messages: [],
       };
     } finally {
       clearTimeout(timer);
     }
     return grpcResult(res);
+  }
+
+  /** A unary gRPC call. */
+  async unary(call: GrpcUnaryRequest): Promise<GrpcUnaryResult> {
+    const { message, ...rest } = call;
+    const { messages, ...result } = await this.grpcCall({ ...rest, messages: [message] });
+    if (result.code === Code.OK && messages.length !== 1) {
+      return { ...result, code: Code.UNIMPLEMENTED, message: `unary call got ${messages.length} response messages`, response: null };
+    }
+    return { ...result, response: messages[0] ?? null };
   }
 
   /** Closes the connection (H3_NO_ERROR by default). */
@@ -339,42 +371,45 @@ export class Http3Client {
   }
 }
 
-/** Reads a gRPC answer (headers + message + trailers, or trailers only) the way a gRPC client does. */
-export function grpcResult(res: H3Response): GrpcUnaryResult {
+/** Reads a gRPC answer (headers + messages + trailers, or trailers only) the way a gRPC client does. */
+export function grpcResult(res: H3Response): GrpcCallResult {
   const headers = toFields(res.headers);
   const trailers = res.trailers === null ? headers : toFields(res.trailers);
   const base = { httpStatus: res.status, headers: res.trailers === null ? {} : headers, trailers };
   const statusText = trailers['grpc-status'];
+  const m = trailers['grpc-message'];
   if (res.status !== 200 || typeof statusText !== 'string') {
     // Not a gRPC answer: the PROTOCOL-HTTP2 mapping of HTTP statuses.
-    const code = typeof statusText === 'string' ? Number(statusText) : httpToGrpc(res.status);
-    const msg = typeof trailers['grpc-message'] === 'string' ? percentDecode(trailers['grpc-message']) : `HTTP status ${res.status}${res.body.length ? `: ${Buffer.from(res.body).toString('utf8').trim()}` : ''}`;
-    return { ...base, code, message: msg, response: null };
+    const code = typeof statusText === 'string' ? Number(statusText) : res.status === 200 ? Code.UNKNOWN : httpToGrpc(res.status);
+    const text = res.body.length ? `: ${Buffer.from(res.body).toString('utf8').trim()}` : '';
+    const msg = typeof m === 'string' ? percentDecode(m) : res.status === 200 ? 'response without grpc-status' : `HTTP status ${res.status}${text}`;
+    return { ...base, code, message: msg, messages: [] };
   }
-  let response: Uint8Array | null = null;
+  const encoding = headers['grpc-encoding'];
+  const messages: Uint8Array[] = [];
   let frameError: WorkdError | null = null;
-  let compressed = false;
   const dec = new MessageDecoder(
     {
-      onMessage(c, m) {
-        if (response === null) {
-          response = m.slice();
-          compressed = c;
-        } else frameError = new WorkdError(Code.INTERNAL, 'more than one response message in a unary call');
+      onMessage(compressed, msg) {
+        if (!compressed) return void messages.push(msg.slice());
+        try {
+          if (encoding === 'gzip') messages.push(zlib.gunzipSync(msg));
+          else if (encoding === 'deflate') messages.push(zlib.inflateSync(msg));
+          else frameError ??= new WorkdError(Code.INTERNAL, `compressed response message with grpc-encoding ${String(encoding ?? '(none)')}`);
+        } catch (err) {
+          frameError ??= new WorkdError(Code.INTERNAL, `cannot decompress a ${String(encoding)} response message: ${(err as Error).message}`);
+        }
       },
       onFrameError(e) {
-        frameError = e;
+        frameError ??= e;
       },
     },
-    64 * 1024 * 1024,
+    MAX_RESPONSE_MESSAGE,
   );
   dec.push(res.body);
   if (frameError === null && !dec.idle) frameError = new WorkdError(Code.INTERNAL, 'response body ends inside a message');
-  if (frameError === null && compressed) frameError = new WorkdError(Code.INTERNAL, 'compressed response although we accept identity only');
-  const code = Number(statusText);
-  if (frameError !== null) return { ...base, code: (frameError as WorkdError).code, message: (frameError as WorkdError).message, response: null };
-  const m = trailers['grpc-message'];
-  return { ...base, code, message: typeof m === 'string' ? percentDecode(m) : '', response };
+  if (frameError !== null) return { ...base, code: (frameError as WorkdError).code, message: (frameError as WorkdError).message, messages: [] };
+  return { ...base, code: Number(statusText), message: typeof m === 'string' ? percentDecode(m) : '', messages };
 }
 
 function httpToGrpc(status: number): number {

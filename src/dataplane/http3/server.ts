@@ -1,0 +1,86 @@
+// The HTTP/3 listener: QUIC on UDP beside the HTTP/2 listener's TCP port,
+// each connection served by an Http3ServerConnection attached to the same
+// gRPC handler as HTTP/2. Bounded per node (connections), per connection
+// (requests, field section size) and in time (idle timeout).
+import { parseListen, type Config } from '../../config.js';
+import type { Logger } from '../../observability/log.js';
+import type { UniversalHandler } from '../universal.js';
+import { DEFAULT_HTTP3_LIMITS, Http3ServerConnection, type Http3Limits } from './connection.js';
+import { H3Code } from './errors.js';
+import { listenQuic } from './quic/transport.js';
+
+export interface Http3ServerLimits extends Http3Limits {
+  /** QUIC connections open at once on this node; more are refused. */
+  readonly maxConnections: number;
+  /** A connection with no packets for this long is closed by QUIC. */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP3_SERVER_LIMITS: Http3ServerLimits = {
+  ...DEFAULT_HTTP3_LIMITS,
+  maxConnections: 10_000,
+  idleTimeoutMs: 30_000,
+};
+
+export interface Http3ServerOptions {
+  readonly config: Config['dataplane'];
+  readonly handler: UniversalHandler;
+  /** The UDP port: the same number as the TCP (HTTP/2) listener; 0 picks one. */
+  readonly port: number;
+  readonly certPem: string | Buffer;
+  readonly keyPem: string | Buffer;
+  readonly log: Logger;
+  /** Bind address; defaults to the host of config.listen (`::`, dual stack, when none). */
+  readonly host?: string;
+  readonly limits?: Partial<Http3ServerLimits>;
+}
+
+export interface Http3Server {
+  readonly udpPort: number;
+  /** Connections open now. */
+  readonly connections: number;
+  /** GOAWAY on every connection, in-flight calls finish for up to graceMs (default 5 s), then close. */
+  close(graceMs?: number): Promise<void>;
+}
+
+// A client needs 3 unidirectional streams (control, QPACK encoder and decoder); the rest is room for grease.
+const MAX_STREAMS_UNI = 16;
+
+export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server> {
+  const limits: Http3ServerLimits = { ...DEFAULT_HTTP3_SERVER_LIMITS, ...opts.limits };
+  const host = opts.host ?? parseListen(opts.config.listen).host;
+  const quic = await listenQuic({
+    host,
+    port: opts.port,
+    certPem: opts.certPem,
+    keyPem: opts.keyPem,
+    alpn: ['h3'],
+    idleTimeoutMs: limits.idleTimeoutMs,
+    maxConnections: limits.maxConnections,
+    maxStreamsBidi: limits.maxConcurrentRequests,
+    maxStreamsUni: MAX_STREAMS_UNI,
+    log: opts.log,
+  });
+  const conns = new Set<Http3ServerConnection>();
+  let closing: Promise<void> | undefined;
+  quic.onConnection = (q) => {
+    if (closing) return q.close(H3Code.H3_NO_ERROR, 'server shutting down');
+    const c = new Http3ServerConnection(q, { handler: opts.handler, limits, log: opts.log });
+    conns.add(c);
+    c.onClosed = () => conns.delete(c);
+  };
+  opts.log.info({ listen: `${host.includes(':') ? `[${host}]` : host}:${quic.port}`, protocol: 'h3' }, 'data plane listening');
+  return {
+    udpPort: quic.port,
+    get connections() {
+      return conns.size;
+    },
+    close(graceMs = 5000) {
+      closing ??= (async () => {
+        await Promise.all([...conns].map((c) => c.shutdown(graceMs)));
+        await quic.close();
+      })();
+      return closing;
+    },
+  };
+}
