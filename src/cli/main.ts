@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { WORKD_VERSION } from '../daemon.js';
 import { registerServeCommand } from './serve.js';
+import { registerImageCommands } from './image.js';
 import { registerCallCommand } from './call.js';
 
 const program = new Command()
@@ -12,6 +13,7 @@ const program = new Command()
 
 registerServeCommand(program);
 // Sub-commands owned by other parts register here (one line each).
+registerImageCommands(program);
 registerCallCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
