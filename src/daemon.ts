@@ -11,6 +11,7 @@ import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, t
 import type { Logger } from './observability/log.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
+import { startHttp3 } from './dataplane/http3/server.js';
 import { openImageStore } from './images/image-store.js';
 import { createExecutor } from './wasm/executor.js';
 
@@ -95,6 +96,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // ── data plane (HTTP/2 + HTTP/3 on config.dataplane.listen) goes here ──
     const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
+    // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
+    if (config.dataplane.http3 && dataPlane.tls) {
+      const h3 = await startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log });
+      dataPlane.advertiseHttp3(h3.udpPort);
+      started.push({ name: 'http3', info: { udpPort: h3.udpPort }, close: () => h3.close(2000) });
+    }
 
     // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
     const extraServices: CriService[] = [createAdminService(store)];
