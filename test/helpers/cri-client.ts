@@ -11,6 +11,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import { adminImagesConstructor } from '../../src/cri/admin.js';
 import { CRI_LOADER_OPTIONS } from '../../src/cri/handler.js';
 import { LABEL_DOMAIN, LABEL_SERVICE, LABEL_VERSION, parseComponentName } from '../../src/pods/names.js';
 
@@ -27,6 +28,8 @@ export interface CriClient {
   readonly runtime: Readonly<Record<string, Call>>;
   /** runtime.v1.ImageService (e.g. `PullImage`, `ListImages`). */
   readonly image: Readonly<Record<string, Call>>;
+  /** workd.admin.v1.Images on the same socket (`ImportImage({ path, tags })`). */
+  readonly admin: Readonly<Record<string, Call>>;
   /** Calls a server-streaming rpc and collects every message (e.g. `StreamPodSandboxes`). */
   stream(service: 'runtime' | 'image', rpc: string, request?: Msg): Promise<Msg[]>;
   close(): void;
@@ -59,9 +62,12 @@ export function criClient(socketPath: string): CriClient {
   const I = v1().ImageService as grpc.ServiceClientConstructor;
   const rc = new R(target, creds) as grpc.Client & Record<string, Function>;
   const ic = new I(target, creds) as grpc.Client & Record<string, Function>;
+  const A = adminImagesConstructor();
+  const ac = new A(target, creds) as grpc.Client & Record<string, Function>;
   return {
     runtime: promisify(rc, R),
     image: promisify(ic, I),
+    admin: promisify(ac, A),
     stream(service, rpc, request = {}) {
       const c = service === 'runtime' ? rc : ic;
       return new Promise((resolve, reject) => {
@@ -75,6 +81,7 @@ export function criClient(socketPath: string): CriClient {
     close() {
       rc.close();
       ic.close();
+      ac.close();
     },
   };
 }
@@ -120,6 +127,12 @@ export function containerConfig(image: string, opts: { name?: string; labels?: R
     envs: Object.entries(opts.env ?? {}).map(([key, value]) => ({ key, value: Buffer.from(value) })),
     log_path: opts.logPath ?? '',
   };
+}
+
+/** Imports an OCI image layout directory (e.g. buildTestImage().dir) into the daemon's store; returns the image ID. */
+export async function importImage(cri: CriClient, dir: string, tags: string[] = []): Promise<string> {
+  const res = await cri.admin.ImportImage!({ path: dir, tags });
+  return res.images[0].id as string;
 }
 
 /** RunPodSandbox + CreateContainer + StartContainer; returns the shared pod/container ID. */
