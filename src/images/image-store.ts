@@ -440,7 +440,10 @@ export class ImageStoreImpl implements ImageStore {
       await this.content.ingest(layers.config, () => c.open(layers.config), report?.(layers.config.digest));
       const configBytes = await this.content.read(layers.config.digest);
       const { component, abiVersion } = componentIdentity(c.manifest, configBytes, c.origin);
-      await Promise.all(toFetch.slice(1).map((d) => this.content.ingest(d, () => c.open(d), report?.(d.digest))));
+      // allSettled: a failed layer must not leave a sibling still writing when the collector runs.
+      const results = await Promise.allSettled(toFetch.slice(1).map((d) => this.content.ingest(d, () => c.open(d), report?.(d.digest))));
+      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (failed) throw failed.reason;
       const ds = await this.content.read(layers.descriptorSet.digest);
       try {
         requireService(parseDescriptorSet(ds).registry, component.service);

@@ -1,0 +1,139 @@
+// The store on its own, fed from OCI layout directories (no registry needed):
+// resolution, persistence, shared blobs, removal rules.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { openImageStore } from './image-store.js';
+import { Code, WorkdError } from '../errors.js';
+import { buildLinuxImageLayout, buildTestImage, paddedWasm } from '../../test/helpers/images.js';
+
+const log = pino({ level: 'silent' });
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'workd-store-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function blobCount(dir: string): Promise<number> {
+  return (await readdir(join(dir, 'blobs', 'sha256'))).length;
+}
+
+test('import registers the image under the component reference and resolves it every way', () =>
+  withDir(async (dir) => {
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3' });
+    try {
+      const store = await openImageStore({ dir, log, insecureRegistries: [] });
+      const [r] = await store.importLayout(img.dir);
+      assert.equal(r!.id, img.configDigest);
+      assert.equal(r!.component.name, 'example.com:foo.Bar@1.2.3');
+      assert.equal(r!.abiVersion, 1);
+      assert.deepEqual(r!.repoTags, ['example.com/foo.bar:1.2.3']);
+      for (const ref of [img.configDigest, img.configDigest.slice(7, 19), img.configDigest.slice(0, 20), 'example.com/foo.bar:1.2.3', `example.com/foo.bar@${img.manifestDigest}`, img.manifestDigest]) {
+        assert.equal(store.resolve(ref)?.id, img.configDigest, ref);
+      }
+      assert.equal(store.resolve('example.com/foo.bar:1.2.4'), undefined);
+      assert.equal(store.resolve('example.com/foo.bar'), undefined, 'no :latest tag was made');
+      assert.deepEqual(new Uint8Array(await store.readWasm(r!)), new Uint8Array(await readFile(join(img.dir, 'blobs', 'sha256', r!.wasmDigest.slice(7)))));
+      assert.ok((await store.readDescriptorSet(r!)).length > 0);
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));
+
+test('images survive a restart; removal frees blobs no other image shares', () =>
+  withDir(async (dir) => {
+    const wasm = paddedWasm(4096);
+    const a = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3', wasm });
+    const b = await buildTestImage({ component: 'example.com:foo.Bar@1.2.4', wasm });
+    try {
+      let store = await openImageStore({ dir, log, insecureRegistries: [] });
+      await store.importLayout(a.dir, { tags: ['registry:5000/example.com/foo.bar:1.2.3'] });
+      await store.importLayout(b.dir);
+      // Shared wasm and descriptor set stored once: 2 × (manifest, config) + 2 shared layers.
+      assert.equal(await blobCount(dir), 6);
+      await store.close();
+
+      store = await openImageStore({ dir, log, insecureRegistries: [] });
+      assert.equal(store.list().length, 2);
+      assert.equal(store.resolve('registry:5000/example.com/foo.bar:1.2.3')?.id, a.configDigest);
+      assert.equal(await store.remove('registry:5000/example.com/foo.bar:1.2.3'), true);
+      assert.equal(await blobCount(dir), 4, 'the shared layers stay for the other image');
+      assert.equal(await store.remove(a.configDigest), false, 'removing again is a no-op');
+      assert.equal(await store.remove(b.configDigest), true);
+      assert.equal(await blobCount(dir), 0);
+      assert.deepEqual(store.fsInfo().usedBytes > 0, true);
+      assert.equal(store.fsInfo().inodesUsed, 1, 'only the metadata file is left');
+      await store.close();
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  }));
+
+test('an image in use by a container is not removed (FAILED_PRECONDITION naming the containers)', () =>
+  withDir(async (dir) => {
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3' });
+    try {
+      const store = await openImageStore({ dir, log, insecureRegistries: [] });
+      const [r] = await store.importLayout(img.dir);
+      store.acquire(r!.id, 'example.com:foo.Bar@1.2.3#0');
+      store.acquire(r!.id, 'example.com:foo.Bar@1.2.3#1');
+      await assert.rejects(store.remove('example.com/foo.bar:1.2.3'), (e: unknown) => {
+        assert.ok(e instanceof WorkdError);
+        assert.equal(e.code, Code.FAILED_PRECONDITION);
+        assert.match(e.message, /in use by containers example\.com:foo\.Bar@1\.2\.3#0, example\.com:foo\.Bar@1\.2\.3#1/);
+        return true;
+      });
+      store.release(r!.id, 'example.com:foo.Bar@1.2.3#0');
+      store.release(r!.id, 'example.com:foo.Bar@1.2.3#1');
+      assert.equal(await store.remove('example.com/foo.bar:1.2.3'), true);
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));
+
+test('a Linux container image is refused naming its media type, and nothing is stored', () =>
+  withDir(async (dir) => {
+    const layout = join(dir, 'linux');
+    await buildLinuxImageLayout(layout);
+    const storeDir = join(dir, 'store');
+    const store = await openImageStore({ dir: storeDir, log, insecureRegistries: [] });
+    await assert.rejects(store.importLayout(layout), (e: unknown) => {
+      assert.ok(e instanceof WorkdError);
+      assert.equal(e.code, Code.INVALID_ARGUMENT);
+      assert.match(e.message, /Linux container image \(config media type application\/vnd\.oci\.image\.config\.v1\+json/);
+      return true;
+    });
+    assert.equal(store.list().length, 0);
+    assert.equal(await blobCount(storeDir), 0);
+    await store.close();
+  }));
+
+test('an unknown ABI version is stored (the executor refuses it), a corrupt layout blob is not', () =>
+  withDir(async (dir) => {
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3', abiVersion: 99 });
+    try {
+      const store = await openImageStore({ dir: join(dir, 's'), log, insecureRegistries: [] });
+      const [r] = await store.importLayout(img.dir);
+      assert.equal(r!.abiVersion, 99);
+      await store.remove(r!.id);
+      // Corrupt the wasm blob in the layout: the import fails with DATA_LOSS and leaves nothing.
+      const manifest = JSON.parse(await readFile(join(img.dir, 'blobs', 'sha256', img.manifestDigest.slice(7)), 'utf8'));
+      await writeFile(join(img.dir, 'blobs', 'sha256', manifest.layers[0].digest.slice(7)), Buffer.from('\0asm\x01\0\0\x01'));
+      await assert.rejects(store.importLayout(img.dir), (e: unknown) => e instanceof WorkdError && e.code === Code.DATA_LOSS && /does not match its digest/.test(e.message));
+      assert.equal(store.list().length, 0);
+      assert.equal(await blobCount(join(dir, 's')), 0);
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));
