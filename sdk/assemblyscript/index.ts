@@ -1,0 +1,9 @@
+// workd guest SDK for AssemblyScript (guest ABI v1, docs/guest-abi.md).
+//
+// Your entry file must re-export the allocator:
+//   export { workd_alloc } from "<path>/sdk/assemblyscript";
+// and each method as `export function Method(ptr: i32, len: i32): i32`.
+// Build: asc entry.ts -o out.wasm --runtime stub -O3 --noAssert \
+//          --use abort=<path>/sdk/assemblyscript/abi/workdAbort
+export * from "./abi";
+export * from "./proto";
