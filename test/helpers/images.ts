@@ -23,8 +23,13 @@ function leb128(n: number): number[] {
 /** A valid module of about `bytes` bytes: `base` (default the empty module) plus a custom section of filler. */
 export function paddedWasm(bytes: number, base: Uint8Array = EMPTY_WASM): Uint8Array {
   const name = Buffer.from('workd.padding');
-  const payloadLen = Math.max(0, bytes - base.length - name.length - 6);
   const body = [...leb128(name.length), ...name];
+  // The section size's own LEB128 length depends on the size: take the first that adds up.
+  let payloadLen = 0;
+  for (let lebLen = 1; lebLen <= 5; lebLen++) {
+    payloadLen = Math.max(0, bytes - base.length - 1 - lebLen - body.length);
+    if (leb128(body.length + payloadLen).length === lebLen) break;
+  }
   const sectionSize = body.length + payloadLen;
   const header = Uint8Array.from([0x00, ...leb128(sectionSize), ...body]);
   const out = new Uint8Array(base.length + header.length + payloadLen);
