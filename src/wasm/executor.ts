@@ -12,7 +12,11 @@ import { Code, WorkdError, failedPrecondition, unavailable } from '../errors.js'
 import type { ContainerRuntime, Executor, GuestCall, GuestResult, MetadataEntry, PreparedModule, StartOptions } from './api.js';
 import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
 import { ContainerLog } from './logs.js';
-import { nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, type FromWorker, type ModuleSpec, type ToWorker, type WireCall, type WireResult } from './protocol.js';
+import {
+  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
+  type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall,
+} from './protocol.js';
 
 const PAGE = 65536;
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
@@ -48,6 +52,8 @@ interface Slot {
   dead: boolean;
 }
 
+const NO_TRAILERS: readonly MetadataEntry[] = [];
+const NO_METADATA: readonly MetadataEntry[] = [];
 const failure = (status: number, message: string): GuestResult => ({ status, message, trailers: [] });
 
 /** Copies a view that shares a larger buffer, so posting it does not clone the whole buffer. */
@@ -189,8 +195,8 @@ class WorkerExecutor implements Executor {
           seq: this.seq,
           ctx: container.ctx.id,
           method,
-          request: own(request),
-          metadata: metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
+          request,
+          metadata: metadata.length === 0 ? NO_METADATA : metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
           deadline: deadlineEpoch,
           cpuMs: container.cpuMs,
         },
@@ -231,7 +237,9 @@ class WorkerExecutor implements Executor {
     this.flushQueued = false;
     for (const s of this.slots) {
       if (s.queue.length === 0) continue;
-      const calls: WireCall[] = [];
+      const live: Pending[] = [];
+      let bytes = 0;
+      let withMetadata = false;
       for (const p of s.queue) {
         if (p.settled) {
           this.release(p);
@@ -247,20 +255,57 @@ class WorkerExecutor implements Executor {
           s.ctxs.add(c.ctx.id);
         }
         s.inflight.set(p.seq, p);
-        calls.push(p.wire);
+        live.push(p);
+        bytes += p.wire.request.length;
+        if (p.wire.metadata.length > 0) withMetadata = true;
       }
       s.queue = [];
-      if (calls.length > 0) s.worker.postMessage({ t: 'batch', calls } satisfies ToWorker);
+      if (live.length === 0) continue;
+      const head = new Float64Array(live.length * CALL_FIELDS);
+      const body = new Uint8Array(bytes);
+      const names: string[] = [];
+      const nameIndex = new Map<string, number>();
+      let off = 0;
+      for (let i = 0; i < live.length; i++) {
+        const w = live[i]!.wire;
+        let m = nameIndex.get(w.method);
+        if (m === undefined) {
+          m = names.push(w.method) - 1;
+          nameIndex.set(w.method, m);
+        }
+        const o = i * CALL_FIELDS;
+        head[o + C_SEQ] = w.seq;
+        head[o + C_CTX] = w.ctx;
+        head[o + C_METHOD] = m;
+        head[o + C_DEADLINE] = w.deadline;
+        head[o + C_CPU_MS] = w.cpuMs;
+        head[o + C_OFF] = off;
+        head[o + C_LEN] = w.request.length;
+        body.set(w.request, off);
+        off += w.request.length;
+      }
+      const metadata = withMetadata ? live.map((p) => p.wire.metadata) : undefined;
+      s.worker.postMessage({ t: 'batch', head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
     }
   }
 
-  private onResults(s: Slot, results: readonly WireResult[]): void {
-    for (const r of results) {
-      const p = s.inflight.get(r.seq);
+  private onResults(s: Slot, m: FromWorker): void {
+    const n = m.head.length / RESULT_FIELDS;
+    for (let i = 0; i < n; i++) {
+      const o = i * RESULT_FIELDS;
+      const p = s.inflight.get(m.head[o + R_SEQ]!);
       if (!p) continue;
-      s.inflight.delete(r.seq);
-      p.container.output(r);
-      const res: GuestResult = { status: r.status, message: r.message, response: r.response, trailers: r.trailers };
+      s.inflight.delete(p.seq);
+      const len = m.head[o + R_LEN]!;
+      const off = m.head[o + R_OFF]!;
+      const extra: ResultExtra | 0 | undefined = m.extra?.[i];
+      if (extra) p.container.output(extra);
+      const res: GuestResult = {
+        status: m.head[o + R_STATUS]!,
+        message: extra ? extra.message : '',
+        response: len >= 0 ? m.body.subarray(off, off + len) : undefined,
+        trailers: extra ? extra.trailers : NO_TRAILERS,
+      };
       this.settle(p, res, true);
     }
   }
@@ -307,7 +352,7 @@ class WorkerExecutor implements Executor {
     worker.unref();
     const s: Slot = { worker, wd: new Float64Array(sab), modules: new Set(), ctxs: new Set(), queue: [], inflight: new Map(), dead: false };
     worker.on('message', (m: FromWorker) => {
-      if (m.t === 'results' && !s.dead) this.onResults(s, m.results);
+      if (m.t === 'results' && !s.dead) this.onResults(s, m);
     });
     worker.on('error', (err) => {
       this.log.error({ err }, 'executor worker failed');
@@ -400,7 +445,7 @@ class Container implements ContainerRuntime {
     return this.executor.submit(this, c.method, c.request, c.metadata, deadline, c.signal);
   }
 
-  output(r: WireResult): void {
+  output(r: ResultExtra): void {
     if (!this.log) return;
     if (r.stdout) this.log.write('stdout', r.stdout);
     if (r.stderr) this.log.write('stderr', r.stderr);

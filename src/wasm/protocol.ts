@@ -33,8 +33,33 @@ export type ToWorker =
       readonly args: readonly string[];
     }
   | { readonly t: 'drop-ctx'; readonly id: number }
-  | { readonly t: 'batch'; readonly calls: readonly WireCall[] };
+  | Batch;
 
+/**
+ * Calls travel packed: one Float64Array of fixed fields and one byte array of
+ * all requests, both transferred, so a batch costs two buffers to post instead
+ * of a structured clone of an object per call.
+ */
+export interface Batch {
+  readonly t: 'batch';
+  /** CALL_FIELDS numbers per call. */
+  readonly head: Float64Array;
+  readonly body: Uint8Array;
+  /** Method names, indexed by the C_METHOD field. */
+  readonly names: readonly string[];
+  /** Request metadata per call, or undefined when no call in the batch has any. */
+  readonly metadata?: readonly (readonly MetadataEntry[])[];
+}
+export const C_SEQ = 0;
+export const C_CTX = 1;
+export const C_METHOD = 2;
+export const C_DEADLINE = 3; // epoch ms, or 0
+export const C_CPU_MS = 4;
+export const C_OFF = 5;
+export const C_LEN = 6;
+export const CALL_FIELDS = 7;
+
+/** One call as the worker runs it. */
 export interface WireCall {
   readonly seq: number;
   readonly ctx: number;
@@ -47,11 +72,22 @@ export interface WireCall {
   readonly cpuMs: number;
 }
 
-export interface WireResult {
-  readonly seq: number;
-  readonly status: number;
+/** Results travel packed the same way; `extra` only for results that carry more than status and response. */
+export interface Results {
+  readonly t: 'results';
+  /** RESULT_FIELDS numbers per result. */
+  readonly head: Float64Array;
+  readonly body: Uint8Array;
+  readonly extra?: readonly (ResultExtra | 0)[];
+}
+export const R_SEQ = 0;
+export const R_STATUS = 1;
+export const R_OFF = 2;
+export const R_LEN = 3; // -1: no response
+export const RESULT_FIELDS = 4;
+
+export interface ResultExtra {
   readonly message: string;
-  readonly response?: Uint8Array;
   readonly trailers: readonly MetadataEntry[];
   readonly stdout?: Uint8Array;
   readonly stderr?: Uint8Array;
@@ -59,7 +95,13 @@ export interface WireResult {
   readonly dropped: number;
 }
 
-export type FromWorker = { readonly t: 'results'; readonly results: readonly WireResult[] };
+export interface WireResult extends ResultExtra {
+  readonly seq: number;
+  readonly status: number;
+  readonly response?: Uint8Array;
+}
+
+export type FromWorker = Results;
 
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across threads. */
 export const nowMs = () => performance.timeOrigin + performance.now();

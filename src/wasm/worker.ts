@@ -7,7 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, GuestExit, HostCallError, type Holder } from './host.js';
-import { nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, type ModuleSpec, type ToWorker, type WireCall, type WireResult } from './protocol.js';
+import {
+  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
+  type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
+} from './protocol.js';
+import type { MetadataEntry } from './api.js';
 import { GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
 
 const port = parentPort!;
@@ -167,14 +172,90 @@ function result(seq: number, state: CallState, status: number, message: string, 
   return { seq, status, message, response, trailers: state.trailers, stdout: state.stdout.take(), stderr: state.stderr.take(), dropped };
 }
 
-function post(results: WireResult[]): void {
-  const transfer: ArrayBuffer[] = [];
-  for (const r of results) {
-    for (const b of [r.response, r.stdout, r.stderr]) {
-      if (b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !transfer.includes(b.buffer as ArrayBuffer)) transfer.push(b.buffer as ArrayBuffer);
+/** Packs results into one head array and one body buffer (see protocol.ts). */
+class Packer {
+  private head = new Float64Array(64 * RESULT_FIELDS);
+  private body = new Uint8Array(64 * 1024);
+  private used = 0;
+  private n = 0;
+  private extra?: (ResultExtra | 0)[];
+
+  get size(): number {
+    return this.n;
+  }
+
+  add(r: WireResult): void {
+    if ((this.n + 1) * RESULT_FIELDS > this.head.length) {
+      const h = new Float64Array(this.head.length * 2);
+      h.set(this.head);
+      this.head = h;
+    }
+    const o = this.n * RESULT_FIELDS;
+    this.head[o + R_SEQ] = r.seq;
+    this.head[o + R_STATUS] = r.status;
+    if (r.response) {
+      const len = r.response.length;
+      if (this.used + len > this.body.length) {
+        const b = new Uint8Array(Math.max(this.body.length * 2, this.used + len));
+        b.set(this.body.subarray(0, this.used));
+        this.body = b;
+      }
+      this.body.set(r.response, this.used);
+      this.head[o + R_OFF] = this.used;
+      this.head[o + R_LEN] = len;
+      this.used += len;
+    } else {
+      this.head[o + R_LEN] = -1;
+    }
+    if (r.message || r.trailers.length || r.stdout || r.stderr || r.dropped) {
+      this.extra ??= [];
+      while (this.extra.length < this.n) this.extra.push(0);
+      this.extra.push({ message: r.message, trailers: r.trailers, stdout: r.stdout, stderr: r.stderr, dropped: r.dropped });
+    }
+    this.n++;
+  }
+
+  post(): void {
+    const head = this.head.slice(0, this.n * RESULT_FIELDS);
+    const body = this.body.slice(0, this.used);
+    const transfer: ArrayBuffer[] = [head.buffer, body.buffer];
+    for (const e of this.extra ?? []) {
+      if (!e) continue;
+      for (const b of [e.stdout, e.stderr]) if (b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) transfer.push(b.buffer as ArrayBuffer);
+    }
+    port.postMessage({ t: 'results', head, body, extra: this.extra }, transfer);
+    this.n = 0;
+    this.used = 0;
+    this.extra = undefined;
+  }
+}
+
+const packer = new Packer();
+const NO_METADATA: readonly MetadataEntry[] = [];
+
+function runBatch(b: Batch): void {
+  let last = nowMs();
+  const n = b.head.length / CALL_FIELDS;
+  for (let i = 0; i < n; i++) {
+    const o = i * CALL_FIELDS;
+    const off = b.head[o + C_OFF]!;
+    const call: WireCall = {
+      seq: b.head[o + C_SEQ]!,
+      ctx: b.head[o + C_CTX]!,
+      method: b.names[b.head[o + C_METHOD]!]!,
+      request: b.body.subarray(off, off + b.head[o + C_LEN]!),
+      metadata: b.metadata?.[i] ?? NO_METADATA,
+      deadline: b.head[o + C_DEADLINE]!,
+      cpuMs: b.head[o + C_CPU_MS]!,
+    };
+    packer.add(run(call));
+    const now = nowMs();
+    if (now - last > FLUSH_AFTER_MS) {
+      packer.post();
+      last = now;
     }
   }
-  port.postMessage({ t: 'results', results }, transfer);
+  if (packer.size > 0) packer.post();
 }
 
 port.on('message', (msg: ToWorker) => {
@@ -193,20 +274,7 @@ port.on('message', (msg: ToWorker) => {
     case 'drop-ctx':
       ctxs.delete(msg.id);
       return;
-    case 'batch': {
-      let out: WireResult[] = [];
-      let last = nowMs();
-      for (const call of msg.calls) {
-        out.push(run(call));
-        const now = nowMs();
-        if (now - last > FLUSH_AFTER_MS) {
-          post(out);
-          out = [];
-          last = now;
-        }
-      }
-      if (out.length > 0) post(out);
-      return;
-    }
+    case 'batch':
+      runBatch(msg);
   }
 });

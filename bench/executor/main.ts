@@ -1,0 +1,180 @@
+// bench/executor: what per-call isolation and thread dispatch cost, against
+// calling the same export on a live instance in the same thread (measured in
+// the same run), plus throughput, cold start and memory per container.
+// Run: npm run build && npm run bench:executor [-- --quick]
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import wabtInit from 'wabt';
+import { createExecutor } from '../../src/wasm/executor.js';
+import { createLogger } from '../../src/observability/log.js';
+import type { ContainerRuntime, GuestCall } from '../../src/wasm/api.js';
+
+const quick = process.argv.includes('--quick');
+const here = dirname(fileURLToPath(import.meta.url));
+const watPath = [join(here, 'echo.wat'), join(here, '..', '..', '..', 'bench', 'executor', 'echo.wat')].find((p) => {
+  try {
+    readFileSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+})!;
+const WAT = readFileSync(watPath, 'utf8');
+const wabt = await wabtInit();
+function echoWasm(salt: number): Uint8Array {
+  const m = wabt.parseWat('echo.wat', WAT.replace('IMAGE-SALT-00000', `IMAGE-SALT-${String(salt).padStart(5, '0')}`), {});
+  try {
+    return Uint8Array.from(m.toBinary({}).buffer);
+  } finally {
+    m.destroy();
+  }
+}
+
+const request = new Uint8Array(100).map((_, i) => i);
+const fmt = (n: number, d = 2) => n.toFixed(d);
+const rows: [string, string, string][] = [];
+const report = (what: string, value: string, vs: string) => {
+  rows.push([what, value, vs]);
+  console.log(`${what.padEnd(58)} ${value.padStart(16)}   ${vs}`);
+};
+const percentile = (xs: number[], p: number) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+// 1. Baseline: a live instance in this thread, no isolation, no hop.
+function baseline(): number {
+  let out = new Uint8Array();
+  let mem!: WebAssembly.Memory;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(echoWasm(0)), {
+    workd: { respond: (p: number, n: number) => (out = new Uint8Array(mem.buffer, p, n).slice()) },
+  });
+  mem = inst.exports.memory as WebAssembly.Memory;
+  const alloc = inst.exports.workd_alloc as (n: number) => number;
+  const echo = inst.exports.Echo as (p: number, n: number) => number;
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const ptr = alloc(request.length);
+      new Uint8Array(mem.buffer, ptr, request.length).set(request);
+      if (echo(ptr, request.length) !== 0 || out.length !== 100) throw new Error('baseline echo failed');
+    }
+  };
+  run(50_000);
+  const n = quick ? 200_000 : 1_000_000;
+  const t0 = performance.now();
+  run(n);
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+// 1b. Isolation alone in this thread: the same call plus restoring a 64 KiB memory snapshot and the globals.
+function isolationSameThread(): number {
+  let out = new Uint8Array();
+  let mem!: WebAssembly.Memory;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(echoWasm(0)), {
+    workd: { respond: (p: number, n: number) => (out = new Uint8Array(mem.buffer, p, n).slice()) },
+  });
+  mem = inst.exports.memory as WebAssembly.Memory;
+  const snap = new Uint8Array(mem.buffer).slice();
+  const alloc = inst.exports.workd_alloc as (n: number) => number;
+  const echo = inst.exports.Echo as (p: number, n: number) => number;
+  const n = quick ? 100_000 : 400_000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const ptr = alloc(request.length);
+    new Uint8Array(mem.buffer, ptr, request.length).set(request);
+    echo(ptr, request.length);
+    new Uint8Array(mem.buffer).set(snap);
+  }
+  if (out.length !== 100) throw new Error('echo failed');
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+const ex = createExecutor({ workers: 0, memoryLimitBytes: 16 << 20, cpuMsPerCall: 1000, maxInFlight: 1 << 20 }, createLogger('silent'));
+const call: GuestCall = { method: 'Echo', request, metadata: [] };
+
+async function throughput(c: ContainerRuntime, total: number, window: number) {
+  const lat: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let sent = 0;
+  let done = 0;
+  await new Promise<void>((resolve, reject) => {
+    const one = () => {
+      const s = performance.now();
+      sent++;
+      c.call(call).then((r) => {
+        if (r.status !== 0 || r.response?.length !== 100) return reject(new Error(`call failed: ${r.status} ${r.message}`));
+        lat.push(performance.now() - s);
+        done++;
+        if (sent < total) one();
+        else if (done === total) resolve();
+      }, reject);
+    };
+    for (let i = 0; i < window && sent < total; i++) one();
+  });
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { perSec: (total / wallMs) * 1000, cpuUsPerCall: (cpu.user + cpu.system) / total, p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99) };
+}
+
+console.log(`bench/executor (node ${process.version}${quick ? ', --quick' : ''}): a 100-byte echo\n`);
+const base = baseline();
+report('baseline: live instance, same thread (µs/call)', fmt(base, 3), '1.00x');
+const iso = isolationSameThread();
+report('isolation alone, same thread: + 64 KiB snapshot restore', fmt(iso, 3), `${fmt(iso / base)}x baseline`);
+
+const m = await ex.prepare('sha256:bench-echo', echoWasm(0), 1);
+const c = await ex.start({ containerId: 'bench', module: m, env: {}, limits: {} });
+await throughput(c, 20_000, 256); // warm up both workers
+const t = await throughput(c, quick ? 100_000 : 400_000, 1024);
+report('executor: calls/s on all cores (1024 in flight)', fmt(t.perSec, 0), `${fmt(t.perSec / 200_000)}x the 200k/s target`);
+report('executor: CPU per call, all threads (µs)', fmt(t.cpuUsPerCall, 2), `${fmt(t.cpuUsPerCall / base)}x baseline; ${fmt(t.cpuUsPerCall / 5)}x the 5 µs target`);
+report('executor: latency at load p50 / p99 (ms)', `${fmt(t.p50Ms)} / ${fmt(t.p99Ms)}`, '(queueing at 1024 in flight)');
+const light = await throughput(c, 2000, 1);
+report('executor: latency one call at a time p50 / p99 (µs)', `${fmt(light.p50Ms * 1000, 0)} / ${fmt(light.p99Ms * 1000, 0)}`, `${fmt((light.p50Ms * 1000) / base, 0)}x baseline (thread hops)`);
+
+// 3. Cold start: start() of an already prepared image to the first served call.
+{
+  const same: number[] = [];
+  const fresh: number[] = [];
+  for (let i = 0; i < (quick ? 30 : 100); i++) {
+    for (const [list, env] of [[same, {}], [fresh, { RUN: String(i) }]] as const) {
+      const t0 = performance.now();
+      const cc = await ex.start({ containerId: `cold-${i}-${list === same}`, module: m, env, limits: {} });
+      const r = await cc.call(call);
+      list.push(performance.now() - t0);
+      if (r.status !== 0) throw new Error(r.message);
+      await cc.stop(0);
+    }
+  }
+  report('cold start to first call, same env as a running one (ms p50)', fmt(percentile(same, 0.5), 3), `${fmt(percentile(same, 0.5) / 2)}x the 2 ms target`);
+  report('cold start to first call, new env = new instance (ms p50)', fmt(percentile(fresh, 0.5), 3), `${fmt(percentile(fresh, 0.5) / 2)}x the 2 ms target`);
+}
+
+// 4. Memory: 20,000 running containers of 200 images.
+{
+  const images = quick ? 50 : 200;
+  const perImage = 100;
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const prepared = [];
+  for (let i = 1; i <= images; i++) prepared.push(await ex.prepare(`sha256:img-${i}`, echoWasm(i), 1));
+  const firsts: ContainerRuntime[] = [];
+  for (const p of prepared) firsts.push(await ex.start({ containerId: `${p.imageId}#0`, module: p, env: {}, limits: {} }));
+  await Promise.all(firsts.flatMap((f) => [f.call(call), f.call(call), f.call(call), f.call(call)]));
+  global.gc?.();
+  const rss1 = process.memoryUsage().rss;
+  const all: ContainerRuntime[] = [];
+  const starts: Promise<ContainerRuntime>[] = [];
+  for (const p of prepared) for (let j = 1; j < perImage; j++) starts.push(ex.start({ containerId: `${p.imageId}#${j}`, module: p, env: {}, limits: {} }));
+  all.push(...(await Promise.all(starts)));
+  for (let i = 0; i < all.length; i += 2000) await Promise.all(all.slice(i, i + 2000).map((x) => x.call(call)));
+  global.gc?.();
+  const rss2 = process.memoryUsage().rss;
+  const n = images * perImage;
+  const perImageKiB = (rss1 - rss0) / images / 1024;
+  const perContainerKB = (rss2 - rss1) / (n - images) / 1000;
+  report(`RSS per image (${images} images, compiled + pooled instances) KiB`, fmt(perImageKiB, 0), '(shared by its containers)');
+  report(`RSS per running container beyond its image (${n} containers) KB`, fmt(perContainerKB, 2), `${fmt(perContainerKB / 50)}x the 50 KB target`);
+  report('RSS total (MiB)', fmt(rss2 / 1048576, 0), '');
+}
+
+await ex.close();
