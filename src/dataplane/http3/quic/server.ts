@@ -76,7 +76,6 @@ class Server extends Endpoint implements QuicServer {
   }
 
   private accept(buf: Buffer, address: string, port: number): void {
-    if (this.closing) return;
     let hdr: ReturnType<typeof quiche.Header.fromSlice>;
     try {
       hdr = quiche.Header.fromSlice(buf, CID_LEN);
@@ -100,14 +99,11 @@ class Server extends Endpoint implements QuicServer {
       return;
     }
     const conn = new Connection(this, q, true, scid, remote, this.local);
-    if (this.conns.size >= this.opts.maxConnections) {
+    if (this.closing || this.conns.size >= this.opts.maxConnections) {
       // Refused connections are never registered: the CONNECTION_CLOSE goes
       // out once per Initial received and the state is dropped at once.
-      conn.removed = true;
-      conn.receive(buf, address, port);
-      conn.closeWith(false, CONNECTION_REFUSED, 'too many connections');
-      conn.flush();
-      this.log?.info({ remote: address, limit: this.opts.maxConnections }, 'quic: connection refused');
+      conn.refuse(buf, address, port, this.closing ? 'server closing' : 'too many connections');
+      this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.closing }, 'quic: connection refused');
       return;
     }
     conn.odcidKey = Buffer.from(hdr.dcid).toString('hex');

@@ -1,0 +1,337 @@
+// Our QUIC client against our QUIC server over loopback: handshake, streams,
+// flow control, FIN, resets, limits, idle timeout, closing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
+import { Code, WorkdError } from '../../../errors.js';
+import type { QuicConnection, QuicServer, QuicStream } from './transport.js';
+import { startServer, connect, echo, readAll, closed, within } from './test-util.js';
+
+let cert: TestCert;
+before(async () => {
+  cert = await makeTestCert();
+});
+after(async () => {
+  await cert.cleanup();
+});
+
+async function withPair(
+  fn: (client: QuicConnection, server: QuicServer, serverConn: Promise<QuicConnection>) => Promise<void>,
+  onConnection: (c: QuicConnection) => void = echo,
+): Promise<void> {
+  const server = await startServer(cert);
+  let accepted!: (c: QuicConnection) => void;
+  const serverConn = new Promise<QuicConnection>((r) => (accepted = r));
+  server.onConnection = (c) => {
+    onConnection(c);
+    accepted(c);
+  };
+  const client = await within(connect(server), 5000, 'connect');
+  try {
+    await fn(client, server, serverConn);
+  } finally {
+    client.close(0, 'done');
+    const sc = await serverConn;
+    sc.close(0, 'done');
+    await within(server.close(), 5000, 'server close');
+  }
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+test('handshake negotiates ALPN h3 and reports the peer address (IPv4 client on a dual-stack :: server)', async () => {
+  await withPair(async (client, _server, serverConn) => {
+    assert.equal(client.alpn, 'h3');
+    assert.equal(client.remoteAddress, '127.0.0.1');
+    const sc = await serverConn;
+    assert.equal(sc.alpn, 'h3');
+    assert.equal(sc.remoteAddress, '127.0.0.1');
+    assert.ok(sc.remotePort > 0);
+  });
+});
+
+test('an IPv6 client reaches the dual-stack server too', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  const c = await within(connect(server, { host: '::1' }), 5000, 'connect ::1');
+  assert.equal(c.remoteAddress, '::1');
+  const s = c.openBidi();
+  const got = readAll(s);
+  s.write(Buffer.from('v6'), true);
+  assert.equal((await within(got, 5000, 'echo')).toString(), 'v6');
+  c.close(0, '');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('no common ALPN: the client is refused with a clear error, the server keeps serving', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  await assert.rejects(connect(server, { alpn: ['not-h3'] }), (err: unknown) => {
+    assert.ok(err instanceof WorkdError);
+    assert.equal(err.code, Code.UNAVAILABLE);
+    // TLS alert no_application_protocol (120) as QUIC crypto error 0x100 + 120.
+    assert.match(err.message, /transport error 0x178/);
+    return true;
+  });
+  const ok = await within(connect(server), 5000, 'connect after refusal');
+  assert.equal(ok.alpn, 'h3');
+  ok.close(0, '');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('bidirectional echo of a small message and of 10 MiB', async () => {
+  await withPair(async (client) => {
+    const small = client.openBidi();
+    assert.equal(small.bidirectional, true);
+    assert.equal(small.peerInitiated, false);
+    const smallBack = readAll(small);
+    small.write(Buffer.from('hello quic'), true);
+    assert.equal((await within(smallBack, 5000, 'small echo')).toString(), 'hello quic');
+
+    const big = randomBytes(10 * 1024 * 1024);
+    const s = client.openBidi();
+    const back = readAll(s);
+    // Several writes, the last with FIN, far beyond the flow-control windows.
+    for (let off = 0; off < big.length; off += 1024 * 1024) s.write(big.subarray(off, off + 1024 * 1024), off + 1024 * 1024 >= big.length);
+    const got = await within(back, 30_000, '10 MiB echo');
+    assert.equal(got.length, big.length);
+    assert.equal(sha(got), sha(big));
+  });
+});
+
+test('many streams: 300 echoes, 50 at a time, beyond the per-connection stream limit', async () => {
+  await withPair(async (client) => {
+    for (let wave = 0; wave < 6; wave++) {
+      const waits: Promise<void>[] = [];
+      for (let i = 0; i < 50; i++) {
+        const s = client.openBidi();
+        const msg = `wave ${wave} stream ${i}`;
+        waits.push(readAll(s).then((b) => assert.equal(b.toString(), msg)));
+        s.write(Buffer.from(msg), true);
+      }
+      await within(Promise.all(waits), 10_000, `wave ${wave}`);
+    }
+  });
+});
+
+test('opening more streams than the peer allows fails with RESOURCE_EXHAUSTED', async () => {
+  const server = await startServer(cert, { maxStreamsBidi: 4 });
+  server.onConnection = () => {};
+  const c = await connect(server);
+  for (let i = 0; i < 4; i++) c.openBidi();
+  assert.throws(() => c.openBidi(), (err: unknown) => err instanceof WorkdError && err.code === Code.RESOURCE_EXHAUSTED);
+  c.close(0, '');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('unidirectional streams both ways, with FIN', async () => {
+  let serverSide!: QuicConnection;
+  const fromClient = new Promise<{ stream: QuicStream; data: Buffer }>((resolve, reject) => {
+    void withPair(
+      async (client, _server, sc) => {
+        serverSide = await sc;
+        const fromServer = new Promise<{ stream: QuicStream; data: Buffer }>((res) => {
+          client.onStream = (s) => void readAll(s).then((data) => res({ stream: s, data }));
+        });
+        const up = client.openUni();
+        assert.equal(up.bidirectional, false);
+        up.write(Buffer.from('client to server'));
+        up.write(Buffer.from(' uni'), true);
+        assert.throws(() => up.write(Buffer.from('late')), (err: unknown) => err instanceof WorkdError && err.code === Code.FAILED_PRECONDITION);
+        const down = serverSide.openUni();
+        down.write(Buffer.from('server to client uni'), true);
+        const got = await within(fromServer, 5000, 'server uni');
+        assert.equal(got.data.toString(), 'server to client uni');
+        assert.equal(got.stream.bidirectional, false);
+        assert.equal(got.stream.peerInitiated, true);
+        assert.equal(got.stream.id & 3, 3, 'server-initiated unidirectional id');
+        // The peer's unidirectional stream cannot be written.
+        assert.throws(() => got.stream.write(Buffer.from('x')), (err: unknown) => err instanceof WorkdError && err.code === Code.FAILED_PRECONDITION);
+        await within(serverUni, 5000, 'client uni').then(resolve, reject);
+      },
+      (c) => {
+        c.onStream = (s) => {
+          if (!s.bidirectional) void readAll(s).then((data) => resolveServerUni({ stream: s, data }));
+        };
+      },
+    ).catch(reject);
+  });
+  let resolveServerUni!: (v: { stream: QuicStream; data: Buffer }) => void;
+  const serverUni = new Promise<{ stream: QuicStream; data: Buffer }>((r) => (resolveServerUni = r));
+  const got = await fromClient;
+  assert.equal(got.data.toString(), 'client to server uni');
+  assert.equal(got.stream.peerInitiated, true);
+  assert.equal(got.stream.id & 3, 2, 'client-initiated unidirectional id');
+});
+
+test('an empty write with FIN ends the stream: the peer sees FIN exactly once with no data', async () => {
+  await withPair(async (client) => {
+    const s = client.openBidi();
+    const back = readAll(s);
+    s.write(new Uint8Array(0), true);
+    assert.equal((await within(back, 5000, 'empty echo')).length, 0);
+  });
+});
+
+test('RESET_STREAM and STOP_SENDING reach onReset with their codes', async () => {
+  const serverStreams: QuicStream[] = [];
+  const serverResets: number[] = [];
+  let gotStream!: () => void;
+  const twoStreams = new Promise<void>((r) => (gotStream = r));
+  await withPair(
+    async (client) => {
+      // Client resets its sending side mid-message: the server is told.
+      const a = client.openBidi();
+      a.write(Buffer.from('partial'));
+      const b = client.openBidi();
+      b.write(Buffer.from('please stop'));
+      await within(twoStreams, 5000, 'server saw both streams');
+      const serverReset = new Promise<void>((r) => {
+        const check = setInterval(() => {
+          if (serverResets.length > 0) {
+            clearInterval(check);
+            r();
+          }
+        }, 5);
+      });
+      a.reset(0x10c);
+      await within(serverReset, 5000, 'server onReset');
+      assert.deepEqual(serverResets, [0x10c]);
+      // Server asks the client to stop sending on b: the client's onReset fires.
+      const clientStopped = new Promise<number>((r) => (b.onReset = r));
+      serverStreams[1].stopSending(0x10b);
+      assert.equal(await within(clientStopped, 5000, 'client onReset (STOP_SENDING)'), 0x10b);
+      // Writes after STOP_SENDING are dropped without throwing.
+      b.write(Buffer.from('ignored'));
+      // Server resets its side of b: the client's reader is told.
+      const clientReset = new Promise<number>((r) => (b.onReset = r));
+      b.onData = () => {};
+      serverStreams[1].reset(0x10d);
+      assert.equal(await within(clientReset, 5000, 'client onReset (RESET_STREAM)'), 0x10d);
+    },
+    (c) => {
+      c.onStream = (s) => {
+        serverStreams.push(s);
+        s.onData = () => {};
+        s.onReset = (code) => serverResets.push(code);
+        if (serverStreams.length === 2) gotStream();
+      };
+    },
+  );
+});
+
+test('idle timeout closes both ends with reason "idle timeout"', async () => {
+  const server = await startServer(cert, { idleTimeoutMs: 300 });
+  let sc!: Promise<{ code: number; reason: string }>;
+  server.onConnection = (c) => {
+    sc = closed(c);
+  };
+  const c = await connect(server, { idleTimeoutMs: 300 });
+  const cc = closed(c);
+  const [a, b] = await within(Promise.all([cc, new Promise<void>((r) => setTimeout(r, 20)).then(() => sc)]), 5000, 'idle close');
+  assert.equal(a.reason, 'idle timeout');
+  assert.equal(b.reason, 'idle timeout');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('connections beyond maxConnections are refused with CONNECTION_REFUSED; a slot freed is reused', async () => {
+  const server = await startServer(cert, { maxConnections: 2 });
+  const serverConns: QuicConnection[] = [];
+  server.onConnection = (c) => {
+    serverConns.push(c);
+    echo(c);
+  };
+  const a = await connect(server);
+  const b = await connect(server);
+  await assert.rejects(connect(server), (err: unknown) => {
+    assert.ok(err instanceof WorkdError);
+    assert.equal(err.code, Code.UNAVAILABLE);
+    assert.match(err.message, /peer transport error 0x2 \(too many connections\)/);
+    return true;
+  });
+  // The two admitted connections still work.
+  const s = b.openBidi();
+  const back = readAll(s);
+  s.write(Buffer.from('still here'), true);
+  assert.equal((await within(back, 5000, 'echo on admitted connection')).toString(), 'still here');
+  const aClosed = closed(serverConns[0]);
+  a.close(0, 'leaving');
+  await within(aClosed, 5000, 'server sees close');
+  // Draining ends after a few PTOs; then the slot is free.
+  let third: QuicConnection | null = null;
+  for (let i = 0; i < 50 && third === null; i++) {
+    try {
+      third = await connect(server);
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  assert.ok(third !== null, 'a connection is admitted once one has closed');
+  third.close(0, '');
+  b.close(0, '');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('application close codes and reasons reach the peer', async () => {
+  const server = await startServer(cert);
+  let sc!: Promise<{ code: number; reason: string }>;
+  server.onConnection = (c) => {
+    sc = closed(c);
+  };
+  const c = await connect(server);
+  await new Promise((r) => setTimeout(r, 20));
+  c.close(0x100, 'bye now');
+  assert.deepEqual(await within(sc, 5000, 'server onClose'), { code: 0x100, reason: 'bye now' });
+  await within(server.close(), 5000, 'server close');
+});
+
+test('a throwing stream handler ends only its connection; the server keeps serving', async () => {
+  const server = await startServer(cert);
+  server.onConnection = (c) => {
+    c.onStream = (s) => {
+      s.onData = (chunk, fin) => {
+        if (Buffer.from(chunk).toString() === 'boom') throw new Error('handler bug');
+        s.write(chunk, fin);
+      };
+    };
+  };
+  const bad = await connect(server);
+  const badClosed = closed(bad);
+  const s = bad.openBidi();
+  s.write(Buffer.from('boom'), true);
+  const why = await within(badClosed, 5000, 'bad connection closed');
+  assert.equal(why.code, 0x1, 'transport INTERNAL_ERROR');
+  const good = await connect(server);
+  const g = good.openBidi();
+  const back = readAll(g);
+  g.write(Buffer.from('fine'), true);
+  assert.equal((await within(back, 5000, 'echo after failure')).toString(), 'fine');
+  good.close(0, '');
+  await within(server.close(), 5000, 'server close');
+});
+
+test('server close waits for open connections, then frees the port', async () => {
+  const server = await startServer(cert);
+  let sconn!: QuicConnection;
+  server.onConnection = (c) => {
+    sconn = c;
+    echo(c);
+  };
+  const c = await connect(server);
+  const cc = closed(c);
+  let done = false;
+  const closing = server.close().then(() => (done = true));
+  // A closing server accepts no new connections.
+  await assert.rejects(connect(server), (err: unknown) => err instanceof WorkdError && /peer transport error 0x2 \(server closing\)/.test(err.message));
+  assert.equal(done, false, 'close() waits while a connection is open');
+  // The existing connection still works.
+  const s = c.openBidi();
+  const back = readAll(s);
+  s.write(Buffer.from('during close'), true);
+  assert.equal((await within(back, 5000, 'echo during close')).toString(), 'during close');
+  sconn.close(0x100, 'shutting down');
+  assert.deepEqual(await within(cc, 5000, 'client sees close'), { code: 0x100, reason: 'shutting down' });
+  await within(closing, 5000, 'server close');
+  assert.equal(done, true);
+});
