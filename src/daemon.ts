@@ -90,6 +90,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       version: WORKD_VERSION,
       nodeAddress: nodeAddress(config.dataplane.listen),
       runtimeConfig: { podCidr: '' },
+      prepared: new Map(),
     };
     started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
 

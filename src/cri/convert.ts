@@ -19,27 +19,16 @@ export function matchesLabels(labels: Readonly<Record<string, string>>, selector
   return true;
 }
 
-// Converted messages are cached per status snapshot: a snapshot never changes,
-// so List at 10,000 pods reuses the objects built since the pod last moved.
-const sandboxCache = new WeakMap<object, PodSandbox>();
-const containerCache = new WeakMap<object, Container>();
-
 export function toPodSandbox(pod: Pod): PodSandbox {
-  const status = pod.status;
-  let msg = sandboxCache.get(status);
-  if (!msg) {
-    msg = {
-      id: pod.id,
-      metadata: pod.spec.metadata,
-      state: sandboxStateOf(status.state),
-      created_at: nanos(pod.spec.createdAt),
-      labels: pod.spec.labels,
-      annotations: pod.spec.annotations,
-      runtime_handler: pod.spec.runtimeHandler,
-    };
-    sandboxCache.set(status, msg);
-  }
-  return msg;
+  return {
+    id: pod.id,
+    metadata: pod.spec.metadata,
+    state: sandboxStateOf(pod.state),
+    created_at: nanos(pod.spec.createdAt),
+    labels: pod.spec.labels,
+    annotations: pod.spec.annotations,
+    runtime_handler: pod.spec.runtimeHandler,
+  };
 }
 
 export function toPodSandboxStatus(pod: Pod, nodeAddress: string): PodSandboxStatus {
@@ -60,24 +49,19 @@ export function toPodSandboxStatus(pod: Pod, nodeAddress: string): PodSandboxSta
 /** The container of a pod that has one (hasContainer(pod.state)). */
 export function toContainer(pod: Pod): Container {
   const status = pod.status;
-  let msg = containerCache.get(status);
-  if (!msg) {
-    const c = status.container!;
-    msg = {
-      id: pod.id,
-      pod_sandbox_id: pod.id,
-      metadata: c.metadata,
-      image: { image: c.imageName, user_specified_image: c.imageRequested },
-      image_ref: c.imageRef,
-      state: containerStateOf(status.state),
-      created_at: nanos(c.createdAt),
-      labels: c.labels,
-      annotations: c.annotations,
-      image_id: c.imageId,
-    };
-    containerCache.set(status, msg);
-  }
-  return msg;
+  const c = status.container!;
+  return {
+    id: pod.id,
+    pod_sandbox_id: pod.id,
+    metadata: c.metadata,
+    image: { image: c.imageName, user_specified_image: c.imageRequested },
+    image_ref: c.imageRef,
+    state: containerStateOf(status.state),
+    created_at: nanos(c.createdAt),
+    labels: c.labels,
+    annotations: c.annotations,
+    image_id: c.imageId,
+  };
 }
 
 export function toContainerStatus(pod: Pod): ContainerStatus | undefined {

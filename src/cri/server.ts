@@ -72,6 +72,20 @@ function implementation(svc: CriService, log: Logger): grpc.UntypedServiceImplem
   return impl;
 }
 
+/**
+ * The service definition with one addition: a handler may answer with the
+ * response already encoded (a Buffer), which is sent as is. List verbs use it
+ * to send cached per-item encodings instead of re-encoding 10,000 items.
+ */
+function acceptingEncoded(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [method, def] of Object.entries(definition)) {
+    const encode = def.responseSerialize;
+    out[method] = { ...def, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)) };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
 /** Resolves when something accepts connections on the socket path, false when nobody does. */
 function socketIsLive(path: string): Promise<boolean> {
   return new Promise((done) => {
@@ -106,7 +120,7 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
   await claimSocketPath(socket, opts.log);
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  for (const svc of opts.services) server.addService(svc.definition, implementation(svc, opts.log));
+  for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log));
   await new Promise<void>((ok, fail) =>
     server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? fail(err) : ok())),
   );

@@ -7,8 +7,10 @@ import type { Pod } from '../../pods/pod.js';
 import { containerStateOf, hasContainer } from '../../pods/pod-state.js';
 import { matchesLabels, toContainer } from '../convert.js';
 import type { RuntimeDeps } from './deps.js';
+import { itemEncoder } from './list-encoding.js';
 
-export function listContainers(d: RuntimeDeps): UnaryHandler<ListContainersRequest__Output, ListContainersResponse> {
+export function listContainers(d: RuntimeDeps): UnaryHandler<ListContainersRequest__Output, ListContainersResponse | Buffer> {
+  const encoder = itemEncoder<Container>('ListContainers', 'containers');
   return async (req) => {
     const f = req.filter;
     let candidates: Iterable<Pod> = d.pool.pods();
@@ -22,14 +24,14 @@ export function listContainers(d: RuntimeDeps): UnaryHandler<ListContainersReque
     }
     const state = f?.state?.state;
     const selector = f?.label_selector;
-    const containers: Container[] = [];
+    const containers: Buffer[] = [];
     for (const pod of candidates) {
       const status = pod.status;
       if (!hasContainer(status.state) || !status.container) continue;
       if (state !== undefined && containerStateOf(status.state) !== state) continue;
       if (!matchesLabels(status.container.labels, selector)) continue;
-      containers.push(toContainer(pod));
+      containers.push(encoder.entry(status, () => toContainer(pod)));
     }
-    return { containers };
+    return Buffer.concat(containers);
   };
 }

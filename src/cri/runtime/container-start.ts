@@ -9,7 +9,22 @@ import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartConta
 import { failedPrecondition } from '../../errors.js';
 import { nowNanos, type Pod } from '../../pods/pod.js';
 import { PodState } from '../../pods/pod-state.js';
-import { onPod, requireId, type GoPlan, type RuntimeDeps } from './deps.js';
+import type { ImageRecord } from '../../images/api.js';
+import { onPod, requireId, type GoPlan, type PreparedImage, type RuntimeDeps } from './deps.js';
+
+/** Reads and compiles an image once; a failure is not cached, so a retry tries again. */
+function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
+  let p = d.prepared.get(image.id);
+  if (!p) {
+    p = (async () => {
+      const module = await d.executor.prepare(image.id, await d.store.readWasm(image), image.abiVersion);
+      return { module, descriptorSet: await d.store.readDescriptorSet(image) };
+    })();
+    d.prepared.set(image.id, p);
+    p.catch(() => d.prepared.delete(image.id));
+  }
+  return p;
+}
 
 async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
   const c = pod.status.container!;
@@ -18,11 +33,9 @@ async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
   try {
     const image = d.store.resolve(c.imageId);
     if (!image) throw failedPrecondition(`image ${c.imageId} is no longer in the image store`);
-    const wasm = await d.store.readWasm(image);
     reason = 'InvalidModule';
-    const module = await d.executor.prepare(image.id, wasm, image.abiVersion);
+    const { module, descriptorSet } = await prepare(d, image);
     reason = 'StartError';
-    const descriptorSet = await d.store.readDescriptorSet(image);
     if (c.logFile) await mkdir(dirname(c.logFile), { recursive: true });
     const runtime = await d.executor.start({
       containerId: pod.id,

@@ -8,7 +8,7 @@ import type { Logger } from '../../observability/log.js';
 import type { Pod } from '../../pods/pod.js';
 import type { PodPool } from '../../pods/pod-pool.js';
 import { PodState, plan, type Plan, type Verb } from '../../pods/pod-state.js';
-import type { Executor } from '../../wasm/api.js';
+import type { Executor, PreparedModule } from '../../wasm/api.js';
 
 export interface RuntimeDeps {
   readonly pool: PodPool;
@@ -22,6 +22,17 @@ export interface RuntimeDeps {
   readonly nodeAddress: string;
   /** Settings the kubelet pushed with UpdateRuntimeConfig. */
   readonly runtimeConfig: { podCidr: string };
+  /**
+   * Compiled module + descriptor set per image ID, so the second container of
+   * an image starts without reading its blobs again. Image IDs are content
+   * digests, so an entry never goes stale; StartContainer still checks the image is in the store.
+   */
+  readonly prepared: Map<string, Promise<PreparedImage>>;
+}
+
+export interface PreparedImage {
+  readonly module: PreparedModule;
+  readonly descriptorSet: Uint8Array;
 }
 
 export type GoPlan = Extract<Plan, { kind: 'go' }>;

@@ -7,8 +7,10 @@ import type { Pod } from '../../pods/pod.js';
 import { sandboxStateOf } from '../../pods/pod-state.js';
 import { matchesLabels, toPodSandbox } from '../convert.js';
 import type { RuntimeDeps } from './deps.js';
+import { itemEncoder } from './list-encoding.js';
 
-export function listPodSandbox(d: RuntimeDeps): UnaryHandler<ListPodSandboxRequest__Output, ListPodSandboxResponse> {
+export function listPodSandbox(d: RuntimeDeps): UnaryHandler<ListPodSandboxRequest__Output, ListPodSandboxResponse | Buffer> {
+  const encoder = itemEncoder<PodSandbox>('ListPodSandbox', 'items');
   return async (req) => {
     const f = req.filter;
     let candidates: Iterable<Pod> = d.pool.pods();
@@ -19,12 +21,12 @@ export function listPodSandbox(d: RuntimeDeps): UnaryHandler<ListPodSandboxReque
     }
     const state = f?.state?.state;
     const selector = f?.label_selector;
-    const items: PodSandbox[] = [];
+    const items: Buffer[] = [];
     for (const pod of candidates) {
       if (state !== undefined && sandboxStateOf(pod.state) !== state) continue;
       if (!matchesLabels(pod.spec.labels, selector)) continue;
-      items.push(toPodSandbox(pod));
+      items.push(encoder.entry(pod.status, () => toPodSandbox(pod)));
     }
-    return { items };
+    return Buffer.concat(items);
   };
 }

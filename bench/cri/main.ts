@@ -1,0 +1,134 @@
+// CRI benchmark: a real `workd serve` process driven over its unix socket by a
+// grpc-js client, as a kubelet would.
+//
+//   npm run bench:cri                      (BENCH_PODS=2000 npm run bench:cri for a quicker run)
+//
+// Figures, each printed as a ratio to its target (≤ 1.00 meets it) and to a
+// baseline measured in the same run (a Version round trip: the floor of any CRI call):
+//   - RunPodSandbox + CreateContainer + StartContainer to a running container, p50 and p99
+//   - ListPodSandbox and ListContainers with BENCH_PODS (default 10,000) running pods: the
+//     time until the whole response has arrived (what the runtime costs). Decoding it into
+//     JS objects with proto-loader is a client cost (~10x slower than the kubelet's Go
+//     decoder); it is printed on its own line.
+//   - daemon RSS per running pod, beyond the shared compiled module
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { criClient, containerConfig, importImage, podConfig, type CriClient } from '../../test/helpers/cri-client.js';
+import { startDaemon } from '../../test/helpers/daemon.js';
+import { guest } from '../../test/helpers/guests.js';
+import { buildTestImage } from '../../test/helpers/images.js';
+
+const PODS = Number(process.env.BENCH_PODS ?? 10_000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
+const COMPONENT = 'bench.example:bench.Echo@1.0.0';
+
+const TARGET = { startP50Ms: 3, startP99Ms: 10, listMs: 50, bytesPerPod: 100 * 1024 };
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function timeMs(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function runningPod(cri: CriClient, image: string): Promise<string> {
+  const config = podConfig(COMPONENT);
+  const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
+  await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(image), sandbox_config: config });
+  await cri.runtime.StartContainer!({ container_id: pod_sandbox_id });
+  return pod_sandbox_id as string;
+}
+
+function row(name: string, value: string, target: number, got: number, baseline: number): void {
+  const ratio = got / target;
+  console.log(
+    `${name.padEnd(44)} ${value.padStart(12)}   ${ratio.toFixed(2).padStart(6)} × target ${ratio <= 1 ? 'ok  ' : 'MISS'}   ${(got / baseline).toFixed(1).padStart(7)} × baseline`,
+  );
+}
+
+async function main(): Promise<void> {
+  const img = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen') });
+  const d = await startDaemon({ logLevel: 'warn', args: ['--plaintext'] });
+  const cri = criClient(d.criSocket);
+  try {
+    const image = await importImage(cri, img.dir);
+
+    // Baseline: the Version round trip over the same socket and client.
+    for (let i = 0; i < 200; i++) await cri.runtime.Version!({});
+    const base: number[] = [];
+    for (let i = 0; i < 500; i++) base.push(await timeMs(() => cri.runtime.Version!({})));
+    base.sort((a, b) => a - b);
+    const baseP50 = quantile(base, 0.5);
+
+    // Warm up (first start compiles the module; later ones hit the cache).
+    for (let i = 0; i < 50; i++) await runningPod(cri, image);
+    const rssBefore = rssBytes(d.ready.pid);
+    const starts: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) starts.push(await timeMs(() => runningPod(cri, image)));
+    starts.sort((a, b) => a - b);
+
+    // Fill up to PODS running pods, a few calls in flight at a time as a kubelet would.
+    let have = 50 + SAMPLES;
+    const fillStart = performance.now();
+    while (have < PODS) {
+      const batch = Math.min(16, PODS - have);
+      await Promise.all(Array.from({ length: batch }, () => runningPod(cri, image)));
+      have += batch;
+    }
+    const fillS = (performance.now() - fillStart) / 1000;
+    global.gc?.();
+    await new Promise((r) => setTimeout(r, 500));
+    const rssAfter = rssBytes(d.ready.pid);
+    const perPod = (rssAfter - rssBefore) / (have - 50);
+
+    const listTimes = async (fn: () => Promise<unknown>) => {
+      for (let i = 0; i < 3; i++) await fn();
+      const t: number[] = [];
+      for (let i = 0; i < 15; i++) t.push(await timeMs(fn));
+      return t.sort((a, b) => a - b);
+    };
+    // A client that receives the encoded response and does not decode it.
+    const raw = new grpc.Client(`unix://${d.criSocket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+    const rawList = (method: string) =>
+      new Promise<Buffer>((resolve, reject) =>
+        raw.makeUnaryRequest(`/runtime.v1.RuntimeService/${method}`, () => Buffer.alloc(0), (b: Buffer) => b, {}, (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+    let listBytes = 0;
+    const lp = await listTimes(async () => (listBytes = (await rawList('ListPodSandbox')).length));
+    const lc = await listTimes(() => rawList('ListContainers'));
+    raw.close();
+    // The same lists decoded by a proto-loader client, which also checks the counts.
+    let podCount = 0;
+    let ctrCount = 0;
+    const lpDecoded = await listTimes(async () => (podCount = (await cri.runtime.ListPodSandbox!({})).items.length));
+    await listTimes(async () => (ctrCount = (await cri.runtime.ListContainers!({})).containers.length));
+
+    console.log(`workd CRI benchmark: ${have} running pods (filled in ${fillS.toFixed(1)} s), ${SAMPLES} timed starts`);
+    console.log(`baseline: Version round trip p50 ${baseP50.toFixed(3)} ms over the same socket`);
+    row('Run+Create+Start to running, p50', `${quantile(starts, 0.5).toFixed(3)} ms`, TARGET.startP50Ms, quantile(starts, 0.5), baseP50);
+    row('Run+Create+Start to running, p99', `${quantile(starts, 0.99).toFixed(3)} ms`, TARGET.startP99Ms, quantile(starts, 0.99), baseP50);
+    row(`ListPodSandbox at ${podCount} pods, p50`, `${quantile(lp, 0.5).toFixed(2)} ms`, TARGET.listMs, quantile(lp, 0.5), baseP50);
+    row(`ListContainers at ${ctrCount} containers, p50`, `${quantile(lc, 0.5).toFixed(2)} ms`, TARGET.listMs, quantile(lc, 0.5), baseP50);
+    console.log(`  (ListPodSandbox response ${(listBytes / 2 ** 20).toFixed(1)} MiB; decoded into JS objects by proto-loader: p50 ${quantile(lpDecoded, 0.5).toFixed(1)} ms, a client cost)`);
+    console.log(
+      `${'daemon RSS per running pod'.padEnd(44)} ${`${(perPod / 1024).toFixed(1)} KB`.padStart(12)}   ${(perPod / TARGET.bytesPerPod).toFixed(2).padStart(6)} × target ${perPod <= TARGET.bytesPerPod ? 'ok  ' : 'MISS'}   (RSS ${(rssBefore / 2 ** 20).toFixed(0)} → ${(rssAfter / 2 ** 20).toFixed(0)} MiB)`,
+    );
+  } finally {
+    cri.close();
+    await d.stop();
+    await img.cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
