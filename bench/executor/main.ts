@@ -87,7 +87,7 @@ function isolationSameThread(): number {
   return ((performance.now() - t0) * 1000) / n;
 }
 
-const ex = createExecutor({ workers: 0, memoryLimitBytes: 16 << 20, cpuMsPerCall: 1000, maxInFlight: 1 << 20 }, createLogger('silent'));
+const ex = createExecutor({ workers: Number(process.env.WORKERS ?? 0), memoryLimitBytes: 16 << 20, cpuMsPerCall: 1000, maxInFlight: 1 << 20 }, createLogger('silent'));
 const call: GuestCall = { method: 'Echo', request, metadata: [] };
 
 async function throughput(c: ContainerRuntime, total: number, window: number) {

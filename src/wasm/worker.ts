@@ -19,7 +19,7 @@ const port = parentPort!;
 const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer);
 const maxInstances: number = workerData.maxInstances;
 /** Results of a long batch are sent in parts so fast calls do not wait behind slow ones. */
-const FLUSH_AFTER_MS = 2;
+const FLUSH_AFTER_MS = 0.5;
 
 interface Ctx {
   readonly moduleKey: string;
