@@ -20,7 +20,8 @@ export interface MessageSink {
 
 export class MessageDecoder {
   private state = State.Prefix;
-  private readonly prefix = new Uint8Array(PREFIX_BYTES);
+  // Only needed when a prefix is split across chunks (rare): allocated then.
+  private prefix: Uint8Array | null = null;
   private prefixFill = 0;
   private compressed = false;
   private body: Uint8Array | null = null;
@@ -60,12 +61,13 @@ export class MessageDecoder {
           continue;
         }
         const n = Math.min(PREFIX_BYTES - this.prefixFill, len - pos);
+        this.prefix ??= new Uint8Array(PREFIX_BYTES);
         this.prefix.set(chunk.subarray(pos, pos + n), this.prefixFill);
         this.prefixFill += n;
         pos += n;
         if (this.prefixFill < PREFIX_BYTES) return;
         this.prefixFill = 0;
-        const p = this.prefix;
+        const p = this.prefix!;
         const size = ((p[1]! << 24) >>> 0) + (p[2]! << 16) + (p[3]! << 8) + p[4]!;
         if (!this.begin(p[0]!, size)) return;
         if (size === 0) {

@@ -230,6 +230,7 @@ class GuestCall extends RequestCall {
         method: this.method,
         request,
         metadata: requestMetadata(this.headers),
+        deadline: this.deadline,
         signal: this.signal,
       })
       .then(

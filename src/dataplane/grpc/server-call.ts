@@ -71,15 +71,19 @@ export abstract class ServerCall {
     protected readonly env: CallEnv,
   ) {}
 
+  /** Absolute deadline in performance.now() milliseconds, when the client set one. */
+  deadline: number | undefined = undefined;
+
   /** Aborted on deadline, peer reset or shutdown. Created on first use. */
   get signal(): AbortSignal {
-    this.controller ??= new AbortController();
+    this.controller ??= takeController();
     return this.controller.signal;
   }
 
   startDeadline(timeoutMs: number): void {
     // setTimeout clamps above 2^31-1 ms; such deadlines are effectively none.
     if (timeoutMs > 0x7fffffff) return;
+    this.deadline = performance.now() + timeoutMs;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.fail(new WorkdError(Code.DEADLINE_EXCEEDED, `deadline of ${formatMs(timeoutMs)} exceeded`));
@@ -126,11 +130,18 @@ export abstract class ServerCall {
   }
 
   private cancelWork(): void {
-    if (this.controller !== null && !this.controller.signal.aborted) this.controller.abort();
+    const c = this.controller;
+    if (c !== null && !c.signal.aborted) c.abort();
   }
 
   private settle(): void {
     this.done = true;
+    const c = this.controller;
+    if (c !== null && !c.signal.aborted) {
+      // Never aborted: reusable. Creating an AbortSignal is a large share of a call's cost.
+      this.controller = null;
+      giveController(c);
+    }
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -141,4 +152,19 @@ export abstract class ServerCall {
 
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(3)}s` : `${Math.round(ms * 1000) / 1000}ms`;
+}
+
+// Free list of AbortControllers whose signal never fired. Whoever listened on a
+// signal removes its listener when its call ends (the executor does), so a
+// reused signal carries no stale listeners; a stale one would only see a
+// spurious abort of work that already finished.
+const FREE_MAX = 4096;
+const free: AbortController[] = [];
+
+function takeController(): AbortController {
+  return free.pop() ?? new AbortController();
+}
+
+function giveController(c: AbortController): void {
+  if (free.length < FREE_MAX) free.push(c);
 }

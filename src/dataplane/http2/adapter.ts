@@ -1,6 +1,9 @@
 // node:http2 streams → the universal call. The only place that knows how a
 // gRPC response maps onto node's stream API (respond / write / end /
 // wantTrailers / sendTrailers / close).
+//
+// Per stream this allocates one H2Response and registers shared listener
+// functions (no closures): the stream finds its response through a symbol.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
 import { AbortReason, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 
@@ -10,25 +13,40 @@ const RESPOND_STREAMING = { waitForTrailers: true, sendDate: false } as ServerSt
 const RESPOND_PLAIN = { sendDate: false } as ServerStreamResponseOptions;
 const RESPOND_END = { endStream: true, sendDate: false } as ServerStreamResponseOptions;
 
+const kRes = Symbol('workd.h2response');
+type Stream = ServerHttp2Stream & { [kRes]: H2Response };
+
 class H2Response implements UniversalResponse {
   onDrain: (() => void) | null = null;
   body: UniversalRequestBody | null = null;
-  private trailers: OutgoingFields | null = null;
+  trailers: OutgoingFields | null = null;
   private ended = false;
+  private drainHooked = false;
 
   constructor(private readonly stream: ServerHttp2Stream) {}
 
   sendHeaders(status: number, headers: OutgoingFields): void {
-    if (this.ended || this.stream.headersSent || this.stream.destroyed) return;
-    const h = (status === 200 ? headers : { ...headers, ':status': status }) as OutgoingHttpHeaders;
-    // gRPC answers (200) carry trailers; plain HTTP errors end with their body.
-    this.stream.respond(h, status === 200 ? RESPOND_STREAMING : RESPOND_PLAIN);
-    if (status === 200) this.stream.once('wantTrailers', () => this.flushTrailers());
+    const s = this.stream;
+    if (this.ended || s.headersSent || s.destroyed) return;
+    if (status === 200) {
+      // gRPC answers carry trailers.
+      s.respond(headers as OutgoingHttpHeaders, RESPOND_STREAMING);
+      s.once('wantTrailers', onWantTrailers);
+    } else {
+      // Plain HTTP errors end with their body.
+      s.respond({ ...headers, ':status': status } as OutgoingHttpHeaders, RESPOND_PLAIN);
+    }
   }
 
   sendData(chunk: Uint8Array): boolean {
-    if (this.ended || this.stream.destroyed) return false;
-    return this.stream.write(chunk);
+    const s = this.stream;
+    if (this.ended || s.destroyed) return false;
+    const ok = s.write(chunk);
+    if (!ok && !this.drainHooked) {
+      this.drainHooked = true;
+      s.on('drain', onDrain);
+    }
+    return ok;
   }
 
   sendTrailers(trailers: OutgoingFields): void {
@@ -50,39 +68,44 @@ class H2Response implements UniversalResponse {
     this.ended = true;
     if (!this.stream.destroyed) this.stream.close(code);
   }
-
-  private flushTrailers(): void {
-    const t = this.trailers;
-    this.trailers = null;
-    if (this.stream.destroyed) return;
-    if (t !== null && Object.keys(t).length > 0) this.stream.sendTrailers(t as OutgoingHttpHeaders);
-    else this.stream.close();
-  }
-
-  onData = (chunk: Buffer): void => {
-    this.body!.data(chunk);
-  };
-  onEnd = (): void => {
-    this.body!.end();
-  };
-  onClose = (): void => {
-    // Fires after every stream; a call already answered ignores it.
-    const reason = this.stream.rstCode === 0 || this.stream.rstCode === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset;
-    this.body!.abort(reason);
-  };
-  onWritableDrain = (): void => {
-    this.onDrain?.();
-  };
 }
 
-function ignore(): void {}
+function onWantTrailers(this: Stream): void {
+  const res = this[kRes];
+  const t = res.trailers;
+  res.trailers = null;
+  if (this.destroyed) return;
+  if (t !== null && Object.keys(t).length > 0) this.sendTrailers(t as OutgoingHttpHeaders);
+  else this.close();
+}
+
+function onData(this: Stream, chunk: Buffer): void {
+  this[kRes].body!.data(chunk);
+}
+
+function onEnd(this: Stream): void {
+  this[kRes].body!.end();
+}
+
+function onClose(this: Stream): void {
+  // Fires after every stream; a call already answered ignores it.
+  const code = this.rstCode;
+  this[kRes].body!.abort(code === 0 || code === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset);
+}
+
+function onDrain(this: Stream): void {
+  this[kRes].onDrain?.();
+}
+
+// A stream error (peer reset mid-write, session torn down) must not reach the process.
+function onError(): void {}
 
 /** Attaches the handler to one incoming stream. */
 export function serveStream(handler: UniversalHandler, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, protocol: string): void {
   const res = new H2Response(stream);
-  // A stream error (peer reset mid-write, session torn down) must not reach the process.
-  stream.on('error', ignore);
-  const body = handler.open(
+  (stream as Stream)[kRes] = res;
+  stream.on('error', onError);
+  res.body = handler.open(
     {
       method: headers[':method'] ?? '',
       authority: headers[':authority'] ?? headers.host ?? '',
@@ -92,9 +115,7 @@ export function serveStream(handler: UniversalHandler, stream: ServerHttp2Stream
     },
     res,
   );
-  res.body = body;
-  stream.on('data', res.onData);
-  stream.on('end', res.onEnd);
-  stream.on('close', res.onClose);
-  stream.on('drain', res.onWritableDrain);
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('close', onClose);
 }

@@ -57,11 +57,16 @@ interface EchoMsg {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(true), ms);
-    signal?.addEventListener('abort', () => {
+    // Like the executor, remove the listener when done: the data plane reuses signals that never fired.
+    const onAbort = () => {
       clearTimeout(t);
       resolve(false);
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -10,7 +10,6 @@ import {
   SHUTDOWN_READ,
   SHUTDOWN_WRITE,
   TRANSPORT_INTERNAL_ERROR,
-  CONNECTION_REFUSED,
   streamErrorCode,
   errorMessage,
 } from './native.js';
@@ -313,23 +312,6 @@ export class Connection implements QuicConnection {
       this.endpoint.log?.debug({ err: errorMessage(err) }, 'quic: close on a closing connection');
     }
     this.markDirty();
-  }
-
-  /**
-   * Answers a connection's first Initial with CONNECTION_CLOSE(CONNECTION_REFUSED)
-   * without ever registering it (so it costs no timer, map entry or slot).
-   */
-  refuse(buf: Buffer, address: string, port: number, reason: string): void {
-    this.removed = true;
-    this.recvInfo.from.host = address;
-    this.recvInfo.from.port = port;
-    try {
-      this.quic.recv(buf, this.recvInfo);
-      this.quic.close(false, CONNECTION_REFUSED, Buffer.from(reason, 'utf8'));
-    } catch {
-      return; // not a usable Initial: stay silent
-    }
-    this.flush();
   }
 
   /** A callback of ours or the app's threw while processing: end this connection only. */

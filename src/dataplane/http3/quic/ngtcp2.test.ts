@@ -127,3 +127,20 @@ test('gtlsclient (h3): 50 concurrent POSTs of 256 KiB each arrive whole over one
   assert.ok(seen.requestBytes < 50 * (256 * 1024 + 1024), `request bytes ${seen.requestBytes}`);
   await within(server.close(), 10_000, 'server close');
 });
+
+test('gtlsclient is refused with CONNECTION_REFUSED in an Initial packet when the server is full', async () => {
+  const server = await startServer(cert, { maxConnections: 1 });
+  server.onConnection = echo;
+  const ours = await connect(server);
+  const child = spawn(GTLSCLIENT, ['--exit-on-all-streams-close', '--timeout=3s', '127.0.0.1', String(server.port), `https://localhost:${server.port}/`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await new Promise((r) => child.on('close', r));
+  clearTimeout(kill);
+  assert.match(out, /frm rx \d+ Initial CONNECTION_CLOSE\(0x1c\) error_code=CONNECTION_REFUSED\(0x2\).*reason=\[too many connections\]/, out.slice(-3000));
+  assert.doesNotMatch(out, /QUIC handshake has completed/);
+  ours.close(0, '');
+  await within(server.close(), 10_000, 'server close');
+});

@@ -9,6 +9,7 @@ import { invalidArgument } from '../../../errors.js';
 import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
+import { initialClose } from './refuse.js';
 import { quiche, buildConfig, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, type QuicheConfig, errorMessage } from './native.js';
 
 /** RFC 9000 §14.1: a client's Initial datagram is at least this long. */
@@ -89,6 +90,15 @@ class Server extends Endpoint implements QuicServer {
       return;
     }
     if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
+    if (this.closing || this.conns.size >= this.opts.maxConnections) {
+      // Refused before any TLS work, with nothing registered; each Initial
+      // the client retransmits gets the same answer.
+      const reason = this.closing ? 'server closing' : 'too many connections';
+      const pkt = initialClose(hdr.dcid, hdr.scid, CONNECTION_REFUSED, reason);
+      this.sendRaw(pkt, pkt.length, port, address);
+      this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.closing }, 'quic: connection refused');
+      return;
+    }
     const scid = this.newScid();
     const remote = { host: address, port };
     let q;
@@ -99,13 +109,6 @@ class Server extends Endpoint implements QuicServer {
       return;
     }
     const conn = new Connection(this, q, true, scid, remote, this.local);
-    if (this.closing || this.conns.size >= this.opts.maxConnections) {
-      // Refused connections are never registered: the CONNECTION_CLOSE goes
-      // out once per Initial received and the state is dropped at once.
-      conn.refuse(buf, address, port, this.closing ? 'server closing' : 'too many connections');
-      this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.closing }, 'quic: connection refused');
-      return;
-    }
     conn.odcidKey = Buffer.from(hdr.dcid).toString('hex');
     conn.establishedHook = this.established;
     this.byPrefix.set(scid.readUIntBE(0, 6), conn);

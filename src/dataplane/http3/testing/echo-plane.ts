@@ -1,0 +1,63 @@
+// A data plane serving the JavaScript `foo.Bar` echo service (the data plane's
+// own test service, ../../testdata/echo.ts) over HTTP/2 and HTTP/3 at once:
+// the real shared gRPC layer, the real QUIC transport, a self-signed
+// certificate generated the way the daemon does. For the HTTP/3 integration
+// tests and the benchmark; the daemon-level tests use real guests instead.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig } from '../../../config.js';
+import { createLogger, type Logger } from '../../../observability/log.js';
+import { startDataPlane, type DataPlane } from '../../server.js';
+import { StaticRouteTable } from '../../static-routes.js';
+import { echoDescriptorSet, echoRuntime } from '../../testdata/echo.js';
+import { startHttp3, type Http3Server, type Http3ServerLimits } from '../server.js';
+
+export interface EchoPlane {
+  readonly dp: DataPlane;
+  readonly h3: Http3Server;
+  /** TCP and UDP port (the same number). */
+  readonly port: number;
+  readonly certPem: Buffer;
+  readonly certPath: string;
+  /** Calls whose sleep was cancelled (deadline or reset reached the service). */
+  readonly cancelled: () => number;
+  close(): Promise<void>;
+}
+
+/** Domains served: example.com and localhost (what clients without an authority option send). */
+export async function startEchoPlane(opts: { limits?: Partial<Http3ServerLimits>; log?: Logger; maxMessageBytes?: number } = {}): Promise<EchoPlane> {
+  const dir = await mkdtemp(join(tmpdir(), 'workd-h3-'));
+  const routes = new StaticRouteTable();
+  let cancelled = 0;
+  const set = echoDescriptorSet();
+  for (const domain of ['example.com', 'localhost']) {
+    const id = `${domain}:foo.Bar@1.0.0#0`;
+    routes.add(domain, 'foo.Bar', { id, version: '1.0.0', runtime: echoRuntime(id, '', { onCancelled: () => cancelled++ }), descriptorSet: set });
+  }
+  const log = opts.log ?? createLogger('silent');
+  const config = { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: false, maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024 };
+  const dp = await startDataPlane({ config, routes, log, stateDir: dir });
+  const tls = dp.tls!;
+  let h3: Http3Server;
+  try {
+    h3 = await startHttp3({ config, handler: dp.handler, port: dp.tcpPort, certPem: tls.cert, keyPem: tls.key, log, limits: opts.limits });
+  } catch (err) {
+    await dp.close(0);
+    throw err;
+  }
+  dp.advertiseHttp3(h3.udpPort);
+  return {
+    dp,
+    h3,
+    port: h3.udpPort,
+    certPem: tls.cert,
+    certPath: tls.certPath,
+    cancelled: () => cancelled,
+    async close() {
+      await h3.close(200);
+      await dp.close(200);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
