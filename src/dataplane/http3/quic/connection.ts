@@ -343,6 +343,7 @@ export class Connection implements QuicConnection {
     this.streams.clear();
     this.sendOpenCount = 0;
     this.onClose?.(code, reason);
+    this.endpoint.closing(this);
   }
 
   /** Why the connection ended, once it has (for the client's handshake failure). */

@@ -31,6 +31,8 @@ export abstract class Endpoint {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
+  private closedP: Promise<void> | null = null;
+  private socketClosed: (() => void) | null = null;
 
   constructor(type: 'udp4' | 'udp6', log: Logger | undefined) {
     this.log = log;
@@ -59,6 +61,8 @@ export abstract class Endpoint {
 
   protected abstract packet(buf: Buffer, address: string, port: number): void;
   abstract remove(conn: Connection): void;
+  /** The connection is draining: no more application data either way. */
+  closing(_conn: Connection): void {}
 
   private readonly onMessage = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
     this.packet(buf, rinfo.address, rinfo.port);
@@ -94,7 +98,7 @@ export abstract class Endpoint {
 
   /** Makes sure the timer fires no later than `deadline` (performance.now() ms). */
   arm(deadline: number): void {
-    if (deadline >= this.timerAt) return;
+    if (deadline >= this.timerAt || this.closed) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAt = deadline;
     this.timer = setTimeout(this.onTimer, Math.max(0, deadline - performance.now()));
@@ -138,7 +142,9 @@ export abstract class Endpoint {
   /** Sends a datagram built outside a connection (version negotiation). */
   sendRaw(data: Buffer, len: number, port: number, host: string): void {
     if (this.closed) return;
-    this.socket.send(data, 0, len, port, host);
+    // Counted like a ring slot (conservatively) so closeSocket waits for it too.
+    this.inFlight++;
+    this.socket.send(data, 0, len, port, host, this.onSent);
   }
 
   waitForSlots(conn: Connection): void {
@@ -147,6 +153,10 @@ export abstract class Endpoint {
 
   private readonly onSent = (err: Error | null): void => {
     this.inFlight--;
+    if (this.closed) {
+      if (this.inFlight === 0) this.socketClosed?.();
+      return;
+    }
     if (err !== null) this.log?.debug({ err: err.message }, 'quic: datagram not sent');
     if (this.waiting.length > 0 && this.inFlight <= SEND_SLOTS / 2) {
       for (const c of this.waiting) if (!c.removed) this.markDirty(c);
@@ -154,10 +164,15 @@ export abstract class Endpoint {
     }
   };
 
+  /** Closes the socket once the datagrams already handed to it (a last CONNECTION_CLOSE) are out. */
   closeSocket(): Promise<void> {
     this.stopTimer();
-    if (this.closed) return Promise.resolve();
+    if (this.closedP !== null) return this.closedP;
     this.closed = true;
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    this.closedP = new Promise((resolve) => {
+      this.socketClosed = () => this.socket.close(() => resolve());
+    });
+    if (this.inFlight === 0) this.socketClosed?.();
+    return this.closedP;
   }
 }

@@ -27,7 +27,7 @@ class Server extends Endpoint implements QuicServer {
   /** The client's original DCID (hex) for Initials sent before it learned our SCID. */
   private readonly byOdcid = new Map<string, Connection>();
   private readonly vnBuf = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
-  private closing = false;
+  private isClosing = false;
   private closeDone: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
 
@@ -90,13 +90,13 @@ class Server extends Endpoint implements QuicServer {
       return;
     }
     if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
-    if (this.closing || this.conns.size >= this.opts.maxConnections) {
+    if (this.isClosing || this.conns.size >= this.opts.maxConnections) {
       // Refused before any TLS work, with nothing registered; each Initial
       // the client retransmits gets the same answer.
-      const reason = this.closing ? 'server closing' : 'too many connections';
+      const reason = this.isClosing ? 'server closing' : 'too many connections';
       const pkt = initialClose(hdr.dcid, hdr.scid, CONNECTION_REFUSED, reason);
       this.sendRaw(pkt, pkt.length, port, address);
-      this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.closing }, 'quic: connection refused');
+      this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.isClosing }, 'quic: connection refused');
       return;
     }
     const scid = this.newScid();
@@ -140,15 +140,26 @@ class Server extends Endpoint implements QuicServer {
     this.byPrefix.delete(conn.scid.readUIntBE(0, 6));
     this.byOdcid.delete(conn.odcidKey);
     this.conns.delete(conn);
-    if (this.closing && this.conns.size === 0) this.finishClose();
+    if (this.isClosing && this.conns.size === 0) this.finishClose();
+  }
+
+  override closing(_conn: Connection): void {
+    if (this.closeDone !== null) this.maybeFinishClose();
+  }
+
+  /** A closing server need not sit out its connections' draining periods (3 PTOs each). */
+  private maybeFinishClose(): void {
+    for (const c of this.conns) if (!c.closeNotified) return;
+    for (const c of [...this.conns]) this.remove(c);
   }
 
   close(): Promise<void> {
     if (this.closePromise !== null) return this.closePromise;
-    this.closing = true;
+    this.isClosing = true;
     this.closePromise = new Promise((resolve) => {
       this.closeDone = resolve;
     });
+    this.maybeFinishClose();
     if (this.conns.size === 0) this.finishClose();
     return this.closePromise;
   }
