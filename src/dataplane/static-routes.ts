@@ -40,11 +40,15 @@ export class JsRuntime implements ContainerRuntime {
   async reopenLog(): Promise<void> {}
 }
 
+type MutableRoute = { domain: string; service: string; serviceKey: string; versions: VersionRoute[] };
+
 export class StaticRouteTable implements RouteTable {
-  private readonly map = new Map<string, { domain: string; service: string; serviceKey: string; versions: VersionRoute[] }>();
+  private readonly map = new Map<string, MutableRoute>();
+  // Nested by domain like the pod pool, so a lookup builds no key string.
+  private readonly byDomain = new Map<string, Map<string, MutableRoute>>();
 
   lookup(domain: string, service: string): ServiceRoute | undefined {
-    return this.map.get(`${domain}:${service}`);
+    return this.byDomain.get(domain)?.get(service);
   }
 
   *runningServices(): Iterable<ServiceRoute> {
@@ -54,7 +58,12 @@ export class StaticRouteTable implements RouteTable {
   /** Declares a service with no running container (UNAVAILABLE). */
   declare(domain: string, service: string): void {
     const key = `${domain}:${service}`;
-    if (!this.map.has(key)) this.map.set(key, { domain, service, serviceKey: key, versions: [] });
+    if (this.map.has(key)) return;
+    const route = { domain, service, serviceKey: key, versions: [] };
+    this.map.set(key, route);
+    let d = this.byDomain.get(domain);
+    if (d === undefined) this.byDomain.set(domain, (d = new Map()));
+    d.set(service, route);
   }
 
   add(domain: string, service: string, container: RoutableContainer): void {
