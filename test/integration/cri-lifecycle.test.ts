@@ -215,6 +215,7 @@ test('listing with filters: six pods stopped at each phase of the lifecycle, plu
     assert.equal(c.metadata.name, 'main');
   } finally {
     lc.close();
-    await ld.stop();
+    const exit = await ld.stop('SIGTERM');
+    assert.equal(exit.code, 0, `SIGTERM with running containers shuts down cleanly; logs:\n${ld.logs()}`);
   }
 });

@@ -22,8 +22,8 @@ test('the socket is created with mode 0660 in a created directory, and removed o
     cri.close();
   } finally {
     const exit = await d.stop('SIGTERM');
-    assert.equal(exit.code, 0, 'graceful shutdown exits 0');
-    assert.equal(existsSync(socket), false, 'socket removed on shutdown');
+    assert.equal(exit.code, 0, `graceful shutdown exits 0; logs:\n${d.logs()}`);
+    assert.equal(existsSync(socket), false, `socket removed on shutdown; logs:\n${d.logs()}`);
     rmSync(dir, { recursive: true, force: true });
   }
 });
