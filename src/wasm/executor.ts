@@ -118,6 +118,7 @@ class WorkerExecutor implements Executor {
         mutableGlobals: r.mutableGlobals,
         tables: r.tables,
         tableWrites: r.tableWrites,
+        dirtyTracking: r.dirtyTracking,
         memoryMin: r.memory.min,
         memoryMax: r.memory.max,
         hasInitialize: guest.hasInitialize,

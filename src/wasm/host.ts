@@ -84,7 +84,17 @@ function encodeStrings(items: readonly string[]): { bytes: Uint8Array; offsets: 
   return { bytes, offsets };
 }
 
-export function createImports(memory: WebAssembly.Memory, env: readonly string[], args: readonly string[], holder: Holder): WebAssembly.Imports {
+/**
+ * @param written called with every range of guest memory the host writes, so
+ *   the instance's reset can restore it (the guest's own writes are tracked in wasm).
+ */
+export function createImports(
+  memory: WebAssembly.Memory,
+  env: readonly string[],
+  args: readonly string[],
+  holder: Holder,
+  written: (ptr: number, len: number) => void,
+): WebAssembly.Imports {
   const envData = encodeStrings(env);
   const argData = encodeStrings(args);
 
@@ -95,18 +105,24 @@ export function createImports(memory: WebAssembly.Memory, env: readonly string[]
     if (p + n > buf.byteLength) throw new HostCallError(`${fn}: bytes ${p}..${p + n} lie outside the guest's memory of ${buf.byteLength} bytes`);
     return new Uint8Array(buf, p, n);
   };
+  /** A range of guest memory the host is about to write. */
+  const out = (fn: string, ptr: number, len: number): Uint8Array => {
+    const b = bytes(fn, ptr, len);
+    written(ptr >>> 0, len >>> 0);
+    return b;
+  };
   const dv = () => new DataView(memory.buffer);
   const putU32 = (fn: string, ptr: number, v: number) => {
-    bytes(fn, ptr, 4);
+    out(fn, ptr, 4);
     dv().setUint32(ptr >>> 0, v, true);
   };
   const putU64 = (fn: string, ptr: number, v: bigint) => {
-    bytes(fn, ptr, 8);
+    out(fn, ptr, 8);
     dv().setBigUint64(ptr >>> 0, v, true);
   };
   const strings = (fn: string, data: { bytes: Uint8Array; offsets: number[] }, ptrs: number, buf: number) => {
-    bytes(fn, ptrs, data.offsets.length * 4);
-    bytes(fn, buf, data.bytes.length).set(data.bytes);
+    out(fn, ptrs, data.offsets.length * 4);
+    out(fn, buf, data.bytes.length).set(data.bytes);
     const view = dv();
     data.offsets.forEach((o, i) => view.setUint32((ptrs >>> 0) + 4 * i, ((buf >>> 0) + o) >>> 0, true));
     return ESUCCESS;
@@ -132,7 +148,7 @@ export function createImports(memory: WebAssembly.Memory, env: readonly string[]
       if (key.endsWith('-bin')) value = typeof values[0] === 'string' ? enc.encode(values[0]) : values[0]!;
       else value = enc.encode(values.map((v) => (typeof v === 'string' ? v : latin1.decode(v))).join(', '));
       const n = Math.min(value.length, outCap >>> 0);
-      bytes('metadata_get', outPtr, n).set(value.subarray(0, n));
+      out('metadata_get', outPtr, n).set(value.subarray(0, n));
       return value.length;
     },
     metadata_set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): void {
@@ -158,19 +174,19 @@ export function createImports(memory: WebAssembly.Memory, env: readonly string[]
     args_sizes_get: (c: number, s: number) => sizes('args_sizes_get', argData, c, s),
     environ_get: (ptrs: number, buf: number) => strings('environ_get', envData, ptrs, buf),
     environ_sizes_get: (c: number, s: number) => sizes('environ_sizes_get', envData, c, s),
-    clock_res_get(id: number, out: number) {
+    clock_res_get(id: number, res: number) {
       if (id > 3) return EINVAL;
-      putU64('clock_res_get', out, 1000n);
+      putU64('clock_res_get', res, 1000n);
       return ESUCCESS;
     },
-    clock_time_get(id: number, _precision: bigint, out: number) {
+    clock_time_get(id: number, _precision: bigint, time: number) {
       if (id > 3) return EINVAL;
       const ms = id === 0 ? performance.timeOrigin + performance.now() : performance.now();
-      putU64('clock_time_get', out, BigInt(Math.round(ms * 1e6)));
+      putU64('clock_time_get', time, BigInt(Math.round(ms * 1e6)));
       return ESUCCESS;
     },
     random_get(ptr: number, len: number) {
-      const target = bytes('random_get', ptr, len);
+      const target = out('random_get', ptr, len);
       for (let i = 0; i < target.length; i += 65536) webcrypto.getRandomValues(target.subarray(i, Math.min(i + 65536, target.length)));
       return ESUCCESS;
     },
@@ -183,13 +199,13 @@ export function createImports(memory: WebAssembly.Memory, env: readonly string[]
     fd_close: () => EBADF,
     fd_seek: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
     fd_tell: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
-    fd_fdstat_get(fd: number, out: number) {
+    fd_fdstat_get(fd: number, stat: number) {
       if (fd > 2) return EBADF;
-      const b = bytes('fd_fdstat_get', out, 24);
+      const b = out('fd_fdstat_get', stat, 24);
       b.fill(0);
       const view = dv();
-      view.setUint8(out >>> 0, FILETYPE_CHARACTER_DEVICE);
-      view.setBigUint64((out >>> 0) + 8, TTY_RIGHTS, true);
+      view.setUint8(stat >>> 0, FILETYPE_CHARACTER_DEVICE);
+      view.setBigUint64((stat >>> 0) + 8, TTY_RIGHTS, true);
       return ESUCCESS;
     },
     fd_read(fd: number, _iovs: number, _n: number, nread: number) {

@@ -8,6 +8,8 @@ export interface ModuleSpec {
   readonly mutableGlobals: readonly number[];
   readonly tables: readonly number[];
   readonly tableWrites: boolean;
+  /** Memory writes are tracked (workd_dirty_lo/hi): restore only the range written. */
+  readonly dirtyTracking: boolean;
   readonly memoryMin: number;
   readonly memoryMax?: number;
   readonly hasInitialize: boolean;

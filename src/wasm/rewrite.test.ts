@@ -70,3 +70,26 @@ test('rewriteModule refuses what it cannot reset, naming the problem', async () 
   assert.throws(() => inspectModule(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0])), WasmFormatError);
   assert.throws(() => inspectModule(new TextEncoder().encode('hello world')), /bad magic/);
 });
+
+test('memory writes are tracked: the dirty range covers every store, bulk and SIMD write', async () => {
+  const r = rewriteModule(await guest('scribble'));
+  assert.equal(r.dirtyTracking, true);
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 2 });
+  const noop = () => 0;
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), {
+    workd: { respond: noop, workd_memory: memory },
+    wasi_snapshot_preview1: { random_get: noop, clock_time_get: noop, environ_sizes_get: noop },
+  });
+  const ex = inst.exports as Record<string, any>;
+  ex.workd_dirty_lo.value = -1;
+  ex.workd_dirty_hi.value = 0;
+  ex.Scribble(1024, 0);
+  assert.equal(ex.workd_dirty_lo.value >>> 0, 0);
+  assert.equal(ex.workd_dirty_hi.value >>> 0, 131072);
+  // a single narrow store marks exactly its bytes
+  const one = rewriteModule(await watToWasm('(module (memory 1) (func (export "f") (i64.store16 offset=10 (i32.const 100) (i64.const 1))))'));
+  const m1 = new WebAssembly.Memory({ initial: 1 });
+  const i1 = new WebAssembly.Instance(new WebAssembly.Module(one.bytes), { workd: { workd_memory: m1 } }).exports as Record<string, any>;
+  i1.f();
+  assert.deepEqual([i1.workd_dirty_lo.value >>> 0, i1.workd_dirty_hi.value >>> 0], [110, 112]);
+});

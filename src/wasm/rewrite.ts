@@ -9,6 +9,9 @@
 //  - import its memory (`workd.workd_memory`) instead of defining it, so the host
 //    creates it with the container's maximum while one compiled module serves
 //    containers with different limits;
+//  - route every memory write (stores, memory.fill/copy/init) through small
+//    appended helpers that record the lowest and highest address written, so a
+//    reset copies back only that range instead of all of memory;
 //  - route every `memory.grow` through an appended function that records a
 //    failed growth in an exported global (`workd_grow_failed`), so a call that
 //    then traps can be reported as RESOURCE_EXHAUSTED rather than a bare trap.
@@ -18,6 +21,12 @@ import { invalidArgument } from '../errors.js';
 
 export const MEMORY_IMPORT = { module: 'workd', name: 'workd_memory' } as const;
 export const GROW_FAILED_EXPORT = 'workd_grow_failed';
+export const DIRTY_LO_EXPORT = 'workd_dirty_lo';
+export const DIRTY_HI_EXPORT = 'workd_dirty_hi';
+// Per store opcode 0x36..0x3e: the stored value's type and width in bytes.
+const STORES: [number, number][] = [
+  [0x7f, 4], [0x7e, 8], [0x7d, 4], [0x7c, 8], [0x7f, 1], [0x7f, 2], [0x7e, 1], [0x7e, 2], [0x7e, 4],
+];
 export const globalExportName = (i: number) => `workd_g${i}`;
 export const tableExportName = (i: number) => `workd_t${i}`;
 
@@ -72,6 +81,13 @@ export interface RewriteResult {
   readonly growSites: number;
   /** Whether any code can write a table (table.set/fill/copy/init/grow); if not, tables need no reset. */
   readonly tableWrites: boolean;
+  /**
+   * Whether every memory write of the module goes through a helper recording the
+   * range written (exported globals `workd_dirty_lo`/`workd_dirty_hi`), so a reset
+   * restores only that range. False when the module has instructions the
+   * rewriter does not track (atomics): then all memory must be restored.
+   */
+  readonly dirtyTracking: boolean;
 }
 
 export class WasmFormatError extends Error {}
@@ -148,6 +164,19 @@ class Writer {
       this.chunks.push(b);
     } while (n !== 0);
     return this;
+  }
+  /** Signed LEB128 of a 32-bit value (i32.const immediates); u32 inputs wrap to their i32 meaning. */
+  s32(v: number): this {
+    let n = v | 0;
+    for (;;) {
+      const b = n & 0x7f;
+      n >>= 7;
+      if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+        this.chunks.push(b);
+        return this;
+      }
+      this.chunks.push(b | 0x80);
+    }
   }
   raw(bytes: Uint8Array | readonly number[]): this {
     for (const b of bytes) this.chunks.push(b);
@@ -417,14 +446,17 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     mutableGlobals.push(i);
   });
   const tables = Array.from({ length: info.tableCount }, (_, i) => i);
-  const growType = info.types.length;
-  const growFunc = info.funcTypes.length;
+  const F = info.funcTypes.length;
+  const growFunc = F;
+  const markFunc = F + 1;
   const growGlobal = info.globals.length;
+  const loGlobal = growGlobal + 1;
+  const hiGlobal = growGlobal + 2;
   const taken = new Set(info.exports.map((e) => e.name));
   const newExports: [string, number, number][] = [];
   for (const g of mutableGlobals) newExports.push([globalExportName(g), 3, g]);
   for (const t of tables) newExports.push([tableExportName(t), 1, t]);
-  newExports.push([GROW_FAILED_EXPORT, 3, growGlobal]);
+  newExports.push([GROW_FAILED_EXPORT, 3, growGlobal], [DIRTY_LO_EXPORT, 3, loGlobal], [DIRTY_HI_EXPORT, 3, hiGlobal]);
   for (const [name] of newExports) {
     if (taken.has(name)) throw invalidArgument(`the module exports ${name}, a name reserved for the node`);
   }
@@ -432,6 +464,139 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
   const original = sections(buf);
   let growSites = 0;
   let tableWrites = false;
+  let dirtyTracking = true;
+
+  // New types, appended after the module's own: deduplicated by signature.
+  const newTypes: string[] = [];
+  const typeIndex = (params: number[], results: number[]) => {
+    const key = `${params.join(',')}>${results.join(',')}`;
+    let i = newTypes.indexOf(key);
+    if (i < 0) i = newTypes.push(key) - 1;
+    return info.types.length + i;
+  };
+  const growType = typeIndex([I32], [I32]);
+  const markType = typeIndex([I32, I32], []);
+  // Helpers that perform one memory-writing instruction and record the range it wrote.
+  const helpers: { key: string; type: number; body: Uint8Array }[] = [];
+  const helperIndex = (key: string, make: () => { type: number; body: Uint8Array }) => {
+    let i = helpers.findIndex((h) => h.key === key);
+    if (i < 0) i = helpers.push({ key, ...make() }) - 1;
+    return F + 2 + i;
+  };
+  // (param addr T) (local i32): addr value STORE; mark(addr+offset, addr+offset+size)
+  const storeHelper = (instr: Uint8Array, valtype: number, offset: number, size: number) =>
+    helperIndex(`s:${instr.join(',')}`, () => ({
+      type: typeIndex([I32, valtype], []),
+      body: new Writer()
+        .u32(1).u32(1).byte(I32)
+        .byte(0x20).u32(0).byte(0x20).u32(1).raw(instr)
+        .byte(0x20).u32(0).byte(0x41).s32(offset).byte(0x6a).byte(0x22).u32(2)
+        .byte(0x20).u32(2).byte(0x41).s32(size).byte(0x6a)
+        .byte(0x10).u32(markFunc).byte(0x0b)
+        .toBytes(),
+    }));
+  // (param dest x n): dest x n BULK; mark(dest, dest+n)
+  const bulkHelper = (instr: Uint8Array) =>
+    helperIndex(`b:${instr.join(',')}`, () => ({
+      type: typeIndex([I32, I32, I32], []),
+      body: new Writer()
+        .u32(0)
+        .byte(0x20).u32(0).byte(0x20).u32(1).byte(0x20).u32(2).raw(instr)
+        .byte(0x20).u32(0).byte(0x20).u32(0).byte(0x20).u32(2).byte(0x6a)
+        .byte(0x10).u32(markFunc).byte(0x0b)
+        .toBytes(),
+    }));
+
+  // code: redirect memory.grow and every memory write, then append the helpers
+  const bodies: Uint8Array[] = [];
+  const codeSection = original.find((x) => x.id === 10);
+  if (codeSection) {
+    const r = new Reader(buf, codeSection.start, codeSection.end);
+    const n = r.u32();
+    for (let i = 0; i < n; i++) {
+      const size = r.u32();
+      const bodyEnd = r.pos + size;
+      const body = new Reader(buf, r.pos, bodyEnd);
+      const out = new Writer();
+      const locals = body.u32();
+      out.u32(locals);
+      for (let j = 0; j < locals; j++) {
+        out.u32(body.u32());
+        const at = body.pos;
+        body.valtype();
+        out.raw(buf.subarray(at, body.pos));
+      }
+      let copyFrom = body.pos;
+      const redirect = (at: number, func: number) => {
+        out.raw(buf.subarray(copyFrom, at));
+        out.byte(0x10).u32(func);
+        copyFrom = body.pos;
+      };
+      while (body.pos < bodyEnd) {
+        const at = body.pos;
+        const op = body.byte();
+        if (op === 0x40) {
+          if (body.u32() !== 0) throw invalidArgument('memory.grow on a memory other than 0');
+          redirect(at, growFunc);
+          growSites++;
+        } else if (op >= 0x36 && op <= 0x3e) {
+          const align = body.u32();
+          if (align & 0x40) body.u32();
+          const offset = body.u32();
+          const [valtype, width] = STORES[op - 0x36]!;
+          redirect(at, storeHelper(buf.slice(at, body.pos), valtype, offset, width));
+        } else if (op === 0xfc) {
+          const save = body.pos;
+          const sub = body.u32();
+          body.pos = save;
+          if (sub === 12 || sub === 14 || sub === 15 || sub === 17) tableWrites = true;
+          body.u32();
+          skipFc(body, sub);
+          if (sub === 8 || sub === 10 || sub === 11) redirect(at, bulkHelper(buf.slice(at, body.pos)));
+        } else if (op === 0xfd) {
+          const sub = body.u32();
+          skipSimd(body, sub);
+          if (sub === 11 || (sub >= 88 && sub <= 91)) {
+            // re-read the memarg offset (after align and an optional memory index)
+            const m = new Reader(buf, at + 1, body.pos);
+            m.u32();
+            const align = m.u32();
+            if (align & 0x40) m.u32();
+            const offset = m.u32();
+            const width = sub === 11 ? 16 : [1, 2, 4, 8][sub - 88]!;
+            redirect(at, storeHelper(buf.slice(at, body.pos), V128, offset, width));
+          }
+        } else {
+          if (op === 0x26) tableWrites = true;
+          else if (op === 0xfe) dirtyTracking = false; // atomics: fall back to restoring all memory
+          skipImmediates(body, op);
+        }
+      }
+      out.raw(buf.subarray(copyFrom, bodyEnd));
+      bodies.push(out.toBytes());
+      r.pos = bodyEnd;
+    }
+  }
+  // The grow trampoline:
+  // (func (param i32) (result i32) (local i32)
+  //   local.get 0  memory.grow 0  local.tee 1  i32.const -1  i32.eq
+  //   if  i32.const 1  global.set $failed  end  local.get 1)
+  const growBody = new Writer()
+    .u32(1).u32(1).byte(I32)
+    .byte(0x20).u32(0).byte(0x40).byte(0).byte(0x22).u32(1).byte(0x41).byte(0x7f).byte(0x46)
+    .byte(0x04).byte(0x40).byte(0x41).byte(1).byte(0x24).u32(growGlobal).byte(0x0b)
+    .byte(0x20).u32(1).byte(0x0b)
+    .toBytes();
+  // mark(start, end): lo = min(lo, start); hi = max(hi, end) (unsigned)
+  const markBody = new Writer()
+    .u32(0)
+    .byte(0x20).u32(0).byte(0x23).u32(loGlobal).byte(0x49).byte(0x04).byte(0x40).byte(0x20).u32(0).byte(0x24).u32(loGlobal).byte(0x0b)
+    .byte(0x20).u32(1).byte(0x23).u32(hiGlobal).byte(0x4b).byte(0x04).byte(0x40).byte(0x20).u32(1).byte(0x24).u32(hiGlobal).byte(0x0b)
+    .byte(0x0b)
+    .toBytes();
+  const newBodies = [growBody, markBody, ...helpers.map((h) => h.body)];
+  const newFuncTypes = [growType, markType, ...helpers.map((h) => h.type)];
+
   const replaced = new Map<number, Uint8Array>();
   const appendVec = (id: number, extra: (w: Writer) => number) => {
     const s = original.find((x) => x.id === id);
@@ -448,10 +613,13 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     w.u32(count + added).raw(rest).raw(tail.toBytes());
     replaced.set(id, w.toBytes());
   };
-  // type (i32) -> i32 for the grow trampoline
   appendVec(1, (w) => {
-    w.byte(0x60).u32(1).byte(I32).u32(1).byte(I32);
-    return 1;
+    for (const key of newTypes) {
+      const [p, r] = key.split('>') as [string, string];
+      const list = (x: string) => (x ? x.split(',').map(Number) : []);
+      w.byte(0x60).u32(list(p).length).raw(list(p)).u32(list(r).length).raw(list(r));
+    }
+    return newTypes.length;
   });
   appendVec(2, (w) => {
     w.name(MEMORY_IMPORT.module).name(MEMORY_IMPORT.name).byte(2);
@@ -460,73 +628,23 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     return 1;
   });
   appendVec(3, (w) => {
-    w.u32(growType);
-    return 1;
+    for (const t of newFuncTypes) w.u32(t);
+    return newFuncTypes.length;
   });
   replaced.set(5, new Uint8Array(0)); // dropped: the memory is imported now
   appendVec(6, (w) => {
-    w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b);
-    return 1;
+    w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // grow failed
+    w.byte(I32).byte(1).byte(0x41).byte(0x7f).byte(0x0b); // dirty lo = -1 (none)
+    w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // dirty hi = 0
+    return 3;
   });
   appendVec(7, (w) => {
     for (const [name, kind, index] of newExports) w.name(name).byte(kind).u32(index);
     return newExports.length;
   });
-  // code: redirect memory.grow, then append the trampoline
   {
-    const s = original.find((x) => x.id === 10);
-    const w = new Writer();
-    const r = s ? new Reader(buf, s.start, s.end) : undefined;
-    const n = r ? r.u32() : 0;
-    w.u32(n + 1);
-    for (let i = 0; i < n; i++) {
-      const size = r!.u32();
-      const bodyEnd = r!.pos + size;
-      const body = new Reader(buf, r!.pos, bodyEnd);
-      const out = new Writer();
-      const locals = body.u32();
-      out.u32(locals);
-      for (let j = 0; j < locals; j++) {
-        out.u32(body.u32());
-        const at = body.pos;
-        body.valtype();
-        out.raw(buf.subarray(at, body.pos));
-      }
-      let copyFrom = body.pos;
-      while (body.pos < bodyEnd) {
-        const at = body.pos;
-        const op = body.byte();
-        if (op === 0x40) {
-          const mem = body.u32();
-          if (mem !== 0) throw invalidArgument('memory.grow on a memory other than 0');
-          out.raw(buf.subarray(copyFrom, at));
-          out.byte(0x10).u32(growFunc);
-          copyFrom = body.pos;
-          growSites++;
-        } else {
-          if (op === 0x26) tableWrites = true;
-          else if (op === 0xfc) {
-            const save = body.pos;
-            const sub = body.u32();
-            if (sub === 12 || sub === 14 || sub === 15 || sub === 17) tableWrites = true;
-            body.pos = save;
-          }
-          skipImmediates(body, op);
-        }
-      }
-      out.raw(buf.subarray(copyFrom, bodyEnd));
-      w.u32(out.length).raw(out.toBytes());
-      r!.pos = bodyEnd;
-    }
-    // (func (param i32) (result i32) (local i32)
-    //   local.get 0  memory.grow 0  local.tee 1  i32.const -1  i32.eq
-    //   if  i32.const 1  global.set $failed  end  local.get 1)
-    const fn = new Writer()
-      .u32(1).u32(1).byte(I32)
-      .byte(0x20).u32(0).byte(0x40).byte(0).byte(0x22).u32(1).byte(0x41).byte(0x7f).byte(0x46)
-      .byte(0x04).byte(0x40).byte(0x41).byte(1).byte(0x24).u32(growGlobal).byte(0x0b)
-      .byte(0x20).u32(1).byte(0x0b);
-    w.u32(fn.length).raw(fn.toBytes());
+    const w = new Writer().u32(bodies.length + newBodies.length);
+    for (const b of [...bodies, ...newBodies]) w.u32(b.length).raw(b);
     replaced.set(10, w.toBytes());
   }
 
@@ -552,5 +670,5 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     emit(s.id, replaced.get(s.id) ?? buf.subarray(s.start, s.end));
   }
   emitMissingBefore(ORDER.length);
-  return { bytes: out.toBytes(), mutableGlobals, tables, memory, growSites, tableWrites };
+  return { bytes: out.toBytes(), mutableGlobals, tables, memory, growSites, tableWrites, dirtyTracking };
 }

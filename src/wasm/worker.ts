@@ -13,11 +13,13 @@ import {
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
 import type { MetadataEntry } from './api.js';
-import { GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
+import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
 
 const port = parentPort!;
 const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer);
 const maxInstances: number = workerData.maxInstances;
+/** Tests set WORKD_VERIFY_RESTORE=1 to check every reset byte for byte against the snapshot. */
+const verifyRestore = process.env.WORKD_VERIFY_RESTORE === '1';
 /** Results of a long batch are sent in parts so fast calls do not wait behind slow ones. */
 const FLUSH_AFTER_MS = 0.5;
 
@@ -39,6 +41,12 @@ interface Inst {
   readonly tables: WebAssembly.Table[];
   readonly tableSnap: unknown[][];
   readonly growFailed: WebAssembly.Global;
+  /** Range the guest wrote (tracked in wasm), or undefined when all memory must be restored. */
+  readonly dirtyLo?: WebAssembly.Global;
+  readonly dirtyHi?: WebAssembly.Global;
+  /** Range the host wrote (request copy, WASI results). */
+  hostLo: number;
+  hostHi: number;
 }
 
 const modules = new Map<string, { module: WebAssembly.Module; spec: ModuleSpec }>();
@@ -59,7 +67,14 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   const { module, spec } = m;
   const memory = new WebAssembly.Memory({ initial: spec.memoryMin, maximum: ctx.memoryPages });
   const holder: Holder = { cur: state };
-  const imports = createImports(memory, ctx.env, ctx.args, holder);
+  let inst: Inst | undefined;
+  // Host writes during initialisation are part of the snapshot; later ones are dirt to restore.
+  const written = (p: number, n: number) => {
+    if (!inst) return;
+    if (p < inst.hostLo) inst.hostLo = p;
+    if (p + n > inst.hostHi) inst.hostHi = p + n;
+  };
+  const imports = createImports(memory, ctx.env, ctx.args, holder, written);
   imports[MEMORY_IMPORT.module]![MEMORY_IMPORT.name] = memory;
   let instance: WebAssembly.Instance;
   try {
@@ -75,7 +90,14 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   const ex = instance.exports;
   const globals = spec.mutableGlobals.map((i) => ex[globalExportName(i)] as WebAssembly.Global);
   const tables = spec.tableWrites ? spec.tables.map((i) => ex[tableExportName(i)] as WebAssembly.Table) : [];
-  return {
+  const dirtyLo = spec.dirtyTracking ? (ex[DIRTY_LO_EXPORT] as WebAssembly.Global) : undefined;
+  const dirtyHi = spec.dirtyTracking ? (ex[DIRTY_HI_EXPORT] as WebAssembly.Global) : undefined;
+  // Writes during initialisation are part of the snapshot, not dirt.
+  if (dirtyLo && dirtyHi) {
+    dirtyLo.value = -1;
+    dirtyHi.value = 0;
+  }
+  inst = {
     memory,
     exports: ex,
     alloc: ex[ALLOC_EXPORT] as (n: number) => number,
@@ -86,23 +108,46 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     tables,
     tableSnap: tables.map((t) => Array.from({ length: t.length }, (_, i) => t.get(i))),
     growFailed: ex[GROW_FAILED_EXPORT] as WebAssembly.Global,
+    dirtyLo,
+    dirtyHi,
+    hostLo: Infinity,
+    hostHi: 0,
   };
+  return inst;
 }
 
 /** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew). */
 function restore(inst: Inst): boolean {
   const buf = inst.memory.buffer;
-  if (buf.byteLength !== inst.memSnap.length) return false;
+  const snap = inst.memSnap;
+  if (buf.byteLength !== snap.length) return false;
   for (let i = 0; i < inst.tables.length; i++) if (inst.tables[i]!.length !== inst.tableSnap[i]!.length) return false;
-  new Uint8Array(buf).set(inst.memSnap);
+  if (inst.dirtyLo && inst.dirtyHi) {
+    // Only the bytes written since the snapshot: by the guest (tracked in wasm) and by the host.
+    const lo = Math.min(inst.dirtyLo.value >>> 0, inst.hostLo);
+    let hi = Math.max(inst.dirtyHi.value >>> 0, inst.hostHi);
+    if (hi > snap.length) hi = snap.length;
+    if (lo < hi) new Uint8Array(buf, lo, hi - lo).set(snap.subarray(lo, hi));
+    inst.dirtyLo.value = -1;
+    inst.dirtyHi.value = 0;
+    inst.hostLo = Infinity;
+    inst.hostHi = 0;
+  } else {
+    new Uint8Array(buf).set(snap);
+  }
   for (let i = 0; i < inst.globals.length; i++) inst.globals[i]!.value = inst.globalSnap[i];
   for (let i = 0; i < inst.tables.length; i++) {
     const t = inst.tables[i]!;
-    const snap = inst.tableSnap[i]!;
-    for (let j = 0; j < snap.length; j++) t.set(j, snap[j]);
+    const snapT = inst.tableSnap[i]!;
+    for (let j = 0; j < snapT.length; j++) t.set(j, snapT[j]);
   }
   inst.growFailed.value = 0;
   inst.holder.cur = discard;
+  if (verifyRestore && !new Uint8Array(buf).every((b, i) => b === snap[i])) {
+    // Loud on purpose: the executor sees the worker die and the test's calls fail.
+    console.error('workd worker: restore verification failed: memory differs from the snapshot after a reset');
+    process.exit(70);
+  }
   return true;
 }
 
@@ -142,6 +187,8 @@ function run(call: WireCall): WireResult {
     const buf = inst.memory.buffer;
     if (ptr + len > buf.byteLength) throw new HostCallError(`${ALLOC_EXPORT}(${len}) returned ${ptr}, outside the guest's memory`);
     new Uint8Array(buf, ptr, len).set(call.request);
+    if (ptr < inst.hostLo) inst.hostLo = ptr;
+    if (ptr + len > inst.hostHi) inst.hostHi = ptr + len;
     const status = (fn as (p: number, n: number) => number)(ptr, len);
     if (status === 0) return result(call.seq, state, Code.OK, '', state.response ?? new Uint8Array(0));
     if (status > 0 && status <= 16) return result(call.seq, state, status, state.message);

@@ -22,7 +22,7 @@ export async function watToWasm(source: string, name = 'inline.wat'): Promise<Ui
   if (hit) return hit;
   wabt ??= wabtInit();
   const w = await wabt;
-  const mod = w.parseWat(name, source, { mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true, multi_value: true, reference_types: true });
+  const mod = w.parseWat(name, source, { mutable_globals: true, sat_float_to_int: true, sign_extension: true, bulk_memory: true, multi_value: true, reference_types: true, simd: true });
   try {
     mod.validate();
     const bytes = Uint8Array.from(mod.toBinary({ write_debug_names: true }).buffer);

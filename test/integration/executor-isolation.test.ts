@@ -48,3 +48,19 @@ test('two containers of one image share one compiled module', async (t) => {
   const m3 = await ex.prepare('sha256:shared', wasm, 1);
   assert.notEqual(m3, m1, 'after evict the image is compiled again');
 });
+
+test('every kind of memory write (each store width, bulk, SIMD, host writes) is undone before the next call', async (t) => {
+  // Workers started from here on also compare every reset byte for byte with the snapshot.
+  process.env.WORKD_VERIFY_RESTORE = '1';
+  const ex = testExecutor({ workers: 2 });
+  delete process.env.WORKD_VERIFY_RESTORE;
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('scribble'), { env: { A: 'b' } });
+  for (let round = 0; round < 3; round++) {
+    const rs = await Promise.all(Array.from({ length: 100 }, () => c.call({ method: 'Scribble', request: new Uint8Array(0), metadata: [] })));
+    for (const r of rs) {
+      assert.equal(r.status, 0, r.message);
+      assert.equal(r.response![0], 1, 'memory matched its post-initialisation checksum');
+    }
+  }
+});
