@@ -113,7 +113,7 @@ export class ContainerLog {
 
   /** CRI ReopenContainerLog: after the file was rotated away, later output goes to a new file at the path. */
   async reopen(): Promise<void> {
-    if (this.reopening) return;
+    if (this.reopening || this.closed) return;
     this.reopening = true;
     try {
       await this.flush();
