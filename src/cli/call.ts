@@ -21,6 +21,7 @@ interface CallFlags {
   plaintext?: boolean;
   insecure?: boolean;
   cacert?: string;
+  servername?: string;
   authority?: string;
   version?: string;
   header: string[];
@@ -72,6 +73,7 @@ export async function runCall(address: string, methodText: string, flags: CallFl
     authority: flags.authority,
     plaintext: flags.plaintext,
     insecure: flags.insecure,
+    servername: flags.servername,
     ca: flags.cacert !== undefined ? await readFile(flags.cacert) : undefined,
   };
   const metadata = parseHeaders(flags.header);
@@ -121,7 +123,8 @@ export function registerCallCommand(program: Command): void {
     .option('--plaintext', 'cleartext HTTP/2 (h2c)')
     .option('--insecure', 'TLS without verifying the server certificate')
     .option('--cacert <file>', 'trust this CA certificate (PEM), e.g. <state-dir>/tls/cert.pem')
-    .option('--authority <host>', ':authority to send (the component\'s domain)')
+    .option('--authority <host>', ':authority to send (the component\'s domain); also the TLS server name unless --servername')
+    .option('--servername <name>', 'TLS server name to send and verify (e.g. localhost for the node\'s self-signed certificate)')
     .option('--version <semver>', 'pin the component version (workd-version: exact 1.2.3 or a range like ^1.2)')
     .option('-H, --header <key:value>', 'request metadata (repeatable; -bin values in base64)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('-d, --data <json>', 'request message as JSON (@file or @- for stdin)', '{}')

@@ -27,7 +27,7 @@ export function httpStatusToCode(status: number): number {
 export async function connectHttp2(target: TransportTarget): Promise<GrpcTransport> {
   const scheme = target.plaintext ? 'http' : 'https';
   const authority = target.authority ?? target.address;
-  const sniHost = hostOf(authority);
+  const sniHost = target.servername ?? hostOf(authority);
   const session = http2.connect(`${scheme}://${target.address}`, {
     rejectUnauthorized: !target.insecure,
     ca: target.ca,

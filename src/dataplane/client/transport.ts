@@ -34,6 +34,8 @@ export interface TransportTarget {
   readonly plaintext?: boolean;
   /** TLS without verifying the server's certificate. */
   readonly insecure?: boolean;
+  /** Name sent by SNI and checked against the certificate (default: the authority's host). */
+  readonly servername?: string;
   /** Extra trusted CA certificate (PEM), e.g. the node's self-signed one. */
   readonly ca?: Buffer;
 }
