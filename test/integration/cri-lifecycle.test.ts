@@ -81,7 +81,7 @@ test('Run → Create → Start → Stop → Remove → RemovePodSandbox, with th
   assert.equal(info.component, FOO);
   assert.equal(info.memoryLimitBytes, 32 * 1024 * 1024);
   assert.ok(info.methods.includes('Echo'), 'the running module exports the service methods');
-  assert.ok(existsSync(join(logDir, 'server')), 'the log directory is created');
+  assert.ok(existsSync(join(logDir, 'server/0.log')), 'the log file exists once the container runs');
 
   const twice = await criError(cri.runtime.StartContainer!({ container_id: id }));
   assert.equal(twice.code, grpc.status.FAILED_PRECONDITION);

@@ -1,7 +1,7 @@
 // StartContainer: compiles (cached per image) and validates the module, then
 // instantiates it once, so a broken module fails here with a reason instead of
 // later on a request. On success the container joins the component map.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { UnaryHandler } from '../handler.js';
 import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
@@ -36,7 +36,11 @@ async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
     reason = 'InvalidModule';
     const { module, descriptorSet } = await prepare(d, image);
     reason = 'StartError';
-    if (c.logFile) await mkdir(dirname(c.logFile), { recursive: true });
+    if (c.logFile) {
+      // The kubelet and crictl read the log file as soon as the container runs, even before it wrote anything.
+      await mkdir(dirname(c.logFile), { recursive: true });
+      await (await open(c.logFile, 'a', 0o640)).close();
+    }
     const runtime = await d.executor.start({
       containerId: pod.id,
       module,
