@@ -22,6 +22,7 @@ const PAGE = 65536;
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
 const WATCHDOG_MS = 5;
+const WORKER_HEAP_MB = 512;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
 
@@ -349,6 +350,9 @@ class WorkerExecutor implements Executor {
     const sab = new SharedArrayBuffer(WD_SLOTS * 8);
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: { watchdog: sab, maxInstances: MAX_INSTANCES_PER_WORKER },
+      // Guests cannot grow the JS heap much (output and trailers are capped), but if
+      // something does, only this worker dies and is replaced, not the daemon.
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
     worker.unref();
     const s: Slot = { worker, wd: new Float64Array(sab), modules: new Set(), ctxs: new Set(), queue: [], inflight: new Map(), dead: false };

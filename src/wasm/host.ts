@@ -7,6 +7,11 @@ import { WASI_IMPORTS } from './guest-abi.js';
 
 /** Per stream per call: output past this is dropped (and counted). */
 export const OUTPUT_CAP = 1024 * 1024;
+/** Trailers one call may set, and their total size: the host's memory is not the guest's to fill. */
+export const MAX_TRAILERS = 64;
+export const MAX_TRAILER_BYTES = 64 * 1024;
+/** Status messages are cut here (they travel in a header). */
+export const MAX_STATUS_MESSAGE = 4096;
 
 const ESUCCESS = 0;
 const EBADF = 8;
@@ -47,6 +52,7 @@ export class CallState {
   response?: Uint8Array;
   message = '';
   readonly trailers: MetadataEntry[] = [];
+  trailerBytes = 0;
   readonly stdout = new OutputBuffer();
   readonly stderr = new OutputBuffer();
   constructor(readonly metadata: readonly MetadataEntry[]) {}
@@ -138,7 +144,8 @@ export function createImports(
       holder.cur.response = bytes('respond', ptr, len).slice();
     },
     status_message(ptr: number, len: number): void {
-      holder.cur.message = new TextDecoder().decode(bytes('status_message', ptr, len));
+      const b = bytes('status_message', ptr, len);
+      holder.cur.message = new TextDecoder().decode(b.subarray(0, MAX_STATUS_MESSAGE));
     },
     metadata_get(keyPtr: number, keyLen: number, outPtr: number, outCap: number): number {
       const key = latin1.decode(bytes('metadata_get', keyPtr, keyLen)).toLowerCase();
@@ -157,6 +164,11 @@ export function createImports(
         throw new HostCallError(`metadata_set: ${JSON.stringify(key)} is not a valid trailer key (lowercase [0-9a-z_.-], not grpc-*)`);
       }
       const raw = bytes('metadata_set', valPtr, valLen);
+      const cur = holder.cur;
+      cur.trailerBytes += key.length + raw.length;
+      if (cur.trailers.length >= MAX_TRAILERS || cur.trailerBytes > MAX_TRAILER_BYTES) {
+        throw new HostCallError(`metadata_set: a call may set at most ${MAX_TRAILERS} trailers of ${MAX_TRAILER_BYTES} bytes in all`);
+      }
       if (key.endsWith('-bin')) {
         holder.cur.trailers.push([key, raw.slice()]);
         return;

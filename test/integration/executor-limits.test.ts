@@ -135,6 +135,9 @@ test('statuses, messages, metadata and bad pointers', async (t) => {
   const key = await c.call(call('BadKey'));
   assert.equal(key.status, Code.INTERNAL);
   assert.match(key.message, /"Bad Key" is not a valid trailer key/);
+  const many = await c.call(call('ManyTrailers'));
+  assert.equal(many.status, Code.INTERNAL);
+  assert.match(many.message, /at most 64 trailers/);
   const missing = await c.call(call('Nope'));
   assert.equal(missing.status, Code.UNIMPLEMENTED);
 });
