@@ -164,7 +164,11 @@ export class PodPool implements RouteTable {
     const route = this.routesByKey.get(pod.component.serviceKey);
     const version = route?.versions.find((v) => v.version === entry.version);
     if (!route || !version) return;
-    const containers = version.containers.filter((c) => c !== entry);
+    const at = version.containers.indexOf(entry);
+    if (at < 0) return;
+    // A copy without the entry (no per-element callback: stopping 10,000 pods stays cheap).
+    const containers = version.containers.slice();
+    containers.splice(at, 1);
     if (containers.length > 0) {
       version.containers = containers;
       if (version.cursor >= containers.length) version.cursor = 0;
