@@ -15,7 +15,7 @@ import { ContainerLog } from './logs.js';
 import {
   nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
-  type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall,
+  type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
 } from './protocol.js';
 
 const PAGE = 65536;
@@ -35,7 +35,12 @@ interface Image {
 interface Pending {
   readonly seq: number;
   readonly container: Container;
-  readonly wire: WireCall;
+  /** Empty for a start probe. */
+  readonly method: string;
+  readonly request: Uint8Array;
+  readonly metadata: readonly MetadataEntry[];
+  /** Epoch ms, or 0. */
+  readonly deadline: number;
   readonly resolve: (r: GuestResult) => void;
   settled: boolean;
   released: boolean;
@@ -193,15 +198,10 @@ class WorkerExecutor implements Executor {
       const p: Pending = {
         seq: ++this.seq,
         container,
-        wire: {
-          seq: this.seq,
-          ctx: container.ctx.id,
-          method,
-          request,
-          metadata: metadata.length === 0 ? NO_METADATA : metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
-          deadline: deadlineEpoch,
-          cpuMs: container.cpuMs,
-        },
+        method,
+        request,
+        metadata: metadata.length === 0 ? NO_METADATA : metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
+        deadline: deadlineEpoch,
         resolve,
         settled: false,
         released: false,
@@ -258,8 +258,8 @@ class WorkerExecutor implements Executor {
         }
         s.inflight.set(p.seq, p);
         live.push(p);
-        bytes += p.wire.request.length;
-        if (p.wire.metadata.length > 0) withMetadata = true;
+        bytes += p.request.length;
+        if (p.metadata.length > 0) withMetadata = true;
       }
       s.queue = [];
       if (live.length === 0) continue;
@@ -269,24 +269,24 @@ class WorkerExecutor implements Executor {
       const nameIndex = new Map<string, number>();
       let off = 0;
       for (let i = 0; i < live.length; i++) {
-        const w = live[i]!.wire;
-        let m = nameIndex.get(w.method);
+        const p = live[i]!;
+        let m = nameIndex.get(p.method);
         if (m === undefined) {
-          m = names.push(w.method) - 1;
-          nameIndex.set(w.method, m);
+          m = names.push(p.method) - 1;
+          nameIndex.set(p.method, m);
         }
         const o = i * CALL_FIELDS;
-        head[o + C_SEQ] = w.seq;
-        head[o + C_CTX] = w.ctx;
+        head[o + C_SEQ] = p.seq;
+        head[o + C_CTX] = p.container.ctx.id;
         head[o + C_METHOD] = m;
-        head[o + C_DEADLINE] = w.deadline;
-        head[o + C_CPU_MS] = w.cpuMs;
+        head[o + C_DEADLINE] = p.deadline;
+        head[o + C_CPU_MS] = p.container.cpuMs;
         head[o + C_OFF] = off;
-        head[o + C_LEN] = w.request.length;
-        body.set(w.request, off);
-        off += w.request.length;
+        head[o + C_LEN] = p.request.length;
+        body.set(p.request, off);
+        off += p.request.length;
       }
-      const metadata = withMetadata ? live.map((p) => p.wire.metadata) : undefined;
+      const metadata = withMetadata ? live.map((p) => p.metadata) : undefined;
       s.worker.postMessage({ t: 'batch', head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
     }
   }
@@ -382,8 +382,8 @@ class WorkerExecutor implements Executor {
       const p = s.inflight.get(seq);
       const r = s.wd[WD_CALLER] === 1
         ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
-        : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.wire.cpuMs ?? '?'} ms and was stopped`);
-      this.log.warn({ containerId: p?.container.containerId, method: p?.wire.method }, 'stopping a runaway guest call');
+        : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`);
+      this.log.warn({ containerId: p?.container.containerId, method: p?.method }, 'stopping a runaway guest call');
       void s.worker.terminate();
       this.replace(s, seq, r);
     }
