@@ -5,6 +5,8 @@
 //   grpc-js   a plain @grpc/grpc-js server echoing in JavaScript
 //   workd-1   workd's data plane, one component (JavaScript echo runtime)
 //   workd-1000  the same with 1,000 components, calls spread over all of them
+//   daemon    the real `workd serve` (h2c): a WebAssembly echo guest in the
+//             executor, started through the CRI like a kubelet would
 // Server and load generator are pinned to different cores when taskset exists.
 //
 //   npx tsc -p . && npm run bench:dataplane [-- --requests 200000 --clients 16 --streams 16 --rounds 2]
@@ -29,18 +31,20 @@ const { values: args } = parseArgs({
 
 interface Target {
   readonly name: string;
-  readonly script: string;
-  readonly argv: string[];
+  start(): Promise<Server>;
   /** Paths to spread the load over (h2load -i). */
   readonly paths: (n: number) => string[];
+  /** `:authority` to send, when not the address. */
+  readonly authority?: string;
 }
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const TARGETS: Target[] = [
-  { name: 'raw', script: here('./server-raw.js'), argv: [], paths: () => ['/foo.Bar/Echo'] },
-  { name: 'grpc-js', script: here('./server-grpcjs.js'), argv: [], paths: () => ['/foo.Bar/Echo'] },
-  { name: 'workd-1', script: here('./server-workd.js'), argv: ['1'], paths: () => ['/foo.Bar0/Echo'] },
-  { name: 'workd-1000', script: here('./server-workd.js'), argv: ['1000'], paths: (n) => Array.from({ length: n }, (_, i) => `/foo.Bar${i % 1000}/Echo`) },
+  { name: 'raw', start: () => startScript(here('./server-raw.js')), paths: () => ['/foo.Bar/Echo'] },
+  { name: 'grpc-js', start: () => startScript(here('./server-grpcjs.js')), paths: () => ['/foo.Bar/Echo'] },
+  { name: 'workd-1', start: () => startScript(here('./server-workd.js'), ['1']), paths: () => ['/foo.Bar0/Echo'] },
+  { name: 'workd-1000', start: () => startScript(here('./server-workd.js'), ['1000']), paths: (n) => Array.from({ length: n }, (_, i) => `/foo.Bar${i % 1000}/Echo`) },
+  { name: 'daemon', start: startDaemonTarget, paths: () => ['/foo.Bar/Echo'], authority: 'example.com' },
 ];
 
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -49,47 +53,78 @@ const cpus = (list: string, cmd: string, argv: string[]) => (hasTaskset ? { cmd:
 interface Server {
   child: ChildProcess;
   port: number;
-  /** The server's CPU time so far, in µs. */
+  /** The server's CPU time so far (all threads), in µs. */
   cpu(): Promise<number>;
+  stop(): Promise<void>;
 }
 
-async function startServer(t: Target): Promise<Server> {
-  const { cmd, argv } = cpus('1', process.execPath, [t.script, ...t.argv]);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const waiters: Array<(cpu: number) => void> = [];
-  const port = await new Promise<number>((resolve, reject) => {
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/** utime + stime of a whole process from /proc (any server, any number of threads). */
+function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+}
+
+function spawnServer(argv0: string, argv: string[], readyRe: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const { cmd, argv: full } = cpus('1', argv0, argv);
+  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        const ready = /^ready (\d+)/.exec(line);
-        if (ready) resolve(Number(ready[1]));
-        const cpu = /^cpu (\d+)/.exec(line);
-        if (cpu) waiters.shift()?.(Number(cpu[1]));
-      }
+      const m = readyRe.exec(out);
+      if (m) resolve({ child, match: m });
     });
-    child.once('exit', (code) => reject(new Error(`${t.name} exited with ${code} before it was ready`)));
+    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited with ${code} before it was ready`)));
   });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+async function startScript(script: string, argv: string[] = []): Promise<Server> {
+  const { child, match } = await spawnServer(process.execPath, [script, ...argv], /ready (\d+)/);
+  return { child, port: Number(match[1]), cpu: async () => procCpu(child.pid!), stop: () => stopChild(child) };
+}
+
+/** The real daemon, h2c, with one container of an echo guest created through the CRI. */
+async function startDaemonTarget(): Promise<Server> {
+  const { criClient } = await import('../../test/helpers/cri-client.js');
+  const { startComponent } = await import('../../test/integration/dataplane-fixture.js');
+  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-daemon-'));
+  const bin = fileURLToPath(new URL('../../../bin/workd.js', import.meta.url));
+  const args = [bin, 'serve', '--plaintext', '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn'];
+  const { child, match } = await spawnServer(process.execPath, args, /workd ready (\{.*\})/);
+  const ready = JSON.parse(match[1]!) as { tcpPort: number; criSocket: string };
+  const cri = criClient(ready.criSocket);
+  try {
+    await startComponent(cri, 'example.com:foo.Bar@1.0.0');
+  } finally {
+    cri.close();
+  }
   return {
     child,
-    port,
-    cpu: () =>
-      new Promise<number>((resolve) => {
-        waiters.push(resolve);
-        child.kill('SIGUSR2');
-      }),
+    port: ready.tcpPort,
+    cpu: async () => procCpu(child.pid!),
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
 /** One real call, checked, so a target that answers errors fast cannot win. */
-async function check(port: number, path: string): Promise<void> {
+async function check(port: number, path: string, authority?: string): Promise<void> {
   const s = http2.connect(`http://127.0.0.1:${port}`);
   try {
     await new Promise<void>((resolve, reject) => {
-      const req = s.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+      const req = s.request({ ':method': 'POST', ':path': path, ':authority': authority ?? `127.0.0.1:${port}`, 'content-type': 'application/grpc', te: 'trailers' });
       const chunks: Buffer[] = [];
       let status: string | undefined;
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -116,14 +151,15 @@ interface Result {
   failed: number;
 }
 
-function h2load(port: number, paths: string[], requests: number, dir: string): Result {
+function h2load(port: number, paths: string[], requests: number, dir: string, authority?: string): Result {
   const body = join(dir, 'body.bin');
   const uris = join(dir, 'uris.txt');
   const log = join(dir, 'h2load.log');
   writeFileSync(body, ECHO_FRAME);
   writeFileSync(uris, paths.map((p) => `http://127.0.0.1:${port}${p}`).join('\n') + '\n');
   rmSync(log, { force: true });
-  const base = ['-n', String(requests), '-c', args.clients!, '-m', args.streams!, '-t', '1', '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--log-file', log, '-i', uris];
+  const extra = authority !== undefined ? ['-H', `:authority: ${authority}`] : [];
+  const base = [...extra, '-n', String(requests), '-c', args.clients!, '-m', args.streams!, '-t', '1', '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--log-file', log, '-i', uris];
   const { cmd, argv } = cpus('0', 'h2load', base);
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr || r.stdout}`);
@@ -149,20 +185,19 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const t of targets) {
-        const server = await startServer(t);
-        const { child, port } = server;
+        const server = await t.start();
+        const { port } = server;
         try {
-          for (const p of t.paths(3)) await check(port, p);
-          h2load(port, t.paths(1000), Math.min(20000, requests), dir); // warm-up (JIT)
+          for (const p of t.paths(3)) await check(port, p, t.authority);
+          h2load(port, t.paths(1000), Math.min(20000, requests), dir, t.authority); // warm-up (JIT)
           const cpu0 = await server.cpu();
-          const r = h2load(port, t.paths(1000), requests, dir);
+          const r = h2load(port, t.paths(1000), requests, dir, t.authority);
           r.cpuPerCall = ((await server.cpu()) - cpu0) / requests;
           if (!results.has(t.name)) results.set(t.name, []);
           results.get(t.name)!.push(r);
           console.log(`  round ${round + 1} ${t.name.padEnd(11)} ${r.rps.toFixed(0).padStart(7)} req/s  ${r.cpuPerCall.toFixed(1).padStart(5)} µs CPU/call  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${r.failed ? `  FAILED ${r.failed}` : ''}`);
         } finally {
-          child.kill('SIGTERM');
-          await new Promise((res) => child.once('exit', res));
+          await server.stop();
         }
       }
     }
@@ -184,6 +219,8 @@ async function main(): Promise<void> {
   console.log(`  workd-1 / raw http2 req/s    ${ratio('workd-1', 'raw', (r) => r.rps)}  (target >= 0.8)`);
   console.log(`  workd-1 / grpc-js p99        ${ratio('workd-1', 'grpc-js', (r) => r.p99)}  (target <= 1.0)`);
   console.log(`  workd-1000 / workd-1 req/s   ${ratio('workd-1000', 'workd-1', (r) => r.rps)}  (target ~ 1.0: flat cost per call)`);
+  console.log(`  daemon / grpc-js req/s       ${ratio('daemon', 'grpc-js', (r) => r.rps)}  (WebAssembly guest in the executor)`);
+  console.log(`  daemon / grpc-js p99         ${ratio('daemon', 'grpc-js', (r) => r.p99)}`);
   const cpuRatio = (a: string, b: string) => {
     const x = bestCpu.get(a);
     const y = bestCpu.get(b);
@@ -193,6 +230,7 @@ async function main(): Promise<void> {
   console.log(`  workd-1 / grpc-js            ${cpuRatio('workd-1', 'grpc-js')}  (target >= 1.3)`);
   console.log(`  workd-1 / raw http2          ${cpuRatio('workd-1', 'raw')}  (target >= 0.8)`);
   console.log(`  workd-1000 / workd-1         ${cpuRatio('workd-1000', 'workd-1')}  (target ~ 1.0)`);
+  console.log(`  daemon / grpc-js             ${cpuRatio('daemon', 'grpc-js')}`);
 }
 
 await main();

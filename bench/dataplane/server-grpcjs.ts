@@ -1,5 +1,4 @@
 // Baseline (a): a plain @grpc/grpc-js server doing the echo in JavaScript.
-import { installCpuReport } from './cpu-report.js';
 import * as grpc from '@grpc/grpc-js';
 import { echoPackage } from '../../src/dataplane/testdata/echo.js';
 
@@ -15,4 +14,3 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p
   process.stdout.write(`ready ${port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
-installCpuReport();

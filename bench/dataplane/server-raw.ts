@@ -1,6 +1,5 @@
 // Baseline (b): the smallest gRPC-shaped echo node:http2 can do — collect the
 // body, send it back with grpc-status in trailers. The floor for Node.
-import { installCpuReport } from './cpu-report.js';
 import http2 from 'node:http2';
 
 const server = http2.createServer({ settings: { maxConcurrentStreams: 1000 } });
@@ -19,4 +18,3 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`ready ${typeof a === 'object' && a ? a.port : 0}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
-installCpuReport();

@@ -1,7 +1,6 @@
 // workd's data plane in this process (h2c), routing to N components whose
 // runtime echoes in JavaScript: the data plane's own cost per call, without
 // the executor. Usage: server-workd.js <components>
-import { installCpuReport } from './cpu-report.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,4 +25,3 @@ const dp = await startDataPlane({
 });
 process.stdout.write(`ready ${dp.tcpPort}\n`);
 process.on('SIGTERM', () => void dp.close(100).then(() => process.exit(0)));
-installCpuReport();
