@@ -1,5 +1,5 @@
 // `npm run examples`: builds every example under examples/ (AssemblyScript
-// with asc, WAT with wabt) and packages each as an OCI image layout in
+// with asc, WAT with wabt, C with clang --target=wasm32-wasi) and packages each as an OCI image layout in
 // examples/<name>/dist/image/ with `workd image build`.
 // `node scripts/examples.mjs add-floats echo` builds only those.
 // Needs `npm run build` first (the CLI runs from dist/).
@@ -12,6 +12,12 @@ import { spawnSync } from 'node:child_process';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const EXAMPLES = join(ROOT, 'examples');
 const SDK_ABORT = 'sdk/assemblyscript/abi/workdAbort';
+
+/** Whether clang can build wasm32-wasi reactors here (C examples need it). */
+export function haveWasiClang() {
+  const r = spawnSync('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-x', 'c', '-o', '/dev/null', '-'], { input: 'int x;', encoding: 'utf8' });
+  return !r.error && r.status === 0;
+}
 
 /** The examples: directories of examples/ holding an example.json. */
 export async function listExamples() {
@@ -48,6 +54,11 @@ export async function compileExample(name) {
       { stdout: asc.createMemoryStream(), stderr },
     );
     if (error) throw new Error(`asc failed for ${name}: ${error.message}\n${stderr.toString()}`);
+    wasm = new Uint8Array(await readFile(out));
+  } else if (src.endsWith('.c')) {
+    const r = spawnSync('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-O2', '-o', out, src], { encoding: 'utf8' });
+    if (r.error) throw new Error(`${name} needs clang for wasm32-wasi (Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32): ${r.error.message}`);
+    if (r.status !== 0) throw new Error(`clang failed for ${name}:\n${r.stderr}`);
     wasm = new Uint8Array(await readFile(out));
   } else {
     throw new Error(`${name}: do not know how to build ${meta.source}`);

@@ -13,6 +13,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = [join(here, '..', '..', '..'), join(here, '..', '..')].find((d) => existsSync(join(d, 'scripts', 'examples.mjs')))!;
 const examples = (await import(pathToFileURL(join(root, 'scripts', 'examples.mjs')).href)) as {
   compileExample(name: string): Promise<Compiled>;
+  haveWasiClang(): boolean;
 };
 
 const f64 = (tag: number, v: number) => {
@@ -91,4 +92,29 @@ test('misbehave: every misbehaviour is contained and Ok keeps answering', async 
   assert.ok(log.every((m) => !m.text.startsWith('flood') || m.text.length === 1023));
   assert.ok(log.some((m) => /bytes of output dropped/.test(m.text)));
   assert.equal(log.filter((m) => m.text.startsWith('flood line ')).length > 1000, true);
+});
+
+test('wordcount-c (C with wasi-libc): counts, echoes a metadata trailer, printf reaches the log, getenv sees env', async (t) => {
+  if (!examples.haveWasiClang()) {
+    t.skip('clang for wasm32-wasi is not installed (Debian: clang lld wasi-libc libclang-rt-14-dev-wasm32)');
+    return;
+  }
+  const ex = testExecutor();
+  t.after(() => ex.close());
+  const logPath = join(tempDir(), 'words.log');
+  const c = await startGuest(ex, (await examples.compileExample('wordcount-c')).wasm, { logPath, env: { WORDS_NAME: 'wc' } });
+  const body = utf8('the quick brown fox\njumps over\nthe extraordinarily lazy dog');
+  const req = Uint8Array.from([0x0a, body.length, ...body]);
+  const rs = await Promise.all(Array.from({ length: 20 }, () => c.call({ method: 'Count', request: req, metadata: [['x-request-id', 'r-42']] })));
+  for (const r of rs) {
+    assert.equal(r.status, 0, r.message);
+    // words = 10, lines = 3, longest = "extraordinarily"
+    assert.deepEqual([...r.response!.subarray(0, 4)], [0x08, 10, 0x10, 3]);
+    assert.equal(new TextDecoder().decode(r.response!.subarray(6)), 'extraordinarily');
+    assert.deepEqual(r.trailers, [['x-request-id', 'r-42']]);
+  }
+  const bad = await c.call({ method: 'Count', request: Uint8Array.from([0x0a, 50, 1]), metadata: [] });
+  assert.deepEqual([bad.status, bad.message], [Code.INVALID_ARGUMENT, 'malformed CountRequest']);
+  const log = await waitForLog(logPath, 20);
+  assert.equal(log.filter((m) => m.text === 'wc counted 10 words in 3 lines').length, 20);
 });
