@@ -73,15 +73,8 @@ export async function packageExample(ex) {
   const cli = join(ROOT, 'bin', 'workd.js');
   const args = [cli, 'image', 'build', '--wasm', ex.wasmPath, '--proto', ex.proto, '--component', ex.component, '-o', outDir];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  if (r.status === 0) return { outDir, how: 'workd image build' };
-  const built = join(ROOT, 'dist', 'src', 'images', 'build.js');
-  if (/unknown command|image/.test(r.stderr) && existsSync(built)) {
-    // Until the `image build` command is wired into the CLI, call the builder it wraps.
-    const { buildImageLayout } = await import(pathToFileURL(built).href);
-    await buildImageLayout({ wasm: ex.wasm, protoFiles: [ex.proto], protoIncludeDirs: [ex.dir], component: ex.component, outDir });
-    return { outDir, how: 'buildImageLayout (the CLI has no image build yet)' };
-  }
-  throw new Error(`workd image build failed for ${ex.name}:\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`workd image build failed for ${ex.name}:\n${r.stderr}${r.stdout}`);
+  return { outDir };
 }
 
 async function main() {
@@ -95,8 +88,8 @@ async function main() {
   for (const name of names) {
     try {
       const ex = await compileExample(name);
-      const { outDir, how } = await packageExample(ex);
-      console.log(`${name}: ${ex.wasm.length} bytes of wasm -> ${outDir.slice(ROOT.length + 1)} (${ex.component}, via ${how})`);
+      const { outDir } = await packageExample(ex);
+      console.log(`${name}: ${ex.wasm.length} bytes of wasm -> ${outDir.slice(ROOT.length + 1)} (${ex.component})`);
     } catch (err) {
       failed++;
       console.error(`${name}: ${err.message}`);
