@@ -256,6 +256,20 @@ describe('bad input', () => {
   });
 });
 
+describe('HTTP/3 advertisement', () => {
+  test('alt-svc names the HTTP/3 port on every response once advertised, and is gone when withdrawn', async () => {
+    const body = encodeMessage(echo.requestSerialize({ text: 'alt' }));
+    const path = { ':path': '/foo.Bar/Echo', ':authority': 'example.com' };
+    assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], undefined);
+    dp.advertiseHttp3(4433);
+    assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], 'h3=":4433"');
+    const err = await rawRequest(await session(), { ...path, ':path': '/foo.Nope/Echo' }, body);
+    assert.equal(err.headers['alt-svc'], 'h3=":4433"', 'trailers-only answers carry it too');
+    dp.advertiseHttp3(undefined);
+    assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], undefined);
+  });
+});
+
 describe('built-in services', () => {
   const opts = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
