@@ -60,10 +60,12 @@ export function criClient(socketPath: string): CriClient {
   const creds = grpc.credentials.createInsecure();
   const R = v1().RuntimeService as grpc.ServiceClientConstructor;
   const I = v1().ImageService as grpc.ServiceClientConstructor;
-  const rc = new R(target, creds) as grpc.Client & Record<string, Function>;
-  const ic = new I(target, creds) as grpc.Client & Record<string, Function>;
+  // Lists at 10,000 pods exceed grpc-js's 4 MiB default; the kubelet allows 16 MiB.
+  const options = { 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.enable_channelz': 0 };
+  const rc = new R(target, creds, options) as grpc.Client & Record<string, Function>;
+  const ic = new I(target, creds, options) as grpc.Client & Record<string, Function>;
   const A = adminImagesConstructor();
-  const ac = new A(target, creds) as grpc.Client & Record<string, Function>;
+  const ac = new A(target, creds, options) as grpc.Client & Record<string, Function>;
   return {
     runtime: promisify(rc, R),
     image: promisify(ic, I),
