@@ -13,6 +13,13 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { guest, watToWasm } from '../helpers/guests.js';
 import { buildTestImage, type TestImage } from '../helpers/images.js';
 import { readCriLog, type CriLogMessage } from '../helpers/cri-logs.js';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as protoLoader from '@grpc/proto-loader';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = [join(here, '..', '..', '..'), join(here, '..', '..')].find((r) => existsSync(join(r, 'scripts', 'examples.mjs')))!;
 
 const COMPONENT = 'example.com:kitchen.Sink@1.0.0';
 const PROTO = `syntax = "proto3";
@@ -156,4 +163,33 @@ test('a module whose initialisation traps: StartContainer fails and the containe
   assert.notEqual(s.exit_code, 0);
   assert.ok(s.reason.length > 0);
   assert.match(s.message, /initialisation failed: unreachable/);
+});
+
+test('the add-floats example, built from source and served through the daemon: AddFloats(3.5, -1.2) = 2.3', async () => {
+  const { compileExample } = (await import(pathToFileURL(join(root, 'scripts', 'examples.mjs')).href)) as {
+    compileExample(name: string): Promise<{ wasm: Uint8Array; proto: string; component: string }>;
+  };
+  const ex = await compileExample('add-floats');
+  const image = await buildTestImage({ component: ex.component, wasm: ex.wasm, proto: readFileSync(ex.proto, 'utf8') });
+  built.push(image);
+  const imageId = await importImage(cri, image.dir);
+  const logDir = join(d.dir, 'logs', 'add-floats');
+  const config = podConfig(ex.component, { logDirectory: logDir });
+  const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
+  const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(imageId, { logPath: 'af.log' }), sandbox_config: config });
+  await cri.runtime.StartContainer!({ container_id });
+
+  const def = protoLoader.loadSync(ex.proto, { keepCase: true });
+  const Bar = (grpc.loadPackageDefinition(def) as any).foo.Bar as typeof grpc.Client;
+  const client = new Bar(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'example.com' });
+  try {
+    const res = await new Promise<{ sum: number }>((resolve, reject) =>
+      (client as any).AddFloats({ x: 3.5, y: -1.2 }, (err: Error | null, r: { sum: number }) => (err ? reject(err) : resolve(r))),
+    );
+    assert.equal(res.sum, 2.3);
+  } finally {
+    client.close();
+  }
+  const log = await waitForLog(join(logDir, 'af.log'), (m) => m.length >= 1);
+  assert.deepEqual(log.map((m) => `${m.stream}:${m.text}`), ['stdout:AddFloats(3.5, -1.2) = 2.3']);
 });
