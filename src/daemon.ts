@@ -7,7 +7,7 @@ import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
-import { IMAGE_SERVICE, RUNTIME_SERVICE, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
+import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import type { Logger } from './observability/log.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
@@ -72,6 +72,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
 
   try {
+    await claimSocketPath(config.cri.socket, log);
     mkdirSync(config.state.dir, { recursive: true, mode: 0o750 });
 
     const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries });

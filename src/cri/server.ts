@@ -95,8 +95,12 @@ function socketIsLive(path: string): Promise<boolean> {
   });
 }
 
-/** Makes the socket path free: a stale socket (nobody listening) is removed; a live one refuses. */
-async function claimSocketPath(path: string, log: Logger): Promise<void> {
+/**
+ * Makes the socket path free: a stale socket (nobody listening) is removed; a
+ * live one, or a file that is not a socket, refuses. The daemon calls it before
+ * starting anything else, so a second daemon fails on this clear error first.
+ */
+export async function claimSocketPath(path: string, log: Logger): Promise<void> {
   let st;
   try {
     st = lstatSync(path);
@@ -116,6 +120,10 @@ async function claimSocketPath(path: string, log: Logger): Promise<void> {
 
 export async function startCriServer(opts: CriServerOptions): Promise<CriServer> {
   const socket = resolve(opts.socket);
+  // sockaddr_un holds 108 bytes including the terminating NUL.
+  if (Buffer.byteLength(socket) > 107) {
+    throw new WorkdError(Code.INVALID_ARGUMENT, `CRI socket path ${socket} is ${Buffer.byteLength(socket)} bytes; unix sockets allow at most 107`);
+  }
   mkdirSync(dirname(socket), { recursive: true, mode: 0o750 });
   await claimSocketPath(socket, opts.log);
 
@@ -123,7 +131,9 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
   for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log));
   await new Promise<void>((ok, fail) =>
-    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? fail(err) : ok())),
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? fail(new WorkdError(Code.UNAVAILABLE, `cannot listen on the CRI socket ${socket}: ${err.message}`)) : ok(),
+    ),
   );
   chmodSync(socket, 0o660);
   opts.log.info({ socket, services: opts.services.map((s) => s.name) }, 'CRI server listening');

@@ -54,6 +54,7 @@ test('bad settings stop the start with a message naming them', () => {
     writeFileSync(join(dir, 'typed.toml'), '[log]\nlevel = 3\n');
     cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'typed.toml')], /log\.level must be a string/]);
     cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'missing.toml')], /missing\.toml/]);
+    cases.push([['--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'x'.repeat(120), 's.sock')], /unix sockets allow at most 107/]);
     for (const [args, re] of cases) {
       const r = workd(...base, ...args);
       assert.equal(r.status, 1, args.join(' '));

@@ -31,7 +31,9 @@ test('the socket is created with mode 0660 in a created directory, and removed o
 test('a second daemon on a live socket refuses to start with a clear error', async () => {
   const first = await startDaemon();
   try {
-    const r = spawnSync(process.execPath, [WORKD_BIN, 'serve', '--cri-socket', first.criSocket, '--state-dir', join(first.dir, 'state2'), '--listen', '127.0.0.1:0'], {
+    // Same socket and same data plane port: the socket is what the error names.
+    const listen = `127.0.0.1:${first.ready.tcpPort}`;
+    const r = spawnSync(process.execPath, [WORKD_BIN, 'serve', '--cri-socket', first.criSocket, '--state-dir', join(first.dir, 'state2'), '--listen', listen], {
       encoding: 'utf8',
       timeout: 20_000,
     });
