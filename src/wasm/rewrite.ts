@@ -150,36 +150,48 @@ class Reader {
 }
 
 class Writer {
-  private chunks: number[] = [];
+  private buf = new Uint8Array(256);
+  private len = 0;
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+  }
   byte(b: number): this {
-    this.chunks.push(b);
+    this.room(1);
+    this.buf[this.len++] = b;
     return this;
   }
   u32(v: number): this {
+    this.room(5);
     let n = v >>> 0;
     do {
       let b = n & 0x7f;
       n >>>= 7;
       if (n !== 0) b |= 0x80;
-      this.chunks.push(b);
+      this.buf[this.len++] = b;
     } while (n !== 0);
     return this;
   }
   /** Signed LEB128 of a 32-bit value (i32.const immediates); u32 inputs wrap to their i32 meaning. */
   s32(v: number): this {
+    this.room(5);
     let n = v | 0;
     for (;;) {
       const b = n & 0x7f;
       n >>= 7;
       if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-        this.chunks.push(b);
+        this.buf[this.len++] = b;
         return this;
       }
-      this.chunks.push(b | 0x80);
+      this.buf[this.len++] = b | 0x80;
     }
   }
   raw(bytes: Uint8Array | readonly number[]): this {
-    for (const b of bytes) this.chunks.push(b);
+    this.room(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
     return this;
   }
   name(s: string): this {
@@ -187,10 +199,10 @@ class Writer {
     return this.u32(b.length).raw(b);
   }
   get length(): number {
-    return this.chunks.length;
+    return this.len;
   }
   toBytes(): Uint8Array {
-    return Uint8Array.from(this.chunks);
+    return this.buf.slice(0, this.len);
   }
 }
 
@@ -477,15 +489,19 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
   const growType = typeIndex([I32], [I32]);
   const markType = typeIndex([I32, I32], []);
   // Helpers that perform one memory-writing instruction and record the range it wrote.
-  const helpers: { key: string; type: number; body: Uint8Array }[] = [];
+  const helpers: { type: number; body: Uint8Array }[] = [];
+  const helperByKey = new Map<string, number>();
   const helperIndex = (key: string, make: () => { type: number; body: Uint8Array }) => {
-    let i = helpers.findIndex((h) => h.key === key);
-    if (i < 0) i = helpers.push({ key, ...make() }) - 1;
+    let i = helperByKey.get(key);
+    if (i === undefined) {
+      i = helpers.push(make()) - 1;
+      helperByKey.set(key, i);
+    }
     return F + 2 + i;
   };
   // (param addr T) (local i32): addr value STORE; mark(addr+offset, addr+offset+size)
   const storeHelper = (instr: Uint8Array, valtype: number, offset: number, size: number) =>
-    helperIndex(`s:${instr.join(',')}`, () => ({
+    helperIndex(`s:${String.fromCharCode(...instr)}`, () => ({
       type: typeIndex([I32, valtype], []),
       body: new Writer()
         .u32(1).u32(1).byte(I32)
@@ -497,7 +513,7 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     }));
   // (param dest x n): dest x n BULK; mark(dest, dest+n)
   const bulkHelper = (instr: Uint8Array) =>
-    helperIndex(`b:${instr.join(',')}`, () => ({
+    helperIndex(`b:${String.fromCharCode(...instr)}`, () => ({
       type: typeIndex([I32, I32, I32], []),
       body: new Writer()
         .u32(0)
