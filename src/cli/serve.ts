@@ -1,7 +1,7 @@
 // `workd serve`: the daemon. Config = embedded defaults < --config FILE < flags.
 import type { Command } from 'commander';
 import { LOG_LEVELS, defaultConfig, isRoot, loadConfigFile, parseListen, type Config, type LogLevel } from '../config.js';
-import { startDaemon, WORKD_VERSION, type ReadyInfo } from '../daemon.js';
+import { startDaemon, type ReadyInfo } from '../daemon.js';
 import { invalidArgument } from '../errors.js';
 import { createLogger } from '../observability/log.js';
 
@@ -107,5 +107,3 @@ export function registerServeCommand(program: Command): void {
     .option('--plaintext', 'serve the data plane as cleartext HTTP/2 (h2c), no HTTP/3')
     .action((flags: ServeFlags) => serve(flags));
 }
-
-export { WORKD_VERSION };
