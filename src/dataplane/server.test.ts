@@ -256,6 +256,43 @@ describe('bad input', () => {
   });
 });
 
+describe('memory bounds', () => {
+  test('streams holding unfinished messages are refused past the node-wide budget, and give it back when they end', async () => {
+    const small = await startDataPlane({
+      config: { ...defaultConfig().dataplane, listen: '127.0.0.1:0', plaintext: true, maxMessageBytes: MAX },
+      routes,
+      log: createLogger('silent'),
+      stateDir: dir,
+      maxBufferedBytes: 100_000,
+    });
+    const s = http2.connect(`http://127.0.0.1:${small.tcpPort}`);
+    s.on('error', () => {});
+    const open = (n: number) => {
+      const req = s.request({ ':method': 'POST', ':path': '/foo.Bar/Echo', ':authority': 'example.com', 'content-type': 'application/grpc' });
+      req.on('error', () => {});
+      const status = new Promise<string | undefined>((resolve) => {
+        req.on('response', (h) => h['grpc-status'] !== undefined && resolve(String(h['grpc-status'])));
+        req.on('trailers', (t) => resolve(String(t['grpc-status'])));
+        req.on('close', () => resolve(undefined));
+      });
+      // Most of an 80 KB message, never finished.
+      req.write(Buffer.concat([Buffer.from([0, 0, 0x01, 0x38, 0x80]), Buffer.alloc(n)]));
+      return { req, status };
+    };
+    const first = open(60_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = open(60_000);
+    assert.equal(await second.status, String(grpc.status.RESOURCE_EXHAUSTED));
+    first.req.close(http2.constants.NGHTTP2_CANCEL);
+    await first.status;
+    // The first stream's bytes are released: a whole call fits again.
+    const r = await rawRequest(s, { ':path': '/foo.Bar/Echo', ':authority': 'example.com' }, encodeMessage(echo.requestSerialize({ text: 'fits', blob: Buffer.alloc(70_000) })));
+    assert.equal(grpcStatus(r).code, 0);
+    s.close();
+    await small.close(100);
+  });
+});
+
 describe('HTTP/3 advertisement', () => {
   test('alt-svc names the HTTP/3 port on every response once advertised, and is gone when withdrawn', async () => {
     const body = encodeMessage(echo.requestSerialize({ text: 'alt' }));

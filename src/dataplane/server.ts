@@ -18,6 +18,8 @@ export interface DataPlaneOptions {
   readonly http2Limits?: Http2Limits;
   /** How often health Watch re-checks the route table. */
   readonly healthWatchIntervalMs?: number;
+  /** Cap on request bytes held by incomplete calls, node-wide (default 256 MiB). */
+  readonly maxBufferedBytes?: number;
 }
 
 export interface DataPlane {
@@ -47,6 +49,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     maxMessageBytes: opts.config.maxMessageBytes,
     log: opts.log,
     builtins: builtins.methods,
+    maxBufferedBytes: opts.maxBufferedBytes,
   });
   const listener = await listenHttp2({
     handler,

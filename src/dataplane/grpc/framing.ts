@@ -1,8 +1,10 @@
 // Length-prefixed messages: 1 byte compressed flag, 4 bytes big-endian length,
 // then the message. The decoder is a small state machine fed arbitrary chunks;
-// it never buffers more than one message and refuses a length above the limit
-// before reading its bytes, so a hostile prefix cannot make us allocate.
+// it never buffers more than one message, refuses a length above the limit
+// before reading its bytes, and holds only the bytes that actually arrived
+// (counted against a node-wide budget), so a hostile prefix cannot make us allocate.
 import { Code, WorkdError } from '../../errors.js';
+import { UNLIMITED, type ByteBudget } from './budget.js';
 import { PREFIX_BYTES } from './constants.js';
 
 const enum State {
@@ -24,13 +26,28 @@ export class MessageDecoder {
   private prefix: Uint8Array | null = null;
   private prefixFill = 0;
   private compressed = false;
-  private body: Uint8Array | null = null;
+  /** Declared size of the message being collected. */
+  private size = 0;
+  private parts: Uint8Array[] = [];
   private bodyFill = 0;
+  /** Bytes of a partial message reserved from the budget. */
+  private held = 0;
 
   constructor(
     private readonly sink: MessageSink,
     private readonly maxMessageBytes: number,
+    private readonly budget: ByteBudget = UNLIMITED,
   ) {}
+
+  /** Gives back what a partial message holds (the call ended). */
+  dispose(): void {
+    this.parts = [];
+    if (this.held > 0) {
+      this.budget.release(this.held);
+      this.held = 0;
+    }
+    if (this.state !== State.Failed) this.state = State.Failed;
+  }
 
   /** True between messages (a clean end of stream is possible here). */
   get idle(): boolean {
@@ -55,9 +72,7 @@ export class MessageDecoder {
             pos += size;
             continue;
           }
-          this.body = new Uint8Array(size);
-          this.bodyFill = 0;
-          this.state = State.Body;
+          this.startBody(size);
           continue;
         }
         const n = Math.min(PREFIX_BYTES - this.prefixFill, len - pos);
@@ -74,30 +89,41 @@ export class MessageDecoder {
           this.sink.onMessage(this.compressed, new Uint8Array(0));
           continue;
         }
-        this.body = new Uint8Array(size);
-        this.bodyFill = 0;
-        this.state = State.Body;
+        this.startBody(size);
         continue;
       }
-      // State.Body
-      const body = this.body!;
-      const n = Math.min(body.length - this.bodyFill, len - pos);
-      body.set(chunk.subarray(pos, pos + n), this.bodyFill);
+      // State.Body: keep a view of what arrived; copy once when the message is whole.
+      const n = Math.min(this.size - this.bodyFill, len - pos);
+      if (!this.budget.reserve(n)) {
+        this.fail(Code.RESOURCE_EXHAUSTED, `the node holds too much unfinished request data (limit ${this.budget.limit} bytes); retry later`);
+        return;
+      }
+      this.held += n;
+      this.parts.push(chunk.subarray(pos, pos + n));
       this.bodyFill += n;
       pos += n;
-      if (this.bodyFill === body.length) {
-        this.body = null;
+      if (this.bodyFill === this.size) {
+        const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+        this.parts = [];
+        this.budget.release(this.held);
+        this.held = 0;
         this.state = State.Prefix;
         this.sink.onMessage(this.compressed, body);
       }
     }
   }
 
+  private startBody(size: number): void {
+    this.size = size;
+    this.bodyFill = 0;
+    this.state = State.Body;
+  }
+
   /** The body ended: a partial prefix or message is a truncated stream. */
   end(): boolean {
     if (this.state === State.Failed) return false;
     if (this.state === State.Body) {
-      this.fail(Code.INTERNAL, `truncated message: received ${this.bodyFill} of ${this.body!.length} bytes before the end of the stream`);
+      this.fail(Code.INTERNAL, `truncated message: received ${this.bodyFill} of ${this.size} bytes before the end of the stream`);
       return false;
     }
     if (this.prefixFill !== 0) {
@@ -121,8 +147,7 @@ export class MessageDecoder {
   }
 
   private fail(code: Code, message: string): void {
-    this.state = State.Failed;
-    this.body = null;
+    this.dispose();
     this.sink.onFrameError(new WorkdError(code, message));
   }
 }

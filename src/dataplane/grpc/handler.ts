@@ -8,6 +8,7 @@ import type { GuestResult, MetadataEntry } from '../../wasm/api.js';
 import type { Router } from '../router.js';
 import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalRequestBody, UniversalResponse } from '../universal.js';
 import type { BuiltinMethods, BuiltinStream } from './builtin.js';
+import { ByteBudget } from './budget.js';
 import { accepts, compress, decompress, parseEncoding, type Encoding } from './compression.js';
 import { ACCEPT_ENCODING, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE } from './constants.js';
 import { encodeMessage, MessageDecoder, type MessageSink } from './framing.js';
@@ -21,12 +22,16 @@ export interface GrpcHandlerOptions {
   readonly maxMessageBytes: number;
   readonly log: Logger;
   readonly builtins?: BuiltinMethods;
+  /** Cap on request bytes held by all incomplete calls together (default 256 MiB). */
+  readonly maxBufferedBytes?: number;
 }
 
 export interface GrpcHandler extends UniversalHandler {
   /** Adds (or with undefined removes) a field on every response's headers, e.g. `alt-svc`. */
   setResponseField(name: string, value: string | undefined): void;
 }
+
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
 // Below this size (de)compression runs inline: the zlib thread pool costs more than it saves.
 const INLINE_ZLIB_BYTES = 64 * 1024;
@@ -45,6 +50,7 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
   const env: CallEnv = {
     fields,
     maxMessageBytes: opts.maxMessageBytes,
+    budget: new ByteBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
     onFinished: () => {
       active--;
     },
@@ -130,7 +136,11 @@ abstract class RequestCall extends ServerCall implements UniversalRequestBody, M
     protected readonly encoding: Encoding,
   ) {
     super(res, env);
-    this.decoder = new MessageDecoder(this, env.maxMessageBytes);
+    this.decoder = new MessageDecoder(this, env.maxMessageBytes, env.budget);
+  }
+
+  protected override onSettled(): void {
+    this.decoder.dispose();
   }
 
   data(chunk: Uint8Array): void {
@@ -176,6 +186,7 @@ abstract class RequestCall extends ServerCall implements UniversalRequestBody, M
 /** A unary call answered by a running guest. */
 class GuestCall extends RequestCall {
   private request: Uint8Array | null = null;
+  private heldRequest = 0;
   private gotMessage = false;
   private halfClosedSeen = false;
 
@@ -204,8 +215,28 @@ class GuestCall extends RequestCall {
   }
 
   protected received(message: Uint8Array): void {
+    if (this.halfClosedSeen) {
+      this.request = message;
+      return this.dispatch();
+    }
+    // Held until the client half-closes: count it, so idle streams cannot pile up messages.
+    if (!this.env.budget.reserve(message.length)) {
+      return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the node holds too much unfinished request data (limit ${this.env.budget.limit} bytes); retry later`));
+    }
+    this.heldRequest = message.length;
     this.request = message;
-    if (this.halfClosedSeen) this.dispatch();
+  }
+
+  protected override onSettled(): void {
+    super.onSettled();
+    this.releaseRequest();
+  }
+
+  private releaseRequest(): void {
+    if (this.heldRequest > 0) {
+      this.env.budget.release(this.heldRequest);
+      this.heldRequest = 0;
+    }
   }
 
   protected halfClosed(): void {
@@ -225,6 +256,7 @@ class GuestCall extends RequestCall {
     }
     const request = this.request!;
     this.request = null;
+    this.releaseRequest();
     container.runtime
       .call({
         method: this.method,

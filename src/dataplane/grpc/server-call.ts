@@ -8,6 +8,7 @@ import type { OutgoingFields, UniversalResponse } from '../universal.js';
 import { ACCEPT_ENCODING, CONTENT_TYPE, HTTP_OK } from './constants.js';
 import { addMetadata, percentEncode } from './metadata.js';
 import type { Encoding } from './compression.js';
+import type { ByteBudget } from './budget.js';
 
 /** Shared, never-mutated header objects (node:http2 copies what it is given). */
 export class ResponseFields {
@@ -55,6 +56,8 @@ export class ResponseFields {
 export interface CallEnv {
   readonly fields: ResponseFields;
   readonly maxMessageBytes: number;
+  /** Node-wide cap on request bytes held by incomplete calls. */
+  readonly budget: ByteBudget;
   /** Called exactly once when the call is over (answered or aborted). */
   readonly onFinished: () => void;
 }
@@ -134,8 +137,12 @@ export abstract class ServerCall {
     if (c !== null && !c.signal.aborted) c.abort();
   }
 
+  /** Called once when the call ends, to give back what it holds. */
+  protected onSettled(): void {}
+
   private settle(): void {
     this.done = true;
+    this.onSettled();
     const c = this.controller;
     if (c !== null && !c.signal.aborted) {
       // Never aborted: reusable. Creating an AbortSignal is a large share of a call's cost.

@@ -373,9 +373,10 @@ export class Http3Client {
 
 /** Reads a gRPC answer (headers + messages + trailers, or trailers only) the way a gRPC client does. */
 export function grpcResult(res: H3Response): GrpcCallResult {
+  // A trailers-only answer's fields are its headers (as node:http2 and grpc-js report them); the status is read from them.
   const headers = toFields(res.headers);
   const trailers = res.trailers === null ? headers : toFields(res.trailers);
-  const base = { httpStatus: res.status, headers: res.trailers === null ? {} : headers, trailers };
+  const base = { httpStatus: res.status, headers, trailers: res.trailers === null ? {} : trailers };
   const statusText = trailers['grpc-status'];
   const m = trailers['grpc-message'];
   if (res.status !== 200 || typeof statusText !== 'string') {

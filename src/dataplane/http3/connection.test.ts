@@ -312,6 +312,18 @@ test('a stream reset mid-message aborts the call', async () => {
   assert.equal((await client.request({ ...base })).status, 200);
 });
 
+test('a reset after the whole request arrived, before the answer, aborts the call', async () => {
+  const { client, seen } = setup();
+  const ac = new AbortController();
+  const p = client.request({ ...base, path: '/hang', body: Buffer.from('x'), signal: ac.signal }).catch((e: H3Error) => e.code);
+  await tick();
+  assert.equal(seen.requests.length, 1);
+  ac.abort();
+  assert.equal(await p, H3Code.H3_REQUEST_CANCELLED);
+  await tick();
+  assert.deepEqual(seen.aborts, [AbortReason.PeerReset]);
+});
+
 test('requests beyond the per-connection limit are H3_REQUEST_REJECTED', async () => {
   const { client } = setup({ maxFieldSectionSize: 4096, maxConcurrentRequests: 2 });
   const hang = () => client.request({ ...base, path: '/hang' }).catch((e: H3Error) => e.code);

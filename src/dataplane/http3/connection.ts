@@ -172,6 +172,7 @@ class RequestStream implements FrameSink, UniversalResponse {
   }
 
   private refuseTooLarge(): void {
+    const live = this.callLive;
     this.state = RequestState.Dead;
     if (!this.headersSent && !this.ended) {
       const fields = ['content-type', 'text/plain; charset=utf-8'];
@@ -183,12 +184,17 @@ class RequestStream implements FrameSink, UniversalResponse {
     }
     // We have answered; the rest of the request is not wanted (RFC 9114 §4.1.2).
     this.stream.stopSending(H3Code.H3_NO_ERROR);
-    if (this.opened) this.body.abort(AbortReason.PeerReset);
+    if (live) this.body.abort(AbortReason.PeerReset);
     this.conn.requestDone(this, true);
   }
 
+  /** The handler still expects body events or has not answered: it must hear of an abort. */
+  private get callLive(): boolean {
+    return this.opened && (this.state !== RequestState.Dead || !this.ended);
+  }
+
   private onPeerReset(code: number): void {
-    const wasOpen = this.state !== RequestState.Dead;
+    const live = this.callLive;
     this.state = RequestState.Dead;
     if (!this.ended) {
       this.ended = true;
@@ -196,13 +202,13 @@ class RequestStream implements FrameSink, UniversalResponse {
       this.stream.reset(H3Code.H3_REQUEST_CANCELLED);
     }
     this.conn.requestDone(this, true);
-    if (wasOpen || !this.ended) this.body.abort(AbortReason.PeerReset);
+    if (live) this.body.abort(AbortReason.PeerReset);
     this.conn.log?.debug({ stream: this.stream.id, code: h3CodeName(code) }, 'http3 request stream reset by peer');
   }
 
   /** Stream error: reset both directions with `code`, stop the call. */
   failStream(code: number): void {
-    const open = this.opened && this.state !== RequestState.Dead;
+    const open = this.callLive;
     this.state = RequestState.Dead;
     if (!this.ended) {
       this.ended = true;
@@ -216,11 +222,11 @@ class RequestStream implements FrameSink, UniversalResponse {
 
   /** The connection is going away under this request. */
   abortForConnection(reason: AbortReason): void {
-    const open = this.opened && this.state !== RequestState.Dead;
+    const open = this.callLive;
     this.state = RequestState.Dead;
     this.ended = true;
     this.out = [];
-    if (open || this.opened) this.body.abort(reason);
+    if (open) this.body.abort(reason);
   }
 
   // ── response side (UniversalResponse) ──

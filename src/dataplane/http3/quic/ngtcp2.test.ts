@@ -73,7 +73,7 @@ function h3ish(server: QuicServer, seen: Seen): void {
 
 function runClient(port: number, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(GTLSCLIENT, ['--no-quic-dump', '--exit-on-all-streams-close', '--timeout=5s', ...args, '127.0.0.1', String(port), `https://localhost:${port}/example.com:foo.Bar@1.0.0/Echo`], {
+    const child = spawn(GTLSCLIENT, ['--exit-on-all-streams-close', '--timeout=5s', ...args, '127.0.0.1', String(port), `https://localhost:${port}/example.com:foo.Bar@1.0.0/Echo`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -91,7 +91,7 @@ test('gtlsclient (h3): control + QPACK streams in the handshake-completing fligh
   const server = await startServer(cert);
   const seen: Seen = { inHandshakeFlight: 0, uniTypes: [], requests: 0, requestBytes: 0 };
   h3ish(server, seen);
-  const r = await runClient(server.port, []);
+  const r = await runClient(server.port, ['--no-quic-dump']);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /Negotiated ALPN is h3/);
   assert.match(r.out, /\[:status: 200\]/, r.out);
@@ -119,7 +119,7 @@ test('gtlsclient (h3): 50 concurrent POSTs of 256 KiB each arrive whole over one
   h3ish(server, seen);
   const body = join(cert.dir, 'body.bin');
   await writeFile(body, randomBytes(256 * 1024));
-  const r = await runClient(server.port, ['-m', 'POST', '-d', body, '-n', '50', '--no-http-dump']);
+  const r = await runClient(server.port, ['--no-quic-dump', '--no-http-dump', '-m', 'POST', '-d', body, '-n', '50']);
   assert.equal(r.code, 0, r.out);
   assert.equal(seen.requests, 50);
   // Each request stream carries HEADERS + DATA frames around the 256 KiB body.
@@ -142,5 +142,16 @@ test('gtlsclient is refused with CONNECTION_REFUSED in an Initial packet when th
   assert.match(out, /frm rx \d+ Initial CONNECTION_CLOSE\(0x1c\) error_code=CONNECTION_REFUSED\(0x2\).*reason=\[too many connections\]/, out.slice(-3000));
   assert.doesNotMatch(out, /QUIC handshake has completed/);
   ours.close(0, '');
+  await within(server.close(), 10_000, 'server close');
+});
+
+test('an unknown QUIC version gets a Version Negotiation packet; the server keeps serving', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  const r = await runClient(server.port, ['-v', '0x1a2a3a4a']);
+  assert.match(r.out, /version=0x00000000 type=VN/, r.out.slice(-3000));
+  assert.match(r.out, /ERR_RECV_VERSION_NEGOTIATION/);
+  const c = await within(connect(server), 5000, 'connect after VN');
+  c.close(0, '');
   await within(server.close(), 10_000, 'server close');
 });

@@ -200,14 +200,17 @@ test('RESET_STREAM and STOP_SENDING reach onReset with their codes', async () =>
       assert.deepEqual(serverResets, [0x10c]);
       // Server asks the client to stop sending on b: the client's onReset fires.
       const clientStopped = new Promise<number>((r) => (b.onReset = r));
-      serverStreams[1].stopSending(0x10b);
+      // Peer streams are announced in quiche's readable order, not by id.
+      const serverB = serverStreams.find((x) => x.id === b.id);
+      assert.ok(serverB !== undefined);
+      serverB.stopSending(0x10b);
       assert.equal(await within(clientStopped, 5000, 'client onReset (STOP_SENDING)'), 0x10b);
       // Writes after STOP_SENDING are dropped without throwing.
       b.write(Buffer.from('ignored'));
       // Server resets its side of b: the client's reader is told.
       const clientReset = new Promise<number>((r) => (b.onReset = r));
       b.onData = () => {};
-      serverStreams[1].reset(0x10d);
+      serverB.reset(0x10d);
       assert.equal(await within(clientReset, 5000, 'client onReset (RESET_STREAM)'), 0x10d);
     },
     (c) => {
