@@ -338,3 +338,25 @@ test('server close waits for open connections, then frees the port', async () =>
   await within(closing, 5000, 'server close');
   assert.equal(done, true);
 });
+
+test('verifyPeer: the right CA and name connect; another CA or a wrong name is a TLS failure', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  const ok = await within(connect(server, { verifyPeer: true, caPem: cert.certPem }), 5000, 'verified connect');
+  assert.equal(ok.alpn, 'h3');
+  ok.close(0, '');
+  const other = await makeTestCert();
+  try {
+    await assert.rejects(connect(server, { verifyPeer: true, caPem: other.certPem }), (err: unknown) => {
+      assert.ok(err instanceof WorkdError);
+      assert.equal(err.code, Code.UNAVAILABLE);
+      // Our own TLS stack closes with a crypto error (0x100 + TLS alert).
+      assert.match(err.message, /local transport error 0x1[0-9a-f]{2}/);
+      return true;
+    });
+  } finally {
+    await other.cleanup();
+  }
+  await assert.rejects(connect(server, { verifyPeer: true, caPem: cert.certPem, servername: 'not-localhost.example' }), /local transport error 0x1[0-9a-f]{2}/);
+  await within(server.close(), 5000, 'server close');
+});

@@ -1,6 +1,21 @@
 // The QUIC transport seen by the HTTP/3 layer: callback style so the hot path
 // allocates no promises or events per packet. Implemented over the native
 // quiche binding that @matrixai/quic ships (see server.ts / client.ts).
+//
+// Contract details the types cannot say:
+// - Callbacks run inside the transport's loop; whatever they write is sent
+//   once the current batch is processed (one send pass per batch, not per write).
+// - onData chunks are fresh buffers owned by the receiver (copied out of quiche).
+// - While a stream's onData is null, its bytes stay in quiche and QUIC flow
+//   control holds the peer back; setting onData again resumes delivery.
+// - write() keeps a reference to what quiche could not take yet: do not
+//   mutate a chunk after writing it. Writes after the peer's STOP_SENDING are
+//   dropped silently (onReset has told you); a write after FIN throws
+//   FAILED_PRECONDITION, as does writing the peer's unidirectional stream.
+// - onReset may fire twice on a bidirectional stream: once for the peer's
+//   RESET_STREAM (receiving side), once for its STOP_SENDING (sending side).
+// - A thrown exception in a callback closes only that connection (transport
+//   INTERNAL_ERROR) and is logged.
 import type { Logger } from '../../../observability/log.js';
 
 export interface QuicStream {
@@ -24,9 +39,19 @@ export interface QuicConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly alpn: string;
-  /** Called for each new peer-initiated stream, before its first onData. */
+  /**
+   * Called for each new peer-initiated stream, before its first onData. Set it
+   * synchronously inside onConnection: the peer's first streams may come in
+   * the flight that completes the handshake and are announced right after.
+   */
   onStream: ((stream: QuicStream) => void) | null;
+  /**
+   * Called once, when the connection starts closing or draining: the error
+   * code and reason of the CONNECTION_CLOSE (the peer's, else ours), or 0 and
+   * 'idle timeout'. Nothing can be sent afterwards.
+   */
   onClose: ((errorCode: number, reason: string) => void) | null;
+  /** Throws RESOURCE_EXHAUSTED when the peer's stream limit is reached (it grows as streams finish). */
   openUni(): QuicStream;
   openBidi(): QuicStream;
   /** CONNECTION_CLOSE with an application error code (HTTP/3 codes like 0x100 H3_NO_ERROR). */
@@ -35,8 +60,15 @@ export interface QuicConnection {
 
 export interface QuicServer {
   readonly port: number;
+  /** Connections accepted and not yet closed (handshaking ones included). Added beyond the agreed interface. */
+  readonly connectionCount: number;
+  /** Called when a handshake completes (ALPN known). */
   onConnection: ((conn: QuicConnection) => void) | null;
-  /** Stops accepting; existing connections live until closed or idle. */
+  /**
+   * Stops accepting (new clients get CONNECTION_CLOSE with CONNECTION_REFUSED);
+   * existing connections live until closed or idle. Resolves once all of them
+   * are closing and the last datagrams are sent, then the port is free.
+   */
   close(): Promise<void>;
 }
 
@@ -49,7 +81,7 @@ export interface QuicServerOptions {
   /** e.g. ['h3'] */
   alpn: string[];
   idleTimeoutMs: number;
-  /** New connections beyond it are refused. */
+  /** New connections beyond it are refused with CONNECTION_CLOSE(CONNECTION_REFUSED), before any TLS work. */
   maxConnections: number;
   maxStreamsBidi: number;
   maxStreamsUni: number;
