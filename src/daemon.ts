@@ -28,7 +28,7 @@ export interface ReadyInfo {
   readonly criSocket: string;
   readonly stateDir: string;
   readonly listen: string;
-  /** Data plane ports actually bound (0 until the data plane is wired in). */
+  /** Data plane ports actually bound (udpPort is 0 when HTTP/3 is off, e.g. with --plaintext). */
   readonly tcpPort: number;
   readonly udpPort: number;
   readonly version: string;
