@@ -51,6 +51,7 @@ export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnecti
   }
   const ep = new ClientEndpoint(family === 6 ? 'udp6' : 'udp4', undefined);
   await ep.bind(family === 6 ? '::' : '0.0.0.0', 0);
+  await ep.connectTo(address, opts.port);
   const local = { host: family === 6 ? '::' : '0.0.0.0', port: ep.localPort };
   const remote = { host: address, port: opts.port };
   const scid = randomFillSync(Buffer.allocUnsafe(CID_LEN));

@@ -314,6 +314,17 @@ export class Connection implements QuicConnection {
     this.markDirty();
   }
 
+  /**
+   * Forgets the connection without a CONNECTION_CLOSE, as a peer that
+   * vanished would (tests of abandoned connections; a client's last resort).
+   */
+  abandon(): void {
+    if (this.removed) return;
+    this.closeNotified = true;
+    this.streams.clear();
+    this.endpoint.remove(this);
+  }
+
   /** A callback of ours or the app's threw while processing: end this connection only. */
   fail(err: unknown): void {
     this.endpoint.log?.error({ err: errorMessage(err), remote: this.remoteAddress }, 'quic: connection failed');

@@ -31,6 +31,7 @@ export abstract class Endpoint {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
+  private connected = false;
   private closedP: Promise<void> | null = null;
   private socketClosed: (() => void) | null = null;
 
@@ -136,7 +137,24 @@ export abstract class Endpoint {
     this.slotHead = this.slotHead + 1 === SEND_SLOTS ? 0 : this.slotHead + 1;
     this.inFlight++;
     // Completions arrive in send order, so the ring frees slots in order.
-    this.socket.send(slot, 0, len, port, host, this.onSent);
+    if (this.connected) this.socket.send(slot, 0, len, this.onSent);
+    else this.socket.send(slot, 0, len, port, host, this.onSent);
+  }
+
+  /**
+   * A client talks to one peer: a connected socket skips node:dgram's
+   * per-datagram address lookup and only receives from that peer.
+   */
+  connectTo(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.socket.once('error', onError);
+      this.socket.connect(port, host, () => {
+        this.socket.off('error', onError);
+        this.connected = true;
+        resolve();
+      });
+    });
   }
 
   /** Sends a datagram built outside a connection (version negotiation). */

@@ -7,6 +7,7 @@ import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
 import { Code, WorkdError } from '../../../errors.js';
 import type { QuicConnection, QuicServer, QuicStream } from './transport.js';
 import { startServer, connect, echo, readAll, closed, within } from './test-util.js';
+import type { Connection } from './connection.js';
 
 let cert: TestCert;
 before(async () => {
@@ -358,5 +359,27 @@ test('verifyPeer: the right CA and name connect; another CA or a wrong name is a
     await other.cleanup();
   }
   await assert.rejects(connect(server, { verifyPeer: true, caPem: cert.certPem, servername: 'not-localhost.example' }), /local transport error 0x1[0-9a-f]{2}/);
+  await within(server.close(), 5000, 'server close');
+});
+
+test('300 connections opened and abandoned: the server keeps serving and forgets them at their idle timeout', async () => {
+  const server = await startServer(cert, { idleTimeoutMs: 1000, maxConnections: 400 });
+  server.onConnection = echo;
+  const N = 300;
+  for (let i = 0; i < N; i += 30) {
+    const batch = await within(Promise.all(Array.from({ length: 30 }, () => connect(server))), 10_000, `connections ${i}..${i + 29}`);
+    // The client vanishes: no CONNECTION_CLOSE, its socket closed.
+    for (const c of batch) (c as Connection).abandon();
+  }
+  assert.equal(server.connectionCount, N);
+  const live = await connect(server);
+  const s = live.openBidi();
+  const back = readAll(s);
+  s.write(Buffer.from('served'), true);
+  assert.equal((await within(back, 5000, 'echo beside abandoned connections')).toString(), 'served');
+  live.close(0, '');
+  // Every abandoned connection times out (1 s idle; quiche uses at least 3 PTOs).
+  for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(server.connectionCount, 0);
   await within(server.close(), 5000, 'server close');
 });
