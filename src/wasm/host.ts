@@ -55,7 +55,12 @@ export class CallState {
   trailerBytes = 0;
   readonly stdout = new OutputBuffer();
   readonly stderr = new OutputBuffer();
-  constructor(readonly metadata: readonly MetadataEntry[]) {}
+  constructor(
+    readonly metadata: readonly MetadataEntry[],
+    /** The calling container's environment and args (WASI), encoded once per container. */
+    readonly env: EncodedStrings = NO_STRINGS,
+    readonly args: EncodedStrings = NO_STRINGS,
+  ) {}
 }
 
 /** proc_exit: ends the call. */
@@ -69,6 +74,8 @@ export class HostCallError extends Error {}
 
 export interface Holder {
   cur: CallState;
+  /** Set when the guest reads env or args (during initialisation that makes its snapshot env-specific). */
+  envRead: boolean;
 }
 
 const enc = new TextEncoder();
@@ -76,8 +83,14 @@ const latin1 = new TextDecoder('latin1');
 const KEY_RE = /^[0-9a-z_.-]+$/;
 const PRINTABLE_RE = /^[\x20-\x7e]*$/;
 
+export interface EncodedStrings {
+  readonly bytes: Uint8Array;
+  readonly offsets: number[];
+}
+export const NO_STRINGS: EncodedStrings = { bytes: new Uint8Array(0), offsets: [] };
+
 /** `KEY=VALUE\0` strings laid out as WASI's environ_get / args_get expect. */
-function encodeStrings(items: readonly string[]): { bytes: Uint8Array; offsets: number[] } {
+export function encodeStrings(items: readonly string[]): { bytes: Uint8Array; offsets: number[] } {
   const parts = items.map((s) => enc.encode(`${s}\0`));
   const offsets: number[] = [];
   let n = 0;
@@ -96,13 +109,9 @@ function encodeStrings(items: readonly string[]): { bytes: Uint8Array; offsets: 
  */
 export function createImports(
   memory: WebAssembly.Memory,
-  env: readonly string[],
-  args: readonly string[],
   holder: Holder,
   written: (ptr: number, len: number) => void,
 ): WebAssembly.Imports {
-  const envData = encodeStrings(env);
-  const argData = encodeStrings(args);
 
   const bytes = (fn: string, ptr: number, len: number): Uint8Array => {
     const p = ptr >>> 0;
@@ -126,14 +135,16 @@ export function createImports(
     out(fn, ptr, 8);
     dv().setBigUint64(ptr >>> 0, v, true);
   };
-  const strings = (fn: string, data: { bytes: Uint8Array; offsets: number[] }, ptrs: number, buf: number) => {
+  const strings = (fn: string, data: EncodedStrings, ptrs: number, buf: number) => {
+    holder.envRead = true;
     out(fn, ptrs, data.offsets.length * 4);
     out(fn, buf, data.bytes.length).set(data.bytes);
     const view = dv();
     data.offsets.forEach((o, i) => view.setUint32((ptrs >>> 0) + 4 * i, ((buf >>> 0) + o) >>> 0, true));
     return ESUCCESS;
   };
-  const sizes = (fn: string, data: { bytes: Uint8Array; offsets: number[] }, countPtr: number, sizePtr: number) => {
+  const sizes = (fn: string, data: EncodedStrings, countPtr: number, sizePtr: number) => {
+    holder.envRead = true;
     putU32(fn, countPtr, data.offsets.length);
     putU32(fn, sizePtr, data.bytes.length);
     return ESUCCESS;
@@ -182,10 +193,10 @@ export function createImports(
   const wasi: Record<string, (...a: any[]) => number | void> = {};
   for (const name of Object.keys(WASI_IMPORTS)) wasi[name] = () => ENOSYS;
   Object.assign(wasi, {
-    args_get: (ptrs: number, buf: number) => strings('args_get', argData, ptrs, buf),
-    args_sizes_get: (c: number, s: number) => sizes('args_sizes_get', argData, c, s),
-    environ_get: (ptrs: number, buf: number) => strings('environ_get', envData, ptrs, buf),
-    environ_sizes_get: (c: number, s: number) => sizes('environ_sizes_get', envData, c, s),
+    args_get: (ptrs: number, buf: number) => strings('args_get', holder.cur.args, ptrs, buf),
+    args_sizes_get: (c: number, s: number) => sizes('args_sizes_get', holder.cur.args, c, s),
+    environ_get: (ptrs: number, buf: number) => strings('environ_get', holder.cur.env, ptrs, buf),
+    environ_sizes_get: (c: number, s: number) => sizes('environ_sizes_get', holder.cur.env, c, s),
     clock_res_get(id: number, res: number) {
       if (id > 3) return EINVAL;
       putU64('clock_res_get', res, 1000n);

@@ -28,8 +28,13 @@ export type ToWorker =
       readonly t: 'ctx';
       readonly id: number;
       readonly moduleKey: string;
-      /** Instances are shared by contexts with the same pool key (same module, memory limit, env, args). */
+      /**
+       * Instances are shared by contexts with the same pool key: module and memory
+       * limit, plus envHash when the module's initialisation reads env or args (the
+       * snapshot then depends on them). Otherwise env and args are read per call.
+       */
       readonly poolKey: string;
+      readonly envHash: string;
       readonly memoryPages: number;
       readonly env: readonly string[];
       readonly args: readonly string[];

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
-import { CallState, createImports, GuestExit, HostCallError, type Holder } from './host.js';
+import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder } from './host.js';
 import {
   nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
@@ -26,9 +26,10 @@ const FLUSH_AFTER_MS = 0.5;
 interface Ctx {
   readonly moduleKey: string;
   readonly poolKey: string;
+  readonly envHash: string;
   readonly memoryPages: number;
-  readonly env: readonly string[];
-  readonly args: readonly string[];
+  readonly env: EncodedStrings;
+  readonly args: EncodedStrings;
 }
 interface Inst {
   readonly memory: WebAssembly.Memory;
@@ -49,7 +50,7 @@ interface Inst {
   hostHi: number;
 }
 
-const modules = new Map<string, { module: WebAssembly.Module; spec: ModuleSpec }>();
+const modules = new Map<string, { module: WebAssembly.Module; spec: ModuleSpec; initReadsEnv?: boolean }>();
 const ctxs = new Map<number, Ctx>();
 /** LRU: most recently used last. */
 const instances = new Map<string, Inst>();
@@ -66,7 +67,7 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   if (!m) throw new StatusError(Code.INTERNAL, `module ${ctx.moduleKey} was not sent to this worker`);
   const { module, spec } = m;
   const memory = new WebAssembly.Memory({ initial: spec.memoryMin, maximum: ctx.memoryPages });
-  const holder: Holder = { cur: state };
+  const holder: Holder = { cur: state, envRead: false };
   let inst: Inst | undefined;
   // Host writes during initialisation are part of the snapshot; later ones are dirt to restore.
   const written = (p: number, n: number) => {
@@ -74,12 +75,14 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     if (p < inst.hostLo) inst.hostLo = p;
     if (p + n > inst.hostHi) inst.hostHi = p + n;
   };
-  const imports = createImports(memory, ctx.env, ctx.args, holder, written);
+  const imports = createImports(memory, holder, written);
   imports[MEMORY_IMPORT.module]![MEMORY_IMPORT.name] = memory;
   let instance: WebAssembly.Instance;
   try {
     instance = new WebAssembly.Instance(module, imports);
     if (spec.hasInitialize) (instance.exports._initialize as () => void)();
+    // Learned once per module: does its initialisation depend on env/args?
+    m.initReadsEnv = holder.envRead;
   } catch (err) {
     if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.CompileError) {
       throw new StatusError(Code.FAILED_PRECONDITION, `the module cannot be instantiated: ${err.message}`);
@@ -151,23 +154,30 @@ function restore(inst: Inst): boolean {
   return true;
 }
 
-function acquire(ctx: Ctx, state: CallState, probe: boolean): Inst {
-  let inst = instances.get(ctx.poolKey);
+/** The pool an instance for this context lives in (see the ctx message in protocol.ts). */
+function poolKeyOf(ctx: Ctx): string {
+  return modules.get(ctx.moduleKey)?.initReadsEnv ? `${ctx.poolKey}|${ctx.envHash}` : ctx.poolKey;
+}
+
+function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key: string } {
+  let key = poolKeyOf(ctx);
+  let inst = instances.get(key);
   if (inst) {
-    instances.delete(ctx.poolKey);
+    instances.delete(key);
   } else {
     // Initialisation output is logged once, by the start probe, not each time a pool refills.
-    inst = instantiate(ctx, probe ? state : discard);
+    inst = instantiate(ctx, probe ? state : new CallState([], ctx.env, ctx.args));
+    key = poolKeyOf(ctx);
     while (instances.size >= maxInstances) instances.delete(instances.keys().next().value!);
   }
-  instances.set(ctx.poolKey, inst);
+  instances.set(key, inst);
   inst.holder.cur = state;
-  return inst;
+  return { inst, key };
 }
 
 function run(call: WireCall): WireResult {
   const ctx = ctxs.get(call.ctx);
-  const state = new CallState(call.metadata);
+  const state = ctx ? new CallState(call.metadata, ctx.env, ctx.args) : new CallState(call.metadata);
   const start = nowMs();
   if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
   if (!ctx) return result(call.seq, state, Code.INTERNAL, 'unknown container context on worker');
@@ -177,8 +187,9 @@ function run(call: WireCall): WireResult {
   wd[WD_CALLER] = callerBinds ? 1 : 0;
   wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
   let inst: Inst | undefined;
+  let key = '';
   try {
-    inst = acquire(ctx, state, call.method === '');
+    ({ inst, key } = acquire(ctx, state, call.method === ''));
     if (call.method === '') return result(call.seq, state, Code.OK, '');
     const fn = inst.exports[call.method];
     if (typeof fn !== 'function') return result(call.seq, state, Code.UNIMPLEMENTED, `the component does not implement ${call.method}`);
@@ -197,7 +208,7 @@ function run(call: WireCall): WireResult {
     return result(call.seq, state, ...classify(err, inst, ctx));
   } finally {
     wd[WD_DEADLINE] = 0;
-    if (inst && !restore(inst)) instances.delete(ctx.poolKey);
+    if (inst && !restore(inst)) instances.delete(key);
   }
 }
 
@@ -316,7 +327,7 @@ port.on('message', (msg: ToWorker) => {
       for (const k of [...instances.keys()]) if (k.startsWith(`${msg.key}|`)) instances.delete(k);
       return;
     case 'ctx':
-      ctxs.set(msg.id, msg);
+      ctxs.set(msg.id, { ...msg, env: encodeStrings(msg.env), args: encodeStrings(msg.args) });
       return;
     case 'drop-ctx':
       ctxs.delete(msg.id);

@@ -109,3 +109,23 @@ test('formatEntries splits on newlines and at the line limit', () => {
     ].join('\n'),
   );
 });
+
+test('a module whose initialisation reads env gets a snapshot per environment; others share one', async (t) => {
+  const ex = testExecutor({ workers: 1 });
+  t.after(() => ex.close());
+  const { watToWasm } = await import('../helpers/guests.js');
+  // _initialize records how many env vars it saw; Count answers that number.
+  const wasm = await watToWasm(`(module
+    (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+    (import "workd" "respond" (func $respond (param i32 i32)))
+    (memory (export "memory") 1)
+    (func (export "workd_alloc") (param i32) (result i32) i32.const 1024)
+    (func (export "_initialize") (drop (call $sizes (i32.const 0) (i32.const 4))))
+    (func (export "Count") (param i32 i32) (result i32) (call $respond (i32.const 0) (i32.const 1)) (i32.const 0)))`);
+  const one = await startGuest(ex, wasm, { imageId: 'sha256:init-env', env: { A: '1' } });
+  const three = await startGuest(ex, wasm, { imageId: 'sha256:init-env', env: { A: '1', B: '2', C: '3' } });
+  for (let i = 0; i < 3; i++) {
+    const [r1, r3] = await Promise.all([one.call(call('Count')), three.call(call('Count'))]);
+    assert.deepEqual([r1.response![0], r3.response![0]], [1, 3]);
+  }
+});

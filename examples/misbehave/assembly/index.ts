@@ -22,7 +22,7 @@ export function Grow(ptr: i32, len: i32): i32 {
 }
 
 export function Flood(ptr: i32, len: i32): i32 {
-  let lines: u32 = 4096;
+  let lines: u32 = 1200;
   const r = new Reader(ptr, len);
   while (r.next()) {
     if (r.field == 1 && r.wireType == 0) lines = r.uint32();
