@@ -95,6 +95,8 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   const tables = spec.tableWrites ? spec.tables.map((i) => ex[tableExportName(i)] as WebAssembly.Table) : [];
   const dirtyLo = spec.dirtyTracking ? (ex[DIRTY_LO_EXPORT] as WebAssembly.Global) : undefined;
   const dirtyHi = spec.dirtyTracking ? (ex[DIRTY_HI_EXPORT] as WebAssembly.Global) : undefined;
+  // A growth refused during initialisation is not the first call's failure.
+  (ex[GROW_FAILED_EXPORT] as WebAssembly.Global).value = 0;
   // Writes during initialisation are part of the snapshot, not dirt.
   if (dirtyLo && dirtyHi) {
     dirtyLo.value = -1;
