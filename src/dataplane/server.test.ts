@@ -328,6 +328,18 @@ describe('built-in services', () => {
     assert.equal((await check('nope.Nope')).err!.code, grpc.status.NOT_FOUND);
   });
 
+  test('health List: the node, its own services and every running component by domain:service', async () => {
+    const h = new health(`127.0.0.1:${dp.tcpPort}`, grpc.credentials.createInsecure());
+    clients.push(h);
+    const r = await unary<{ statuses: Record<string, { status: string }> }>(h, 'List', {});
+    const statuses = Object.fromEntries(Object.entries(r.res!.statuses).map(([k, v]) => [k, v.status]));
+    assert.equal(statuses[''], 'SERVING');
+    assert.equal(statuses['grpc.health.v1.Health'], 'SERVING');
+    assert.equal(statuses['example.com:foo.Bar'], 'SERVING');
+    assert.equal(statuses['other.org:foo.Bar'], 'SERVING');
+    assert.equal(statuses['example.com:foo.Sleeping'], undefined, 'only services with running containers are listed');
+  });
+
   test('health Watch follows a service starting and stopping', async () => {
     const h = new health(`127.0.0.1:${dp.tcpPort}`, grpc.credentials.createInsecure());
     clients.push(h);

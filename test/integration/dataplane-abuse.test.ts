@@ -109,6 +109,28 @@ describe('malformed requests get the right error and harm nothing', () => {
   });
 });
 
+describe('HTTP/2 flow control', () => {
+  test('a 3 MiB message each way, including to a client whose stream window is 1 KiB', async () => {
+    const big = 'f'.repeat(3 * 1024 * 1024);
+    const r = await unary(bar(), 'Echo', msg(big));
+    assert.equal(r.err, null);
+    assert.equal(text(r.res!).length, big.length);
+    const s = await new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+      const x = http2.connect(`http://${address}`, { settings: { initialWindowSize: 1024 } });
+      x.once('connect', () => resolve(x));
+      x.once('error', reject);
+    });
+    const m = msg(big);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(m.length, 1);
+    const res = await raw(s, {}, Buffer.concat([prefix, m]));
+    s.close();
+    assert.equal(res.grpcStatus, 0);
+    assert.equal(res.body.length, 5 + m.length);
+    assert.ok(res.body.subarray(5).equals(m));
+  });
+});
+
 describe('floods and load', () => {
   test('a flood of RST_STREAM (streams opened and reset at once, 5,000) leaves the daemon serving', async (t) => {
     const rssBefore = await rssBytes(d.process.pid!);
