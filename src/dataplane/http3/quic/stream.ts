@@ -63,8 +63,9 @@ export class Stream implements QuicStream {
 
   write(chunk: Uint8Array, fin = false): void {
     if (!this.canWrite) throw failedPrecondition(`QUIC stream ${this.id} is the peer's unidirectional stream: it cannot be written`);
-    // The peer stopped the stream or we reset it: onReset already told the app.
-    if (this.sendAborted) return;
+    // The peer stopped the stream or we reset it (onReset told the app), or
+    // the connection is closing (onClose told it): nothing can be sent.
+    if (this.sendAborted || this.conn.closeNotified) return;
     if (this.writeEnded) throw failedPrecondition(`QUIC stream ${this.id}: write after FIN`);
     if (fin) this.writeEnded = true;
     if (!this.hasPending) {
@@ -107,12 +108,12 @@ export class Stream implements QuicStream {
   }
 
   reset(errorCode: number): void {
-    if (!this.canWrite || this.sendAborted) return;
+    if (!this.canWrite || this.sendAborted || this.conn.closeNotified) return;
     this.conn.shutdownWrite(this, errorCode);
   }
 
   stopSending(errorCode: number): void {
-    if (!this.canRead || this.readDone) return;
+    if (!this.canRead || this.readDone || this.conn.closeNotified) return;
     this.conn.shutdownRead(this, errorCode);
   }
 }

@@ -284,9 +284,17 @@ test('application close codes and reasons reach the peer', async () => {
     sc = closed(c);
   };
   const c = await connect(server);
+  const s = c.openBidi();
+  const cc = closed(c);
   await new Promise((r) => setTimeout(r, 20));
   c.close(0x100, 'bye now');
   assert.deepEqual(await within(sc, 5000, 'server onClose'), { code: 0x100, reason: 'bye now' });
+  assert.deepEqual(await within(cc, 5000, 'client onClose'), { code: 0x100, reason: 'bye now' });
+  // After onClose: stream operations are no-ops, new streams are refused.
+  s.write(Buffer.from('too late'), true);
+  s.reset(1);
+  s.stopSending(1);
+  assert.throws(() => c.openBidi(), (err: unknown) => err instanceof WorkdError && err.code === Code.UNAVAILABLE);
   await within(server.close(), 5000, 'server close');
 });
 

@@ -7,7 +7,9 @@
 //   once the current batch is processed (one send pass per batch, not per write).
 // - onData chunks are fresh buffers owned by the receiver (copied out of quiche).
 // - While a stream's onData is null, its bytes stay in quiche and QUIC flow
-//   control holds the peer back; setting onData again resumes delivery.
+//   control holds the peer back; setting onData again resumes delivery (a
+//   RESET_STREAM on such a paused stream is reported then too).
+// - After onClose, write/reset/stopSending are no-ops.
 // - write() keeps a reference to what quiche could not take yet: do not
 //   mutate a chunk after writing it. Writes after the peer's STOP_SENDING are
 //   dropped silently (onReset has told you); a write after FIN throws
