@@ -13,7 +13,7 @@ import type { ContainerRuntime, Executor, GuestCall, GuestResult, MetadataEntry,
 import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
 import { ContainerLog } from './logs.js';
 import {
-  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
 } from './protocol.js';
@@ -22,6 +22,8 @@ const PAGE = 65536;
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
 const WATCHDOG_MS = 5;
+/** A call running this long makes its worker give back the calls queued behind it. */
+const STEAL_AFTER_MS = 10;
 const WORKER_HEAP_MB = 512;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
@@ -42,6 +44,9 @@ interface Pending {
   /** Epoch ms, or 0. */
   readonly deadline: number;
   readonly resolve: (r: GuestResult) => void;
+  /** Where it was sent: batch id and index in the batch (for stealing). */
+  batch: number;
+  index: number;
   settled: boolean;
   released: boolean;
   attempts: number;
@@ -51,6 +56,11 @@ interface Pending {
 interface Slot {
   readonly worker: Worker;
   readonly wd: Float64Array;
+  readonly steal: Int32Array;
+  /** Id of the last batch sent. */
+  batchSeq: number;
+  /** Its calls were taken back because one ran long; not dispatched to until it answers again. */
+  stuck: boolean;
   readonly modules: Set<string>;
   readonly ctxs: Set<number>;
   queue: Pending[];
@@ -204,6 +214,8 @@ class WorkerExecutor implements Executor {
         metadata: metadata.length === 0 ? NO_METADATA : metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
         deadline: deadlineEpoch,
         resolve,
+        batch: 0,
+        index: 0,
         settled: false,
         released: false,
         attempts: 0,
@@ -219,11 +231,10 @@ class WorkerExecutor implements Executor {
   }
 
   private dispatch(p: Pending): void {
-    p.attempts++;
     let best = this.slots[0]!;
     let load = Infinity;
     for (const s of this.slots) {
-      const l = s.queue.length + s.inflight.size;
+      const l = s.queue.length + s.inflight.size + (s.stuck ? 1e9 : 0);
       if (l < load) {
         best = s;
         load = l;
@@ -288,17 +299,28 @@ class WorkerExecutor implements Executor {
         off += p.request.length;
       }
       const metadata = withMetadata ? live.map((p) => p.metadata) : undefined;
-      s.worker.postMessage({ t: 'batch', head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
+      const id = ++s.batchSeq;
+      for (let i = 0; i < live.length; i++) {
+        live[i]!.batch = id;
+        live[i]!.index = i;
+      }
+      s.worker.postMessage({ t: 'batch', id, head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
     }
   }
 
   private onResults(s: Slot, m: FromWorker): void {
+    s.stuck = false;
     const n = m.head.length / RESULT_FIELDS;
     for (let i = 0; i < n; i++) {
       const o = i * RESULT_FIELDS;
       const p = s.inflight.get(m.head[o + R_SEQ]!);
       if (!p) continue;
       s.inflight.delete(p.seq);
+      if (m.head[o + R_STATUS] === STATUS_REQUEUE) {
+        if (!p.settled) this.dispatch(p);
+        else this.release(p);
+        continue;
+      }
       const len = m.head[o + R_LEN]!;
       const off = m.head[o + R_OFF]!;
       const extra: ResultExtra | 0 | undefined = m.extra?.[i];
@@ -348,7 +370,7 @@ class WorkerExecutor implements Executor {
   }
 
   private spawn(): Slot {
-    const sab = new SharedArrayBuffer(WD_SLOTS * 8);
+    const sab = new SharedArrayBuffer(WD_SLOTS * 8 + ST_SLOTS * 4);
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: { watchdog: sab, maxInstances: MAX_INSTANCES_PER_WORKER },
       // Guests cannot grow the JS heap much (output and trailers are capped), but if
@@ -356,7 +378,18 @@ class WorkerExecutor implements Executor {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
     worker.unref();
-    const s: Slot = { worker, wd: new Float64Array(sab), modules: new Set(), ctxs: new Set(), queue: [], inflight: new Map(), dead: false };
+    const s: Slot = {
+      worker,
+      wd: new Float64Array(sab, 0, WD_SLOTS),
+      steal: new Int32Array(sab, WD_SLOTS * 8, ST_SLOTS),
+      batchSeq: 0,
+      stuck: false,
+      modules: new Set(),
+      ctxs: new Set(),
+      queue: [],
+      inflight: new Map(),
+      dead: false,
+    };
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'results' && !s.dead) this.onResults(s, m);
     });
@@ -378,7 +411,11 @@ class WorkerExecutor implements Executor {
     const now = nowMs();
     for (const s of [...this.slots]) {
       const d = s.wd[WD_DEADLINE]!;
-      if (d === 0 || now <= d) continue;
+      if (d === 0) continue;
+      if (now <= d) {
+        if (!s.stuck && now - s.wd[WD_START]! > STEAL_AFTER_MS && s.inflight.size > 1) this.stealFrom(s);
+        continue;
+      }
       const seq = s.wd[WD_SEQ]!;
       const p = s.inflight.get(seq);
       const r = s.wd[WD_CALLER] === 1
@@ -387,6 +424,30 @@ class WorkerExecutor implements Executor {
       this.log.warn({ containerId: p?.container.containerId, method: p?.method }, 'stopping a runaway guest call');
       void s.worker.terminate();
       this.replace(s, seq, r);
+    }
+  }
+
+  /** A call is running long on `s`: run the calls queued behind it on other workers. */
+  private stealFrom(s: Slot): void {
+    if (this.slots.every((x) => x === s || x.stuck)) return; // nowhere better to go
+    // Set the mark, then read the worker's position (it publishes, then checks).
+    Atomics.store(s.steal, ST_STOLEN, s.batchSeq);
+    const batch = Atomics.load(s.steal, ST_BATCH);
+    const index = Atomics.load(s.steal, ST_INDEX);
+    s.stuck = true;
+    const moved: Pending[] = [];
+    for (const p of s.inflight.values()) {
+      if (p.batch > batch || (p.batch === batch && p.index > index)) moved.push(p);
+    }
+    for (const p of moved) {
+      s.inflight.delete(p.seq);
+      if (p.settled) this.release(p);
+      else this.dispatch(p);
+    }
+    if (s.queue.length > 0) {
+      const queued = s.queue;
+      s.queue = [];
+      for (const p of queued) this.dispatch(p);
     }
   }
 
@@ -408,7 +469,7 @@ class WorkerExecutor implements Executor {
     for (const p of orphans) {
       if (p.seq === culprit) this.settle(p, r, true);
       else if (p.settled || this.closed) this.release(p);
-      else if (p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
+      else if (++p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
       else this.dispatch(p);
     }
   }

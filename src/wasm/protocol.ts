@@ -19,7 +19,23 @@ export interface ModuleSpec {
 export const WD_DEADLINE = 0; // epoch ms after which the running call is stopped; 0 when idle
 export const WD_SEQ = 1; // seq of the running call
 export const WD_CALLER = 2; // 1 when the deadline is the caller's, 0 when it is the CPU limit
-export const WD_SLOTS = 3;
+export const WD_START = 3; // epoch ms when the running call started
+export const WD_SLOTS = 4;
+
+/**
+ * Work stealing (Int32Array slots after the Float64 ones, used with Atomics):
+ * when a call runs long, the main thread takes the calls queued behind it on
+ * that worker and runs them elsewhere. The worker publishes which call of which
+ * batch it is on before it checks the steal mark, and the main thread sets the
+ * mark before it reads that position, so each queued call either runs on this
+ * worker (the main thread saw it started) or comes back unrun (STATUS_REQUEUE).
+ */
+export const ST_STOLEN = 0; // batches with id <= this are taken back (calls not started must not run)
+export const ST_BATCH = 1; // id of the batch the worker is on
+export const ST_INDEX = 2; // index in that batch of the call it is on
+export const ST_SLOTS = 3;
+/** Result status of a call the worker gave back unrun after a steal. */
+export const STATUS_REQUEUE = -1;
 
 export type ToWorker =
   | { readonly t: 'module'; readonly key: string; readonly module: WebAssembly.Module; readonly spec: ModuleSpec }
@@ -49,6 +65,8 @@ export type ToWorker =
  */
 export interface Batch {
   readonly t: 'batch';
+  /** Increasing per worker (see ST_*). */
+  readonly id: number;
   /** CALL_FIELDS numbers per call. */
   readonly head: Float64Array;
   readonly body: Uint8Array;

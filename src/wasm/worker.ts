@@ -8,7 +8,7 @@ import { Code } from '../errors.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder } from './host.js';
 import {
-  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
@@ -16,7 +16,8 @@ import type { MetadataEntry } from './api.js';
 import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
 
 const port = parentPort!;
-const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer);
+const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer, 0, WD_SLOTS);
+const steal = new Int32Array(workerData.watchdog as SharedArrayBuffer, WD_SLOTS * 8);
 const maxInstances: number = workerData.maxInstances;
 /** Tests set WORKD_VERIFY_RESTORE=1 to check every reset byte for byte against the snapshot. */
 const verifyRestore = process.env.WORKD_VERIFY_RESTORE === '1';
@@ -186,6 +187,7 @@ function run(call: WireCall): WireResult {
   const cpuDeadline = start + call.cpuMs;
   const callerBinds = call.deadline !== 0 && call.deadline < cpuDeadline;
   wd[WD_SEQ] = call.seq;
+  wd[WD_START] = start;
   wd[WD_CALLER] = callerBinds ? 1 : 0;
   wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
   let inst: Inst | undefined;
@@ -298,6 +300,14 @@ function runBatch(b: Batch): void {
   const n = b.head.length / CALL_FIELDS;
   for (let i = 0; i < n; i++) {
     const o = i * CALL_FIELDS;
+    // Publish the position, then look at the steal mark (the main thread does the reverse).
+    Atomics.store(steal, ST_BATCH, b.id);
+    Atomics.store(steal, ST_INDEX, i);
+    if (Atomics.load(steal, ST_STOLEN) >= b.id) {
+      // Taken back: the main thread runs these elsewhere unless it saw this one start.
+      for (let j = i; j < n; j++) packer.add(requeued(b.head[j * CALL_FIELDS + C_SEQ]!));
+      break;
+    }
     const off = b.head[o + C_OFF]!;
     const call: WireCall = {
       seq: b.head[o + C_SEQ]!,
@@ -316,6 +326,10 @@ function runBatch(b: Batch): void {
     }
   }
   if (packer.size > 0) packer.post();
+}
+
+function requeued(seq: number): WireResult {
+  return { seq, status: STATUS_REQUEUE, message: '', trailers: NO_METADATA, dropped: 0 };
 }
 
 port.on('message', (msg: ToWorker) => {

@@ -54,6 +54,25 @@ test('an infinite loop is stopped at the CPU limit while every other call, queue
   assert.equal(c.inFlight, 0);
 });
 
+test('calls queued behind a long-running call on its worker are run elsewhere, long before it is stopped', async (t) => {
+  const ex = testExecutor({ workers: 2, cpuMsPerCall: 3000 });
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('kitchen'));
+  let loopDone = false;
+  const loop = c.call(call('Loop')).then((r) => {
+    loopDone = true;
+    return r;
+  });
+  // Sent in the same turn: about half are batched onto the looping worker.
+  const echoes = await Promise.all(Array.from({ length: 40 }, (_, i) => c.call(call('Echo', utf8(`e${i}`)))));
+  assert.equal(loopDone, false, 'the echoes did not wait for the loop to be stopped');
+  echoes.forEach((r, i) => assert.equal(text(r), `e${i}`));
+  // and later calls keep flowing while the loop still runs
+  assert.equal(text(await c.call(call('Echo', utf8('again')))), 'again');
+  assert.equal(loopDone, false);
+  assert.equal((await loop).status, Code.RESOURCE_EXHAUSTED);
+});
+
 test("the caller's deadline stops a running call with DEADLINE_EXCEEDED", async (t) => {
   const ex = testExecutor({ workers: 1 });
   t.after(() => ex.close());
