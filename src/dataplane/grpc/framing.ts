@@ -49,11 +49,6 @@ export class MessageDecoder {
     if (this.state !== State.Failed) this.state = State.Failed;
   }
 
-  /** True between messages (a clean end of stream is possible here). */
-  get idle(): boolean {
-    return this.state === State.Prefix && this.prefixFill === 0;
-  }
-
   push(chunk: Uint8Array): void {
     let pos = 0;
     const len = chunk.length;

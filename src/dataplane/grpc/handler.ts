@@ -153,11 +153,6 @@ abstract class RequestCall extends ServerCall implements UniversalRequestBody, M
     this.halfClosed();
   }
 
-  // Named by the transport-facing interface; ServerCall.abort does the work.
-  override abort(): void {
-    super.abort();
-  }
-
   onFrameError(error: WorkdError): void {
     this.fail(error);
   }
@@ -268,7 +263,10 @@ class GuestCall extends RequestCall {
       .then(
         (result) => this.answer(result),
         // ContainerRuntime.call never rejects by contract; if one does, the caller still gets a status.
-        (err: unknown) => this.fail(new WorkdError(Code.INTERNAL, `guest call failed: ${(err as Error)?.message ?? String(err)}`)),
+        (err: unknown) => {
+          this.opts.log.error({ err, container: container.id, method: this.method }, 'container runtime rejected a call (it must answer a GuestResult)');
+          this.fail(new WorkdError(Code.INTERNAL, `guest call failed: ${(err as Error)?.message ?? String(err)}`));
+        },
       );
   }
 
