@@ -31,7 +31,8 @@ class H2Response implements UniversalResponse {
     if (status === 200) {
       // gRPC answers carry trailers.
       s.respond(headers as OutgoingHttpHeaders, RESPOND_STREAMING);
-      s.once('wantTrailers', onWantTrailers);
+      // 'on', not 'once': it fires at most once per stream, and 'once' allocates a wrapper.
+      s.on('wantTrailers', onWantTrailers);
     } else {
       // Plain HTTP errors end with their body.
       s.respond({ ...headers, ':status': status } as OutgoingHttpHeaders, RESPOND_PLAIN);
