@@ -25,6 +25,8 @@ export interface Expected {
 
 export type Progress = (done: number, total: number) => void;
 
+const WRITE_AHEAD = 8 * 1024 * 1024;
+
 export class ContentStore {
   private readonly blobDir: string;
   private readonly ingestDir: string;
@@ -99,20 +101,33 @@ export class ContentStore {
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
     let fh: FileHandle | undefined;
     let committed = false;
+    let writing: Promise<unknown> = Promise.resolve();
     try {
       const src = await source();
       fh = await open(tmp, 'wx');
       const hash = createHash('sha256');
       let n = 0;
+      // Writes are chained, not awaited per chunk, so the disk works while the
+      // next chunks arrive; at most WRITE_AHEAD bytes wait in memory.
+      const file = fh;
+      let queued = 0;
+      let written = 0;
       for await (const chunk of src.chunks) {
         n += chunk.length;
         if (n > expected.size) {
           throw new WorkdError(Code.DATA_LOSS, `blob ${expected.digest} from ${src.origin} is longer than the ${expected.size} bytes its descriptor declares`);
         }
         hash.update(chunk);
-        await fh.write(chunk);
+        queued += chunk.length;
+        writing = writing.then(async () => {
+          await file.write(chunk);
+          written += chunk.length;
+        });
+        writing.catch(() => {}); // seen by the awaits below and in finally
+        if (queued - written > WRITE_AHEAD) await writing;
         progress?.(n, expected.size);
       }
+      await writing;
       if (n !== expected.size) {
         throw new WorkdError(Code.DATA_LOSS, `blob ${expected.digest} from ${src.origin} is truncated: got ${n} of ${expected.size} bytes`);
       }
@@ -127,6 +142,7 @@ export class ContentStore {
       committed = true;
       this.sizes.set(expected.digest, expected.size);
     } finally {
+      await writing.catch(() => {});
       if (fh) await fh.close().catch(() => {});
       if (!committed) await rm(tmp, { force: true });
     }

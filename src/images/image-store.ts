@@ -72,6 +72,25 @@ export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStor
 
 type BlobOpener = (desc: Descriptor) => Promise<BlobSource>;
 
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** Reads a small blob into memory, checking size and digest as the content store would. */
+async function readVerified(d: Descriptor, src: BlobSource, limit: number): Promise<Buffer> {
+  if (d.size > limit) throw invalidArgument(`${src.origin}: config ${d.digest} is ${d.size} bytes, more than ${limit}`);
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of src.chunks) {
+    n += c.length;
+    if (n > d.size) throw new WorkdError(Code.DATA_LOSS, `blob ${d.digest} from ${src.origin} is longer than the ${d.size} bytes its descriptor declares`);
+    chunks.push(c);
+  }
+  const bytes = Buffer.concat(chunks);
+  if (n !== d.size) throw new WorkdError(Code.DATA_LOSS, `blob ${d.digest} from ${src.origin} is truncated: got ${n} of ${d.size} bytes`);
+  const got = sha256Digest(bytes);
+  if (got !== d.digest) throw new WorkdError(Code.DATA_LOSS, `blob from ${src.origin} does not match its digest: expected ${d.digest}, got ${got}`);
+  return bytes;
+}
+
 export class ImageStoreImpl implements ImageStore {
   private readonly images = new Map<string, StoredImage>();
   private records = new Map<string, ImageRecord>();
@@ -238,6 +257,12 @@ export class ImageStoreImpl implements ImageStore {
    */
   async pull(refText: string, auth?: RegistryAuth, progress?: PullProgress): Promise<ImageRecord> {
     this.checkOpen();
+    if (isDigest(refText)) {
+      // An image ID (or manifest digest) names content this node holds or cannot find: it carries no repository.
+      const have = this.resolve(refText);
+      if (have) return have;
+      throw invalidArgument(`cannot pull ${refText}: an image ID names no registry; pull by reference (registry/repository:tag or @digest)`);
+    }
     const ref = parseReference(refText);
     if (ref.digest !== undefined && !isDigest(ref.digest)) throw invalidArgument(`image reference ${refText}: only sha256 digests are supported`);
     if (ref.digest !== undefined) {
@@ -436,12 +461,20 @@ export class ImageStoreImpl implements ImageStore {
             c.progress!(sum, total);
           }
         : undefined;
-      // Config first: it names the component, and a bad one stops the pull before the big layers.
-      await this.content.ingest(layers.config, () => c.open(layers.config), report?.(layers.config.digest));
-      const configBytes = await this.content.read(layers.config.digest);
+      // Config first, into memory: it names the component, and a bad one stops
+      // the pull before the big layers. It is written with them.
+      const configBytes = this.content.has(layers.config.digest)
+        ? await this.content.read(layers.config.digest)
+        : await readVerified(layers.config, await c.open(layers.config), MAX_CONFIG_BYTES);
       const { component, abiVersion } = componentIdentity(c.manifest, configBytes, c.origin);
-      // allSettled: a failed layer must not leave a sibling still writing when the collector runs.
-      const results = await Promise.allSettled(toFetch.slice(1).map((d) => this.content.ingest(d, () => c.open(d), report?.(d.digest))));
+      // Then everything at once. allSettled: a failed layer must not leave a
+      // sibling still writing when the collector runs.
+      const results = await Promise.allSettled([
+        this.content.put(layers.config, configBytes, c.origin),
+        ...toFetch.slice(1).map((d) => this.content.ingest(d, () => c.open(d), report?.(d.digest))),
+        this.content.put({ digest: c.manifestDigest, size: c.manifestBytes.length }, c.manifestBytes, c.origin),
+        ...c.extraBlobs.map((b) => this.content.put({ digest: b.desc.digest, size: b.bytes.length }, b.bytes, c.origin)),
+      ]);
       const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (failed) throw failed.reason;
       const ds = await this.content.read(layers.descriptorSet.digest);
@@ -450,8 +483,6 @@ export class ImageStoreImpl implements ImageStore {
       } catch (err) {
         throw invalidArgument(`${c.origin}: the image's descriptor set does not fit component ${component.name}: ${(err as Error).message}`);
       }
-      await this.content.put({ digest: c.manifestDigest, size: c.manifestBytes.length }, c.manifestBytes, c.origin);
-      for (const b of c.extraBlobs) await this.content.put({ digest: b.desc.digest, size: b.bytes.length }, b.bytes, c.origin);
       await this.content.syncDir();
       const id = layers.config.digest;
       const prev = this.images.get(id);

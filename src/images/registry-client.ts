@@ -1,5 +1,5 @@
-// A client of the registry HTTP API v2 (the OCI distribution spec) on node's
-// built-in fetch: manifests and blobs for pull, uploads for push, with the
+// A client of the registry HTTP API v2 (the OCI distribution spec) on
+// node:http (./http.ts): manifests and blobs for pull, uploads for push, with the
 // `WWW-Authenticate: Bearer` token flow and basic auth. Every failure becomes a
 // WorkdError whose code a kubelet (or a user) can act on.
 import { Code, WorkdError } from '../errors.js';
@@ -7,6 +7,7 @@ import { sha256Digest } from './digest.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { apiHost, isLoopbackRegistry, type ImageReference } from './reference.js';
 import type { BlobSource } from './content-store.js';
+import { httpRequest, type HttpResponse } from './http.js';
 
 /** Credentials as the CRI AuthConfig carries them. */
 export interface RegistryAuth {
@@ -78,12 +79,12 @@ type Action = 'pull' | 'pull,push';
 /** Turns a failed fetch (refused, reset, DNS) into UNAVAILABLE naming the registry. */
 function networkError(err: unknown, what: string): WorkdError {
   if (err instanceof WorkdError) return err;
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const detail = cause?.code ?? cause?.message ?? (err as Error).message;
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const detail = [e.code, e.message].filter(Boolean).join(' ') || e.cause?.code || e.cause?.message || String(err);
   return new WorkdError(Code.UNAVAILABLE, `${what}: ${detail}`, { cause: err });
 }
 
-async function registryMessage(res: Response): Promise<string> {
+async function registryMessage(res: HttpResponse): Promise<string> {
   const text = await res.text().catch(() => '');
   try {
     const body = JSON.parse(text) as { errors?: { code?: string; message?: string; detail?: unknown }[]; details?: string; error?: string };
@@ -93,7 +94,7 @@ async function registryMessage(res: Response): Promise<string> {
   } catch {
     /* not JSON */
   }
-  return text.trim().slice(0, 300) || res.statusText;
+  return text.trim().slice(0, 300) || `HTTP ${res.status}`;
 }
 
 export class RegistryClient {
@@ -122,16 +123,16 @@ export class RegistryClient {
     method: string,
     pathOrUrl: string,
     init: { headers?: Record<string, string>; body?: Uint8Array; what: string },
-  ): Promise<Response> {
+  ): Promise<HttpResponse> {
     const url = pathOrUrl.startsWith('http://') || pathOrUrl.startsWith('https://') ? pathOrUrl : `${this.baseUrl(repo.registry)}${pathOrUrl}`;
     const scope = `repository:${repo.name}:${repo.action}`;
     const basic = basicCredentials(repo.auth);
     const tokenKey = `${repo.registry}|${scope}|${basic ?? ''}|${repo.auth?.identityToken ?? ''}`;
-    const send = async (authorization: string | undefined): Promise<Response> => {
+    const send = async (authorization: string | undefined): Promise<HttpResponse> => {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers };
       if (authorization) headers.authorization = authorization;
       try {
-        return await fetch(url, { method, headers, body: init.body, redirect: 'follow' });
+        return await httpRequest(url, { method, headers, body: init.body });
       } catch (err) {
         throw networkError(err, `${init.what}: registry ${repo.registry} is unreachable`);
       }
@@ -143,18 +144,18 @@ export class RegistryClient {
     else if (repo.basicKnown && basic) authorization = `Basic ${basic}`;
     let res = await send(authorization);
     if (res.status !== 401) return res;
-    const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
+    const challenge = parseChallenge(res.header('www-authenticate') ?? '');
     if (!challenge || authorization?.startsWith('Bearer ') && repo.auth?.registryToken) return res;
     if (challenge.scheme === 'basic') {
       if (!basic || authorization) return res;
-      await res.body?.cancel();
+      res.discard();
       repo.basicKnown = true;
       res = await send(`Basic ${basic}`);
       return res;
     }
     if (challenge.scheme !== 'bearer' || !challenge.params.realm) return res;
     // A cached token may have expired or lack a scope this request needs: one fresh token is asked for.
-    await res.body?.cancel();
+    res.discard();
     const token = await this.fetchToken(repo, challenge.params, scope, basic, init.what);
     this.tokens.set(tokenKey, { token: token.token, expires: Date.now() + Math.max(10, token.expiresIn - 10) * 1000 });
     return send(`Bearer ${token.token}`);
@@ -176,18 +177,18 @@ export class RegistryClient {
     }
     // Our scope (pull, or pull+push) and whatever the registry asked for, so one token serves both.
     const scopes = [...new Set([scope, ...(params.scope ? params.scope.split(' ') : [])])];
-    let res: Response;
+    let res: HttpResponse;
     try {
       if (repo.auth?.identityToken) {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: repo.auth.identityToken, client_id: this.userAgent, scope: scopes.join(' ') });
         if (params.service) form.set('service', params.service);
-        res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent }, body: form.toString() });
+        res = await httpRequest(url.toString(), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent }, body: Buffer.from(form.toString()) });
       } else {
         if (params.service) url.searchParams.set('service', params.service);
         for (const sc of scopes) url.searchParams.append('scope', sc);
         const headers: Record<string, string> = { 'user-agent': this.userAgent };
         if (basic) headers.authorization = `Basic ${basic}`;
-        res = await fetch(url, { headers });
+        res = await httpRequest(url.toString(), { method: 'GET', headers });
       }
     } catch (err) {
       throw networkError(err, `${what}: token server ${url.origin} of registry ${repo.registry} is unreachable`);
@@ -195,7 +196,12 @@ export class RegistryClient {
     if (res.status === 401) throw new WorkdError(Code.UNAUTHENTICATED, `${what}: token server of ${repo.registry} refused the credentials: ${await registryMessage(res)}`);
     if (res.status === 403) throw new WorkdError(Code.PERMISSION_DENIED, `${what}: token server of ${repo.registry} denied access: ${await registryMessage(res)}`);
     if (!res.ok) throw new WorkdError(Code.UNAVAILABLE, `${what}: token server of ${repo.registry} answered HTTP ${res.status}: ${await registryMessage(res)}`);
-    const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
+    let body: { token?: string; access_token?: string; expires_in?: number } = {};
+    try {
+      body = JSON.parse(await res.text()) as typeof body;
+    } catch {
+      /* no token below */
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new WorkdError(Code.UNAVAILABLE, `${what}: token server of ${repo.registry} returned no token`);
     return { token, expiresIn: typeof body.expires_in === 'number' ? body.expires_in : 60 };
@@ -203,9 +209,9 @@ export class RegistryClient {
 }
 
 /** Maps a non-2xx registry answer to a WorkdError carrying the registry's own message. */
-export async function statusError(res: Response, what: string, registry: string, sentCredentials: boolean): Promise<WorkdError> {
+export async function statusError(res: HttpResponse, what: string, registry: string, sentCredentials: boolean): Promise<WorkdError> {
   const msg = await registryMessage(res);
-  const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
+  const challenge = parseChallenge(res.header('www-authenticate') ?? '');
   switch (res.status) {
     case 401:
       if (sentCredentials && challenge?.params.error === 'insufficient_scope') {
@@ -244,7 +250,7 @@ export class Repository {
     return this.auth !== undefined;
   }
 
-  private async ok(res: Response, what: string): Promise<Response> {
+  private async ok(res: HttpResponse, what: string): Promise<HttpResponse> {
     if (res.ok) return res;
     throw await statusError(res, what, this.registry, this.hasCredentials);
   }
@@ -258,16 +264,16 @@ export class Repository {
     );
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await res.arrayBuffer());
+      bytes = await res.bytes(4 * 1024 * 1024);
     } catch (err) {
+      if (err instanceof RangeError) throw new WorkdError(Code.INVALID_ARGUMENT, `${what} is larger than 4 MiB`);
       throw networkError(err, `${what}: the download broke off`);
     }
-    if (bytes.length > 4 * 1024 * 1024) throw new WorkdError(Code.INVALID_ARGUMENT, `${what} is larger than 4 MiB`);
     const digest = sha256Digest(bytes);
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new WorkdError(Code.DATA_LOSS, `${what}: the registry served a manifest whose digest is ${digest}`);
     }
-    return { bytes, digest, mediaType: res.headers.get('content-type') ?? undefined };
+    return { bytes, digest, mediaType: res.header('content-type') };
   }
 
   /** The digest a tag points at now (HEAD; no body), or undefined when the registry does not say. */
@@ -277,7 +283,8 @@ export class Repository {
       await this.client.request(this, 'HEAD', `/v2/${this.name}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, what }),
       what,
     );
-    return res.headers.get('docker-content-digest') ?? undefined;
+    res.discard();
+    return res.header('docker-content-digest');
   }
 
   /** Opens a blob download; the content store verifies size and digest while writing. */
@@ -285,12 +292,11 @@ export class Repository {
     const what = `blob ${digest} of ${this.registry}/${this.name}`;
     const res = await this.ok(await this.client.request(this, 'GET', `/v2/${this.name}/blobs/${digest}`, { what }), what);
     const body = res.body;
-    if (!body) throw new WorkdError(Code.UNAVAILABLE, `${what}: the registry sent no body`);
     return {
       origin: `${this.registry}/${this.name}`,
       chunks: (async function* () {
         try {
-          for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) yield chunk;
+          for await (const chunk of body) yield chunk;
         } catch (err) {
           throw networkError(err, `${what}: the download broke off`);
         }
@@ -301,8 +307,11 @@ export class Repository {
   async hasBlob(digest: string): Promise<boolean> {
     const what = `blob ${digest} of ${this.registry}/${this.name}`;
     const res = await this.client.request(this, 'HEAD', `/v2/${this.name}/blobs/${digest}`, { what });
-    if (res.status === 404) return false;
-    await this.ok(res, what);
+    if (res.status === 404) {
+      res.discard();
+      return false;
+    }
+    (await this.ok(res, what)).discard();
     return true;
   }
 
@@ -327,10 +336,12 @@ export class Repository {
     };
     if (size <= chunkSize) {
       const body = await read(0, size);
-      await this.ok(
-        await this.client.request(this, 'PUT', withDigest(location), { headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, what }),
-        what,
-      );
+      (
+        await this.ok(
+          await this.client.request(this, 'PUT', withDigest(location), { headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body, what }),
+          what,
+        )
+      ).discard();
       opts.progress?.(size);
       return;
     }
@@ -348,11 +359,12 @@ export class Repository {
       location = this.resolveLocation(res, what);
       opts.progress?.(offset + len);
     }
-    await this.ok(await this.client.request(this, 'PUT', withDigest(location), { headers: { 'content-length': '0' }, what }), what);
+    (await this.ok(await this.client.request(this, 'PUT', withDigest(location), { headers: { 'content-length': '0' }, what }), what)).discard();
   }
 
-  private resolveLocation(res: Response, what: string): string {
-    const loc = res.headers.get('location');
+  private resolveLocation(res: HttpResponse, what: string): string {
+    res.discard();
+    const loc = res.header('location');
     if (!loc) throw new WorkdError(Code.UNAVAILABLE, `${what}: the registry gave no upload location`);
     return new URL(loc, this.client.baseUrl(this.registry)).toString();
   }
@@ -363,7 +375,7 @@ export class Repository {
       await this.client.request(this, 'PUT', `/v2/${this.name}/manifests/${reference}`, { headers: { 'content-type': mediaType }, body: bytes, what }),
       what,
     );
-    await res.body?.cancel();
-    return res.headers.get('docker-content-digest') ?? sha256Digest(bytes);
+    res.discard();
+    return res.header('docker-content-digest') ?? sha256Digest(bytes);
   }
 }
