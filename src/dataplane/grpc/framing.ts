@@ -28,7 +28,8 @@ export class MessageDecoder {
   private compressed = false;
   /** Declared size of the message being collected. */
   private size = 0;
-  private parts: Uint8Array[] = [];
+  // Created only for a message split across chunks (the fast path needs none).
+  private parts: Uint8Array[] | null = null;
   private bodyFill = 0;
   /** Bytes of a partial message reserved from the budget. */
   private held = 0;
@@ -41,7 +42,7 @@ export class MessageDecoder {
 
   /** Gives back what a partial message holds (the call ended). */
   dispose(): void {
-    this.parts = [];
+    this.parts = null;
     if (this.held > 0) {
       this.budget.release(this.held);
       this.held = 0;
@@ -94,12 +95,13 @@ export class MessageDecoder {
         return;
       }
       this.held += n;
-      this.parts.push(chunk.subarray(pos, pos + n));
+      (this.parts ??= []).push(chunk.subarray(pos, pos + n));
       this.bodyFill += n;
       pos += n;
       if (this.bodyFill === this.size) {
-        const body = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
-        this.parts = [];
+        const parts = this.parts!;
+        const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
+        this.parts = null;
         this.budget.release(this.held);
         this.held = 0;
         this.state = State.Prefix;
