@@ -185,7 +185,13 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const t of targets) {
-        const server = await t.start();
+        let server: Server;
+        try {
+          server = await t.start();
+        } catch (err) {
+          console.log(`  round ${round + 1} ${t.name.padEnd(11)} could not start: ${(err as Error).message.split('\n')[0]}`);
+          continue;
+        }
         const { port } = server;
         try {
           for (const p of t.paths(3)) await check(port, p, t.authority);
