@@ -86,6 +86,7 @@ export interface GrpcUnaryResult extends Omit<GrpcCallResult, 'messages'> {
 }
 
 const MAX_RESPONSE_MESSAGE = 64 * 1024 * 1024;
+const DEADLINE_GRACE_MS = 1000;
 
 /** Folds a flat field list into an object (repeated names become arrays). */
 export function toFields(flat: readonly string[]): Fields {
@@ -134,6 +135,9 @@ class ClientStream implements FrameSink {
     };
     stream.onReset = (code) => {
       if (this.state === RS.Done) return;
+      // STOP_SENDING(H3_NO_ERROR): the server has its answer and wants no more of the request
+      // (RFC 9114 §4.1.2); the transport reports it like a reset, but the response still comes.
+      if (code === H3Code.H3_NO_ERROR) return;
       this.finish();
       this.reject(new H3Error(code as H3Code, `the server reset the stream with ${h3CodeName(code)}`, 'stream'));
     };
@@ -318,7 +322,9 @@ export class Http3Client {
     }
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
-    if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs);
+    // The server enforces grpc-timeout and answers DEADLINE_EXCEEDED with its own message; we give up
+    // a little later (as the HTTP/2 client does) in case its answer never comes.
+    if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs + DEADLINE_GRACE_MS);
     const body = call.messages.length === 1 ? encodeMessage(call.messages[0]!) : Buffer.concat(call.messages.map((m) => encodeMessage(m)));
     let res: H3Response;
     try {
@@ -408,7 +414,7 @@ export function grpcResult(res: H3Response): GrpcCallResult {
     MAX_RESPONSE_MESSAGE,
   );
   dec.push(res.body);
-  if (frameError === null && !dec.idle) frameError = new WorkdError(Code.INTERNAL, 'response body ends inside a message');
+  dec.end(); // a truncated message reaches onFrameError
   if (frameError !== null) return { ...base, code: (frameError as WorkdError).code, message: (frameError as WorkdError).message, messages: [] };
   return { ...base, code: Number(statusText), message: typeof m === 'string' ? percentDecode(m) : '', messages };
 }

@@ -39,6 +39,8 @@ export interface Http3Server {
   readonly udpPort: number;
   /** Connections open now. */
   readonly connections: number;
+  /** Connections accepted since start. */
+  readonly accepted: number;
   /** GOAWAY on every connection, in-flight calls finish for up to graceMs (default 5 s), then close. */
   close(graceMs?: number): Promise<void>;
 }
@@ -62,10 +64,12 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     log: opts.log,
   });
   const conns = new Set<Http3ServerConnection>();
+  let accepted = 0;
   let closing: Promise<void> | undefined;
   quic.onConnection = (q) => {
     if (closing) return q.close(H3Code.H3_NO_ERROR, 'server shutting down');
     const c = new Http3ServerConnection(q, { handler: opts.handler, limits, log: opts.log });
+    accepted++;
     conns.add(c);
     c.onClosed = () => conns.delete(c);
   };
@@ -74,6 +78,9 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     udpPort: quic.port,
     get connections() {
       return conns.size;
+    },
+    get accepted() {
+      return accepted;
     },
     close(graceMs = 5000) {
       closing ??= (async () => {
