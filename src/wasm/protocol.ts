@@ -40,23 +40,26 @@ export const STATUS_REQUEUE = -1;
 export type ToWorker =
   | { readonly t: 'module'; readonly key: string; readonly module: WebAssembly.Module; readonly spec: ModuleSpec }
   | { readonly t: 'evict'; readonly key: string }
-  | {
-      readonly t: 'ctx';
-      readonly id: number;
-      readonly moduleKey: string;
-      /**
-       * Instances are shared by contexts with the same pool key: module and memory
-       * limit, plus envHash when the module's initialisation reads env or args (the
-       * snapshot then depends on them). Otherwise env and args are read per call.
-       */
-      readonly poolKey: string;
-      readonly envHash: string;
-      readonly memoryPages: number;
-      readonly env: readonly string[];
-      readonly args: readonly string[];
-    }
+  | CtxMessage
   | { readonly t: 'drop-ctx'; readonly id: number }
   | Batch;
+
+/** A container as the workers know it: sent once per worker, before its first call there. */
+export interface CtxMessage {
+  readonly t: 'ctx';
+  readonly id: number;
+  readonly moduleKey: string;
+  /**
+   * Instances are shared by contexts with the same pool key: module and memory
+   * limit, plus envHash when the module's initialisation reads env or args (the
+   * snapshot then depends on them). Otherwise env and args are read per call.
+   */
+  readonly poolKey: string;
+  readonly envHash: string;
+  readonly memoryPages: number;
+  readonly env: readonly string[];
+  readonly args: readonly string[];
+}
 
 /**
  * Calls travel packed: one Float64Array of fixed fields and one byte array of

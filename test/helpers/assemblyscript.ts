@@ -7,11 +7,15 @@ import { GUESTS_DIR } from './guests.js';
 
 const ROOT = join(GUESTS_DIR, '..', '..', '..');
 
-/** Compiles test/fixtures/guests/<path> (an AssemblyScript entry file) to wasm bytes. */
+/**
+ * Compiles an AssemblyScript entry file (a path from the repository root) to wasm bytes.
+ * AssemblyScript sources live outside the TypeScript project's tree (sdk/, examples/),
+ * since tsc would try to type-check them.
+ */
 export async function compileAssemblyScript(path: string): Promise<Uint8Array> {
   const out = join(await mkdtemp(join(tmpdir(), 'workd-asc-')), 'guest.wasm');
   const stderr = asc.createMemoryStream();
-  const entry = relative(process.cwd(), join(GUESTS_DIR, path));
+  const entry = relative(process.cwd(), join(ROOT, path));
   const abort = `${relative(process.cwd(), join(ROOT, 'sdk', 'assemblyscript', 'abi'))}/workdAbort`;
   const { error } = await asc.main([entry, '-o', out, '--runtime', 'stub', '-O3', '--noAssert', '--use', `abort=${abort}`], {
     stdout: asc.createMemoryStream(),

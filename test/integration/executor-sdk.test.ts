@@ -29,7 +29,7 @@ function encodeAll(v: { neg: boolean }): Uint8Array {
 test('the SDK decodes and re-encodes every scalar type exactly as protobuf does', async (t) => {
   const ex = testExecutor({ workers: 1 });
   t.after(() => ex.close());
-  const c = await startGuest(ex, await compileAssemblyScript('sdk/roundtrip.ts'));
+  const c = await startGuest(ex, await compileAssemblyScript('sdk/assemblyscript/test/roundtrip.ts'));
   for (const neg of [false, true]) {
     const req = encodeAll({ neg });
     const r = await c.call({ method: 'RoundTrip', request: req, metadata: [['x-who', 'tester'], ['x-raw-bin', Uint8Array.of(9, 8, 7)]] });

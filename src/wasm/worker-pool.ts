@@ -1,0 +1,392 @@
+// The pool of worker threads that run guest calls. Calls are queued and sent
+// in batches, one message per worker per event-loop turn (a thread hop costs
+// 50-80 µs here), as packed buffers (protocol.ts). A watchdog stops a call that
+// runs past its limit by terminating its worker; a ready spare takes over and
+// the other calls that worker held are dispatched again. A call that runs long
+// (but within its limit) makes its worker give back the calls queued behind it.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../observability/log.js';
+import { Code } from '../errors.js';
+import type { GuestResult, MetadataEntry } from './api.js';
+import {
+  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
+  type CtxMessage, type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
+} from './protocol.js';
+
+/** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
+const MAX_INSTANCES_PER_WORKER = 512;
+const WATCHDOG_MS = 5;
+/** A call running this long makes its worker give back the calls queued behind it. */
+const STEAL_AFTER_MS = 10;
+const WORKER_HEAP_MB = 512;
+/** A call is dispatched at most this often when workers die under it. */
+const MAX_ATTEMPTS = 3;
+
+/** What the pool needs from the container a call belongs to. */
+export interface PoolClient {
+  readonly containerId: string;
+  readonly ctx: CtxMessage;
+  readonly module: WebAssembly.Module;
+  readonly spec: ModuleSpec;
+  readonly cpuMs: number;
+  inFlight: number;
+  /** The worker finished (or abandoned) one of its calls. */
+  finished(): void;
+  /** Guest output of a finished call. */
+  output(r: ResultExtra): void;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly container: PoolClient;
+  /** Empty for a start probe. */
+  readonly method: string;
+  readonly request: Uint8Array;
+  readonly metadata: readonly MetadataEntry[];
+  /** Epoch ms, or 0. */
+  readonly deadline: number;
+  readonly resolve: (r: GuestResult) => void;
+  /** Where it was sent: batch id and index in the batch (for stealing). */
+  batch: number;
+  index: number;
+  settled: boolean;
+  released: boolean;
+  attempts: number;
+  cleanup?: () => void;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly wd: Float64Array;
+  readonly steal: Int32Array;
+  /** Id of the last batch sent. */
+  batchSeq: number;
+  /** Its calls were taken back because one ran long; not dispatched to until it answers again. */
+  stuck: boolean;
+  readonly modules: Set<string>;
+  readonly ctxs: Set<number>;
+  queue: Pending[];
+  readonly inflight: Map<number, Pending>;
+  dead: boolean;
+}
+
+const NO_TRAILERS: readonly MetadataEntry[] = [];
+const NO_METADATA: readonly MetadataEntry[] = [];
+export const failure = (status: number, message: string): GuestResult => ({ status, message, trailers: [] });
+
+/** Copies a view that shares a larger buffer, so posting it does not clone the whole buffer. */
+const own = (b: Uint8Array): Uint8Array => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private spare?: Slot;
+  private seq = 0;
+  private flushQueued = false;
+  private closed = false;
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(
+    size: number,
+    private readonly log: Logger,
+  ) {
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+    this.spare = this.spawn();
+    this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
+    this.watchdog.unref();
+  }
+
+  /** Forgets a module on every worker (its containers send it again if they still run). */
+  evict(key: string): void {
+    for (const s of [...this.slots, this.spare]) {
+      if (!s || !s.modules.delete(key)) continue;
+      s.worker.postMessage({ t: 'evict', key } satisfies ToWorker);
+      s.ctxs.clear();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.watchdog);
+    const all = [...this.slots, ...(this.spare ? [this.spare] : [])];
+    this.slots.length = 0;
+    this.spare = undefined;
+    for (const s of all) {
+      s.dead = true;
+      for (const p of [...s.queue, ...s.inflight.values()]) this.settle(p, failure(Code.UNAVAILABLE, 'the executor is shutting down'), true);
+    }
+    await Promise.all(all.map((s) => s.worker.terminate()));
+  }
+
+  /** Queues one call; resolves when it completes (never rejects). */
+  submit(container: PoolClient, method: string, request: Uint8Array, metadata: readonly MetadataEntry[], deadlineEpoch: number, signal: AbortSignal | undefined): Promise<GuestResult> {
+    if (this.closed) return Promise.resolve(failure(Code.UNAVAILABLE, 'the executor is closed'));
+    return new Promise<GuestResult>((resolve) => {
+      const p: Pending = {
+        seq: ++this.seq,
+        container,
+        method,
+        request,
+        metadata: metadata.length === 0 ? NO_METADATA : metadata.map(([k, v]) => [k, typeof v === 'string' ? v : own(v)] as const),
+        deadline: deadlineEpoch,
+        resolve,
+        batch: 0,
+        index: 0,
+        settled: false,
+        released: false,
+        attempts: 0,
+      };
+      container.inFlight++;
+      if (signal) {
+        const onAbort = () => this.settle(p, failure(Code.CANCELLED, 'the call was cancelled'), false);
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.dispatch(p);
+    });
+  }
+
+  private dispatch(p: Pending): void {
+    let best = this.slots[0]!;
+    let load = Infinity;
+    for (const s of this.slots) {
+      const l = s.queue.length + s.inflight.size + (s.stuck ? 1e9 : 0);
+      if (l < load) {
+        best = s;
+        load = l;
+      }
+    }
+    best.queue.push(p);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    for (const s of this.slots) {
+      if (s.queue.length === 0) continue;
+      const live: Pending[] = [];
+      let bytes = 0;
+      let withMetadata = false;
+      for (const p of s.queue) {
+        if (p.settled) {
+          this.release(p);
+          continue;
+        }
+        const c = p.container;
+        if (!s.modules.has(c.ctx.moduleKey)) {
+          s.worker.postMessage({ t: 'module', key: c.ctx.moduleKey, module: c.module, spec: c.spec } satisfies ToWorker);
+          s.modules.add(c.ctx.moduleKey);
+        }
+        if (!s.ctxs.has(c.ctx.id)) {
+          s.worker.postMessage(c.ctx);
+          s.ctxs.add(c.ctx.id);
+        }
+        s.inflight.set(p.seq, p);
+        live.push(p);
+        bytes += p.request.length;
+        if (p.metadata.length > 0) withMetadata = true;
+      }
+      s.queue = [];
+      if (live.length === 0) continue;
+      const head = new Float64Array(live.length * CALL_FIELDS);
+      const body = new Uint8Array(bytes);
+      const names: string[] = [];
+      const nameIndex = new Map<string, number>();
+      let off = 0;
+      for (let i = 0; i < live.length; i++) {
+        const p = live[i]!;
+        let m = nameIndex.get(p.method);
+        if (m === undefined) {
+          m = names.push(p.method) - 1;
+          nameIndex.set(p.method, m);
+        }
+        const o = i * CALL_FIELDS;
+        head[o + C_SEQ] = p.seq;
+        head[o + C_CTX] = p.container.ctx.id;
+        head[o + C_METHOD] = m;
+        head[o + C_DEADLINE] = p.deadline;
+        head[o + C_CPU_MS] = p.container.cpuMs;
+        head[o + C_OFF] = off;
+        head[o + C_LEN] = p.request.length;
+        body.set(p.request, off);
+        off += p.request.length;
+      }
+      const metadata = withMetadata ? live.map((p) => p.metadata) : undefined;
+      const id = ++s.batchSeq;
+      for (let i = 0; i < live.length; i++) {
+        live[i]!.batch = id;
+        live[i]!.index = i;
+      }
+      s.worker.postMessage({ t: 'batch', id, head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
+    }
+  }
+
+  private onResults(s: Slot, m: FromWorker): void {
+    s.stuck = false;
+    const n = m.head.length / RESULT_FIELDS;
+    for (let i = 0; i < n; i++) {
+      const o = i * RESULT_FIELDS;
+      const p = s.inflight.get(m.head[o + R_SEQ]!);
+      if (!p) continue;
+      s.inflight.delete(p.seq);
+      if (m.head[o + R_STATUS] === STATUS_REQUEUE) {
+        if (!p.settled) this.dispatch(p);
+        else this.release(p);
+        continue;
+      }
+      const len = m.head[o + R_LEN]!;
+      const off = m.head[o + R_OFF]!;
+      const extra: ResultExtra | 0 | undefined = m.extra?.[i];
+      if (extra) p.container.output(extra);
+      const res: GuestResult = {
+        status: m.head[o + R_STATUS]!,
+        message: extra ? extra.message : '',
+        response: len >= 0 ? m.body.subarray(off, off + len) : undefined,
+        trailers: extra ? extra.trailers : NO_TRAILERS,
+      };
+      this.settle(p, res, true);
+    }
+  }
+
+  private settle(p: Pending, r: GuestResult, release: boolean): void {
+    if (!p.settled) {
+      p.settled = true;
+      p.cleanup?.();
+      p.resolve(r);
+    }
+    if (release) this.release(p);
+  }
+
+  private release(p: Pending): void {
+    if (p.released) return;
+    p.released = true;
+    p.container.finished();
+  }
+
+  /** Fails every call of one container still queued or running (stop past its timeout). */
+  abandon(container: PoolClient, r: GuestResult): void {
+    for (const s of [...this.slots]) {
+      const running = s.wd[WD_DEADLINE] !== 0 ? s.inflight.get(s.wd[WD_SEQ]!) : undefined;
+      for (const p of [...s.queue, ...s.inflight.values()]) if (p.container === container) this.settle(p, r, true);
+      // Nobody waits for a call of a stopped container: free its worker now rather than at the CPU limit.
+      if (running?.container === container) {
+        void s.worker.terminate();
+        this.replace(s, running.seq, r);
+      }
+    }
+  }
+
+  dropContext(container: PoolClient): void {
+    for (const s of [...this.slots, this.spare]) {
+      if (s?.ctxs.delete(container.ctx.id)) s.worker.postMessage({ t: 'drop-ctx', id: container.ctx.id } satisfies ToWorker);
+    }
+  }
+
+  private spawn(): Slot {
+    const sab = new SharedArrayBuffer(WD_SLOTS * 8 + ST_SLOTS * 4);
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { watchdog: sab, maxInstances: MAX_INSTANCES_PER_WORKER },
+      // Guests cannot grow the JS heap much (output and trailers are capped), but if
+      // something does, only this worker dies and is replaced, not the daemon.
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+    });
+    worker.unref();
+    const s: Slot = {
+      worker,
+      wd: new Float64Array(sab, 0, WD_SLOTS),
+      steal: new Int32Array(sab, WD_SLOTS * 8, ST_SLOTS),
+      batchSeq: 0,
+      stuck: false,
+      modules: new Set(),
+      ctxs: new Set(),
+      queue: [],
+      inflight: new Map(),
+      dead: false,
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (m.t === 'results' && !s.dead) this.onResults(s, m);
+    });
+    worker.on('error', (err) => {
+      this.log.error({ err }, 'executor worker failed');
+      const seq = s.wd[WD_DEADLINE] !== 0 ? s.wd[WD_SEQ]! : -1;
+      this.replace(s, seq, failure(Code.INTERNAL, `the component crashed its worker thread: ${err.message}`));
+    });
+    worker.on('exit', (code) => {
+      if (!s.dead && !this.closed) {
+        this.log.error({ code }, 'executor worker exited');
+        this.replace(s, -1, failure(Code.INTERNAL, 'worker exited'));
+      }
+    });
+    return s;
+  }
+
+  private checkDeadlines(): void {
+    const now = nowMs();
+    for (const s of [...this.slots]) {
+      const d = s.wd[WD_DEADLINE]!;
+      if (d === 0) continue;
+      if (now <= d) {
+        if (!s.stuck && now - s.wd[WD_START]! > STEAL_AFTER_MS && s.inflight.size > 1) this.stealFrom(s);
+        continue;
+      }
+      const seq = s.wd[WD_SEQ]!;
+      const p = s.inflight.get(seq);
+      const r = s.wd[WD_CALLER] === 1
+        ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
+        : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`);
+      this.log.warn({ containerId: p?.container.containerId, method: p?.method }, 'stopping a runaway guest call');
+      void s.worker.terminate();
+      this.replace(s, seq, r);
+    }
+  }
+
+  /** A call is running long on `s`: run the calls queued behind it on other workers. */
+  private stealFrom(s: Slot): void {
+    if (this.slots.every((x) => x === s || x.stuck)) return; // nowhere better to go
+    // Set the mark, then read the worker's position (it publishes, then checks).
+    Atomics.store(s.steal, ST_STOLEN, s.batchSeq);
+    const batch = Atomics.load(s.steal, ST_BATCH);
+    const index = Atomics.load(s.steal, ST_INDEX);
+    s.stuck = true;
+    const moved: Pending[] = [];
+    for (const p of s.inflight.values()) {
+      if (p.batch > batch || (p.batch === batch && p.index > index)) moved.push(p);
+    }
+    for (const p of moved) {
+      s.inflight.delete(p.seq);
+      if (p.settled) this.release(p);
+      else this.dispatch(p);
+    }
+    if (s.queue.length > 0) {
+      const queued = s.queue;
+      s.queue = [];
+      for (const p of queued) this.dispatch(p);
+    }
+  }
+
+  /** Takes a dead or stopped worker out: its culprit call fails, its other calls run elsewhere. */
+  private replace(s: Slot, culprit: number, r: GuestResult): void {
+    if (s.dead) return;
+    s.dead = true;
+    const i = this.slots.indexOf(s);
+    if (i >= 0) {
+      this.slots[i] = this.spare ?? this.spawn();
+      this.spare = undefined;
+    } else if (this.spare === s) {
+      this.spare = undefined;
+    }
+    this.spare ??= this.spawn();
+    const orphans = [...s.queue, ...s.inflight.values()];
+    s.queue = [];
+    s.inflight.clear();
+    for (const p of orphans) {
+      if (p.seq === culprit) this.settle(p, r, true);
+      else if (p.settled || this.closed) this.release(p);
+      else if (++p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
+      else this.dispatch(p);
+    }
+  }
+}
