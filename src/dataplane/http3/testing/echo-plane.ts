@@ -19,6 +19,7 @@ export interface EchoPlane {
   /** TCP and UDP port (the same number). */
   readonly port: number;
   readonly certPem: Buffer;
+  readonly keyPem: Buffer;
   readonly certPath: string;
   /** Calls whose sleep was cancelled (deadline or reset reached the service). */
   readonly cancelled: () => number;
@@ -52,6 +53,7 @@ export async function startEchoPlane(opts: { limits?: Partial<Http3ServerLimits>
     h3,
     port: h3.udpPort,
     certPem: tls.cert,
+    keyPem: tls.key,
     certPath: tls.certPath,
     cancelled: () => cancelled,
     async close() {
