@@ -6,9 +6,10 @@
 // one digest share one write (and one download). Leftover ingest files from a
 // crash are removed at open.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, WorkdError } from '../errors.js';
+import { openBlobWriter } from './blob-writer.js';
 import { digestHex } from './digest.js';
 
 export interface BlobSource {
@@ -26,6 +27,52 @@ export interface Expected {
 export type Progress = (done: number, total: number) => void;
 
 const WRITE_AHEAD = 8 * 1024 * 1024;
+const WORKER_MIN_BYTES = 256 * 1024;
+
+interface Sink {
+  /** A promise when the caller should wait before the next chunk. */
+  write(chunk: Uint8Array): Promise<unknown> | undefined;
+  /** fsynced and closed: what was written. */
+  finish(): Promise<{ digest: string; size: number }>;
+  abort(): Promise<void>;
+}
+
+function workerSink(path: string): Sink {
+  return openBlobWriter(path);
+}
+
+/** Hashing on this thread, writes chained rather than awaited per chunk (at most WRITE_AHEAD bytes queued). */
+async function localSink(path: string): Promise<Sink> {
+  const fh = await open(path, 'wx');
+  const hash = createHash('sha256');
+  let writing: Promise<unknown> = Promise.resolve();
+  let queued = 0;
+  let written = 0;
+  let closed = false;
+  return {
+    write(chunk) {
+      hash.update(chunk);
+      queued += chunk.length;
+      writing = writing.then(async () => {
+        await fh.write(chunk);
+        written += chunk.length;
+      });
+      writing.catch(() => {}); // surfaced by finish()
+      return queued - written > WRITE_AHEAD ? writing : undefined;
+    },
+    async finish() {
+      await writing;
+      await fh.sync();
+      closed = true;
+      await fh.close();
+      return { digest: 'sha256:' + hash.digest('hex'), size: queued };
+    },
+    async abort() {
+      await writing.catch(() => {});
+      if (!closed) await fh.close().catch(() => {});
+    },
+  };
+}
 
 export class ContentStore {
   private readonly blobDir: string;
@@ -99,52 +146,37 @@ export class ContentStore {
 
   private async write(expected: Expected, source: () => BlobSource | Promise<BlobSource>, progress?: Progress): Promise<void> {
     const tmp = join(this.ingestDir, randomBytes(12).toString('hex'));
-    let fh: FileHandle | undefined;
+    // Big blobs are hashed and written on a worker thread, overlapping the download.
+    const sink = expected.size >= WORKER_MIN_BYTES ? workerSink(tmp) : await localSink(tmp);
     let committed = false;
-    let writing: Promise<unknown> = Promise.resolve();
     try {
       const src = await source();
-      fh = await open(tmp, 'wx');
-      const hash = createHash('sha256');
       let n = 0;
-      // Writes are chained, not awaited per chunk, so the disk works while the
-      // next chunks arrive; at most WRITE_AHEAD bytes wait in memory.
-      const file = fh;
-      let queued = 0;
-      let written = 0;
       for await (const chunk of src.chunks) {
         n += chunk.length;
         if (n > expected.size) {
           throw new WorkdError(Code.DATA_LOSS, `blob ${expected.digest} from ${src.origin} is longer than the ${expected.size} bytes its descriptor declares`);
         }
-        hash.update(chunk);
-        queued += chunk.length;
-        writing = writing.then(async () => {
-          await file.write(chunk);
-          written += chunk.length;
-        });
-        writing.catch(() => {}); // seen by the awaits below and in finally
-        if (queued - written > WRITE_AHEAD) await writing;
+        const wait = sink.write(chunk);
+        if (wait) await wait;
         progress?.(n, expected.size);
       }
-      await writing;
       if (n !== expected.size) {
         throw new WorkdError(Code.DATA_LOSS, `blob ${expected.digest} from ${src.origin} is truncated: got ${n} of ${expected.size} bytes`);
       }
-      const got = 'sha256:' + hash.digest('hex');
-      if (got !== expected.digest) {
-        throw new WorkdError(Code.DATA_LOSS, `blob from ${src.origin} does not match its digest: expected ${expected.digest}, got ${got}`);
+      const got = await sink.finish();
+      if (got.size !== expected.size) throw new WorkdError(Code.INTERNAL, `blob ${expected.digest}: wrote ${got.size} of ${expected.size} bytes`);
+      if (got.digest !== expected.digest) {
+        throw new WorkdError(Code.DATA_LOSS, `blob from ${src.origin} does not match its digest: expected ${expected.digest}, got ${got.digest}`);
       }
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
       await rename(tmp, this.path(expected.digest));
       committed = true;
       this.sizes.set(expected.digest, expected.size);
     } finally {
-      await writing.catch(() => {});
-      if (fh) await fh.close().catch(() => {});
-      if (!committed) await rm(tmp, { force: true });
+      if (!committed) {
+        await sink.abort();
+        await rm(tmp, { force: true });
+      }
     }
   }
 
