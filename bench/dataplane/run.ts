@@ -21,10 +21,10 @@ import { ECHO_FRAME } from './echo-message.js';
 
 const { values: args } = parseArgs({
   options: {
-    requests: { type: 'string', default: '100000' },
+    requests: { type: 'string', default: '60000' },
     clients: { type: 'string', default: '16' },
     streams: { type: 'string', default: '16' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '5' },
     only: { type: 'string' },
   },
 });
