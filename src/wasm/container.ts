@@ -44,8 +44,13 @@ export class Container implements ContainerRuntime, PoolClient {
     if (o.logPath) this.log = new ContainerLog(o.logPath);
   }
 
-  /** Instantiates once (through the pool) to prove the module links and initialises. */
-  probe(): Promise<GuestResult> {
+  /** Creates the log file, then instantiates once (through the pool) to prove the module links and initialises. */
+  async probe(): Promise<GuestResult> {
+    try {
+      await this.log?.create();
+    } catch (err) {
+      return failure(Code.FAILED_PRECONDITION, `cannot create the container log ${this.log?.path}: ${(err as Error).message}`);
+    }
     return this.pool.submit(this, '', new Uint8Array(0), [], 0, undefined);
   }
 

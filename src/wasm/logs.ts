@@ -3,8 +3,10 @@
 // `F` ends a line; `P` is a part of a longer line that continues in the next
 // entry. Calls never wait for the disk: entries are queued and appended in
 // order by one writer per file; a queue that grows past its bound drops output
-// and says so in the log.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+// and says so in the log. Each batch is appended by path (open, write, close),
+// so 20,000 quiet containers hold no file descriptors and a rotated file is
+// never written to after ReopenContainerLog.
+import { appendFile, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export type Stream = 'stdout' | 'stderr';
@@ -46,12 +48,10 @@ export function formatEntries(stream: Stream, data: Uint8Array, time = rfc3339Na
 }
 
 export class ContainerLog {
-  private handle?: FileHandle;
   private queue: Buffer[] = [];
   private queued = 0;
   private dropped = 0;
   private writing?: Promise<void>;
-  private reopening = false;
   private closed = false;
   /** The last error writing the file (for diagnostics); writing goes on with later output. */
   lastError?: Error;
@@ -90,8 +90,7 @@ export class ContainerLog {
         this.queue = [];
         this.queued = 0;
         try {
-          this.handle ??= await this.openFile();
-          await this.handle.write(batch);
+          await appendFile(this.path, batch, { mode: 0o640 });
         } catch (err) {
           this.lastError = err as Error;
         }
@@ -101,9 +100,10 @@ export class ContainerLog {
     }
   }
 
-  private async openFile(): Promise<FileHandle> {
+  /** Creates the file (and its directories), as a container runtime does at start, so readers find it before any output. */
+  async create(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    return open(this.path, 'a', 0o640);
+    await (await open(this.path, 'a', 0o640)).close();
   }
 
   /** Waits until everything queued so far is on disk. */
@@ -111,26 +111,15 @@ export class ContainerLog {
     while (this.writing) await this.writing;
   }
 
-  /** CRI ReopenContainerLog: after the file was rotated away, later output goes to a new file at the path. */
+  /** CRI ReopenContainerLog: after the file was rotated away, output goes to a new file at the path. */
   async reopen(): Promise<void> {
-    if (this.reopening || this.closed) return;
-    this.reopening = true;
-    try {
-      await this.flush();
-      const h = this.handle;
-      this.handle = undefined;
-      await h?.close();
-      this.handle = await this.openFile();
-    } finally {
-      this.reopening = false;
-    }
+    if (this.closed) return;
+    await this.flush();
+    await this.create();
   }
 
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
-    const h = this.handle;
-    this.handle = undefined;
-    await h?.close();
   }
 }

@@ -85,7 +85,7 @@ test("the caller's deadline stops a running call with DEADLINE_EXCEEDED", async 
 });
 
 test('an aborted call answers CANCELLED at once', async (t) => {
-  const ex = testExecutor({ workers: 1, cpuMsPerCall: 200 });
+  const ex = testExecutor({ workers: 1, cpuMsPerCall: 10_000 });
   t.after(() => ex.close());
   const c = await startGuest(ex, await guest('kitchen'));
   const ac = new AbortController();

@@ -7,6 +7,7 @@ import { guest } from '../helpers/guests.js';
 import { readCriLog, parseCriLog } from '../helpers/cri-logs.js';
 import { startGuest, tempDir, testExecutor, text, utf8 } from '../helpers/executor.js';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { formatEntries, MAX_LINE } from '../../src/wasm/logs.js';
 
 const call = (method: string, s = '') => ({ method, request: utf8(s), metadata: [] as const });
@@ -30,6 +31,7 @@ test('stdout and stderr go to the log file in CRI format, with partial lines mar
   t.after(() => ex.close());
   const logPath = join(tempDir(), 'pod', 'ctr', '0.log'); // parents are created
   const c = await startGuest(ex, await guest('kitchen'), { logPath });
+  assert.equal(readFileSync(logPath, 'utf8'), '', 'the log exists, empty, from the start (crictl logs reads it)');
   assert.equal((await c.call(call('Print', 'hello\nworld\n'))).status, 0);
   assert.equal((await c.call(call('Print', 'no newline'))).status, 0);
   const messages = await waitForLog(logPath, 6);
