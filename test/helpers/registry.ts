@@ -152,6 +152,25 @@ async function startTokenServer(
   const certDer = (await readFile(certPath, 'utf8')).replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
   const allowed = acl ?? ((user: string | undefined) => (user ? ['pull', 'push'] : []));
   const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant (the CRI AuthConfig's identity_token): refresh tokens are `refresh-<user>`.
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        const rt = form.get('refresh_token') ?? '';
+        const user = form.get('grant_type') === 'refresh_token' && rt.startsWith('refresh-') && users[rt.slice(8)] !== undefined ? rt.slice(8) : undefined;
+        const scope = form.get('scope');
+        log.push({ user, scope });
+        if (!user) {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'invalid_grant', details: 'unknown refresh token' }));
+          return;
+        }
+        issue(res, user, form.get('service') ?? '', scope ? scope.split(' ') : []);
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     let user: string | undefined;
     const authz = req.headers.authorization;
@@ -167,8 +186,11 @@ async function startTokenServer(
     }
     const scope = url.searchParams.get('scope');
     log.push({ user, scope });
+    issue(res, user, url.searchParams.get('service') ?? '', url.searchParams.getAll('scope'));
+  });
+  const issue = (res: http.ServerResponse, user: string | undefined, service: string, scopes: string[]) => {
     const access: Array<{ type: string; name: string; actions: string[] }> = [];
-    if (scope) {
+    for (const scope of scopes) {
       const [type, name, actions] = scope.split(':');
       if (type === 'repository' && name) {
         const ok = allowed(user, name);
@@ -180,7 +202,7 @@ async function startTokenServer(
     const claims = {
       iss: 'workd-test-issuer',
       sub: user ?? '',
-      aud: url.searchParams.get('service') ?? '',
+      aud: service,
       exp: now + 300,
       nbf: now - 10,
       iat: now,
@@ -192,7 +214,7 @@ async function startTokenServer(
     const token = `${input}.${b64url(sig)}`;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   return { server, realm: `http://127.0.0.1:${port}/token`, certPath };
@@ -207,7 +229,9 @@ export type Fault =
   /** Serves half of a blob with an honest, shorter Content-Length. */
   | { kind: 'truncate'; digest?: string }
   /** Sends half of a blob, then drops the connection and stops listening (the registry "goes down"). */
-  | { kind: 'die'; digest?: string };
+  | { kind: 'die'; digest?: string }
+  /** Answers blob GETs with a 307 to the same blob under /redirected/… (served normally). */
+  | { kind: 'redirect'; digest?: string };
 
 export interface FaultyProxy {
   /** `127.0.0.1:PORT` in front of the real registry. */
@@ -234,9 +258,16 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
     requests.push({ method: req.method ?? 'GET', path });
     const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
     const active = blob && req.method === 'GET' && fault.kind !== 'none' && (fault.digest === undefined || fault.digest === blob) ? fault : undefined;
+    if (active?.kind === 'redirect' && !path.startsWith('/redirected/')) {
+      res.writeHead(307, { location: `/redirected${req.url}` });
+      res.end();
+      return;
+    }
+    const upstreamPath = (req.url ?? '/').replace(/^\/redirected/, '');
+    const damage = active?.kind === 'redirect' ? undefined : active;
     const [thost, tport] = target.split(':');
-    const up = http.request({ host: thost, port: Number(tport), method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      if (!active || ur.statusCode !== 200) {
+    const up = http.request({ host: thost, port: Number(tport), method: req.method, path: upstreamPath, headers: req.headers }, (ur) => {
+      if (!damage || ur.statusCode !== 200) {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.pipe(res);
         return;
@@ -246,11 +277,11 @@ export async function startFaultyProxy(target: string): Promise<FaultyProxy> {
       ur.on('end', () => {
         const body = Buffer.concat(chunks);
         const headers = { ...ur.headers };
-        if (active.kind === 'corrupt') {
+        if (damage.kind === 'corrupt') {
           body[body.length >> 1] ^= 0xff;
           res.writeHead(200, headers);
           res.end(body);
-        } else if (active.kind === 'truncate') {
+        } else if (damage.kind === 'truncate') {
           const half = body.subarray(0, body.length >> 1);
           headers['content-length'] = String(half.length);
           res.writeHead(200, headers);

@@ -98,6 +98,13 @@ describe('misbehaving registry', { skip }, () => {
     assert.equal((await store.readWasm(r)).length, 300_000);
   });
 
+  test('a registry redirecting blob downloads is followed', async () => {
+    proxy.setFault({ kind: 'redirect' });
+    const r = await store.pull(ref());
+    assert.equal(r.id, img.configDigest);
+    assert.ok(proxy.requests.some((q) => q.path === `/redirected/v2/example.com/foo.bar/blobs/${wasmDigest}`));
+  });
+
   test('ten concurrent pulls of one image download each blob once', async () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => store.pull(ref())));
     assert.ok(results.every((r) => r.id === img.configDigest));

@@ -198,6 +198,16 @@ describe('registry with Bearer token auth', { skip }, () => {
     assert.equal((await store.pull(`${reg.host}/example.com/foo.bar:1.2.3`, { registryToken: tok.token })).id, foo.configDigest);
   });
 
+  test('an identity_token (OAuth2 refresh token) is exchanged at the token server', async () => {
+    const { store } = await freshStore();
+    const before = reg.tokenRequests.length;
+    assert.equal((await store.pull(`${reg.host}/example.com/foo.bar:1.2.3`, { identityToken: 'refresh-alice' })).id, foo.configDigest);
+    assert.equal(reg.tokenRequests[before]?.user, 'alice');
+    const e = await code((await freshStore()).store.pull(`${reg.host}/example.com/foo.bar:1.2.3`, { identityToken: 'refresh-mallory' }));
+    assert.equal(e.code, Code.UNAUTHENTICATED);
+    assert.match(e.message, /unknown refresh token/);
+  });
+
   test('anonymous is UNAUTHENTICATED, a wrong password is UNAUTHENTICATED with the token server\'s message', async () => {
     const { store } = await freshStore();
     let e = await code(store.pull(`${reg.host}/example.com/foo.bar:1.2.3`));
