@@ -78,10 +78,10 @@ test('_initialize runs once before the snapshot; its output is logged once at st
 });
 
 test('initialisation that never ends is stopped at the time limit and the container does not start', async (t) => {
-  const ex = testExecutor({ workers: 1, cpuMsPerCall: 100 });
+  const ex = testExecutor({ workers: 1, cpuMsPerCall: 300 });
   t.after(() => ex.close());
   const m = await ex.prepare('sha256:init-loop', await mod(`(memory (export "memory") 1) ${ALLOC} (func (export "_initialize") (loop $l (br $l)))`), 1);
-  await assert.rejects(ex.start({ containerId: 'z', module: m, env: {}, limits: {} }), refused(Code.RESOURCE_EXHAUSTED, /CPU limit of 100 ms/));
+  await assert.rejects(ex.start({ containerId: 'z', module: m, env: {}, limits: {} }), refused(Code.RESOURCE_EXHAUSTED, /CPU limit of 300 ms/));
   // the executor still works afterwards
   const ok = await ex.prepare('sha256:init-ok', await mod(`(memory (export "memory") 1) ${ALLOC} (func (export "Nop") (param i32 i32) (result i32) i32.const 0)`), 1);
   const c = await ex.start({ containerId: 'ok', module: ok, env: {}, limits: {} });

@@ -42,7 +42,7 @@ let badInitImage: string;
 const built: TestImage[] = [];
 
 before(async () => {
-  d = await startDaemon({ args: ['--plaintext'], configToml: '[executor]\ncpu_ms_per_call = 150\n' });
+  d = await startDaemon({ args: ['--plaintext'], configToml: '[executor]\ncpu_ms_per_call = 300\n' });
   cri = criClient(d.criSocket);
   const kitchen = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen'), proto: PROTO });
   const badInit = await buildTestImage({
@@ -138,7 +138,7 @@ test('a runaway call is stopped with RESOURCE_EXHAUSTED; a trap answers INTERNAL
     ...Array.from({ length: 20 }, (_, i) => rpc('Echo', `n${i}`)),
   ]);
   assert.equal(loop.err?.code, grpc.status.RESOURCE_EXHAUSTED);
-  assert.match(loop.err!.details, /CPU limit of 150 ms/);
+  assert.match(loop.err!.details, /CPU limit of 300 ms/);
   assert.equal(trap.err?.code, grpc.status.INTERNAL);
   assert.match(trap.err!.details, /unreachable/);
   echoes.forEach((e, i) => {
