@@ -4,7 +4,7 @@
 // re-arm the endpoint's timer from quiche's timeout().
 import { WorkdError, Code, failedPrecondition, unavailable } from '../../../errors.js';
 import type { QuicConnection, QuicStream } from './transport.js';
-import { Stream, EMPTY } from './stream.js';
+import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './stream.js';
 import {
   type QuicheConnection,
   SHUTDOWN_READ,
@@ -204,15 +204,41 @@ export class Connection implements QuicConnection {
     this.maybeForget(s);
   }
 
+  /**
+   * Flushes buffered writes and notices peers' STOP_SENDING. We walk our own
+   * open sending streams rather than quiche's writable(): when STOP_SENDING
+   * comes in the same packet as the ACK of our last bytes, quiche completes
+   * and forgets the stream at once, so it never shows up as writable and
+   * later writes vanish; only asking quiche about the stream reveals it.
+   */
   private writeStreams(): void {
-    for (const id of this.quic.writable()) {
-      const s = this.streams.get(id);
-      if (s === undefined || !s.sendOpen) continue;
-      if (s.hasPending) s.flushPending();
-      // An empty write is how quiche reports a peer's STOP_SENDING.
-      else if (!s.writeEnded) this.streamSend(s, EMPTY, false);
-      if (!s.sendOpen) this.sendClosed(s);
+    const q = this.quic;
+    for (const s of this.streams.values()) {
+      if (!s.sendOpen) continue;
+      let cap: number;
+      try {
+        cap = q.streamCapacity(s.id);
+      } catch (err) {
+        this.sendGone(s, err);
+        continue;
+      }
+      if (cap > 0 && s.hasPending) {
+        s.flushPending();
+        if (!s.sendOpen) this.sendClosed(s);
+      }
     }
+  }
+
+  /** quiche refused to say how much the stream takes: stopped by the peer, or already forgotten. */
+  private sendGone(s: Stream, err: unknown): void {
+    s.sendAborted = true;
+    s.dropPending();
+    this.sendClosed(s);
+    let code = streamErrorCode(err, 'StreamStopped');
+    // Forgotten by quiche (InvalidStreamState): only a peer's STOP_SENDING
+    // ends our sending side without our FIN or reset, but its code is lost.
+    if (code < 0) code = STOP_SENDING_CODE_UNKNOWN;
+    s.onReset?.(code);
   }
 
   /** streamSend that turns STOP_SENDING into onReset; -1 when the stream can take no more. */

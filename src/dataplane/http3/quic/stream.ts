@@ -119,3 +119,6 @@ export class Stream implements QuicStream {
 }
 
 export const EMPTY = new Uint8Array(0);
+
+/** onReset's code for a peer's STOP_SENDING whose code quiche 0.18 did not keep. */
+export const STOP_SENDING_CODE_UNKNOWN = -1;

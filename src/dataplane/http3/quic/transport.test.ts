@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
 import { Code, WorkdError } from '../../../errors.js';
-import type { QuicConnection, QuicServer, QuicStream } from './transport.js';
+import { STOP_SENDING_CODE_UNKNOWN, type QuicConnection, type QuicServer, type QuicStream } from './transport.js';
 import { startServer, connect, echo, readAll, closed, within } from './test-util.js';
 import type { Connection } from './connection.js';
 
@@ -390,4 +390,42 @@ test('300 connections opened and abandoned: the server keeps serving and forgets
   for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(server.connectionCount, 0);
   await within(server.close(), 5000, 'server close');
+});
+
+test('STOP_SENDING arriving with the ACK of our last bytes is still reported (quiche forgets such streams at once)', async () => {
+  const stopCodes = (code: number) => code === 0x103 || code === STOP_SENDING_CODE_UNKNOWN;
+  let serverBidi!: (s: QuicStream) => void;
+  const serverStream = new Promise<QuicStream>((r) => (serverBidi = r));
+  await withPair(
+    async (client) => {
+      // Our own unidirectional stream: the peer reads its bytes and stops it.
+      const u = client.openUni();
+      const uStopped = new Promise<number>((r) => (u.onReset = r));
+      u.write(Uint8Array.of(0x40, 0x21, 9, 9, 9));
+      const code = await within(uStopped, 5000, 'client onReset on its uni stream');
+      assert.ok(stopCodes(code), `code ${code}`);
+      u.write(Uint8Array.of(1)); // dropped, not queued forever
+      assert.equal((u as unknown as { hasPending: boolean }).hasPending, false);
+
+      // A response being streamed: the client has read it all, then cancels.
+      const b = client.openBidi();
+      b.write(Buffer.from('request'), true);
+      const part = new Promise<void>((r) => (b.onData = () => r()));
+      const ss = await within(serverStream, 5000, 'server stream');
+      const serverStopped = new Promise<number>((r) => (ss.onReset = r));
+      ss.write(Buffer.from('first message'));
+      await within(part, 5000, 'first message');
+      await new Promise((r) => setTimeout(r, 50)); // the ACK of it is out
+      b.stopSending(0x103);
+      const c2 = await within(serverStopped, 5000, 'server onReset on the response stream');
+      assert.ok(stopCodes(c2), `code ${c2}`);
+    },
+    (c) => {
+      c.onStream = (s) => {
+        if (s.bidirectional) serverBidi(s);
+        s.onData = () => {};
+        if (!s.bidirectional) s.onData = () => s.stopSending(0x103);
+      };
+    },
+  );
 });

@@ -16,9 +16,14 @@
 //   FAILED_PRECONDITION, as does writing the peer's unidirectional stream.
 // - onReset may fire twice on a bidirectional stream: once for the peer's
 //   RESET_STREAM (receiving side), once for its STOP_SENDING (sending side).
+//   For STOP_SENDING the code is STOP_SENDING_CODE_UNKNOWN when it came with
+//   the ACK of our last bytes (quiche 0.18 then forgets the stream and its code).
 // - A thrown exception in a callback closes only that connection (transport
 //   INTERNAL_ERROR) and is logged.
 import type { Logger } from '../../../observability/log.js';
+
+/** onReset's code (-1) for a STOP_SENDING whose code quiche did not keep (see above). Added beyond the agreed interface. */
+export { STOP_SENDING_CODE_UNKNOWN } from './stream.js';
 
 export interface QuicStream {
   /** QUIC stream id (fits a double for our limits). */
