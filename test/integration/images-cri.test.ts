@@ -31,7 +31,7 @@ describe('ImageService on the CRI socket', { skip }, () => {
     foo = await buildTestImage({ component: FOO, wasm: await guest('kitchen') });
     ref = `${reg.host}/example.com/foo.bar:1.2.3`;
     await pushLayout({ dir: foo.dir, reference: ref, auth: { username: 'alice', password: 'wonderland' } });
-    daemon = await startDaemon();
+    daemon = await startDaemon({ args: ['--plaintext'] });
     cri = criClient(daemon.criSocket);
   });
   after(async () => {
@@ -99,6 +99,30 @@ describe('ImageService on the CRI socket', { skip }, () => {
     assert.equal((await cri.image.ImageStatus!({ image: { image: ref } })).image, null);
     await cri.image.RemoveImage!({ image: { image: ref } });
     await cri.image.RemoveImage!({ image: { image: 'sha256:' + '0'.repeat(64) } });
+  });
+
+  test('the pulled component runs and answers on the data plane', async () => {
+    const { image_ref } = await cri.image.PullImage!({ image: { image: ref }, auth });
+    const config = podConfig(FOO);
+    const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
+    const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(ref), sandbox_config: config });
+    await cri.runtime.StartContainer!({ container_id });
+    const status = await cri.runtime.ContainerStatus!({ container_id });
+    assert.equal(status.status.image_ref, `${reg.host}/example.com/foo.bar@${foo.manifestDigest}`);
+    assert.equal(status.status.image_id ?? image_ref, image_ref);
+    const dp = new grpc.Client(`127.0.0.1:${daemon.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'example.com' });
+    try {
+      const body = Buffer.from([0x0a, 0x05, ...Buffer.from('hello')]); // EchoRequest { message: "hello" }
+      const reply = await new Promise<Buffer>((resolve, reject) =>
+        dp.makeUnaryRequest('/foo.Bar/Echo', (b: Buffer) => b, (b: Buffer) => b, body, (err, res) => (err ? reject(err) : resolve(res!))),
+      );
+      assert.deepEqual(reply, body, 'the kitchen guest echoes the request');
+    } finally {
+      dp.close();
+      await cri.runtime.StopContainer!({ container_id, timeout: 0 });
+      await cri.runtime.RemoveContainer!({ container_id });
+      await cri.runtime.RemovePodSandbox!({ pod_sandbox_id });
+    }
   });
 
   test('a missing image reference is INVALID_ARGUMENT', async () => {
