@@ -60,6 +60,8 @@ export interface GrpcCallRequest {
   /** Custom metadata: an object (`-bin` values as base64 text) or entries (`-bin` values as bytes). */
   metadata?: Record<string, string | readonly string[]> | readonly MetadataEntry[];
   timeoutMs?: number;
+  /** Compress the request messages (grpc-encoding); identity when absent. */
+  compress?: 'gzip' | 'deflate';
 }
 
 export interface GrpcCallResult {
@@ -137,7 +139,8 @@ class ClientStream implements FrameSink {
       if (this.state === RS.Done) return;
       // STOP_SENDING(H3_NO_ERROR): the server has its answer and wants no more of the request
       // (RFC 9114 §4.1.2); the transport reports it like a reset, but the response still comes.
-      if (code === H3Code.H3_NO_ERROR) return;
+      // A STOP_SENDING whose code the transport lost (< 0) came with the ACK of our whole request: same case.
+      if (code === H3Code.H3_NO_ERROR || code < 0) return;
       this.finish();
       this.reject(new H3Error(code as H3Code, `the server reset the stream with ${h3CodeName(code)}`, 'stream'));
     };
@@ -156,6 +159,7 @@ class ClientStream implements FrameSink {
   private finish(): void {
     this.state = RS.Done;
     this.client.streams.delete(this);
+    this.client.closeIfDrained();
   }
 
   cancel(): void {
@@ -246,6 +250,7 @@ export class Http3Client {
       },
       goaway: (id) => {
         this.goawayId = id;
+        this.closeIfDrained();
       },
       error: (e) => this.fail(e),
     });
@@ -325,7 +330,9 @@ export class Http3Client {
     // The server enforces grpc-timeout and answers DEADLINE_EXCEEDED with its own message; we give up
     // a little later (as the HTTP/2 client does) in case its answer never comes.
     if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs + DEADLINE_GRACE_MS);
-    const body = call.messages.length === 1 ? encodeMessage(call.messages[0]!) : Buffer.concat(call.messages.map((m) => encodeMessage(m)));
+    if (call.compress) headers.push('grpc-encoding', call.compress);
+    const frame = (m: Uint8Array) => (call.compress ? encodeMessage(call.compress === 'gzip' ? zlib.gzipSync(m) : zlib.deflateSync(m), true) : encodeMessage(m));
+    const body = call.messages.length === 1 ? frame(call.messages[0]!) : Buffer.concat(call.messages.map(frame));
     let res: H3Response;
     try {
       res = await this.request({ authority: call.authority, path: call.path, headers, body, signal: ac.signal });
@@ -360,6 +367,15 @@ export class Http3Client {
     if (this.closedError) return;
     this.quic.close(code, reason);
     this.onQuicClose(code, reason || 'closed by us');
+  }
+
+  /** After the server's GOAWAY, close once our last request is answered (RFC 9114 §5.2), so it need not wait. */
+  closeIfDrained(): void {
+    if (this.goawayId !== Infinity && this.streams.size === 0 && !this.closedError) {
+      queueMicrotask(() => {
+        if (this.streams.size === 0) this.close(H3Code.H3_NO_ERROR, 'GOAWAY received and no requests left');
+      });
+    }
   }
 
   fail(e: H3Error): void {

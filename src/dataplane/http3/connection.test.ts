@@ -344,6 +344,18 @@ test('shutdown: GOAWAY, in-flight calls finish, later streams rejected, then H3_
   const res = await inflight;
   assert.equal(Buffer.from(res.body).toString(), 'late');
   await closing;
+  assert.equal(server.closed, true);
+  assert.equal(client.closed?.code, H3Code.H3_NO_ERROR, 'the client closed once its last request was answered');
+  void cq;
+});
+
+test('shutdown waits for the client to close, at most for the grace period', async () => {
+  // A raw peer that never closes on its own.
+  const { server, cq } = rawSetup();
+  const t0 = Date.now();
+  await server.shutdown(150);
+  assert.ok(Date.now() - t0 >= 140, 'waited for the grace period');
+  assert.equal(server.closed, true);
   assert.equal(await closedWith(cq), H3Code.H3_NO_ERROR);
 });
 

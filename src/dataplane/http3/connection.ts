@@ -332,6 +332,7 @@ export class Http3ServerConnection {
   private nextStreamId = 0;
   private closedFlag = false;
   private drained: (() => void) | null = null;
+  private peerClosed: (() => void) | null = null;
   /** The peer's SETTINGS, once received. */
   peerSettings: Map<number, number> | null = null;
   /** Called once when the connection is gone, whatever the cause. */
@@ -439,30 +440,38 @@ export class Http3ServerConnection {
 
   /**
    * Graceful shutdown: GOAWAY (no new requests), let the calls in flight
-   * finish for up to graceMs, then close with H3_NO_ERROR.
+   * finish for up to graceMs, then close with H3_NO_ERROR. Answers the
+   * transport still holds (flow control) would be lost by an immediate
+   * CONNECTION_CLOSE, so after the last answer we wait for the client to
+   * close (RFC 9114 §5.2: it may once its requests are done) until the grace
+   * period ends.
    */
   async shutdown(graceMs: number): Promise<void> {
     if (this.closedFlag) return;
+    const deadline = Date.now() + graceMs;
     if (this.goawayId === Infinity) {
       this.goawayId = this.nextStreamId;
       sendGoaway(this.control, this.goawayId);
     }
-    if (this.requests.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        timer.unref?.();
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.drained = null;
-    }
+    if (this.requests.size > 0) await this.until((wake) => (this.drained = wake), deadline);
+    this.drained = null;
     if (this.closedFlag) return;
-    // Let the last answers' writes (queued in a microtask) reach the transport before CONNECTION_CLOSE.
-    await new Promise<void>((r) => setImmediate(r));
+    await this.until((wake) => (this.peerClosed = wake), deadline);
+    this.peerClosed = null;
+    if (this.closedFlag) return;
     this.teardown(AbortReason.Shutdown);
     this.quic.close(H3Code.H3_NO_ERROR, 'server shutting down');
+  }
+
+  /** Resolves when `arm`'s callback is called or at `deadline`. */
+  private until(arm: (wake: () => void) => void, deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      arm(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private onQuicClose(code: number, reason: string): void {
@@ -477,6 +486,7 @@ export class Http3ServerConnection {
     this.requests.clear();
     for (const r of open) r.abortForConnection(reason);
     this.drained?.();
+    this.peerClosed?.();
     this.onClosed?.();
   }
 }

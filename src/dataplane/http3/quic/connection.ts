@@ -39,6 +39,8 @@ export class Connection implements QuicConnection {
   removed = false;
   failed = false;
   dirty = false;
+  /** The endpoint's timer found our deadline passed; onTimeout() runs in the next process(). */
+  timeoutDue = false;
   /** performance.now() at which quiche wants onTimeout(); Infinity when none. */
   deadline = Infinity;
   /** Set by the endpoint that owns it (server accept, client connect). */
@@ -88,6 +90,10 @@ export class Connection implements QuicConnection {
 
   process(): void {
     const q = this.quic;
+    if (this.timeoutDue) {
+      this.timeoutDue = false;
+      q.onTimeout();
+    }
     // A handshake that completes in the same flight as a CONNECTION_CLOSE
     // (a refusing server) is never announced.
     if (!this.established && q.isEstablished() && !q.isDraining() && !q.isClosed()) {

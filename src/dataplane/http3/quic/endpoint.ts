@@ -113,12 +113,14 @@ export abstract class Endpoint {
     for (const c of this.conns) {
       if (c.deadline <= now) {
         c.deadline = Infinity;
-        c.quic.onTimeout();
+        // quiche's onTimeout() runs in process(), after the poll phase: if
+        // the loop stalled, datagrams waiting in the socket are fed to quiche
+        // first, so a busy peer is not mistaken for an idle one.
+        c.timeoutDue = true;
         this.markDirty(c);
       } else if (c.deadline < next) next = c.deadline;
     }
     if (next !== Infinity) this.arm(next);
-    this.run();
   };
 
   stopTimer(): void {

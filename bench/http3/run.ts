@@ -1,0 +1,250 @@
+// HTTP/3 benchmark: unary gRPC calls over HTTP/3 through workd's data plane,
+// as ratios to baselines measured in the same run:
+//   workd-h2   the same calls over HTTP/2 (TLS) through the same workd process
+//   caddy-h3   Debian's Caddy (quic-go) answering the same small request over HTTP/3
+// One load generator shape for all: C connections × S concurrent streams,
+// N calls; HTTP/3 load comes from our client, HTTP/2 load from node:http2.
+// Then a 10 MiB response over HTTP/3 (and HTTP/2 for reference), in MiB/s.
+// Servers run in child processes pinned to CPU 1, the load generator to CPU 0.
+//
+//   npx tsc -p . && npm run bench:http3 [-- --requests 20000 --connections 4 --streams 16 --rounds 2]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Http3Client } from '../../src/dataplane/http3/client.js';
+import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
+import { echo } from '../../src/dataplane/testdata/echo.js';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '20000' },
+    connections: { type: 'string', default: '4' },
+    streams: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '2' },
+    'bulk-rounds': { type: 'string', default: '3' },
+  },
+});
+const N = Number(args.requests);
+const C = Number(args.connections);
+const S = Number(args.streams);
+const ROUNDS = Number(args.rounds);
+const BULK_ROUNDS = Number(args['bulk-rounds']);
+const BULK = 10 * 1024 * 1024;
+
+const ECHO_FRAME = encodeMessage(echo.requestSerialize({ text: 'hello, data plane', blob: Buffer.alloc(32, 0x5a) }));
+const GRPC_HEADERS = ['content-type', 'application/grpc', 'te', 'trailers'];
+
+const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+if (hasTaskset) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+const onCpu1 = (cmd: string, argv: string[], stderr: 'inherit' | 'ignore' = 'inherit') =>
+  hasTaskset ? spawn('taskset', ['-c', '1', cmd, ...argv], { stdio: ['ignore', 'pipe', stderr] }) : spawn(cmd, argv, { stdio: ['ignore', 'pipe', stderr] });
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+async function startWorkd(): Promise<{ child: ChildProcess; port: number; cert: string; key: string }> {
+  const child = onCpu1(process.execPath, [fileURLToPath(new URL('./server-workd.js', import.meta.url))]);
+  const m = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const r = /ready (\d+) (\S+) (\S+)/.exec(out);
+      if (r) resolve(r);
+    });
+    child.once('exit', (code) => reject(new Error(`workd bench server exited with ${code}`)));
+  });
+  return { child, port: Number(m[1]), cert: m[2]!, key: m[3]! };
+}
+
+async function freeUdpPort(): Promise<number> {
+  const dgram = await import('node:dgram');
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const port = s.address().port;
+  s.close();
+  return port;
+}
+
+async function startCaddy(cert: string, key: string, bodyLength: number): Promise<{ child: ChildProcess; port: number; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-caddy-'));
+  const port = await freeUdpPort();
+  // Same size of answer as workd's echo; Caddy's respond takes text only.
+  const body = 'x'.repeat(bodyLength);
+  writeFileSync(
+    join(dir, 'Caddyfile'),
+    `{
+	admin off
+	auto_https disable_redirects
+	storage file_system ${join(dir, 'data')}
+	servers {
+		protocols h1 h2 h3
+	}
+}
+https://localhost:${port} {
+	tls ${cert} ${key}
+	header Content-Type application/grpc
+	respond "${body}" 200
+}
+`,
+  );
+  const child = onCpu1('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], 'ignore');
+
+  child.stdout!.resume();
+  // Ready when it answers over HTTP/3.
+  for (let i = 0; i < 100; i++) {
+    try {
+      const c = await Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost', idleTimeoutMs: 2000 });
+      const r = await c.request({ authority: `localhost:${port}`, path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: ECHO_FRAME });
+      c.close();
+      if (r.status === 200) return { child, port, dir };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stop(child);
+  throw new Error('caddy did not answer over HTTP/3');
+}
+
+type OneCall = (conn: number) => Promise<void>;
+
+/** N calls, C connections × S in flight each; returns calls per second. */
+async function drive(n: number, call: OneCall): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  const workers: Promise<void>[] = [];
+  for (let c = 0; c < C; c++) {
+    for (let s = 0; s < S; s++) {
+      workers.push(
+        (async () => {
+          while (next < n) {
+            next++;
+            await call(c);
+          }
+        })(),
+      );
+    }
+  }
+  await Promise.all(workers);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function h3Load(port: number, authority: string, expectTrailers: boolean): Promise<{ rps: number; close(): void }> {
+  const clients = await Promise.all(Array.from({ length: C }, () => Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost' })));
+  const call: OneCall = async (i) => {
+    const r = await clients[i]!.request({ authority, path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: ECHO_FRAME });
+    if (r.status !== 200 || (expectTrailers && r.trailers?.[r.trailers.indexOf('grpc-status') + 1] !== '0')) throw new Error(`bad answer: ${r.status} ${r.trailers}`);
+  };
+  await drive(Math.min(2000, N), call); // warm-up
+  const rps = await drive(N, call);
+  return { rps, close: () => clients.forEach((c) => c.close()) };
+}
+
+async function h2Load(port: number, authority: string): Promise<{ rps: number; close(): void }> {
+  const sessions = await Promise.all(
+    Array.from({ length: C }, () => {
+      const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'localhost' });
+      return new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      });
+    }),
+  );
+  const headers = { ':method': 'POST', ':path': '/foo.Bar/Echo', ':authority': authority, 'content-type': 'application/grpc', te: 'trailers' };
+  const call: OneCall = (i) =>
+    new Promise<void>((resolve, reject) => {
+      const req = sessions[i]!.request(headers);
+      let status = '';
+      req.on('trailers', (t) => (status = String(t['grpc-status'])));
+      req.on('data', () => {});
+      req.on('error', reject);
+      req.on('close', () => (status === '0' ? resolve() : reject(new Error(`grpc-status ${status}`))));
+      req.end(ECHO_FRAME);
+    });
+  await drive(Math.min(2000, N), call);
+  const rps = await drive(N, call);
+  return { rps, close: () => sessions.forEach((s) => s.close()) };
+}
+
+async function bulk(port: number, via: 'h3' | 'h2'): Promise<number> {
+  const msg = encodeMessage(echo.requestSerialize({ text: `big:${BULK}` }));
+  let best = 0;
+  if (via === 'h3') {
+    const c = await Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost' });
+    for (let i = 0; i < BULK_ROUNDS; i++) {
+      const t0 = performance.now();
+      const r = await c.request({ authority: 'example.com', path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: msg });
+      const s = (performance.now() - t0) / 1000;
+      if (r.body.length < BULK) throw new Error(`short body ${r.body.length}`);
+      best = Math.max(best, r.body.length / 1048576 / s);
+    }
+    c.close();
+  } else {
+    const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'localhost' });
+    for (let i = 0; i < BULK_ROUNDS; i++) {
+      const t0 = performance.now();
+      const n = await new Promise<number>((resolve, reject) => {
+        const req = s.request({ ':method': 'POST', ':path': '/foo.Bar/Echo', ':authority': 'example.com', 'content-type': 'application/grpc', te: 'trailers' });
+        let got = 0;
+        req.on('data', (c: Buffer) => (got += c.length));
+        req.on('error', reject);
+        req.on('close', () => resolve(got));
+        req.end(msg);
+      });
+      const sec = (performance.now() - t0) / 1000;
+      best = Math.max(best, n / 1048576 / sec);
+    }
+    s.close();
+  }
+  return best;
+}
+
+const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+const workd = await startWorkd();
+let caddy: Awaited<ReturnType<typeof startCaddy>> | null = null;
+try {
+  caddy = await startCaddy(workd.cert, workd.key, 60);
+} catch (err) {
+  console.log(`caddy-h3: not measured (${(err as Error).message}); is Debian's caddy installed?`);
+}
+const best = { h3: 0, h2: 0, caddy: 0 };
+console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    const a = await h3Load(workd.port, 'example.com', true);
+    a.close();
+    const b = await h2Load(workd.port, 'example.com');
+    b.close();
+    let cr = 0;
+    if (caddy) {
+      const c = await h3Load(caddy.port, `localhost:${caddy.port}`, false);
+      c.close();
+      cr = c.rps;
+    }
+    console.log(`  round ${round}: workd-h3 ${fmt(a.rps)}/s  workd-h2 ${fmt(b.rps)}/s  caddy-h3 ${caddy ? `${fmt(cr)}/s` : '-'}`);
+    best.h3 = Math.max(best.h3, a.rps);
+    best.h2 = Math.max(best.h2, b.rps);
+    best.caddy = Math.max(best.caddy, cr);
+  }
+  const mib3 = await bulk(workd.port, 'h3');
+  const mib2 = await bulk(workd.port, 'h2');
+  console.log('');
+  console.log(`unary calls/s   workd-h3 ${fmt(best.h3)}   workd-h2 ${fmt(best.h2)}   caddy-h3 ${caddy ? fmt(best.caddy) : '-'}`);
+  console.log(`ratio workd-h3 / workd-h2  ${(best.h3 / best.h2).toFixed(2)}x   (target >= 0.8x)`);
+  if (caddy) console.log(`ratio workd-h3 / caddy-h3  ${(best.h3 / best.caddy).toFixed(2)}x   (target >= 1.0x)`);
+  console.log(`10 MiB response  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
+} finally {
+  await stop(workd.child);
+  if (caddy) {
+    await stop(caddy.child);
+    rmSync(caddy.dir, { recursive: true, force: true });
+  }
+}
