@@ -37,7 +37,10 @@ interface Inst {
   readonly exports: WebAssembly.Exports;
   readonly alloc: (n: number) => number;
   readonly holder: Holder;
+  /** Memory right after initialisation, without its all-zero tail (most of a fresh memory). */
   readonly memSnap: Uint8Array;
+  /** Memory size then, in bytes. */
+  readonly memBytes: number;
   readonly globals: WebAssembly.Global[];
   readonly globalSnap: unknown[];
   readonly tables: WebAssembly.Table[];
@@ -108,7 +111,8 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     exports: ex,
     alloc: ex[ALLOC_EXPORT] as (n: number) => number,
     holder,
-    memSnap: new Uint8Array(memory.buffer).slice(),
+    memSnap: withoutZeroTail(new Uint8Array(memory.buffer)),
+    memBytes: memory.buffer.byteLength,
     globals,
     globalSnap: globals.map((g) => g.value),
     tables,
@@ -122,24 +126,37 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   return inst;
 }
 
+function withoutZeroTail(mem: Uint8Array): Uint8Array {
+  let end = mem.length;
+  while (end > 0 && mem[end - 1] === 0) end--;
+  return mem.slice(0, end);
+}
+
+/** Puts the snapshot's bytes back in [lo, hi): copied where the snapshot has them, zeros past its end. */
+function restoreRange(mem: Uint8Array, snap: Uint8Array, lo: number, hi: number): void {
+  const end = snap.length;
+  if (lo < end) mem.set(snap.subarray(lo, Math.min(hi, end)), lo);
+  if (hi > end) mem.fill(0, Math.max(lo, end), hi);
+}
+
 /** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew). */
 function restore(inst: Inst): boolean {
   const buf = inst.memory.buffer;
   const snap = inst.memSnap;
-  if (buf.byteLength !== snap.length) return false;
+  if (buf.byteLength !== inst.memBytes) return false;
   for (let i = 0; i < inst.tables.length; i++) if (inst.tables[i]!.length !== inst.tableSnap[i]!.length) return false;
+  const mem = new Uint8Array(buf);
   if (inst.dirtyLo && inst.dirtyHi) {
     // Only the bytes written since the snapshot: by the guest (tracked in wasm) and by the host.
     const lo = Math.min(inst.dirtyLo.value >>> 0, inst.hostLo);
-    let hi = Math.max(inst.dirtyHi.value >>> 0, inst.hostHi);
-    if (hi > snap.length) hi = snap.length;
-    if (lo < hi) new Uint8Array(buf, lo, hi - lo).set(snap.subarray(lo, hi));
+    const hi = Math.min(Math.max(inst.dirtyHi.value >>> 0, inst.hostHi), inst.memBytes);
+    if (lo < hi) restoreRange(mem, snap, lo, hi);
     inst.dirtyLo.value = -1;
     inst.dirtyHi.value = 0;
     inst.hostLo = Infinity;
     inst.hostHi = 0;
   } else {
-    new Uint8Array(buf).set(snap);
+    restoreRange(mem, snap, 0, inst.memBytes);
   }
   for (let i = 0; i < inst.globals.length; i++) inst.globals[i]!.value = inst.globalSnap[i];
   for (let i = 0; i < inst.tables.length; i++) {
@@ -149,7 +166,7 @@ function restore(inst: Inst): boolean {
   }
   inst.growFailed.value = 0;
   inst.holder.cur = discard;
-  if (verifyRestore && !new Uint8Array(buf).every((b, i) => b === snap[i])) {
+  if (verifyRestore && !mem.every((b, i) => b === (i < snap.length ? snap[i] : 0))) {
     // Loud on purpose: the executor sees the worker die and the test's calls fail.
     console.error('workd worker: restore verification failed: memory differs from the snapshot after a reset');
     process.exit(70);
