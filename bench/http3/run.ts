@@ -9,7 +9,7 @@
 //
 //   npx tsc -p . && npm run bench:http3 [-- --requests 20000 --connections 4 --streams 16 --rounds 2]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,7 +114,23 @@ https://localhost:${port} {
   throw new Error('caddy did not answer over HTTP/3');
 }
 
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/** utime + stime of a process (all threads) from /proc, in µs. */
+function procCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_US;
+}
+
 type OneCall = (conn: number) => Promise<void>;
+
+interface Figure {
+  /** Calls per second seen by the load generator. */
+  rps: number;
+  /** Calls per second of server CPU time (the server's own cost, whatever limits the load generator). */
+  perCpuSec: number;
+}
 
 /** N calls, C connections × S in flight each; returns calls per second. */
 async function drive(n: number, call: OneCall): Promise<number> {
@@ -137,18 +153,24 @@ async function drive(n: number, call: OneCall): Promise<number> {
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function h3Load(port: number, authority: string, expectTrailers: boolean): Promise<{ rps: number; close(): void }> {
+async function measured(pid: number, call: OneCall): Promise<Figure> {
+  await drive(Math.min(2000, N), call); // warm-up
+  const cpu0 = procCpu(pid);
+  const rps = await drive(N, call);
+  const cpu = (procCpu(pid) - cpu0) / 1e6;
+  return { rps, perCpuSec: cpu > 0 ? N / cpu : Infinity };
+}
+
+async function h3Load(pid: number, port: number, authority: string, expectTrailers: boolean): Promise<Figure & { close(): void }> {
   const clients = await Promise.all(Array.from({ length: C }, () => Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost' })));
   const call: OneCall = async (i) => {
     const r = await clients[i]!.request({ authority, path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: ECHO_FRAME });
     if (r.status !== 200 || (expectTrailers && r.trailers?.[r.trailers.indexOf('grpc-status') + 1] !== '0')) throw new Error(`bad answer: ${r.status} ${r.trailers}`);
   };
-  await drive(Math.min(2000, N), call); // warm-up
-  const rps = await drive(N, call);
-  return { rps, close: () => clients.forEach((c) => c.close()) };
+  return { ...(await measured(pid, call)), close: () => clients.forEach((c) => c.close()) };
 }
 
-async function h2Load(port: number, authority: string): Promise<{ rps: number; close(): void }> {
+async function h2Load(pid: number, port: number, authority: string): Promise<Figure & { close(): void }> {
   const sessions = await Promise.all(
     Array.from({ length: C }, () => {
       const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false, servername: 'localhost' });
@@ -169,9 +191,7 @@ async function h2Load(port: number, authority: string): Promise<{ rps: number; c
       req.on('close', () => (status === '0' ? resolve() : reject(new Error(`grpc-status ${status}`))));
       req.end(ECHO_FRAME);
     });
-  await drive(Math.min(2000, N), call);
-  const rps = await drive(N, call);
-  return { rps, close: () => sessions.forEach((s) => s.close()) };
+  return { ...(await measured(pid, call)), close: () => sessions.forEach((s) => s.close()) };
 }
 
 async function bulk(port: number, via: 'h3' | 'h2'): Promise<number> {
@@ -215,31 +235,36 @@ try {
 } catch (err) {
   console.log(`caddy-h3: not measured (${(err as Error).message}); is Debian's caddy installed?`);
 }
-const best = { h3: 0, h2: 0, caddy: 0 };
+const zero = (): Figure => ({ rps: 0, perCpuSec: 0 });
+const best = { h3: zero(), h2: zero(), caddy: zero() };
+const keep = (b: Figure, f: Figure) => ({ rps: Math.max(b.rps, f.rps), perCpuSec: Math.max(b.perCpuSec, f.perCpuSec) });
+const show = (f: Figure) => `${fmt(f.rps)}/s (${fmt(f.perCpuSec)} per server CPU-s)`;
 console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    const a = await h3Load(workd.port, 'example.com', true);
+    const a = await h3Load(workd.child.pid!, workd.port, 'example.com', true);
     a.close();
-    const b = await h2Load(workd.port, 'example.com');
+    const b = await h2Load(workd.child.pid!, workd.port, 'example.com');
     b.close();
-    let cr = 0;
+    let c = zero();
     if (caddy) {
-      const c = await h3Load(caddy.port, `localhost:${caddy.port}`, false);
-      c.close();
-      cr = c.rps;
+      const l = await h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false);
+      l.close();
+      c = l;
     }
-    console.log(`  round ${round}: workd-h3 ${fmt(a.rps)}/s  workd-h2 ${fmt(b.rps)}/s  caddy-h3 ${caddy ? `${fmt(cr)}/s` : '-'}`);
-    best.h3 = Math.max(best.h3, a.rps);
-    best.h2 = Math.max(best.h2, b.rps);
-    best.caddy = Math.max(best.caddy, cr);
+    console.log(`  round ${round}: workd-h3 ${show(a)}  workd-h2 ${show(b)}  caddy-h3 ${caddy ? show(c) : '-'}`);
+    best.h3 = keep(best.h3, a);
+    best.h2 = keep(best.h2, b);
+    best.caddy = keep(best.caddy, c);
   }
   const mib3 = await bulk(workd.port, 'h3');
   const mib2 = await bulk(workd.port, 'h2');
   console.log('');
-  console.log(`unary calls/s   workd-h3 ${fmt(best.h3)}   workd-h2 ${fmt(best.h2)}   caddy-h3 ${caddy ? fmt(best.caddy) : '-'}`);
-  console.log(`ratio workd-h3 / workd-h2  ${(best.h3 / best.h2).toFixed(2)}x   (target >= 0.8x)`);
-  if (caddy) console.log(`ratio workd-h3 / caddy-h3  ${(best.h3 / best.caddy).toFixed(2)}x   (target >= 1.0x)`);
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+  console.log(`unary calls/s (load generator)  workd-h3 ${fmt(best.h3.rps)}  workd-h2 ${fmt(best.h2.rps)}  caddy-h3 ${caddy ? fmt(best.caddy.rps) : '-'}`);
+  console.log(`unary calls per server CPU-s    workd-h3 ${fmt(best.h3.perCpuSec)}  workd-h2 ${fmt(best.h2.perCpuSec)}  caddy-h3 ${caddy ? fmt(best.caddy.perCpuSec) : '-'}`);
+  console.log(`ratio workd-h3 / workd-h2   calls/s ${ratio(best.h3.rps, best.h2.rps)}   per CPU-s ${ratio(best.h3.perCpuSec, best.h2.perCpuSec)}   (target >= 0.8x)`);
+  if (caddy) console.log(`ratio workd-h3 / caddy-h3   calls/s ${ratio(best.h3.rps, best.caddy.rps)}   per CPU-s ${ratio(best.h3.perCpuSec, best.caddy.perCpuSec)}   (target >= 1.0x)`);
   console.log(`10 MiB response  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
 } finally {
   await stop(workd.child);
