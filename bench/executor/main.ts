@@ -150,10 +150,15 @@ report('+ isolation copying all 64 KiB back (for comparison)', fmt(isoFull, 3), 
 const m = await ex.prepare('sha256:bench-echo', echoWasm(0), 1);
 const c = await ex.start({ containerId: 'bench', module: m, env: {}, limits: {} });
 await throughput(c, 20_000, 256); // warm up both workers
-const t = await throughput(c, quick ? 100_000 : 400_000, 1024);
-report('executor: calls/s on all cores (1024 in flight)', fmt(t.perSec, 0), `${fmt(t.perSec / 200_000)}x the 200k/s target`);
-report('executor: CPU per call, all threads (µs)', fmt(t.cpuUsPerCall, 2), `${fmt(t.cpuUsPerCall / base)}x baseline; ${fmt(t.cpuUsPerCall / 5)}x the 5 µs target`);
-report('executor: latency at load p50 / p99 (ms)', `${fmt(t.p50Ms)} / ${fmt(t.p99Ms)}`, '(queueing at 1024 in flight)');
+// Five rounds: the best shows what the executor does when the shared cores let it, the median what it did.
+const rounds = [];
+for (let i = 0; i < 5; i++) rounds.push(await throughput(c, quick ? 40_000 : 100_000, 1024));
+const med = (xs: number[]) => percentile(xs, 0.5);
+const rate = rounds.map((r) => r.perSec);
+const cpu = rounds.map((r) => r.cpuUsPerCall);
+report('executor: calls/s on all cores, best / median of 5', `${fmt(Math.max(...rate), 0)} / ${fmt(med(rate), 0)}`, `${fmt(Math.max(...rate) / 200_000)}x / ${fmt(med(rate) / 200_000)}x the 200k/s target`);
+report('executor: CPU µs per call, all threads, least / median', `${fmt(Math.min(...cpu))} / ${fmt(med(cpu))}`, `${fmt(Math.min(...cpu) / 5)}x / ${fmt(med(cpu) / 5)}x the 5 µs target; ${fmt(Math.min(...cpu) / base)}x baseline`);
+report('executor: latency at load p50 / p99 (ms), median round', `${fmt(med(rounds.map((r) => r.p50Ms)))} / ${fmt(med(rounds.map((r) => r.p99Ms)))}`, '(queueing at 1024 in flight)');
 const light = await throughput(c, 2000, 1);
 report('executor: latency one call at a time p50 / p99 (µs)', `${fmt(light.p50Ms * 1000, 0)} / ${fmt(light.p99Ms * 1000, 0)}`, `${fmt((light.p50Ms * 1000) / base, 0)}x baseline (thread hops)`);
 
