@@ -177,13 +177,16 @@ class ClientStream implements FrameSink {
     this.resolve({ status: this.status, headers: this.headers, body, trailers: this.trailers });
   }
 
-  frameStart(type: number): boolean {
+  frameStart(type: number, length: number): boolean {
     if (type === FrameType.DATA) {
       if (this.state !== RS.Body) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'DATA outside a response body');
       return true;
     }
     if (type === FrameType.HEADERS) {
       if (this.state === RS.Trailers) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'HEADERS after the trailers');
+      if (length > this.client.maxFieldSectionSize) {
+        throw new H3Error(H3Code.H3_EXCESSIVE_LOAD, `response field section of ${length} bytes is over our limit of ${this.client.maxFieldSectionSize}`, 'stream');
+      }
       return true;
     }
     // PUSH_PROMISE included: we never allowed pushes (no MAX_PUSH_ID).

@@ -172,6 +172,13 @@ test('a second control stream, or a push stream from a client: H3_STREAM_CREATIO
   }
 });
 
+test('an oversized control frame is H3_EXCESSIVE_LOAD before anything is buffered', async () => {
+  const { cq, control } = rawSetup();
+  // SETTINGS claiming 2^30 bytes, with only a few sent.
+  control.write(Buffer.concat([Uint8Array.of(0x00, 0x04, 0xc0, 0, 0, 0, 0x40, 0, 0, 0), new Uint8Array(10)]));
+  assert.equal(await closedWith(cq), H3Code.H3_EXCESSIVE_LOAD);
+});
+
 test('closing the control stream: H3_CLOSED_CRITICAL_STREAM', async () => {
   const { cq, control } = rawSetup();
   control.write(Buffer.concat([Uint8Array.of(0x00), encodeSettings([])]), true);

@@ -35,8 +35,13 @@ export function openLocalStreams(conn: QuicConnection, maxFieldSectionSize: numb
   first[0] = StreamType.CONTROL;
   first.set(settings, 1);
   control.write(first);
-  conn.openUni().write(Uint8Array.of(StreamType.QPACK_ENCODER));
-  conn.openUni().write(Uint8Array.of(StreamType.QPACK_DECODER));
+  // The QPACK streams stay empty (no dynamic table); a peer short of stream credit just does without them.
+  try {
+    conn.openUni().write(Uint8Array.of(StreamType.QPACK_ENCODER));
+    conn.openUni().write(Uint8Array.of(StreamType.QPACK_DECODER));
+  } catch {
+    // RFC 9114 §6.2 asks peers to allow at least 3 unidirectional streams; not our failure if it did not.
+  }
   return control;
 }
 
@@ -44,6 +49,8 @@ export function openLocalStreams(conn: QuicConnection, maxFieldSectionSize: numb
 export function sendGoaway(control: QuicStream, id: number): void {
   control.write(encodeGoaway(id));
 }
+
+const MAX_CONTROL_FRAME = 16 * 1024;
 
 /** The peer's control stream: SETTINGS first, then only control frames. */
 class ControlSink implements FrameSink {
@@ -54,7 +61,11 @@ class ControlSink implements FrameSink {
     private readonly ev: PeerControlEvents,
   ) {}
 
-  frameStart(type: number): boolean {
+  frameStart(type: number, length: number): boolean {
+    if (length > MAX_CONTROL_FRAME) {
+      // Control frames are a few bytes; a large one is only a way to make us buffer (RFC 9114 §10.5).
+      throw connectionError(H3Code.H3_EXCESSIVE_LOAD, `control frame type 0x${type.toString(16)} of ${length} bytes (limit ${MAX_CONTROL_FRAME})`);
+    }
     if (!this.gotSettings && type !== FrameType.SETTINGS) {
       throw connectionError(H3Code.H3_MISSING_SETTINGS, `the peer's control stream starts with frame type 0x${type.toString(16)}, not SETTINGS`);
     }

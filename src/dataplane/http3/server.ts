@@ -68,7 +68,14 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
   let closing: Promise<void> | undefined;
   quic.onConnection = (q) => {
     if (closing) return q.close(H3Code.H3_NO_ERROR, 'server shutting down');
-    const c = new Http3ServerConnection(q, { handler: opts.handler, limits, log: opts.log });
+    let c: Http3ServerConnection;
+    try {
+      c = new Http3ServerConnection(q, { handler: opts.handler, limits, log: opts.log });
+    } catch (err) {
+      // No stream credit for our control stream: the peer cannot speak HTTP/3 with us.
+      opts.log.debug({ err, remote: q.remoteAddress }, 'http3: cannot set up the connection');
+      return q.close(H3Code.H3_STREAM_CREATION_ERROR, 'cannot open the control stream');
+    }
     accepted++;
     conns.add(c);
     c.onClosed = () => conns.delete(c);

@@ -84,6 +84,11 @@ test('encoder stream: only Set Dynamic Table Capacity 0 is accepted', () => {
   assert.throws(() => new EncoderStreamReader().push(hex('c00f 7777 772e 6578 616d 706c 652e 636f 6d')), encErr, 'B.2 insert with name reference');
   assert.throws(() => new EncoderStreamReader().push(hex('4a63 7573 746f 6d2d 6b65 790c')), encErr, 'B.3 insert with literal name');
   assert.throws(() => new EncoderStreamReader().push(hex('02')), encErr, 'B.4 duplicate');
+  // An endless integer is an error, not an ever-growing wait for more bytes.
+  const endless = new EncoderStreamReader();
+  assert.throws(() => {
+    for (let i = 0; i < 20; i++) endless.push(hex(i === 0 ? '3f' : 'ff'));
+  }, encErr);
   // A capacity split across chunks is still seen.
   const split = new EncoderStreamReader();
   split.push(hex('3f'));

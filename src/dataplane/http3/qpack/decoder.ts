@@ -75,6 +75,9 @@ function dynamicRef(form: string): H3Error {
   return decompressionFailed(`${form} refers to the dynamic table, but our dynamic table capacity is 0`);
 }
 
+/** An integer instruction longer than this is not cut short but too large (62-bit values take at most 10 bytes). */
+const MAX_INSTRUCTION_BYTES = 11;
+
 /**
  * Reads the peer's QPACK encoder stream (type 0x02). Chunks may split
  * instructions anywhere, so an incomplete tail is kept for the next chunk.
@@ -101,7 +104,8 @@ export class EncoderStreamReader {
       let capacity: number;
       try {
         capacity = r.int(5);
-      } catch {
+      } catch (e) {
+        if (buf.length - pos >= MAX_INSTRUCTION_BYTES) throw e; // not cut short: too large
         this.pending = buf.slice(pos);
         return;
       }
@@ -136,7 +140,8 @@ export class DecoderStreamReader {
       const r = new QpackReader(buf, pos, buf.length, H3Code.QPACK_DECODER_STREAM_ERROR);
       try {
         r.int(6);
-      } catch {
+      } catch (e) {
+        if (buf.length - pos >= MAX_INSTRUCTION_BYTES) throw e;
         this.pending = buf.slice(pos);
         return;
       }
