@@ -167,10 +167,7 @@ export class ImageStoreImpl implements ImageStore {
   resolve(ref: string): ImageRecord | undefined {
     const exact = this.records.get(ref);
     if (exact) return exact;
-    if (isDigest(ref)) {
-      for (const r of this.records.values()) if (r.manifestDigest === ref) return r;
-      return undefined;
-    }
+    if (isDigest(ref)) return this.byDigest(ref);
     let parsed: ImageReference | undefined;
     try {
       parsed = parseReference(ref);
@@ -199,11 +196,17 @@ export class ImageStoreImpl implements ImageStore {
       const rd = `${repoName(ref)}@${ref.digest}`;
       for (const r of this.records.values()) if (r.repoDigests.includes(rd)) return r;
       // Content addressing makes the repository irrelevant for a digest this node already holds.
-      for (const r of this.records.values()) if (r.manifestDigest === ref.digest) return r;
-      return undefined;
+      return this.byDigest(ref.digest);
     }
     const tag = formatReference(ref);
     for (const r of this.records.values()) if (r.repoTags.includes(tag)) return r;
+    return undefined;
+  }
+
+  /** The image whose manifest, or the index it was pulled through, has this digest. */
+  private byDigest(digest: string): ImageRecord | undefined {
+    for (const r of this.records.values()) if (r.manifestDigest === digest) return r;
+    for (const r of this.records.values()) if (r.repoDigests.some((d) => d.endsWith(`@${digest}`))) return r;
     return undefined;
   }
 
