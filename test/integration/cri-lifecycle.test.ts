@@ -17,6 +17,7 @@ let cri: CriClient;
 let fooImage: string;
 let otherImage: string;
 let brokenImage: string;
+let futureAbiImage: string;
 const built: TestImage[] = [];
 
 before(async () => {
@@ -27,7 +28,9 @@ before(async () => {
   const other = await buildTestImage({ component: OTHER, wasm });
   // Parses as wasm but exports none of the guest ABI: StartContainer must refuse it.
   const broken = await buildTestImage({ component: 'broken.example:b.B@1.0.0', wasm: EMPTY_WASM });
-  built.push(foo, other, broken);
+  const futureAbi = await buildTestImage({ component: FOO, wasm, abiVersion: 99 });
+  built.push(foo, other, broken, futureAbi);
+  futureAbiImage = await importImage(cri, futureAbi.dir, ['example.com/foo.bar:abi99']);
   fooImage = await importImage(cri, foo.dir);
   otherImage = await importImage(cri, other.dir);
   brokenImage = await importImage(cri, broken.dir);
@@ -140,6 +143,16 @@ test('a module that fails validation: StartContainer returns the error, the cont
   assert.equal(s.reason, 'InvalidModule');
   assert.equal(s.message, err.details);
   assert.ok(BigInt(s.finished_at) > 0n);
+  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+});
+
+test('CreateContainer refuses an image that declares an unknown guest ABI version, and the pod stays usable', async () => {
+  const { id, config } = await pod();
+  const err = await criError(cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(futureAbiImage), sandbox_config: config }));
+  assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+  assert.match(err.details, /guest ABI version 99; this node implements version 1/);
+  assert.deepEqual((await cri.runtime.ListContainers!({ filter: { pod_sandbox_id: id } })).containers, []);
+  await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(fooImage), sandbox_config: config });
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
 });
 

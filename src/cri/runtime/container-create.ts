@@ -5,9 +5,10 @@ import type { UnaryHandler } from '../handler.js';
 import type { CreateContainerRequest__Output } from '../../gen/cri/runtime/v1/CreateContainerRequest.js';
 import type { CreateContainerResponse } from '../../gen/cri/runtime/v1/CreateContainerResponse.js';
 import type { ContainerConfig__Output } from '../../gen/cri/runtime/v1/ContainerConfig.js';
-import { invalidArgument, notFound } from '../../errors.js';
+import { WorkdError, invalidArgument, notFound } from '../../errors.js';
 import type { ImageRecord } from '../../images/api.js';
 import { nowNanos, type ContainerSpec, type Pod } from '../../pods/pod.js';
+import { checkAbiVersion } from '../../wasm/guest-abi.js';
 import { onPod, requireId, type RuntimeDeps } from './deps.js';
 
 function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRecord): ContainerSpec {
@@ -56,6 +57,13 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
         throw invalidArgument(
           `CreateContainer: image ${JSON.stringify(ref)} holds component ${image.component.name} but pod ${pod.id} runs ${pod.component.name}`,
         );
+      }
+      // Refused here rather than at StartContainer so the kubelet sees the image is unusable before a container exists.
+      try {
+        checkAbiVersion(image.abiVersion);
+      } catch (err) {
+        if (err instanceof WorkdError) throw new WorkdError(err.code, `CreateContainer: image ${JSON.stringify(ref)}: ${err.message}`);
+        throw err;
       }
       const spec = containerSpec(pod, config, image);
       d.store.acquire(image.id, pod.id);
