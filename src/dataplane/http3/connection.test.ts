@@ -39,7 +39,8 @@ function echoHandler(seen: Seen): UniversalHandler {
         end() {
           if (req.path === '/trailers-only' || req.path === '/hang') return;
           const answer = () => {
-            res.sendHeaders(200, { 'content-type': 'application/grpc' });
+            if (req.path === '/bigheaders') res.sendHeaders(200, { 'x-big': 'v'.repeat(20_000), 'x-mid': ['m'.repeat(100), 'n'] });
+            else res.sendHeaders(200, { 'content-type': 'application/grpc' });
             res.sendData(Buffer.concat(chunks));
             res.sendTrailers({ 'grpc-status': '0', 'x-path': req.path, 'x-multi': ['a', 'b'] });
             active--;
@@ -87,6 +88,15 @@ test('a request gets headers, body and trailers; the server sent its SETTINGS', 
   assert.equal(client.peerSettings?.get(Setting.QPACK_MAX_TABLE_CAPACITY), 0);
   assert.equal(client.peerSettings?.get(Setting.QPACK_BLOCKED_STREAMS), 0);
   assert.equal(client.peerSettings?.get(Setting.MAX_FIELD_SECTION_SIZE), 64 * 1024);
+});
+
+test('response field sections of every size (one-byte, two-byte and long frame lengths)', async () => {
+  const { client } = setup();
+  const res = await client.request({ ...base, path: '/bigheaders', body: Buffer.from('b') });
+  const f = toFields(res.headers);
+  assert.equal(f['x-big'], 'v'.repeat(20_000));
+  assert.deepEqual(f['x-mid'], ['m'.repeat(100), 'n']);
+  assert.equal(Buffer.from(res.body).toString(), 'b');
 });
 
 test('trailers-only answer is one HEADERS frame with FIN', async () => {

@@ -17,10 +17,11 @@ import type { Logger } from '../../observability/log.js';
 import { AbortReason, ResetCode, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
 import { connectionError, H3Code, H3Error, h3CodeName, streamError } from './errors.js';
-import { FrameReader, frameHeader, FrameType, Setting, type FrameSink } from './frames.js';
-import { checkTrailers, flattenFields, requestHead } from './message.js';
+import { encodeFrame, FrameReader, frameHeader, FrameType, Setting, type FrameSink } from './frames.js';
+import { checkTrailers, requestHead } from './message.js';
 import { decodeFieldSection, FieldSectionTooLargeError } from './qpack/decoder.js';
-import { encodeFieldSection } from './qpack/encoder.js';
+import { writeFieldLine, writeSectionPrefix } from './qpack/encoder.js';
+import { QpackWriter } from './qpack/primitives.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
 
 export interface Http3Limits {
@@ -175,8 +176,7 @@ class RequestStream implements FrameSink, UniversalResponse {
     const live = this.callLive;
     this.state = RequestState.Dead;
     if (!this.headersSent && !this.ended) {
-      const fields = ['content-type', 'text/plain; charset=utf-8'];
-      this.queue(encodeHeaders(431, fields), false);
+      this.queue(headersFrame(431, null, ['content-type', 'text/plain; charset=utf-8']), false);
       const text = Buffer.from(`request field section larger than ${this.conn.maxFieldSectionSize} bytes\n`);
       this.queue(frameHeader(FrameType.DATA, text.length), false);
       this.queue(text, true);
@@ -234,7 +234,7 @@ class RequestStream implements FrameSink, UniversalResponse {
   sendHeaders(status: number, headers: OutgoingFields): void {
     if (this.ended || this.headersSent) return;
     this.headersSent = true;
-    this.queue(encodeHeaders(status, flattenFields(0, headers)), false);
+    this.queue(headersFrame(status, headers), false);
   }
 
   sendData(chunk: Uint8Array): boolean {
@@ -247,9 +247,12 @@ class RequestStream implements FrameSink, UniversalResponse {
   sendTrailers(trailers: OutgoingFields): void {
     if (this.ended) return;
     this.ended = true;
-    const flat = flattenFields(0, trailers);
-    if (flat.length > 0) this.queue(encodeHeaders(0, flat), true);
-    else this.queue(EMPTY, true);
+    let any = false;
+    for (const _ in trailers) {
+      any = true;
+      break;
+    }
+    this.queue(any ? headersFrame(0, trailers) : EMPTY, true);
     this.conn.responseDone(this);
   }
 
@@ -257,7 +260,7 @@ class RequestStream implements FrameSink, UniversalResponse {
     if (this.ended || this.headersSent) return;
     this.ended = true;
     this.headersSent = true;
-    this.queue(encodeHeaders(status, flattenFields(0, headers)), true);
+    this.queue(headersFrame(status, headers), true);
     this.conn.responseDone(this);
   }
 
@@ -309,14 +312,45 @@ class RequestStream implements FrameSink, UniversalResponse {
 
 const EMPTY = new Uint8Array(0);
 
-function encodeHeaders(status: number, fields: string[]): Uint8Array {
-  const flat = status > 0 ? [':status', String(status), ...fields] : fields;
-  const block = encodeFieldSection(flat);
-  const head = frameHeader(FrameType.HEADERS, block.length);
-  const out = new Uint8Array(head.length + block.length);
-  out.set(head);
-  out.set(block, head.length);
-  return out;
+/**
+ * A whole HEADERS frame in one buffer: the field section is written after 3
+ * reserved bytes, then the frame header is filled in before it (no copy for
+ * sections under 16 KiB).
+ */
+function headersFrame(status: number, fields: OutgoingFields | null, flat?: readonly string[]): Uint8Array {
+  const w = new QpackWriter(256);
+  w.pos = 3;
+  writeSectionPrefix(w);
+  if (status > 0) writeFieldLine(w, ':status', statusText(status));
+  if (fields) {
+    for (const name in fields) {
+      const v = fields[name]!;
+      if (typeof v === 'string') writeFieldLine(w, name, v);
+      else for (const one of v) writeFieldLine(w, name, one);
+    }
+  }
+  if (flat) for (let i = 0; i < flat.length; i += 2) writeFieldLine(w, flat[i]!, flat[i + 1]!);
+  const len = w.pos - 3;
+  const buf = w.buf;
+  if (len < 0x40) {
+    buf[1] = FrameType.HEADERS;
+    buf[2] = len;
+    return buf.subarray(1, w.pos);
+  }
+  if (len < 0x4000) {
+    buf[0] = FrameType.HEADERS;
+    buf[1] = 0x40 | (len >> 8);
+    buf[2] = len & 0xff;
+    return buf.subarray(0, w.pos);
+  }
+  return encodeFrame(FrameType.HEADERS, buf.subarray(3, w.pos));
+}
+
+const statusTexts = new Map<number, string>();
+function statusText(status: number): string {
+  let t = statusTexts.get(status);
+  if (t === undefined) statusTexts.set(status, (t = String(status)));
+  return t;
 }
 
 export class Http3ServerConnection {

@@ -1,10 +1,10 @@
-// HTTP/3 messages as field lists (RFC 9114 §4.2-4.3): turning a decoded
-// request field section into the transport-free request, and response fields
-// into the flat list the QPACK encoder takes. Anything malformed is a stream
-// error H3_MESSAGE_ERROR naming what was wrong.
+// HTTP/3 request messages as field lists (RFC 9114 §4.2-4.3): a decoded
+// request field section becomes the transport-free request head (responses
+// are encoded straight into HEADERS frames by connection.ts). Anything
+// malformed is a stream error H3_MESSAGE_ERROR naming what was wrong.
 import { H3Code, streamError } from './errors.js';
 import type { H3Error } from './errors.js';
-import type { OutgoingFields, UniversalHeaders } from '../universal.js';
+import type { UniversalHeaders } from '../universal.js';
 
 export interface RequestHead {
   method: string;
@@ -97,15 +97,4 @@ export function checkTrailers(fields: readonly string[]): void {
     if (name.charCodeAt(0) === 0x3a) throw malformed(`pseudo-header ${name} in trailers`);
     if (hasUpperOrInvalid(name)) throw malformed(`trailer name ${JSON.stringify(name)} is not a lowercase token`);
   }
-}
-
-/** Flattens outgoing fields (status first when given) for the QPACK encoder. */
-export function flattenFields(status: number, fields: OutgoingFields): string[] {
-  const out: string[] = status > 0 ? [':status', String(status)] : [];
-  for (const name in fields) {
-    const v = fields[name]!;
-    if (typeof v === 'string') out.push(name, v);
-    else for (const one of v) out.push(name, one);
-  }
-  return out;
 }

@@ -29,28 +29,34 @@ function encodeLine(w: QpackWriter, name: string, value: string): void {
   w.string(7, 0x00, value);
 }
 
+/** Appends one field line, from the cache when the field is short. */
+export function writeFieldLine(w: QpackWriter, name: string, value: string): void {
+  if (name.length + value.length > CACHEABLE_LENGTH) {
+    encodeLine(w, name, value);
+    return;
+  }
+  const key = `${name}\0${value}`;
+  let bytes = cache.get(key);
+  if (!bytes) {
+    const one = new QpackWriter(32);
+    encodeLine(one, name, value);
+    bytes = one.result().slice();
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(key, bytes);
+  }
+  w.bytes(bytes);
+}
+
+/** The encoded field section prefix with no dynamic table: Required Insert Count 0, Base 0. */
+export function writeSectionPrefix(w: QpackWriter): void {
+  w.byte(0);
+  w.byte(0);
+}
+
 /** Encodes a flat [name, value, …] list (lowercase names, latin1 strings). */
 export function encodeFieldSection(fields: readonly string[]): Uint8Array {
-  const w = new QpackWriter(64);
-  w.byte(0); // Required Insert Count
-  w.byte(0); // S=0, Delta Base 0
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
-    const value = fields[i + 1]!;
-    if (name.length + value.length > CACHEABLE_LENGTH) {
-      encodeLine(w, name, value);
-      continue;
-    }
-    const key = `${name}\0${value}`;
-    let bytes = cache.get(key);
-    if (!bytes) {
-      const one = new QpackWriter(32);
-      encodeLine(one, name, value);
-      bytes = one.result().slice();
-      if (cache.size >= CACHE_MAX) cache.clear();
-      cache.set(key, bytes);
-    }
-    w.bytes(bytes);
-  }
+  const w = new QpackWriter(128);
+  writeSectionPrefix(w);
+  for (let i = 0; i < fields.length; i += 2) writeFieldLine(w, fields[i]!, fields[i + 1]!);
   return w.result();
 }
