@@ -136,5 +136,6 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`bench:images: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
+  // Exiting ends the daemon (its helper kills it on exit) and the registry (its stdin closes).
+  process.exit(1);
 });

@@ -99,7 +99,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     `http:\n  addr: ${host}\n` +
     authYaml;
   await writeFile(join(dir, 'config.yml'), config);
-  const child = spawn(REGISTRY_BIN, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Through a shell that kills the registry when our end of its stdin closes,
+  // so a test process that dies (even by SIGKILL) leaves no registry behind.
+  const child = spawn('/bin/sh', ['-c', '"$0" serve "$1" </dev/null & p=$!; read _; kill $p 2>/dev/null; wait $p', REGISTRY_BIN, join(dir, 'config.yml')], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (b: Buffer) => {
     err = (err + b.toString()).slice(-4000);
@@ -107,7 +111,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   try {
     await waitReady(`http://${host}/v2/`, child, () => err);
   } catch (e) {
-    child.kill('SIGKILL');
+    child.stdin!.end();
     tokenServer?.close();
     await rm(dir, { recursive: true, force: true });
     throw e;
@@ -120,7 +124,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
+        child.stdin!.end();
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
