@@ -96,7 +96,9 @@ class Progress {
 
   done(): void {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
     if (this.shown) process.stdout.write('\r\x1b[2K');
+    this.shown = false;
   }
 }
 
