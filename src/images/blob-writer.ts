@@ -14,7 +14,11 @@ const jobs = new Map();
 parentPort.on('message', (m) => {
   try {
     if (m.op === 'open') {
-      jobs.set(m.id, { fd: fs.openSync(m.path, 'wx'), hash: createHash('sha256'), n: 0, err: undefined });
+      let fd = -1, err;
+      try { fd = fs.openSync(m.path, 'wx'); } catch (e) { err = e; }
+      jobs.set(m.id, { fd, hash: createHash('sha256'), n: 0, err });
+      // A failed open is reported at finish; meanwhile the writer must never wait for acks.
+      if (err) parentPort.postMessage({ id: m.id, ack: Number.MAX_SAFE_INTEGER });
       return;
     }
     const j = jobs.get(m.id);
@@ -29,13 +33,16 @@ parentPort.on('message', (m) => {
       if (j.n - (j.acked || 0) >= 4194304) { j.acked = j.n; parentPort.postMessage({ id: m.id, ack: j.n }); }
     } else if (m.op === 'finish') {
       jobs.delete(m.id);
-      if (j.err) throw j.err;
-      fs.fsyncSync(j.fd);
+      if (j.err) {
+        if (j.fd >= 0) try { fs.closeSync(j.fd); } catch {}
+        throw j.err;
+      }
+      try { fs.fsyncSync(j.fd); } catch (e) { try { fs.closeSync(j.fd); } catch {} throw e; }
       fs.closeSync(j.fd);
       parentPort.postMessage({ id: m.id, digest: 'sha256:' + j.hash.digest('hex'), size: j.n });
     } else if (m.op === 'abort') {
       jobs.delete(m.id);
-      try { fs.closeSync(j.fd); } catch {}
+      if (j.fd >= 0) try { fs.closeSync(j.fd); } catch {}
       parentPort.postMessage({ id: m.id, aborted: true });
     }
   } catch (err) {

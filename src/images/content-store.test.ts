@@ -73,3 +73,13 @@ test('open clears leftovers of a crash and finds committed blobs', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a blob that cannot be written fails the ingest instead of hanging (both write paths)', () =>
+  withStore(async (s, dir) => {
+    await rm(join(dir, 'ingest'), { recursive: true });
+    for (const size of [1000, 2_000_000]) {
+      const bytes = new Uint8Array(size).fill(1);
+      await assert.rejects(s.ingest({ digest: sha256Digest(bytes), size }, () => source(bytes)), /ENOENT/);
+      assert.equal(s.has(sha256Digest(bytes)), false);
+    }
+  }));
