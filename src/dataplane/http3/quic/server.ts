@@ -24,7 +24,7 @@ class Server extends Endpoint implements QuicServer {
   private readonly local: { host: string; port: number };
   /** Our 20-byte SCIDs keyed by their first 6 bytes (a double), checked in full on lookup. */
   private readonly byPrefix = new Map<number, Connection>();
-  /** The client's original DCID (hex) for Initials sent before it learned our SCID. */
+  /** The client's original DCID (hex), for Initials sent before it learned our SCID. */
   private readonly byOdcid = new Map<string, Connection>();
   private readonly vnBuf = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
   private isClosing = false;
@@ -125,7 +125,8 @@ class Server extends Endpoint implements QuicServer {
   }
 
   private readonly established = (conn: Connection): void => {
-    this.byOdcid.delete(conn.odcidKey);
+    // byOdcid keeps the client's first DCID for the connection's lifetime: a
+    // late retransmitted Initial must not start a second, phantom connection.
     if (this.onConnection === null) {
       conn.closeWith(false, CONNECTION_REFUSED, 'not accepting connections');
       return;

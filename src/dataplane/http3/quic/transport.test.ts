@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
 import { Code, WorkdError } from '../../../errors.js';
 import { STOP_SENDING_CODE_UNKNOWN, type QuicConnection, type QuicServer, type QuicStream } from './transport.js';
@@ -438,4 +439,50 @@ test('STOP_SENDING arriving with the ACK of our last bytes is still reported (qu
       };
     },
   );
+});
+
+test('a client Initial replayed after the handshake does not start a second connection', async () => {
+  const server = await startServer(cert);
+  let accepted = 0;
+  let serverClosed!: Promise<{ code: number; reason: string }>;
+  server.onConnection = (c) => {
+    accepted++;
+    echo(c);
+    serverClosed = closed(c);
+  };
+  // A loopback relay between client and server that keeps the client's first datagram.
+  const relay = dgram.createSocket('udp4');
+  const upstream = dgram.createSocket('udp4');
+  let first: Buffer | null = null;
+  let clientAddr: { address: string; port: number } | null = null;
+  relay.on('message', (msg, rinfo) => {
+    if (first === null) first = Buffer.from(msg);
+    clientAddr = { address: rinfo.address, port: rinfo.port };
+    upstream.send(msg, server.port, '127.0.0.1');
+  });
+  upstream.on('message', (msg) => {
+    if (clientAddr !== null) relay.send(msg, clientAddr.port, clientAddr.address);
+  });
+  await new Promise<void>((r) => relay.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', () => r()));
+  try {
+    const c = await within(connect(server, { port: relay.address().port }), 5000, 'connect through the relay');
+    for (let i = 0; i < 100 && accepted < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(accepted, 1);
+    assert.ok(first !== null && (first[0] & 0xf0) === 0xc0, 'the first datagram is a long-header Initial');
+    upstream.send(first, server.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(server.connectionCount, 1, 'no phantom connection from the replayed Initial');
+    const s = c.openBidi();
+    const back = readAll(s);
+    s.write(Buffer.from('still one'), true);
+    assert.equal((await within(back, 5000, 'echo')).toString(), 'still one');
+    c.close(0, 'done');
+    // Through the relay, before it goes away.
+    assert.equal((await within(serverClosed, 5000, 'server sees the close')).reason, 'done');
+  } finally {
+    relay.close();
+    upstream.close();
+    await within(server.close(), 5000, 'server close');
+  }
 });
