@@ -67,13 +67,15 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   return { kind: 'manifest', manifest: doc as unknown as ImageManifest };
 }
 
-/** WASI flavours a component image's platform may name. */
-const WASM_OSES = new Set(['wasip1', 'wasi', 'wasip2']);
+/** WASI flavours a component image's platform may name, most preferred first (the executor runs core modules). */
+const WASM_OSES = ['wasip1', 'wasi', 'wasip2'];
 
 /** Picks the wasm entry of a multi-platform index; refuses an index without one, naming what it has. */
 export function selectPlatform(index: ImageIndex, origin: string): Descriptor {
-  const wasm = index.manifests.find((m) => m.platform?.architecture === 'wasm' && WASM_OSES.has(m.platform.os));
-  if (wasm) return wasm;
+  for (const os of WASM_OSES) {
+    const wasm = index.manifests.find((m) => m.platform?.architecture === 'wasm' && m.platform.os === os);
+    if (wasm) return wasm;
+  }
   // An index that is just a list of one platform-less image (e.g. an OCI layout's index) is taken as is.
   if (index.manifests.length === 1 && index.manifests[0]!.platform === undefined) return index.manifests[0]!;
   const platforms = index.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : 'unspecified')).join(', ');
