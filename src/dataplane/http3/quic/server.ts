@@ -4,8 +4,8 @@
 // versions with Version Negotiation. No stateless retry: quiche's
 // anti-amplification limit (3x the bytes received) bounds what an
 // unvalidated address can make us send.
-import { randomFillSync } from 'node:crypto';
-import { invalidArgument } from '../../../errors.js';
+import { randomFillSync, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { invalidArgument, unavailable } from '../../../errors.js';
 import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
@@ -172,9 +172,30 @@ class Server extends Endpoint implements QuicServer {
   }
 }
 
+/**
+ * quiche's BoringSSL context silently accepts an unparsable certificate and a
+ * key that does not match it (handshakes then fail); check both up front.
+ */
+function checkCertAndKey(certPem: string | Buffer, keyPem: string | Buffer): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw invalidArgument(`QUIC server: TLS certificate rejected: ${errorMessage(err)}`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw invalidArgument(`QUIC server: TLS key rejected: ${errorMessage(err)}`);
+  }
+  if (!cert.checkPrivateKey(key)) throw invalidArgument('QUIC server: the TLS key does not match the certificate');
+}
+
 export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
   if (opts.alpn.length === 0) throw invalidArgument('QUIC server: at least one ALPN protocol is required');
   if (!(opts.maxConnections > 0)) throw invalidArgument('QUIC server: maxConnections must be positive');
+  checkCertAndKey(opts.certPem, opts.keyPem);
   let config: QuicheConfig;
   try {
     config = buildConfig({
@@ -190,6 +211,11 @@ export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
     throw invalidArgument(`QUIC server: TLS certificate or key rejected: ${errorMessage(err)}`);
   }
   const server = new Server(opts, config);
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (err) {
+    await server.closeSocket();
+    throw unavailable(`QUIC server: cannot listen on UDP ${opts.host} port ${opts.port}: ${errorMessage(err)}`);
+  }
   return server;
 }

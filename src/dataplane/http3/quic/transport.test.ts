@@ -486,3 +486,27 @@ test('a client Initial replayed after the handshake does not start a second conn
     await within(server.close(), 5000, 'server close');
   }
 });
+
+test('bad certificates and a busy port are clear errors', async () => {
+  await assert.rejects(startServer({ ...cert, certPem: 'not a certificate' }), (err: unknown) => {
+    assert.ok(err instanceof WorkdError);
+    assert.equal(err.code, Code.INVALID_ARGUMENT);
+    assert.match(err.message, /TLS certificate rejected/);
+    return true;
+  });
+  await assert.rejects(startServer({ ...cert, keyPem: 'nope' }), /TLS key rejected/);
+  const other = await makeTestCert();
+  try {
+    await assert.rejects(startServer({ ...cert, keyPem: other.keyPem }), (err: unknown) => err instanceof WorkdError && err.code === Code.INVALID_ARGUMENT && /does not match/.test(err.message));
+  } finally {
+    await other.cleanup();
+  }
+  const first = await startServer(cert);
+  await assert.rejects(startServer(cert, { port: first.port }), (err: unknown) => {
+    assert.ok(err instanceof WorkdError);
+    assert.equal(err.code, Code.UNAVAILABLE);
+    assert.match(err.message, new RegExp(`cannot listen on UDP :: port ${first.port}: .*EADDRINUSE`));
+    return true;
+  });
+  await within(first.close(), 5000, 'server close');
+});
