@@ -41,6 +41,8 @@ export class Connection implements QuicConnection {
   dirty = false;
   /** The endpoint's timer found our deadline passed; onTimeout() runs in the next process(). */
   timeoutDue = false;
+  /** close() was called: stop delivering data. */
+  closeRequested = false;
   /** performance.now() at which quiche wants onTimeout(); Infinity when none. */
   deadline = Infinity;
   /** Set by the endpoint that owns it (server accept, client connect). */
@@ -104,9 +106,9 @@ export class Connection implements QuicConnection {
       // must reach onStream of the connection the app has just been given.
       this.establishedHook?.(this);
     }
-    if (this.established && !this.closeNotified) {
+    if (this.established && !this.closeNotified && !this.closeRequested) {
       this.readStreams();
-      if (this.sendOpenCount > 0) this.writeStreams();
+      if (this.sendOpenCount > 0 && !this.closeRequested) this.writeStreams();
     }
     this.flush();
     if (!this.closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
@@ -148,6 +150,8 @@ export class Connection implements QuicConnection {
     const q = this.quic;
     const scratch = this.endpoint.recvScratch;
     for (const id of q.readable()) {
+      // A callback closed the connection: the rest is moot.
+      if (this.closeRequested) return;
       let s = this.streams.get(id);
       if (s === undefined) {
         s = this.peerStream(id);
@@ -157,7 +161,7 @@ export class Connection implements QuicConnection {
           continue;
         }
       }
-      while (!s.readDone) {
+      while (!s.readDone && !this.closeRequested) {
         const onData = s.onData;
         if (onData === null) break;
         let r: [number, boolean] | null;
@@ -338,6 +342,7 @@ export class Connection implements QuicConnection {
 
   closeWith(app: boolean, errorCode: number, reason: string): void {
     if (this.removed) return;
+    this.closeRequested = true;
     try {
       this.quic.close(app, errorCode, Buffer.from(reason, 'utf8'));
     } catch (err) {
