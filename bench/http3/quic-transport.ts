@@ -5,9 +5,11 @@
 //   echo    sequential round trips, a new bidirectional stream each, 64 bytes
 //   echo32  the same with 32 round trips in flight
 //   bulk    a 10 MiB download on one stream (request, then FIN-terminated body)
-// Printed as figures and as the ratio ours / package.
+// Printed as figures and as the ratio ours / package; plain UDP ping-pong of
+// the same 64 bytes between two node:dgram sockets is printed as the floor.
 //
 //   npx tsc -p . && node dist/bench/http3/quic-transport.js [--echo 3000] [--pkg-echo 300] [--rounds 3]
+import dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { webcrypto, createHmac, timingSafeEqual } from 'node:crypto';
 import { QUICServer, QUICClient, events } from '@matrixai/quic';
@@ -182,8 +184,32 @@ async function pkg(cert: TestCert): Promise<Figures> {
   return { echoPerSec: median(rates), echo32PerSec: median(rates32), bulkMiBps: median(bulk) };
 }
 
+/** Round trips per second of bare UDP datagrams: what any loop over node:dgram cannot beat. */
+async function rawUdp(): Promise<number> {
+  const a = dgram.createSocket('udp4');
+  const b = dgram.createSocket('udp4');
+  await new Promise<void>((r) => a.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => b.bind(0, '127.0.0.1', () => r()));
+  b.on('message', (m, rinfo) => b.send(m, rinfo.port, rinfo.address));
+  const n = ECHO_N * 2;
+  const t = performance.now();
+  await new Promise<void>((resolve) => {
+    let got = 0;
+    a.on('message', () => {
+      if (++got === n) resolve();
+      else a.send(PAYLOAD, b.address().port, '127.0.0.1');
+    });
+    a.send(PAYLOAD, b.address().port, '127.0.0.1');
+  });
+  const rate = n / ((performance.now() - t) / 1000);
+  a.close();
+  b.close();
+  return rate;
+}
+
 const cert = await makeTestCert();
 try {
+  const floor = await rawUdp();
   const a = await ours(cert);
   const b = await pkg(cert);
   const row = (name: string, x: number, y: number, unit: string) =>
@@ -191,6 +217,7 @@ try {
   console.log(`QUIC transport, loopback, client+server in one process, median of ${ROUNDS}`);
   console.log(`${''.padEnd(28)} ${'ours'.padStart(10)} ${'package'.padStart(10)}  ${''.padEnd(8)} ${'ratio'.padStart(7)}`);
   row('echo (new stream, 64 B)', a.echoPerSec, b.echoPerSec, 'rt/s');
+  console.log(`${'  (plain UDP ping-pong floor'.padEnd(28)} ${floor.toFixed(1).padStart(10)}  rt/s: ours at ${((100 * a.echoPerSec) / floor).toFixed(0)}% of it)`);
   row('echo, 32 in flight', a.echo32PerSec, b.echo32PerSec, 'rt/s');
   row('10 MiB download', a.bulkMiBps, b.bulkMiBps, 'MiB/s');
 } finally {
