@@ -19,7 +19,7 @@ import { H3Code, H3Error, h3CodeName } from '../../src/dataplane/http3/errors.js
 import { encodeFrame, encodeSettings, FrameType } from '../../src/dataplane/http3/frames.js';
 import { encodeFieldSection } from '../../src/dataplane/http3/qpack/encoder.js';
 import { startEchoPlane, type EchoPlane } from '../../src/dataplane/http3/testing/echo-plane.js';
-import { connectQuic } from '../../src/dataplane/http3/quic/transport.js';
+import { connectQuic, STOP_SENDING_CODE_UNKNOWN } from '../../src/dataplane/http3/quic/transport.js';
 import { addFloats, echo } from '../../src/dataplane/testdata/echo.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { Code } from '../../src/errors.js';
@@ -249,16 +249,19 @@ describe('bad input gets the right HTTP/3 error and the node keeps serving', () 
     }
   });
 
-  test('unknown stream types are answered with STOP_SENDING H3_STREAM_CREATION_ERROR', { todo: 'the QUIC transport does not report a STOP_SENDING on our own unidirectional streams (it does on bidirectional ones); the HTTP/3 layer sends it (see connection.test.ts)' }, async () => {
+  // quiche 0.18 may drop a STOP_SENDING's code when it arrives with the ACK of our last bytes; the
+  // transport then reports STOP_SENDING_CODE_UNKNOWN. The stop itself must always arrive.
+  test('unknown stream types are answered with STOP_SENDING (H3_STREAM_CREATION_ERROR where the code survives)', async () => {
     const c = await Http3Client.connect({ host: '127.0.0.1', port: plane.port, servername: 'localhost' });
     try {
       const s = c.quic.openUni();
       const stopped = new Promise<number>((r) => (s.onReset = r));
       s.write(Uint8Array.of(0x40, 0x21, 9, 9, 9));
-      const timeout = new Promise<number>((r) => setTimeout(() => r(-1), 1000));
+      const timeout = new Promise<'no STOP_SENDING within 2 s'>((r) => setTimeout(() => r('no STOP_SENDING within 2 s'), 2000));
       await new Promise((r) => setTimeout(r, 100));
       s.write(Uint8Array.of(1)); // a later write is where a transport learns of STOP_SENDING
-      assert.equal(await Promise.race([stopped, timeout]), H3Code.H3_STREAM_CREATION_ERROR);
+      const code = await Promise.race([stopped, timeout]);
+      assert.ok(code === H3Code.H3_STREAM_CREATION_ERROR || code === STOP_SENDING_CODE_UNKNOWN, `stream stopped with ${String(code)}`);
     } finally {
       c.close();
     }
