@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImageLayout } from './build.js';
@@ -132,6 +132,21 @@ test('.proto imports become separate files with dependencies, well-known types i
     const svc = registry.getService('foo.v1.Bar')!;
     assert.equal(svc.methods[1]!.methodKind, 'server_streaming');
     assert.equal(svc.methods[0]!.output.typeName, 'shared.Reply');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a build that cannot write its index leaves no temporary files in the layout', async () => {
+  const dir = await tmp();
+  try {
+    await writeFile(join(dir, 'svc.proto'), echoProto('example.com:foo.Bar@1.2.3'));
+    const out = join(dir, 'layout');
+    // index.json taken by a directory: the final rename fails after the data was written.
+    await mkdir(join(out, 'index.json'), { recursive: true });
+    await assert.rejects(buildImageLayout({ wasm: EMPTY_WASM, protoFiles: [join(dir, 'svc.proto')], component: 'example.com:foo.Bar@1.2.3', outDir: out }));
+    const names = [...(await readdir(out)), ...(await readdir(join(out, 'blobs', 'sha256')))];
+    assert.deepEqual(names.filter((n) => n.includes('tmp')), []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

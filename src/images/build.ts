@@ -1,10 +1,11 @@
 // Author side: a .wasm module + the service's descriptors + a component name →
 // an OCI image layout directory (docs/image-format.md), ready for
 // `workd image push` or `workd image import`.
-import { mkdir, readFile, rename, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { parseComponentName } from '../pods/names.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { digestHex, sha256Digest } from './digest.js';
 import {
   ANNOTATION_ABI_VERSION,
@@ -114,26 +115,20 @@ class LayoutWriter {
 
   async init(): Promise<void> {
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    await atomicWrite(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFileAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   }
 
   async blob(mediaType: string, bytes: Uint8Array, annotations?: Record<string, string>): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
     const path = join(this.dir, 'blobs', 'sha256', digestHex(digest));
     const have = await stat(path).catch(() => undefined);
-    if (!have || have.size !== bytes.length) await atomicWrite(path, bytes);
+    if (!have || have.size !== bytes.length) await writeFileAtomic(path, bytes);
     return { mediaType, digest, size: bytes.length, ...(annotations ? { annotations } : {}) };
   }
 
   async writeIndex(index: ImageIndex): Promise<void> {
-    await atomicWrite(join(this.dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
   }
-}
-
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }
 
 export async function readWasmFile(path: string): Promise<Uint8Array> {
