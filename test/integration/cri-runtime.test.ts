@@ -35,6 +35,17 @@ test('Status reports RuntimeReady and NetworkReady; verbose adds info', async ()
   assert.equal(typeof JSON.parse(v.info.pods).total, 'number');
 });
 
+test('Status lists every runtime handler RunPodSandbox accepts', async () => {
+  const s = await cri.runtime.Status!({ verbose: false });
+  const names: string[] = s.runtime_handlers.map((h: { name: string }) => h.name);
+  assert.deepEqual(names.sort(), ['', 'workd']);
+  for (const handler of names) {
+    const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config: podConfig(FOO, { name: `handler-${handler || 'default'}` }), runtime_handler: handler });
+    assert.equal((await cri.runtime.PodSandboxStatus!({ pod_sandbox_id: id })).status.runtime_handler, handler);
+    await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+  }
+});
+
 test('UpdateRuntimeConfig is accepted and shown by verbose Status', async () => {
   await cri.runtime.UpdateRuntimeConfig!({ runtime_config: { network_config: { pod_cidr: '10.88.0.0/16' } } });
   const v = await cri.runtime.Status!({ verbose: true });

@@ -10,8 +10,8 @@ import { nowNanos } from '../../pods/pod.js';
 import type { RuntimeDeps } from './deps.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
-/** Runtime handlers that mean "workd itself" (RuntimeClass handler names). */
-const OWN_HANDLERS = new Set(['', 'workd']);
+/** Runtime handlers that mean "workd itself" (RuntimeClass handler names); Status lists the same ones. */
+export const OWN_HANDLERS: ReadonlySet<string> = new Set(['', 'workd']);
 
 export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest__Output, RunPodSandboxResponse> {
   return async (req) => {

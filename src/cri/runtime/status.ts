@@ -5,6 +5,7 @@ import type { StatusRequest__Output } from '../../gen/cri/runtime/v1/StatusReque
 import type { StatusResponse } from '../../gen/cri/runtime/v1/StatusResponse.js';
 import { PodState } from '../../pods/pod-state.js';
 import type { RuntimeDeps } from './deps.js';
+import { OWN_HANDLERS } from './sandbox-run.js';
 
 export function status(d: RuntimeDeps): UnaryHandler<StatusRequest__Output, StatusResponse> {
   return async (req) => {
@@ -15,7 +16,7 @@ export function status(d: RuntimeDeps): UnaryHandler<StatusRequest__Output, Stat
           { type: 'NetworkReady', status: true, reason: '', message: '' },
         ],
       },
-      runtime_handlers: [{ name: '', features: { recursive_read_only_mounts: false, user_namespaces: false } }],
+      runtime_handlers: [...OWN_HANDLERS].map((name) => ({ name, features: { recursive_read_only_mounts: false, user_namespaces: false } })),
       features: { supplemental_groups_policy: false, user_namespaces_host_network: false },
       info: {},
     };
