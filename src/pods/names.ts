@@ -96,12 +96,3 @@ export function hasComponentLabels(labels: Readonly<Record<string, string>>): bo
 export function podId(component: ComponentName, n: number): string {
   return `${component.name}#${n}`;
 }
-
-/** Parses `<component>#<n>`. */
-export function parsePodId(id: string): { component: ComponentName; n: number } {
-  const hash = id.lastIndexOf('#');
-  if (hash < 0) throw invalidArgument(`ID ${JSON.stringify(id)} is not of the form <component>#<n>`);
-  const num = id.slice(hash + 1);
-  if (!/^(0|[1-9][0-9]*)$/.test(num)) throw invalidArgument(`ID ${JSON.stringify(id)} has a malformed number after '#'`);
-  return { component: parseComponentName(id.slice(0, hash)), n: Number(num) };
-}

@@ -59,8 +59,6 @@ export interface ContainerSpec {
   readonly annotations: Readonly<Record<string, string>>;
   readonly env: Readonly<Record<string, string>>;
   readonly args: readonly string[];
-  /** log_path as given, relative to the pod's log directory. */
-  readonly logPath: string;
   /** Absolute log file path, or undefined when the kubelet asked for no log. */
   readonly logFile?: string;
   readonly mounts: readonly MountSpec[];

@@ -27,7 +27,6 @@ function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRe
     annotations: config.annotations,
     env,
     args: [...config.command, ...config.args],
-    logPath: config.log_path,
     logFile,
     mounts: config.mounts.map((m) => ({
       containerPath: m.container_path,
