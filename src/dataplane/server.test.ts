@@ -293,6 +293,29 @@ describe('memory bounds', () => {
   });
 });
 
+describe('listening', () => {
+  test('[::]:0 picks a free port and serves IPv4 and IPv6 clients (dual stack); close ends lingering streams after the grace period', async () => {
+    const ds = await startDataPlane({ config: { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: true }, routes, log: createLogger('silent'), stateDir: dir });
+    assert.ok(ds.tcpPort > 0);
+    assert.equal(ds.host, '::');
+    const lingering: http2.ClientHttp2Session[] = [];
+    for (const host of ['127.0.0.1', '[::1]']) {
+      const s = http2.connect(`http://${host}:${ds.tcpPort}`);
+      s.on('error', () => {});
+      lingering.push(s);
+      const r = await rawRequest(s, { ':path': '/foo.Bar/Echo', ':authority': 'example.com' }, encodeMessage(echo.requestSerialize({ text: host })));
+      assert.equal(grpcStatus(r).code, 0, host);
+      // A request that never ends keeps a call in flight.
+      const open = s.request({ ':method': 'POST', ':path': '/foo.Bar/Echo', ':authority': 'example.com', 'content-type': 'application/grpc' });
+      open.on('error', () => {});
+      open.write(Buffer.from([0, 0, 0, 0, 9]));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    await ds.close(200);
+    for (const s of lingering) s.destroy();
+  });
+});
+
 describe('HTTP/3 advertisement', () => {
   test('alt-svc names the HTTP/3 port on every response once advertised, and is gone when withdrawn', async () => {
     const body = encodeMessage(echo.requestSerialize({ text: 'alt' }));
