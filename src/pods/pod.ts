@@ -47,8 +47,10 @@ export interface MountSpec {
 /** What CreateContainer gave, resolved against the image store; fixed until RemoveContainer. */
 export interface ContainerSpec {
   readonly metadata: { readonly name: string; readonly attempt: number };
-  /** The image as the kubelet named it. */
+  /** CreateContainer's image.image as given (the kubelet passes the image ID PullImage answered). */
   readonly imageRequested: string;
+  /** CreateContainer's image.user_specified_image: the pod spec's reference ('' from clients that do not set it). */
+  readonly userSpecifiedImage: string;
   /** Image ID (config digest) in the store. */
   readonly imageId: string;
   /** A repo tag of the image when it has one, else its ID (what ContainerStatus.image reports). */

@@ -105,11 +105,25 @@ describe('ImageService on the CRI socket', { skip }, () => {
     const { image_ref } = await cri.image.PullImage!({ image: { image: ref }, auth });
     const config = podConfig(FOO);
     const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
-    const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(ref), sandbox_config: config });
+    // As the kubelet does: the image by the ID PullImage answered, the pod spec's reference beside it.
+    const { container_id } = await cri.runtime.CreateContainer!({
+      pod_sandbox_id,
+      config: { ...containerConfig(ref), image: { image: image_ref, user_specified_image: ref } },
+      sandbox_config: config,
+    });
     await cri.runtime.StartContainer!({ container_id });
     const status = await cri.runtime.ContainerStatus!({ container_id });
+    assert.equal(status.status.image.image, ref, 'status names the image by its tag');
+    assert.equal(status.status.image.user_specified_image, ref);
     assert.equal(status.status.image_ref, `${reg.host}/example.com/foo.bar@${foo.manifestDigest}`);
-    assert.equal(status.status.image_id ?? image_ref, image_ref);
+    assert.equal(status.status.image_id, image_ref);
+    // ListContainers, as containerd: the image spec as CreateContainer gave it, and image_ref the
+    // image ID (the kubelet's image garbage collector counts an image in use by this ID).
+    const [listed] = (await cri.runtime.ListContainers!({ filter: { id: container_id } })).containers;
+    assert.equal(listed.image.image, image_ref);
+    assert.equal(listed.image.user_specified_image, ref);
+    assert.equal(listed.image_ref, image_ref);
+    assert.equal(listed.image_id, image_ref);
     const dp = new grpc.Client(`127.0.0.1:${daemon.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'example.com' });
     try {
       const body = Buffer.from([0x0a, 0x05, ...Buffer.from('hello')]); // EchoRequest { message: "hello" }

@@ -20,6 +20,7 @@ function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRe
   return {
     metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
     imageRequested: config.image!.image,
+    userSpecifiedImage: config.image!.user_specified_image,
     imageId: image.id,
     imageName: image.repoTags[0] ?? image.id,
     imageRef: image.repoDigests[0] ?? image.id,
