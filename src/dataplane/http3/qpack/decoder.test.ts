@@ -103,4 +103,8 @@ test('decoder stream: Stream Cancellation accepted, acknowledgments and incremen
   const decErr = code(H3Code.QPACK_DECODER_STREAM_ERROR);
   assert.throws(() => new DecoderStreamReader().push(hex('84')), decErr, 'B.2 Section Acknowledgment');
   assert.throws(() => new DecoderStreamReader().push(hex('01')), decErr, 'B.3 Insert Count Increment');
+  const endless = new DecoderStreamReader();
+  assert.throws(() => {
+    for (let i = 0; i < 20; i++) endless.push(hex(i === 0 ? '7f' : 'ff'));
+  }, decErr);
 });

@@ -79,11 +79,19 @@ function dynamicRef(form: string): H3Error {
 const MAX_INSTRUCTION_BYTES = 11;
 
 /**
- * Reads the peer's QPACK encoder stream (type 0x02). Chunks may split
- * instructions anywhere, so an incomplete tail is kept for the next chunk.
+ * A reader of one of the peer's QPACK instruction streams, where every valid
+ * instruction is a single prefixed integer. Chunks may split instructions
+ * anywhere, so an incomplete tail is kept for the next chunk.
  */
-export class EncoderStreamReader {
+abstract class InstructionStreamReader {
   private pending: Uint8Array | null = null;
+
+  constructor(private readonly failCode: H3Code) {}
+
+  /** The integer prefix of the instruction starting with byte `first`; throws if that instruction is refused. */
+  protected abstract prefix(first: number): number;
+  /** Checks the instruction's integer. */
+  protected abstract accept(value: number): void;
 
   push(chunk: Uint8Array): void {
     let buf = chunk;
@@ -95,57 +103,57 @@ export class EncoderStreamReader {
     }
     let pos = 0;
     while (pos < buf.length) {
-      const b = buf[pos]!;
-      if ((b & 0xe0) !== 0x20) {
-        throw new H3Error(H3Code.QPACK_ENCODER_STREAM_ERROR, `encoder stream instruction 0x${b.toString(16)} inserts into a dynamic table whose capacity is 0`);
-      }
-      // Set Dynamic Table Capacity: 001 capacity(5)
-      const r = new QpackReader(buf, pos, buf.length, H3Code.QPACK_ENCODER_STREAM_ERROR);
-      let capacity: number;
+      const prefix = this.prefix(buf[pos]!);
+      const r = new QpackReader(buf, pos, buf.length, this.failCode);
+      let value: number;
       try {
-        capacity = r.int(5);
+        value = r.int(prefix);
       } catch (e) {
         if (buf.length - pos >= MAX_INSTRUCTION_BYTES) throw e; // not cut short: too large
         this.pending = buf.slice(pos);
         return;
       }
-      if (capacity !== 0) {
-        throw new H3Error(H3Code.QPACK_ENCODER_STREAM_ERROR, `Set Dynamic Table Capacity ${capacity} exceeds our maximum of 0`);
-      }
+      this.accept(value);
       pos = r.pos;
     }
   }
 }
 
-/** Reads the peer's QPACK decoder stream (type 0x03): only Stream Cancellation can be valid, as we never insert. */
-export class DecoderStreamReader {
-  private pending: Uint8Array | null = null;
+/** Reads the peer's QPACK encoder stream (type 0x02): only "Set Dynamic Table Capacity 0" can be valid. */
+export class EncoderStreamReader extends InstructionStreamReader {
+  constructor() {
+    super(H3Code.QPACK_ENCODER_STREAM_ERROR);
+  }
 
-  push(chunk: Uint8Array): void {
-    let buf = chunk;
-    if (this.pending) {
-      buf = new Uint8Array(this.pending.length + chunk.length);
-      buf.set(this.pending);
-      buf.set(chunk, this.pending.length);
-      this.pending = null;
+  protected prefix(b: number): number {
+    if ((b & 0xe0) !== 0x20) {
+      throw new H3Error(H3Code.QPACK_ENCODER_STREAM_ERROR, `encoder stream instruction 0x${b.toString(16)} inserts into a dynamic table whose capacity is 0`);
     }
-    let pos = 0;
-    while (pos < buf.length) {
-      const b = buf[pos]!;
-      if ((b & 0xc0) !== 0x40) {
-        const what = b & 0x80 ? 'Section Acknowledgment' : 'Insert Count Increment';
-        throw new H3Error(H3Code.QPACK_DECODER_STREAM_ERROR, `${what} on the decoder stream, but we never reference the dynamic table`);
-      }
-      // Stream Cancellation: 01 stream id(6)
-      const r = new QpackReader(buf, pos, buf.length, H3Code.QPACK_DECODER_STREAM_ERROR);
-      try {
-        r.int(6);
-      } catch (e) {
-        if (buf.length - pos >= MAX_INSTRUCTION_BYTES) throw e;
-        this.pending = buf.slice(pos);
-        return;
-      }
-      pos = r.pos;
+    return 5; // Set Dynamic Table Capacity: 001 capacity(5)
+  }
+
+  protected accept(capacity: number): void {
+    if (capacity !== 0) {
+      throw new H3Error(H3Code.QPACK_ENCODER_STREAM_ERROR, `Set Dynamic Table Capacity ${capacity} exceeds our maximum of 0`);
     }
+  }
+}
+
+/** Reads the peer's QPACK decoder stream (type 0x03): only Stream Cancellation can be valid, as we never insert. */
+export class DecoderStreamReader extends InstructionStreamReader {
+  constructor() {
+    super(H3Code.QPACK_DECODER_STREAM_ERROR);
+  }
+
+  protected prefix(b: number): number {
+    if ((b & 0xc0) !== 0x40) {
+      const what = b & 0x80 ? 'Section Acknowledgment' : 'Insert Count Increment';
+      throw new H3Error(H3Code.QPACK_DECODER_STREAM_ERROR, `${what} on the decoder stream, but we never reference the dynamic table`);
+    }
+    return 6; // Stream Cancellation: 01 stream id(6)
+  }
+
+  protected accept(): void {
+    // Cancelling a stream frees no dynamic table references, as we make none.
   }
 }
