@@ -94,6 +94,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       prepared: new Map(),
     };
     started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
+    // A removed image has no container (RemoveImage refuses one in use), so its compiled module can go.
+    store.onRemove((imageId) => {
+      deps.prepared.delete(imageId);
+      executor.evict(imageId);
+    });
 
     // ── data plane (HTTP/2 + HTTP/3 on config.dataplane.listen) goes here ──
     const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });

@@ -105,6 +105,7 @@ export class ImageStoreImpl implements ImageStore {
   private readonly held = new Map<string, number>();
   private persistChain: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly removeListeners: Array<(imageId: string) => void> = [];
 
   constructor(opts: ImageStoreOptions, readonly content: ContentStore) {
     this.client = new RegistryClient({ insecureRegistries: opts.insecureRegistries });
@@ -243,6 +244,14 @@ export class ImageStoreImpl implements ImageStore {
     if (!s) return;
     s.delete(containerId);
     if (s.size === 0) this.users.delete(imageId);
+  }
+
+  /**
+   * Calls `listener` with the ID of every image removed, so what others derived
+   * from it (compiled modules) is let go; they have no other way to learn it.
+   */
+  onRemove(listener: (imageId: string) => void): void {
+    this.removeListeners.push(listener);
   }
 
   /** Containers holding an image. */
@@ -572,6 +581,7 @@ export class ImageStoreImpl implements ImageStore {
     }
     this.images.delete(rec.id);
     this.rebuild();
+    for (const l of this.removeListeners) l(rec.id);
     await this.persist();
     await this.collect();
     this.log.info({ image: rec.id, component: rec.component.name }, 'image removed');

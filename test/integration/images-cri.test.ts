@@ -101,6 +101,26 @@ describe('ImageService on the CRI socket', { skip }, () => {
     await cri.image.RemoveImage!({ image: { image: 'sha256:' + '0'.repeat(64) } });
   });
 
+  test('a removed image\'s compiled module is forgotten: pulled again, it is compiled again', async () => {
+    const runOnce = async (name: string) => {
+      const config = podConfig(FOO, { name });
+      const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
+      const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(ref), sandbox_config: config });
+      await cri.runtime.StartContainer!({ container_id });
+      await cri.runtime.RemovePodSandbox!({ pod_sandbox_id });
+    };
+    const compiles = () => daemon.logRecords().filter((r) => r.msg === 'compiled guest module' && r.imageId === foo.configDigest).length;
+    await cri.image.PullImage!({ image: { image: ref }, auth });
+    await runOnce('evict-a');
+    await daemon.waitForLog((r) => r.msg === 'compiled guest module' && r.imageId === foo.configDigest);
+    const before = compiles();
+    await cri.image.RemoveImage!({ image: { image: ref } });
+    await cri.image.PullImage!({ image: { image: ref }, auth });
+    await runOnce('evict-b');
+    await daemon.waitForLog(() => compiles() > before);
+    assert.equal(compiles(), before + 1);
+  });
+
   test('the pulled component runs and answers on the data plane', async () => {
     const { image_ref } = await cri.image.PullImage!({ image: { image: ref }, auth });
     const config = podConfig(FOO);
