@@ -25,7 +25,8 @@ export interface RuntimeDeps {
   /**
    * Compiled module + descriptor set per image ID, so the second container of
    * an image starts without reading its blobs again. Image IDs are content
-   * digests, so an entry never goes stale; StartContainer still checks the image is in the store.
+   * digests, so an entry never goes stale; it is dropped when the image is
+   * removed (the daemon wires the store's onRemove to it).
    */
   readonly prepared: Map<string, Promise<PreparedImage>>;
 }
