@@ -15,7 +15,6 @@ import { startHttp3 } from './dataplane/http3/server.js';
 import { openImageStore } from './images/image-store.js';
 import { createExecutor } from './wasm/executor.js';
 
-
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
 export interface Component {
   readonly name: string;
@@ -100,7 +99,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       executor.evict(imageId);
     });
 
-    // ── data plane (HTTP/2 + HTTP/3 on config.dataplane.listen) goes here ──
+    // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
