@@ -47,6 +47,16 @@ async function pod(component = FOO, opts: Parameters<typeof podConfig>[1] = {}) 
   return { id: pod_sandbox_id as string, config };
 }
 
+test('a relative log_path without a pod log_directory means no log (as containerd), not a file under the daemon\'s working directory', async () => {
+  const { id, config } = await pod(FOO, { name: 'no-log-dir' });
+  const name = `stray-${process.pid}.log`;
+  await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(fooImage, { logPath: name }), sandbox_config: config });
+  assert.equal((await cri.runtime.ContainerStatus!({ container_id: id })).status.log_path, '');
+  await cri.runtime.StartContainer!({ container_id: id });
+  assert.equal(existsSync(join(process.cwd(), name)), false);
+  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+});
+
 test('Run → Create → Start → Stop → Remove → RemovePodSandbox, with the status a user sees at each step', async () => {
   const logDir = join(d.dir, 'logs', 'lifecycle');
   const { id, config } = await pod(FOO, { logDirectory: logDir });

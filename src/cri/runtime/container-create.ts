@@ -16,7 +16,9 @@ function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRe
   for (const kv of config.envs) env[kv.key] = Buffer.from(kv.value).toString('utf8');
   const memory = Number(config.linux?.resources?.memory_limit_in_bytes ?? 0);
   const logDir = pod.spec.logDirectory;
-  const logFile = config.log_path === '' ? undefined : isAbsolute(config.log_path) || logDir === '' ? config.log_path : join(logDir, config.log_path);
+  // As containerd, a relative log_path needs the pod's log directory (else no log, rather than a
+  // file under the daemon's working directory); an absolute one is taken as is, for crictl users.
+  const logFile = isAbsolute(config.log_path) ? config.log_path : config.log_path !== '' && logDir !== '' ? join(logDir, config.log_path) : undefined;
   return {
     metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
     imageRequested: config.image!.image,
