@@ -78,6 +78,9 @@ export interface Holder {
   envRead: boolean;
 }
 
+/** WASI fds are u32, but wasm hands an i32 over as a signed number: fd -1 is 4294967295, not stdin. */
+const isStdio = (fd: number) => fd >>> 0 <= 2;
+
 const enc = new TextEncoder();
 const latin1 = new TextDecoder('latin1');
 const KEY_RE = /^[0-9a-z_.-]+$/;
@@ -220,10 +223,10 @@ export function createImports(
     fd_prestat_get: () => EBADF,
     fd_prestat_dir_name: () => EBADF,
     fd_close: () => EBADF,
-    fd_seek: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
-    fd_tell: (fd: number) => (fd <= 2 ? ESPIPE : EBADF),
+    fd_seek: (fd: number) => (isStdio(fd) ? ESPIPE : EBADF),
+    fd_tell: (fd: number) => (isStdio(fd) ? ESPIPE : EBADF),
     fd_fdstat_get(fd: number, stat: number) {
-      if (fd > 2) return EBADF;
+      if (!isStdio(fd)) return EBADF;
       const b = out('fd_fdstat_get', stat, 24);
       b.fill(0);
       const view = dv();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { watToWasm } from '../helpers/guests.js';
 import { readCriLog } from '../helpers/cri-logs.js';
-import { tempDir, testExecutor, text, utf8 } from '../helpers/executor.js';
+import { startGuest, tempDir, testExecutor, text, utf8 } from '../helpers/executor.js';
 import { Code, WorkdError } from '../../src/errors.js';
 
 const ALLOC = '(func (export "workd_alloc") (param i32) (result i32) i32.const 1024)';
@@ -86,4 +86,57 @@ test('initialisation that never ends is stopped at the time limit and the contai
   const ok = await ex.prepare('sha256:init-ok', await mod(`(memory (export "memory") 1) ${ALLOC} (func (export "Nop") (param i32 i32) (result i32) i32.const 0)`), 1);
   const c = await ex.start({ containerId: 'ok', module: ok, env: {}, limits: {} });
   assert.equal((await c.call({ method: 'Nop', request: utf8('x'), metadata: [] })).status, 0);
+});
+
+test('WASI functions answer the errno docs/guest-abi.md gives, negative fds included', async (t) => {
+  const ex = testExecutor({ workers: 1 });
+  t.after(() => ex.close());
+  // Each probe stores its errno as one byte at 512 + i; the response is those bytes.
+  const probes: [string, number][] = [
+    ['(call $fdstat (i32.const 1) (i32.const 64))', 0],
+    ['(i32.load8_u (i32.const 64))', 2], // filetype: character device
+    ['(call $fdstat (i32.const 3) (i32.const 64))', 8],
+    ['(call $fdstat (i32.const -1) (i32.const 64))', 8],
+    ['(call $seek (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 64))', 70],
+    ['(call $seek (i32.const 3) (i64.const 0) (i32.const 0) (i32.const 64))', 8],
+    ['(call $seek (i32.const -1) (i64.const 0) (i32.const 0) (i32.const 64))', 8],
+    ['(call $tell (i32.const -2) (i32.const 64))', 8],
+    ['(call $close (i32.const 1))', 8],
+    ['(call $prestat (i32.const 3) (i32.const 64))', 8],
+    ['(call $prestat_name (i32.const 3) (i32.const 64) (i32.const 8))', 8],
+    ['(call $read (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 64))', 0],
+    ['(call $read (i32.const 1) (i32.const 0) (i32.const 0) (i32.const 64))', 8],
+    ['(call $write (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 64))', 8],
+    ['(call $clock (i32.const 1) (i64.const 0) (i32.const 64))', 0],
+    ['(call $clock (i32.const 4) (i64.const 0) (i32.const 64))', 28],
+    ['(call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 64))', 52],
+    ['(call $yield)', 0],
+  ];
+  const W = 'wasi_snapshot_preview1';
+  const wasm = await mod(`
+    (import "${W}" "fd_fdstat_get" (func $fdstat (param i32 i32) (result i32)))
+    (import "${W}" "fd_seek" (func $seek (param i32 i64 i32 i32) (result i32)))
+    (import "${W}" "fd_tell" (func $tell (param i32 i32) (result i32)))
+    (import "${W}" "fd_close" (func $close (param i32) (result i32)))
+    (import "${W}" "fd_prestat_get" (func $prestat (param i32 i32) (result i32)))
+    (import "${W}" "fd_prestat_dir_name" (func $prestat_name (param i32 i32 i32) (result i32)))
+    (import "${W}" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+    (import "${W}" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (import "${W}" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+    (import "${W}" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "${W}" "sched_yield" (func $yield (result i32)))
+    (import "workd" "respond" (func $respond (param i32 i32)))
+    (memory (export "memory") 1)
+    ${ALLOC}
+    (func (export "Probe") (param i32 i32) (result i32)
+      ${probes.map(([call], i) => `(i32.store8 (i32.const ${512 + i}) ${call})`).join('\n      ')}
+      (call $respond (i32.const 512) (i32.const ${probes.length}))
+      (i32.const 0))`);
+  const c = await startGuest(ex, wasm);
+  const r = await c.call({ method: 'Probe', request: new Uint8Array(0), metadata: [] });
+  assert.equal(r.status, Code.OK, r.message);
+  assert.deepEqual(
+    probes.map(([call], i) => [call, r.response![i]]),
+    probes.map(([call, errno]) => [call, errno]),
+  );
 });
