@@ -137,3 +137,16 @@ test('an unknown ABI version is stored (the executor refuses it), a corrupt layo
       await img.cleanup();
     }
   }));
+
+test('an unreadable images.json stops the store with an error naming the file, and leaves it in place', () =>
+  withDir(async (dir) => {
+    const db = join(dir, 'images.json');
+    await writeFile(db, '{"version":1,"images":[');
+    await assert.rejects(openImageStore({ dir, log, insecureRegistries: [] }), (err: unknown) => {
+      assert.ok(err instanceof WorkdError, String(err));
+      assert.equal(err.code, Code.DATA_LOSS);
+      assert.ok(err.message.includes(db), err.message);
+      return true;
+    });
+    assert.equal(await readFile(db, 'utf8'), '{"version":1,"images":[');
+  }));

@@ -122,7 +122,13 @@ export class ImageStoreImpl implements ImageStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const db = JSON.parse(text) as { version: number; images: StoredImage[] };
+    let db: { version: number; images: StoredImage[] };
+    try {
+      db = JSON.parse(text) as typeof db;
+    } catch (err) {
+      // Written atomically, so this is damage from outside; the file is left for a human to look at.
+      throw new WorkdError(Code.DATA_LOSS, `${this.dbPath} is not valid JSON (${(err as Error).message}); move it aside to start with an empty image store`);
+    }
     if (db.version !== DB_VERSION) throw new WorkdError(Code.FAILED_PRECONDITION, `${this.dbPath}: unknown image database version ${db.version}`);
     for (const img of db.images) {
       const missing = img.blobs.filter((b) => !this.content.has(b));
