@@ -216,11 +216,14 @@ function run(call: WireCall): WireResult {
     if (typeof fn !== 'function') return result(call.seq, state, Code.UNIMPLEMENTED, `the component does not implement ${call.method}`);
     const len = call.request.length;
     const ptr = inst.alloc(len) >>> 0;
-    const buf = inst.memory.buffer;
-    if (ptr + len > buf.byteLength) throw new HostCallError(`${ALLOC_EXPORT}(${len}) returned ${ptr}, outside the guest's memory`);
-    new Uint8Array(buf, ptr, len).set(call.request);
-    if (ptr < inst.hostLo) inst.hostLo = ptr;
-    if (ptr + len > inst.hostHi) inst.hostHi = ptr + len;
+    // The ABI lets workd_alloc(0) return any address; nothing is copied, so nothing is dirtied either.
+    if (len > 0) {
+      const buf = inst.memory.buffer;
+      if (ptr + len > buf.byteLength) throw new HostCallError(`${ALLOC_EXPORT}(${len}) returned ${ptr}, outside the guest's memory`);
+      new Uint8Array(buf, ptr, len).set(call.request);
+      if (ptr < inst.hostLo) inst.hostLo = ptr;
+      if (ptr + len > inst.hostHi) inst.hostHi = ptr + len;
+    }
     const status = (fn as (p: number, n: number) => number)(ptr, len);
     if (status === 0) return result(call.seq, state, Code.OK, '', state.response ?? new Uint8Array(0));
     if (status > 0 && status <= 16) return result(call.seq, state, status, state.message);

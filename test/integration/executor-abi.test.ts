@@ -140,3 +140,18 @@ test('WASI functions answer the errno docs/guest-abi.md gives, negative fds incl
     probes.map(([call, errno]) => [call, errno]),
   );
 });
+
+test('workd_alloc(0) may return any address; a non-empty request outside memory fails with INTERNAL', async (t) => {
+  const ex = testExecutor({ workers: 1 });
+  t.after(() => ex.close());
+  const wasm = await mod(`
+    (memory (export "memory") 1)
+    (func (export "workd_alloc") (param i32) (result i32) i32.const -1)
+    (func (export "Nop") (param i32 i32) (result i32) i32.const 0)`);
+  const c = await startGuest(ex, wasm);
+  const empty = await c.call({ method: 'Nop', request: new Uint8Array(0), metadata: [] });
+  assert.equal(empty.status, Code.OK, empty.message);
+  const full = await c.call({ method: 'Nop', request: utf8('x'), metadata: [] });
+  assert.equal(full.status, Code.INTERNAL);
+  assert.match(full.message, /workd_alloc\(1\) returned 4294967295, outside the guest's memory/);
+});
