@@ -90,6 +90,11 @@ export async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Node 20 exits on an unhandled rejection; one stray promise in one call's path must not take
+  // down every pod on the node, so it is logged as the bug it is and the daemon keeps serving.
+  process.on('unhandledRejection', (reason: unknown) => {
+    log.error({ err: reason }, 'unhandled promise rejection (a workd bug; please report it)');
+  });
 }
 
 export function registerServeCommand(program: Command): void {
