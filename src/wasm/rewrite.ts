@@ -14,7 +14,10 @@
 //    reset copies back only that range instead of all of memory;
 //  - route every `memory.grow` through an appended function that records a
 //    failed growth in an exported global (`workd_grow_failed`), so a call that
-//    then traps can be reported as RESOURCE_EXHAUSTED rather than a bare trap.
+//    then traps can be reported as RESOURCE_EXHAUSTED rather than a bare trap;
+//  - route every `data.drop` and `elem.drop` through a helper that sets an
+//    exported global (`workd_dropped`): JavaScript cannot restore a dropped
+//    segment, so an instance whose call dropped one is discarded, not reused.
 // Function, global and table indices of the original module are unchanged
 // (everything is appended), so names, elements and calls stay valid.
 import { invalidArgument } from '../errors.js';
@@ -29,6 +32,7 @@ export const MEMORY_IMPORT = { module: 'workd', name: 'workd_memory' } as const;
 export const GROW_FAILED_EXPORT = 'workd_grow_failed';
 export const DIRTY_LO_EXPORT = 'workd_dirty_lo';
 export const DIRTY_HI_EXPORT = 'workd_dirty_hi';
+export const DROPPED_EXPORT = 'workd_dropped';
 // Per store opcode 0x36..0x3e: the stored value's type and width in bytes.
 const STORES: [number, number][] = [
   [0x7f, 4], [0x7e, 8], [0x7d, 4], [0x7c, 8], [0x7f, 1], [0x7f, 2], [0x7e, 1], [0x7e, 2], [0x7e, 4],
@@ -84,11 +88,12 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
   const growGlobal = info.globals.length;
   const loGlobal = growGlobal + 1;
   const hiGlobal = growGlobal + 2;
+  const droppedGlobal = growGlobal + 3;
   const taken = new Set(info.exports.map((e) => e.name));
   const newExports: [string, number, number][] = [];
   for (const g of mutableGlobals) newExports.push([globalExportName(g), 3, g]);
   for (const t of tables) newExports.push([tableExportName(t), 1, t]);
-  newExports.push([GROW_FAILED_EXPORT, 3, growGlobal], [DIRTY_LO_EXPORT, 3, loGlobal], [DIRTY_HI_EXPORT, 3, hiGlobal]);
+  newExports.push([GROW_FAILED_EXPORT, 3, growGlobal], [DIRTY_LO_EXPORT, 3, loGlobal], [DIRTY_HI_EXPORT, 3, hiGlobal], [DROPPED_EXPORT, 3, droppedGlobal]);
   for (const [name] of newExports) {
     if (taken.has(name)) throw invalidArgument(`the module exports ${name}, a name reserved for the node`);
   }
@@ -142,6 +147,12 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
         .byte(0x10).u32(markFunc).byte(0x0b)
         .toBytes(),
     }));
+  // (): DROP; dropped = 1
+  const dropHelper = (instr: Uint8Array) =>
+    helperIndex(`d:${String.fromCharCode(...instr)}`, () => ({
+      type: typeIndex([], []),
+      body: new Writer().u32(0).raw(instr).byte(0x41).byte(1).byte(0x24).u32(droppedGlobal).byte(0x0b).toBytes(),
+    }));
 
   // code: redirect memory.grow and every memory write, then append the helpers
   const bodies: Uint8Array[] = [];
@@ -189,6 +200,7 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
           body.u32();
           skipFc(body, sub);
           if (sub === 8 || sub === 10 || sub === 11) redirect(at, bulkHelper(buf.slice(at, body.pos)));
+          else if (sub === 9 || sub === 13) redirect(at, dropHelper(buf.slice(at, body.pos)));
         } else if (op === 0xfd) {
           const sub = body.u32();
           skipSimd(body, sub);
@@ -272,7 +284,8 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // grow failed
     w.byte(I32).byte(1).byte(0x41).byte(0x7f).byte(0x0b); // dirty lo = -1 (none)
     w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // dirty hi = 0
-    return 3;
+    w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // dropped = 0
+    return 4;
   });
   appendVec(7, (w) => {
     for (const [name, kind, index] of newExports) w.name(name).byte(kind).u32(index);

@@ -13,7 +13,7 @@ import {
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
 import type { MetadataEntry } from './api.js';
-import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
+import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, DROPPED_EXPORT, GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
 
 const port = parentPort!;
 const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer, 0, WD_SLOTS);
@@ -46,6 +46,8 @@ interface Inst {
   readonly tables: WebAssembly.Table[];
   readonly tableSnap: unknown[][];
   readonly growFailed: WebAssembly.Global;
+  /** Set when code dropped a data or element segment (a reset cannot bring it back). */
+  readonly dropped: WebAssembly.Global;
   /** Range the guest wrote (tracked in wasm), or undefined when all memory must be restored. */
   readonly dirtyLo?: WebAssembly.Global;
   readonly dirtyHi?: WebAssembly.Global;
@@ -101,6 +103,8 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
   const dirtyHi = spec.dirtyTracking ? (ex[DIRTY_HI_EXPORT] as WebAssembly.Global) : undefined;
   // A growth refused during initialisation is not the first call's failure.
   (ex[GROW_FAILED_EXPORT] as WebAssembly.Global).value = 0;
+  // Segments dropped during initialisation are dropped in the snapshot too.
+  (ex[DROPPED_EXPORT] as WebAssembly.Global).value = 0;
   // Writes during initialisation are part of the snapshot, not dirt.
   if (dirtyLo && dirtyHi) {
     dirtyLo.value = -1;
@@ -118,6 +122,7 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     tables,
     tableSnap: tables.map((t) => Array.from({ length: t.length }, (_, i) => t.get(i))),
     growFailed: ex[GROW_FAILED_EXPORT] as WebAssembly.Global,
+    dropped: ex[DROPPED_EXPORT] as WebAssembly.Global,
     dirtyLo,
     dirtyHi,
     hostLo: Infinity,
@@ -139,11 +144,11 @@ function restoreRange(mem: Uint8Array, snap: Uint8Array, lo: number, hi: number)
   if (hi > end) mem.fill(0, Math.max(lo, end), hi);
 }
 
-/** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew). */
+/** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew, a segment was dropped). */
 function restore(inst: Inst): boolean {
   const buf = inst.memory.buffer;
   const snap = inst.memSnap;
-  if (buf.byteLength !== inst.memBytes) return false;
+  if (buf.byteLength !== inst.memBytes || inst.dropped.value !== 0) return false;
   for (let i = 0; i < inst.tables.length; i++) if (inst.tables[i]!.length !== inst.tableSnap[i]!.length) return false;
   const mem = new Uint8Array(buf);
   if (inst.dirtyLo && inst.dirtyHi) {

@@ -1,7 +1,7 @@
 // Every call starts from the module's pristine state, whatever ran before it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { guest } from '../helpers/guests.js';
+import { guest, watToWasm } from '../helpers/guests.js';
 import { startGuest, testExecutor } from '../helpers/executor.js';
 
 test('a guest counting calls in a hidden global, in memory and in a table sees zero on every call', async (t) => {
@@ -62,5 +62,33 @@ test('every kind of memory write (each store width, bulk, SIMD, host writes) is 
       assert.equal(r.status, 0, r.message);
       assert.equal(r.response![0], 1, 'memory matched its post-initialisation checksum');
     }
+  }
+});
+
+test('a data or element segment dropped by one call is still there for the next', async (t) => {
+  const ex = testExecutor({ workers: 1 });
+  t.after(() => ex.close());
+  const wasm = await watToWasm(`(module
+    (import "workd" "respond" (func $respond (param i32 i32)))
+    (memory (export "memory") 1)
+    (table 1 funcref)
+    (type $ret (func (result i32)))
+    (func $seven (result i32) i32.const 7)
+    (data $d "hello")
+    (elem $e func $seven)
+    (func (export "workd_alloc") (param i32) (result i32) i32.const 1024)
+    (func (export "Use") (param i32 i32) (result i32)
+      (memory.init $d (i32.const 0) (i32.const 0) (i32.const 5))
+      (table.init $e (i32.const 0) (i32.const 0) (i32.const 1))
+      (i32.store8 (i32.const 5) (call_indirect (type $ret) (i32.const 0)))
+      (data.drop $d)
+      (elem.drop $e)
+      (call $respond (i32.const 0) (i32.const 6))
+      (i32.const 0)))`);
+  const c = await startGuest(ex, wasm);
+  for (let i = 0; i < 3; i++) {
+    const r = await c.call({ method: 'Use', request: new Uint8Array(0), metadata: [] });
+    assert.equal(r.status, 0, `call ${i}: ${r.message}`);
+    assert.deepEqual([...r.response!], [...Buffer.from('hello'), 7], `call ${i}`);
   }
 });
