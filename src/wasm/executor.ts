@@ -45,9 +45,15 @@ class WorkerExecutor implements Executor {
     if (!p) {
       p = this.compile(imageId, wasm, abiVersion);
       this.images.set(imageId, p);
-      p.then(
-        (img) => this.ready.set(imageId, img),
-        () => this.images.delete(imageId),
+      const compiling = p;
+      // Only if this compile is still the image's: an evict (or a later prepare) while it ran must win.
+      compiling.then(
+        (img) => {
+          if (this.images.get(imageId) === compiling) this.ready.set(imageId, img);
+        },
+        () => {
+          if (this.images.get(imageId) === compiling) this.images.delete(imageId);
+        },
       );
     }
     return (await p).prepared;

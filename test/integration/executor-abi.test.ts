@@ -155,3 +155,13 @@ test('workd_alloc(0) may return any address; a non-empty request outside memory 
   assert.equal(full.status, Code.INTERNAL);
   assert.match(full.message, /workd_alloc\(1\) returned 4294967295, outside the guest's memory/);
 });
+
+test('an image evicted while it compiles stays evicted', async (t) => {
+  const ex = testExecutor({ workers: 1 });
+  t.after(() => ex.close());
+  const wasm = await mod(`(memory (export "memory") 1) ${ALLOC} (func (export "Nop") (param i32 i32) (result i32) i32.const 0)`);
+  const preparing = ex.prepare('sha256:evicted', wasm, 1);
+  ex.evict('sha256:evicted');
+  const m = await preparing;
+  await assert.rejects(ex.start({ containerId: 'e', module: m, env: {}, limits: {} }), refused(Code.FAILED_PRECONDITION, /has not been prepared \(or was evicted\)/));
+});
