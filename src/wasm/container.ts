@@ -17,7 +17,8 @@ export class Container implements ContainerRuntime, PoolClient {
   inFlight = 0;
   private stopping = false;
   private discarded = false;
-  private drained?: () => void;
+  /** Stops waiting for the in-flight calls to end (StopContainer may be called again while one waits). */
+  private readonly drainWaiters = new Set<() => void>();
   private readonly log?: ContainerLog;
   readonly containerId: string;
   readonly methods: ReadonlySet<string>;
@@ -75,19 +76,21 @@ export class Container implements ContainerRuntime, PoolClient {
 
   finished(): void {
     this.inFlight--;
-    if (this.inFlight === 0) this.drained?.();
+    if (this.inFlight === 0) for (const w of this.drainWaiters) w();
   }
 
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
+      let waiter: (() => void) | undefined;
       await new Promise<void>((resolve) => {
-        this.drained = resolve;
+        waiter = resolve;
+        this.drainWaiters.add(resolve);
         timer = setTimeout(resolve, Math.max(0, timeoutMs));
       });
       clearTimeout(timer);
-      this.drained = undefined;
+      this.drainWaiters.delete(waiter!);
       if (this.inFlight > 0) this.pool.abandon(this, failure(Code.UNAVAILABLE, `container ${this.containerId} was stopped`));
     }
     await this.discard();

@@ -161,3 +161,15 @@ test('statuses, messages, metadata and bad pointers', async (t) => {
   const missing = await c.call(call('Nope'));
   assert.equal(missing.status, Code.UNIMPLEMENTED);
 });
+
+test('a second stop while the first waits for a call: both return once the call ends, not at their timeout', async (t) => {
+  const ex = testExecutor({ workers: 1, cpuMsPerCall: 300 });
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('kitchen'));
+  const looping = c.call(call('Loop'));
+  // The kubelet retries StopContainer; the retry must not strand the first caller until its grace period ends.
+  const stops = Promise.all([c.stop(60_000), c.stop(60_000)]).then(() => 'stopped');
+  const hung = new Promise<string>((resolve) => setTimeout(resolve, 20_000, 'still waiting').unref());
+  assert.equal(await Promise.race([stops, hung]), 'stopped');
+  assert.equal((await looping).status, Code.RESOURCE_EXHAUSTED);
+});
