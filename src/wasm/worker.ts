@@ -186,13 +186,15 @@ function poolKeyOf(ctx: Ctx): string {
 
 function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key: string } {
   let key = poolKeyOf(ctx);
-  let inst = instances.get(key);
+  // The start probe always initialises afresh: each container's log gets its initialisation
+  // output once (and never again each time a pool refills), even when an instance is pooled already.
+  let inst = probe ? undefined : instances.get(key);
   if (inst) {
     instances.delete(key);
   } else {
-    // Initialisation output is logged once, by the start probe, not each time a pool refills.
     inst = instantiate(ctx, probe ? state : new CallState([], ctx.env, ctx.args));
     key = poolKeyOf(ctx);
+    instances.delete(key);
     while (instances.size >= maxInstances) instances.delete(instances.keys().next().value!);
   }
   instances.set(key, inst);

@@ -75,6 +75,11 @@ test('_initialize runs once before the snapshot; its output is logged once at st
   await c.stop(100);
   assert.deepEqual((await readCriLog(logPath)).map((x) => x.text), ['ready']);
   assert.equal(text(rs[0]!).length, 4);
+  // A second container of the image logs its own initialisation too, though an initialised instance already exists.
+  const logPath2 = join(tempDir(), 'init2.log');
+  const c2 = await ex.start({ containerId: 'i2', module: m, env: {}, limits: {}, logPath: logPath2 });
+  await c2.stop(100);
+  assert.deepEqual((await readCriLog(logPath2)).map((x) => x.text), ['ready']);
 });
 
 test('initialisation that never ends is stopped at the time limit and the container does not start', async (t) => {
