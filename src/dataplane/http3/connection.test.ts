@@ -245,6 +245,18 @@ test('QPACK: a dynamic table reference is QPACK_DECOMPRESSION_FAILED; an encoder
     assert.equal(await closedWith(cq), H3Code.H3_STREAM_CREATION_ERROR);
     void client;
   }
+  {
+    const { client, cq } = setup();
+    cq.openUni().write(hex('03')); // a second decoder stream
+    assert.equal(await closedWith(cq), H3Code.H3_STREAM_CREATION_ERROR);
+    void client;
+  }
+  {
+    const { cq, control } = rawSetup();
+    control.write(Buffer.concat([Uint8Array.of(0x00), encodeSettings([])]));
+    cq.openUni().write(hex('03'), true); // closing the decoder stream
+    assert.equal(await closedWith(cq), H3Code.H3_CLOSED_CRITICAL_STREAM);
+  }
 });
 
 test('frame order on a request stream: DATA first, HTTP/2 frame types, SETTINGS: H3_FRAME_UNEXPECTED', async () => {

@@ -112,9 +112,8 @@ class ControlSink implements FrameSink {
 
 /** Accepts the peer's unidirectional streams for one connection. */
 export class PeerStreams {
-  private control = false;
-  private encoder = false;
-  private decoder = false;
+  /** Types of the critical streams the peer has opened: each may exist once. */
+  private readonly opened = new Set<number>();
 
   constructor(
     private readonly role: 'server' | 'client',
@@ -174,28 +173,18 @@ export class PeerStreams {
         }
       };
     };
+    const once = (name: string, reader: { push(chunk: Uint8Array): void }) => {
+      if (this.opened.has(type)) throw connectionError(H3Code.H3_STREAM_CREATION_ERROR, `a second ${name} stream`);
+      this.opened.add(type);
+      guard((c) => reader.push(c), critical(name));
+    };
     switch (type) {
-      case StreamType.CONTROL: {
-        if (this.control) throw connectionError(H3Code.H3_STREAM_CREATION_ERROR, 'a second control stream');
-        this.control = true;
-        const reader = new FrameReader(new ControlSink(this.role, this.ev));
-        guard((c) => reader.push(c), critical('control'));
-        return;
-      }
-      case StreamType.QPACK_ENCODER: {
-        if (this.encoder) throw connectionError(H3Code.H3_STREAM_CREATION_ERROR, 'a second QPACK encoder stream');
-        this.encoder = true;
-        const reader = new EncoderStreamReader();
-        guard((c) => reader.push(c), critical('QPACK encoder'));
-        return;
-      }
-      case StreamType.QPACK_DECODER: {
-        if (this.decoder) throw connectionError(H3Code.H3_STREAM_CREATION_ERROR, 'a second QPACK decoder stream');
-        this.decoder = true;
-        const reader = new DecoderStreamReader();
-        guard((c) => reader.push(c), critical('QPACK decoder'));
-        return;
-      }
+      case StreamType.CONTROL:
+        return once('control', new FrameReader(new ControlSink(this.role, this.ev)));
+      case StreamType.QPACK_ENCODER:
+        return once('QPACK encoder', new EncoderStreamReader());
+      case StreamType.QPACK_DECODER:
+        return once('QPACK decoder', new DecoderStreamReader());
       case StreamType.PUSH:
         if (this.role === 'server') throw connectionError(H3Code.H3_STREAM_CREATION_ERROR, 'a client opened a push stream');
         // We never sent MAX_PUSH_ID, so any push ID is beyond the limit (RFC 9114 §4.6).
