@@ -84,7 +84,8 @@ export class WorkerPool {
   private seq = 0;
   private flushQueued = false;
   private closed = false;
-  private readonly watchdog: NodeJS.Timeout;
+  /** Runs only while some worker has calls: an idle node should not wake every few ms. */
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     size: number,
@@ -92,8 +93,6 @@ export class WorkerPool {
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
     this.spare = this.spawn();
-    this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
-    this.watchdog.unref();
   }
 
   /** Forgets a module on every worker (its containers send it again if they still run). */
@@ -107,7 +106,8 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.watchdog);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     const all = [...this.slots, ...(this.spare ? [this.spare] : [])];
     this.slots.length = 0;
     this.spare = undefined;
@@ -157,6 +157,10 @@ export class WorkerPool {
       }
     }
     best.queue.push(p);
+    if (!this.watchdog) {
+      this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
+      this.watchdog.unref();
+    }
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(() => this.flush());
@@ -324,6 +328,11 @@ export class WorkerPool {
   }
 
   private checkDeadlines(): void {
+    if (this.slots.every((s) => s.queue.length === 0 && s.inflight.size === 0)) {
+      clearInterval(this.watchdog!);
+      this.watchdog = null;
+      return;
+    }
     const now = nowMs();
     for (const s of [...this.slots]) {
       const d = s.wd[WD_DEADLINE]!;
