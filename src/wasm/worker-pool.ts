@@ -65,7 +65,8 @@ interface Slot {
   /** Its calls were taken back because one ran long; not dispatched to until it answers again. */
   stuck: boolean;
   readonly modules: Set<string>;
-  readonly ctxs: Set<number>;
+  /** Contexts sent to the worker: id → module key (an evict drops that module's contexts there too). */
+  readonly ctxs: Map<number, string>;
   queue: Pending[];
   readonly inflight: Map<number, Pending>;
   dead: boolean;
@@ -100,7 +101,8 @@ export class WorkerPool {
     for (const s of [...this.slots, this.spare]) {
       if (!s || !s.modules.delete(key)) continue;
       s.worker.postMessage({ t: 'evict', key } satisfies ToWorker);
-      s.ctxs.clear();
+      // Only that module's: the worker keeps the others, and only a drop-ctx for them frees them there.
+      for (const [id, key2] of s.ctxs) if (key2 === key) s.ctxs.delete(id);
     }
   }
 
@@ -186,7 +188,7 @@ export class WorkerPool {
         }
         if (!s.ctxs.has(c.ctx.id)) {
           s.worker.postMessage(c.ctx);
-          s.ctxs.add(c.ctx.id);
+          s.ctxs.set(c.ctx.id, c.ctx.moduleKey);
         }
         s.inflight.set(p.seq, p);
         live.push(p);
@@ -305,7 +307,7 @@ export class WorkerPool {
       batchSeq: 0,
       stuck: false,
       modules: new Set(),
-      ctxs: new Set(),
+      ctxs: new Map(),
       queue: [],
       inflight: new Map(),
       dead: false,
