@@ -365,9 +365,12 @@ test('requests beyond the per-connection limit are H3_REQUEST_REJECTED', async (
 test('shutdown: GOAWAY, in-flight calls finish, later streams rejected, then H3_NO_ERROR', async () => {
   const { client, server, cq } = setup();
   const inflight = client.request({ ...base, path: '/slow', body: Buffer.from('late') });
-  await tick(5);
+  // Wait on the state itself, not on a timer: on a loaded machine 5 ms was sometimes too
+  // short for the request to reach the server, which then rightly rejected it as unprocessed.
+  for (let i = 0; i < 400 && server.activeRequests === 0; i++) await tick(5);
+  assert.equal(server.activeRequests, 1, 'the request reached the server before shutdown');
   const closing = server.shutdown(2000);
-  await tick(5);
+  for (let i = 0; i < 400 && client.goawayId === Infinity; i++) await tick(5);
   assert.equal(client.goawayId, 4, 'GOAWAY names the first unprocessed stream');
   await assert.rejects(client.request({ ...base }), (e) => e instanceof H3Error && e.code === H3Code.H3_REQUEST_REJECTED);
   const res = await inflight;
