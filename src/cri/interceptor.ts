@@ -2,7 +2,7 @@
 // every CRI call is logged. Handlers throw WorkdError (src/errors.ts); anything
 // else is a bug and answers INTERNAL without leaking a stack to the client.
 import * as grpc from '@grpc/grpc-js';
-import { Code, WorkdError, codeName } from '../errors.js';
+import { Code, WorkdError, codeName, codeOf } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { UnaryHandler } from './handler.js';
 
@@ -53,7 +53,7 @@ export function wrapUnary(path: string, handler: UnaryHandler, log: Logger): grp
       },
       (err: unknown) => {
         const status = toStatus(err);
-        const code = err instanceof WorkdError ? err.code : Code.INTERNAL;
+        const code = codeOf(err);
         const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
         if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, 'cri call failed');
         else log.info({ ...fields, msg: status.details }, 'cri call refused');
