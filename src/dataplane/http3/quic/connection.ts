@@ -1,7 +1,8 @@
 // One quiche connection driven by an Endpoint (endpoint.ts). Everything that
-// happens to it funnels into process(): announce the handshake, pull readable
-// streams, push buffered writes, drain quiche's packets into the socket, and
-// re-arm the endpoint's timer from quiche's timeout().
+// happens to it funnels into two passes: ingest() announces the handshake,
+// pulls readable streams and pushes buffered writes; egress(), once the app
+// has answered, drains quiche's packets into the socket and re-arms the
+// endpoint's timer from quiche's timeout().
 import { WorkdError, Code, failedPrecondition, unavailable } from '../../../errors.js';
 import type { QuicConnection, QuicStream } from './transport.js';
 import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './stream.js';
@@ -39,7 +40,9 @@ export class Connection implements QuicConnection {
   removed = false;
   failed = false;
   dirty = false;
-  /** The endpoint's timer found our deadline passed; onTimeout() runs in the next process(). */
+  /** Queued for the endpoint's next send pass. */
+  sendDue = false;
+  /** The endpoint's timer found our deadline passed; onTimeout() runs in the next ingest(). */
   timeoutDue = false;
   /** close() was called: stop delivering data. */
   closeRequested = false;
@@ -68,7 +71,7 @@ export class Connection implements QuicConnection {
     this.nextUni = isServer ? 3 : 2;
   }
 
-  /** One datagram from the socket; the work it causes runs in process(). */
+  /** One datagram from the socket; the work it causes runs in ingest(). */
   receive(buf: Buffer, address: string, port: number): void {
     const from = this.recvInfo.from;
     if (from.port !== port || from.host !== address) {
@@ -81,7 +84,7 @@ export class Connection implements QuicConnection {
       this.quic.recv(buf, this.recvInfo);
     } catch {
       // quiche dropped the packet (undecryptable, duplicate, malformed) or
-      // closed the connection; in the latter case process() sees it closing.
+      // closed the connection; in the latter case egress() sees it closing.
     }
     this.markDirty();
   }
@@ -90,7 +93,8 @@ export class Connection implements QuicConnection {
     if (!this.removed) this.endpoint.markDirty(this);
   }
 
-  process(): void {
+  /** Feeds quiche's timeout and the streams' data in both directions; sending waits for egress(). */
+  ingest(): void {
     const q = this.quic;
     if (this.timeoutDue) {
       this.timeoutDue = false;
@@ -101,6 +105,10 @@ export class Connection implements QuicConnection {
     if (!this.established && q.isEstablished() && !q.isDraining() && !q.isClosed()) {
       this.established = true;
       this.alpn = Buffer.from(q.applicationProto()).toString('latin1');
+      // The flight that completes the handshake (the client's Finished, the
+      // server's HANDSHAKE_DONE) is not held back for the app: an app that
+      // drops the connection at once must still leave the peer established.
+      this.flush();
       // Announce before reading: the handshake-completing flight may carry
       // the peer's first streams (HTTP/3 control and QPACK streams), which
       // must reach onStream of the connection the app has just been given.
@@ -110,6 +118,12 @@ export class Connection implements QuicConnection {
       this.readStreams();
       if (this.sendOpenCount > 0 && !this.closeRequested) this.writeStreams();
     }
+  }
+
+  /** Sends what quiche has, notices the close, re-arms the timer. */
+  egress(): void {
+    if (this.removed) return;
+    const q = this.quic;
     this.flush();
     if (!this.closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
     if (q.isClosed()) {
@@ -345,6 +359,12 @@ export class Connection implements QuicConnection {
   closeWith(app: boolean, errorCode: number, reason: string): void {
     if (this.removed) return;
     this.closeRequested = true;
+    // Sending waits for the app's microtasks (endpoint.ts), so what quiche
+    // already holds (the client's handshake Finished, data written in this
+    // tick) goes out first: quiche sends nothing but CONNECTION_CLOSE once
+    // closing, and a server that never saw our Finished would not see the
+    // close either and would keep the connection until its idle timeout.
+    if (!this.closeNotified) this.flush();
     try {
       this.quic.close(app, errorCode, Buffer.from(reason, 'utf8'));
     } catch (err) {

@@ -1,9 +1,9 @@
 // The event loop shared by server and client: one UDP socket, a ring of
-// reusable send buffers, a batch of "dirty" connections processed once per
-// turn of the Node loop (after the poll phase has read every queued
-// datagram), and a single timer for all connections re-armed from the
-// earliest quiche timeout. Nothing here allocates per packet beyond what
-// node:dgram and the binding themselves do.
+// reusable send buffers, a batch of "dirty" connections fed to quiche once
+// per turn of the Node loop (after the poll phase has read every queued
+// datagram) and sent from once the app has answered, and a single timer for
+// all connections re-armed from the earliest quiche timeout. Nothing here
+// allocates per packet beyond what node:dgram and the binding themselves do.
 import dgram from 'node:dgram';
 import type { Logger } from '../../../observability/log.js';
 import { MAX_SEND_PAYLOAD } from './native.js';
@@ -27,7 +27,12 @@ export abstract class Endpoint {
   private inFlight = 0;
   private readonly waiting: Connection[] = [];
   private readonly dirty: Connection[] = [];
+  /** Connections ingested since the last send pass. */
+  private readonly sending: Connection[] = [];
   private scheduled = false;
+  private sendScheduled = false;
+  /** Inside a socket 'message' callback. */
+  private receiving = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -66,36 +71,92 @@ export abstract class Endpoint {
   closing(_conn: Connection): void {}
 
   private readonly onMessage = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
-    this.packet(buf, rinfo.address, rinfo.port);
+    this.receiving = true;
+    try {
+      this.packet(buf, rinfo.address, rinfo.port);
+    } finally {
+      this.receiving = false;
+    }
   };
 
   markDirty(conn: Connection): void {
     if (conn.dirty) return;
     conn.dirty = true;
     this.dirty.push(conn);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Datagrams wait for the end of the poll phase, so one pass takes every
+    // datagram already queued in the socket. Anything else (an app's write,
+    // a timer) runs once the current callback's microtasks are done.
+    if (this.receiving) setImmediate(this.run);
+    else queueMicrotask(this.runAfterMicrotasks);
   }
 
-  /** Processes every connection touched since the last run, including ones touched while running. */
+  /**
+   * A nextTick queued from a microtask runs only once the whole microtask
+   * queue has drained, including promise chains that continue meanwhile.
+   */
+  private readonly runAfterMicrotasks = (): void => {
+    process.nextTick(this.run);
+  };
+
+  /**
+   * Feeds every connection touched since the last pass to quiche and the
+   * app, then sends once the app's answers (promise chains started by the
+   * data just delivered) have been written: a unary answer then leaves in
+   * the same packet as the ACK of its request instead of a packet after it.
+   */
   readonly run = (): void => {
     this.scheduled = false;
+    this.ingestDirty();
+    if (this.sending.length > 0 && !this.sendScheduled) {
+      this.sendScheduled = true;
+      queueMicrotask(this.sendAfterMicrotasks);
+    }
+  };
+
+  private readonly sendAfterMicrotasks = (): void => {
+    process.nextTick(this.sendPass);
+  };
+
+  private readonly sendPass = (): void => {
+    this.sendScheduled = false;
+    // Connections the app wrote to since the last ingest go out now too.
+    this.ingestDirty();
+    const s = this.sending;
+    for (let i = 0; i < s.length; i++) {
+      const c = s[i];
+      c.sendDue = false;
+      try {
+        c.egress();
+      } catch (err) {
+        c.fail(err);
+      }
+    }
+    s.length = 0;
+  };
+
+  private ingestDirty(): void {
     const d = this.dirty;
+    const s = this.sending;
+    // Connections touched while this runs are appended and handled too.
     for (let i = 0; i < d.length; i++) {
       const c = d[i];
       try {
-        c.process();
+        c.ingest();
       } catch (err) {
         c.dirty = false;
         c.fail(err);
         continue;
       }
       c.dirty = false;
+      if (!c.sendDue) {
+        c.sendDue = true;
+        s.push(c);
+      }
     }
     d.length = 0;
-  };
+  }
 
   /** Makes sure the timer fires no later than `deadline` (performance.now() ms). */
   arm(deadline: number): void {
@@ -113,7 +174,7 @@ export abstract class Endpoint {
     for (const c of this.conns) {
       if (c.deadline <= now) {
         c.deadline = Infinity;
-        // quiche's onTimeout() runs in process(), after the poll phase: if
+        // quiche's onTimeout() runs in ingest(), after the poll phase: if
         // the loop stalled, datagrams waiting in the socket are fed to quiche
         // first, so a busy peer is not mistaken for an idle one.
         c.timeoutDue = true;

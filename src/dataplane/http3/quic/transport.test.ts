@@ -102,6 +102,65 @@ test('bidirectional echo of a small message and of 10 MiB', async () => {
   });
 });
 
+/** A loopback UDP relay between one client and the server that counts datagrams each way. */
+async function relay(serverPort: number): Promise<{ port: number; toClient: () => number; toServer: () => number; close: () => void }> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  let client: dgram.RemoteInfo | null = null;
+  let toClient = 0;
+  let toServer = 0;
+  sock.on('message', (msg, from) => {
+    if (from.port === serverPort) {
+      toClient++;
+      if (client !== null) sock.send(msg, client.port, client.address);
+    } else {
+      client = from;
+      toServer++;
+      sock.send(msg, serverPort, '127.0.0.1');
+    }
+  });
+  return { port: sock.address().port, toClient: () => toClient, toServer: () => toServer, close: () => sock.close() };
+}
+
+test('an answer written a few promise turns after its request leaves in the packet that ACKs the request', async () => {
+  const server = await startServer(cert);
+  // Like the gRPC layer: the answer is written from a promise continuation, not from onData itself.
+  server.onConnection = (conn) => {
+    conn.onStream = (s) => {
+      s.onData = async (chunk, fin) => {
+        await null;
+        await null;
+        s.write(chunk, fin);
+      };
+    };
+  };
+  const r = await relay(server.port);
+  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
+  try {
+    // Settle the handshake's own trailing packets (HANDSHAKE_DONE, its ACK, SETTINGS-like extras).
+    const warm = client.openBidi();
+    const warmBack = readAll(warm);
+    warm.write(Buffer.from('warm'), true);
+    await within(warmBack, 5000, 'warm-up echo');
+    await new Promise((res) => setTimeout(res, 50));
+    const before = r.toClient();
+    const N = 40;
+    for (let i = 0; i < N; i++) {
+      const s = client.openBidi();
+      const back = readAll(s);
+      s.write(Buffer.from(`call ${i}`), true);
+      assert.equal((await within(back, 5000, `echo ${i}`)).toString(), `call ${i}`);
+    }
+    const sent = r.toClient() - before;
+    // One datagram per answer (ACK and answer together); a separate ACK first would make it 2N.
+    assert.ok(sent <= N + 4, `the server sent ${sent} datagrams for ${N} sequential echoes`);
+  } finally {
+    client.close(0, '');
+    await within(server.close(), 5000, 'server close');
+    r.close();
+  }
+});
+
 test('many streams: 300 echoes, 50 at a time, beyond the per-connection stream limit', async () => {
   await withPair(async (client) => {
     for (let wave = 0; wave < 6; wave++) {
