@@ -1,7 +1,11 @@
 // HTTP/3 benchmark: unary gRPC calls over HTTP/3 through workd's data plane,
 // as ratios to baselines measured in the same run:
-//   workd-h2   the same calls over HTTP/2 (TLS) through the same workd process
+//   workd-h3   the real `workd serve` (TLS): a running WebAssembly echo
+//              component created through the CRI, called over HTTP/3
+//   workd-h2   the same calls over HTTP/2 (TLS) through the same daemon
 //   caddy-h3   Debian's Caddy (quic-go) answering the same small request over HTTP/3
+// and, to separate the transport from the executor, the same three figures
+// for a data plane serving a JavaScript echo service (plane-h3, plane-h2).
 // One load generator shape for all: C connections × S concurrent streams,
 // N calls; HTTP/3 load comes from our client, HTTP/2 load from node:http2.
 // Then a 10 MiB response over HTTP/3 (and HTTP/2 for reference), in MiB/s.
@@ -48,6 +52,32 @@ function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   child.kill('SIGTERM');
   return exited;
+}
+
+/** The real daemon with one running container of a WebAssembly echo component. */
+async function startDaemon(): Promise<{ child: ChildProcess; port: number; dir: string }> {
+  const { criClient } = await import('../../test/helpers/cri-client.js');
+  const { startComponent } = await import('../../test/integration/dataplane-fixture.js');
+  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-h3-daemon-'));
+  const bin = fileURLToPath(new URL('../../../bin/workd.js', import.meta.url));
+  const child = onCpu1(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn']);
+  const ready = await new Promise<{ udpPort: number; tcpPort: number; criSocket: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const r = /workd ready (\{.*\})/.exec(out);
+      if (r) resolve(JSON.parse(r[1]!));
+    });
+    child.once('exit', (code) => reject(new Error(`workd serve exited with ${code}`)));
+  });
+  if (ready.udpPort !== ready.tcpPort) throw new Error(`HTTP/3 is not on the HTTP/2 port (${ready.udpPort} vs ${ready.tcpPort})`);
+  const cri = criClient(ready.criSocket);
+  try {
+    await startComponent(cri, 'example.com:foo.Bar@1.0.0');
+  } finally {
+    cri.close();
+  }
+  return { child, port: ready.udpPort, dir };
 }
 
 async function startWorkd(): Promise<{ child: ChildProcess; port: number; cert: string; key: string }> {
@@ -229,45 +259,58 @@ async function bulk(port: number, via: 'h3' | 'h2'): Promise<number> {
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 const workd = await startWorkd();
+let daemon: Awaited<ReturnType<typeof startDaemon>> | null = null;
 let caddy: Awaited<ReturnType<typeof startCaddy>> | null = null;
 try {
-  caddy = await startCaddy(workd.cert, workd.key, 60);
-} catch (err) {
-  console.log(`caddy-h3: not measured (${(err as Error).message}); is Debian's caddy installed?`);
-}
-const zero = (): Figure => ({ rps: 0, perCpuSec: 0 });
-const best = { h3: zero(), h2: zero(), caddy: zero() };
-const keep = (b: Figure, f: Figure) => ({ rps: Math.max(b.rps, f.rps), perCpuSec: Math.max(b.perCpuSec, f.perCpuSec) });
-const show = (f: Figure) => `${fmt(f.rps)}/s (${fmt(f.perCpuSec)} per server CPU-s)`;
-console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
-try {
+  daemon = await startDaemon();
+  try {
+    caddy = await startCaddy(workd.cert, workd.key, 60);
+  } catch (err) {
+    console.log(`caddy-h3: not measured (${(err as Error).message}); is Debian's caddy installed?`);
+  }
+  const zero = (): Figure => ({ rps: 0, perCpuSec: 0 });
+  const best = { h3: zero(), h2: zero(), caddy: zero(), planeH3: zero(), planeH2: zero() };
+  const keep = (b: Figure, f: Figure) => ({ rps: Math.max(b.rps, f.rps), perCpuSec: Math.max(b.perCpuSec, f.perCpuSec) });
+  const show = (f: Figure) => `${fmt(f.rps)}/s (${fmt(f.perCpuSec)}/CPU-s)`;
+  const once = async (load: Promise<Figure & { close(): void }>): Promise<Figure> => {
+    const f = await load;
+    f.close();
+    return f;
+  };
+  console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    const a = await h3Load(workd.child.pid!, workd.port, 'example.com', true);
-    a.close();
-    const b = await h2Load(workd.child.pid!, workd.port, 'example.com');
-    b.close();
-    let c = zero();
-    if (caddy) {
-      const l = await h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false);
-      l.close();
-      c = l;
-    }
-    console.log(`  round ${round}: workd-h3 ${show(a)}  workd-h2 ${show(b)}  caddy-h3 ${caddy ? show(c) : '-'}`);
+    const a = await once(h3Load(daemon.child.pid!, daemon.port, 'example.com', true));
+    const b = await once(h2Load(daemon.child.pid!, daemon.port, 'example.com'));
+    const c = caddy ? await once(h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false)) : zero();
+    const d = await once(h3Load(workd.child.pid!, workd.port, 'example.com', true));
+    const e = await once(h2Load(workd.child.pid!, workd.port, 'example.com'));
+    console.log(`  round ${round}: workd-h3 ${show(a)}  workd-h2 ${show(b)}  caddy-h3 ${caddy ? show(c) : '-'}  plane-h3 ${show(d)}  plane-h2 ${show(e)}`);
     best.h3 = keep(best.h3, a);
     best.h2 = keep(best.h2, b);
     best.caddy = keep(best.caddy, c);
+    best.planeH3 = keep(best.planeH3, d);
+    best.planeH2 = keep(best.planeH2, e);
   }
   const mib3 = await bulk(workd.port, 'h3');
   const mib2 = await bulk(workd.port, 'h2');
   console.log('');
-  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  console.log(`unary calls/s (load generator)  workd-h3 ${fmt(best.h3.rps)}  workd-h2 ${fmt(best.h2.rps)}  caddy-h3 ${caddy ? fmt(best.caddy.rps) : '-'}`);
-  console.log(`unary calls per server CPU-s    workd-h3 ${fmt(best.h3.perCpuSec)}  workd-h2 ${fmt(best.h2.perCpuSec)}  caddy-h3 ${caddy ? fmt(best.caddy.perCpuSec) : '-'}`);
-  console.log(`ratio workd-h3 / workd-h2   calls/s ${ratio(best.h3.rps, best.h2.rps)}   per CPU-s ${ratio(best.h3.perCpuSec, best.h2.perCpuSec)}   (target >= 0.8x)`);
-  if (caddy) console.log(`ratio workd-h3 / caddy-h3   calls/s ${ratio(best.h3.rps, best.caddy.rps)}   per CPU-s ${ratio(best.h3.perCpuSec, best.caddy.perCpuSec)}   (target >= 1.0x)`);
-  console.log(`10 MiB response  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
+  const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
+  const ratios = (x: Figure, y: Figure) => `calls/s ${ratio(x.rps, y.rps)}   per CPU-s ${ratio(x.perCpuSec, y.perCpuSec)}`;
+  console.log('A running WebAssembly component (the real daemon, executor included):');
+  console.log(`  unary calls/s (load generator)  workd-h3 ${fmt(best.h3.rps)}  workd-h2 ${fmt(best.h2.rps)}  caddy-h3 ${caddy ? fmt(best.caddy.rps) : '-'}`);
+  console.log(`  unary calls per server CPU-s    workd-h3 ${fmt(best.h3.perCpuSec)}  workd-h2 ${fmt(best.h2.perCpuSec)}  caddy-h3 ${caddy ? fmt(best.caddy.perCpuSec) : '-'}`);
+  console.log(`  ratio workd-h3 / workd-h2   ${ratios(best.h3, best.h2)}   (target >= 0.8x)`);
+  if (caddy) console.log(`  ratio workd-h3 / caddy-h3   ${ratios(best.h3, best.caddy)}   (target >= 1.0x; Caddy answers a fixed body, no service behind it)`);
+  console.log('The transport alone (a data plane with a JavaScript echo service, no executor):');
+  console.log(`  ratio plane-h3 / plane-h2   ${ratios(best.planeH3, best.planeH2)}`);
+  if (caddy) console.log(`  ratio plane-h3 / caddy-h3   ${ratios(best.planeH3, best.caddy)}`);
+  console.log(`10 MiB response (JavaScript echo)  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
 } finally {
   await stop(workd.child);
+  if (daemon) {
+    await stop(daemon.child);
+    rmSync(daemon.dir, { recursive: true, force: true });
+  }
   if (caddy) {
     await stop(caddy.child);
     rmSync(caddy.dir, { recursive: true, force: true });

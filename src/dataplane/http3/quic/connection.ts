@@ -42,6 +42,17 @@ export class Connection implements QuicConnection {
   dirty = false;
   /** Queued for the endpoint's next send pass. */
   sendDue = false;
+  // Since the last egress (what decides whether an ACK may wait for the app's answer):
+  /** Datagrams fed to quiche. */
+  private datagramsIn = 0;
+  /** A peer stream delivered its FIN: a request is complete and its answer may follow shortly. */
+  private requestEnded = false;
+  /** We wrote, reset, opened or closed something, or quiche's timer ran. */
+  private mustSend = false;
+  /** performance.now() until which an ACK is held for the app (Infinity: none held). */
+  ackAt = Infinity;
+  /** The held ACK's time is up. */
+  ackDue = false;
   /** The endpoint's timer found our deadline passed; onTimeout() runs in the next ingest(). */
   timeoutDue = false;
   /** close() was called: stop delivering data. */
@@ -80,6 +91,7 @@ export class Connection implements QuicConnection {
       this.remoteAddress = unmapV4(address);
       this.remotePort = port;
     }
+    this.datagramsIn++;
     try {
       this.quic.recv(buf, this.recvInfo);
     } catch {
@@ -98,6 +110,7 @@ export class Connection implements QuicConnection {
     const q = this.quic;
     if (this.timeoutDue) {
       this.timeoutDue = false;
+      this.mustSend = true;
       q.onTimeout();
     }
     // A handshake that completes in the same flight as a CONNECTION_CLOSE
@@ -120,9 +133,23 @@ export class Connection implements QuicConnection {
     }
   }
 
+  /**
+   * True when the only reason to send now would be to ACK the one datagram
+   * that completed a request whose answer the app has not written yet. We
+   * ack at least every second datagram, and never hold anything else.
+   */
+  mayDelayAck(): boolean {
+    return this.requestEnded && !this.mustSend && !this.ackDue && this.datagramsIn === 1 && this.established && !this.closeRequested && !this.closeNotified;
+  }
+
   /** Sends what quiche has, notices the close, re-arms the timer. */
   egress(): void {
     if (this.removed) return;
+    this.datagramsIn = 0;
+    this.requestEnded = false;
+    this.mustSend = false;
+    this.ackAt = Infinity;
+    this.ackDue = false;
     const q = this.quic;
     this.flush();
     if (!this.closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
@@ -192,7 +219,10 @@ export class Connection implements QuicConnection {
         const fin = r[1];
         const chunk = Buffer.allocUnsafe(n);
         scratch.copy(chunk, 0, 0, n);
-        if (fin) s.readDone = true;
+        if (fin) {
+          s.readDone = true;
+          if (s.peerInitiated) this.requestEnded = true;
+        }
         onData(chunk, fin);
         if (fin) this.maybeForget(s);
       }
@@ -287,11 +317,13 @@ export class Connection implements QuicConnection {
 
   /** Bookkeeping after Stream.write: the send loop runs once per batch, not per write. */
   afterWrite(s: Stream): void {
+    this.mustSend = true;
     if (s.writeDone) this.sendClosed(s);
     this.markDirty();
   }
 
   shutdownWrite(s: Stream, errorCode: number): void {
+    this.mustSend = true;
     const wasOpen = s.sendOpen;
     s.sendAborted = true;
     s.dropPending();
@@ -306,6 +338,7 @@ export class Connection implements QuicConnection {
   }
 
   shutdownRead(s: Stream, errorCode: number): void {
+    this.mustSend = true;
     s.readDone = true;
     try {
       this.quic.streamShutdown(s.id, SHUTDOWN_READ, errorCode);
@@ -359,6 +392,7 @@ export class Connection implements QuicConnection {
   closeWith(app: boolean, errorCode: number, reason: string): void {
     if (this.removed) return;
     this.closeRequested = true;
+    this.mustSend = true;
     // Sending waits for the app's microtasks (endpoint.ts), so what quiche
     // already holds (the client's handshake Finished, data written in this
     // tick) goes out first: quiche sends nothing but CONNECTION_CLOSE once

@@ -12,6 +12,8 @@ import type { Connection } from './connection.js';
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 /** Datagrams that may be in the kernel's hands at once; then flushing waits. */
 const SEND_SLOTS = 1024;
+/** Longest we hold an ACK for an answer the app has not written yet (timer resolution: 1 ms). */
+const ACK_DELAY_MS = 1;
 /** Largest stream read per binding call. */
 const RECV_SCRATCH = 64 * 1024;
 
@@ -31,8 +33,8 @@ export abstract class Endpoint {
   private readonly sending: Connection[] = [];
   private scheduled = false;
   private sendScheduled = false;
-  /** Inside a socket 'message' callback. */
-  private receiving = false;
+  /** Work marked now waits for the check phase (a datagram or a timer: see markDirty). */
+  private afterPoll = false;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private closed = false;
@@ -71,11 +73,11 @@ export abstract class Endpoint {
   closing(_conn: Connection): void {}
 
   private readonly onMessage = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
-    this.receiving = true;
+    this.afterPoll = true;
     try {
       this.packet(buf, rinfo.address, rinfo.port);
     } finally {
-      this.receiving = false;
+      this.afterPoll = false;
     }
   };
 
@@ -85,10 +87,11 @@ export abstract class Endpoint {
     this.dirty.push(conn);
     if (this.scheduled) return;
     this.scheduled = true;
-    // Datagrams wait for the end of the poll phase, so one pass takes every
-    // datagram already queued in the socket. Anything else (an app's write,
-    // a timer) runs once the current callback's microtasks are done.
-    if (this.receiving) setImmediate(this.run);
+    // Datagrams and timeouts wait for the end of the poll phase, so one pass
+    // takes every datagram already queued in the socket (and a busy peer is
+    // not mistaken for an idle one). An app's write runs once the current
+    // callback's microtasks are done.
+    if (this.afterPoll) setImmediate(this.run);
     else queueMicrotask(this.runAfterMicrotasks);
   }
 
@@ -127,6 +130,14 @@ export abstract class Endpoint {
     for (let i = 0; i < s.length; i++) {
       const c = s[i];
       c.sendDue = false;
+      if (c.mayDelayAck()) {
+        // A request arrived and its answer is not written yet (it runs in
+        // the executor): hold the ACK so the answer carries it, for at most
+        // ACK_DELAY_MS (RFC 9000 §13.2.1; quiche itself acks at once).
+        c.ackAt = performance.now() + ACK_DELAY_MS;
+        this.arm(c.ackAt);
+        continue;
+      }
       try {
         c.egress();
       } catch (err) {
@@ -171,6 +182,7 @@ export abstract class Endpoint {
     this.timerAt = Infinity;
     const now = performance.now();
     let next = Infinity;
+    this.afterPoll = true;
     for (const c of this.conns) {
       if (c.deadline <= now) {
         c.deadline = Infinity;
@@ -180,7 +192,13 @@ export abstract class Endpoint {
         c.timeoutDue = true;
         this.markDirty(c);
       } else if (c.deadline < next) next = c.deadline;
+      if (c.ackAt <= now) {
+        c.ackAt = Infinity;
+        c.ackDue = true;
+        this.markDirty(c);
+      } else if (c.ackAt < next) next = c.ackAt;
     }
+    this.afterPoll = false;
     if (next !== Infinity) this.arm(next);
   };
 

@@ -161,6 +161,54 @@ test('an answer written a few promise turns after its request leaves in the pack
   }
 });
 
+test('an answer written a macrotask later (as from the executor) still carries the ACK; an answer held longer does not hold the ACK', async () => {
+  const server = await startServer(cert);
+  let hold = 0;
+  let heldRequestAcked: boolean | null = null;
+  let r!: Awaited<ReturnType<typeof relay>>;
+  let atRequest = 0;
+  server.onConnection = (conn) => {
+    conn.onStream = (s) => {
+      s.onData = (chunk, fin) => {
+        if (hold === 0) {
+          setImmediate(() => s.write(chunk, fin));
+          return;
+        }
+        atRequest = r.toClient();
+        setTimeout(() => {
+          heldRequestAcked = r.toClient() > atRequest;
+          s.write(chunk, fin);
+        }, hold);
+      };
+    };
+  };
+  r = await relay(server.port);
+  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
+  const call = async (text: string) => {
+    const s = client.openBidi();
+    const back = readAll(s);
+    s.write(Buffer.from(text), true);
+    assert.equal((await within(back, 5000, text)).toString(), text);
+  };
+  try {
+    await call('warm');
+    await new Promise((res) => setTimeout(res, 50));
+    const before = r.toClient();
+    const N = 40;
+    for (let i = 0; i < N; i++) await call(`call ${i}`);
+    const sent = r.toClient() - before;
+    assert.ok(sent <= N + 4, `the server sent ${sent} datagrams for ${N} sequential echoes answered a macrotask later`);
+    // A slow answer: the request is acknowledged long before it.
+    hold = 200;
+    await call('slow');
+    assert.equal(heldRequestAcked, true, 'the ACK of a request whose answer takes 200 ms went out before the answer');
+  } finally {
+    client.close(0, '');
+    await within(server.close(), 5000, 'server close');
+    r.close();
+  }
+});
+
 test('many streams: 300 echoes, 50 at a time, beyond the per-connection stream limit', async () => {
   await withPair(async (client) => {
     for (let wave = 0; wave < 6; wave++) {
