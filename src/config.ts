@@ -21,6 +21,7 @@ export interface Config {
     plaintext: boolean;
     maxMessageBytes: number;
     http3: boolean;
+    http3Limits: Http3LimitsConfig;
   };
   executor: {
     /** Worker threads running guests; 0 = one per core. */
@@ -38,6 +39,24 @@ export interface Config {
   };
 }
 
+export interface Http3LimitsConfig {
+  /** A QUIC connection with no packets for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** QUIC connections open at once on this node; more are refused with CONNECTION_REFUSED. */
+  readonly maxConnections: number;
+  /** Requests open at once on one connection (the QUIC bidirectional stream limit). */
+  readonly maxConcurrentRequests: number;
+  /** Largest decoded request field section (SETTINGS_MAX_FIELD_SECTION_SIZE); above it, 431. */
+  readonly maxFieldSectionSize: number;
+}
+
+export const HTTP3_LIMITS_DEFAULTS: Http3LimitsConfig = {
+  idleTimeoutMs: 30_000,
+  maxConnections: 10_000,
+  maxConcurrentRequests: 1000,
+  maxFieldSectionSize: 64 * 1024,
+};
+
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 export function defaultConfig(): Config {
@@ -52,6 +71,7 @@ export function defaultConfig(): Config {
       plaintext: false,
       maxMessageBytes: 4 * 1024 * 1024,
       http3: true,
+      http3Limits: HTTP3_LIMITS_DEFAULTS,
     },
     executor: { workers: 0, memoryLimitBytes: 64 * 1024 * 1024, cpuMsPerCall: 1000, maxInFlight: 1024 },
     images: { insecureRegistries: [] },
@@ -69,10 +89,12 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 type Table = Record<string, unknown>;
 
-function section(root: Table, name: string): Table {
+/** A section's table; a key it does not know is refused, so a misspelt limit is not silently ignored. */
+function section(root: Table, name: string, keys: readonly string[]): Table {
   const v = root[name];
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`config: [${name}] must be a table`);
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw invalidArgument(`config: unknown key ${name}.${k} (known: ${keys.join(', ')})`);
   return v as Table;
 }
 
@@ -83,7 +105,13 @@ function take<T>(t: Table, sec: string, key: string, kind: 'string' | 'number' |
   return v as T;
 }
 
-/** Reads a TOML config file over the defaults. Unknown sections are refused so typos are seen. */
+function positiveInt(t: Table, sec: string, key: string, fallback: number): number {
+  const v = take(t, sec, key, 'number', fallback);
+  if (!Number.isSafeInteger(v) || v <= 0) throw invalidArgument(`config: ${sec}.${key} must be a positive integer, not ${v}`);
+  return v;
+}
+
+/** Reads a TOML config file over the defaults. Unknown sections and keys are refused so typos are seen. */
 export function loadConfigFile(path: string, base: Config = defaultConfig()): Config {
   let root: Table;
   try {
@@ -93,12 +121,23 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   }
   const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images']);
   for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
-  const cri = section(root, 'cri');
-  const state = section(root, 'state');
-  const log = section(root, 'log');
-  const dp = section(root, 'dataplane');
-  const ex = section(root, 'executor');
-  const im = section(root, 'images');
+  const cri = section(root, 'cri', ['socket']);
+  const state = section(root, 'state', ['dir']);
+  const log = section(root, 'log', ['level']);
+  const dp = section(root, 'dataplane', [
+    'listen',
+    'tls_cert',
+    'tls_key',
+    'plaintext',
+    'max_message_bytes',
+    'http3',
+    'http3_idle_timeout_ms',
+    'http3_max_connections',
+    'http3_max_concurrent_requests',
+    'http3_max_field_section_size',
+  ]);
+  const ex = section(root, 'executor', ['workers', 'memory_limit_bytes', 'cpu_ms_per_call', 'max_in_flight']);
+  const im = section(root, 'images', ['insecure_registries']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
   if (!LOG_LEVELS.includes(level)) throw invalidArgument(`config: log.level must be one of ${LOG_LEVELS.join(', ')}`);
   const insecure = im.insecure_registries ?? base.images.insecureRegistries;
@@ -116,6 +155,12 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
       maxMessageBytes: take(dp, 'dataplane', 'max_message_bytes', 'number', base.dataplane.maxMessageBytes),
       http3: take(dp, 'dataplane', 'http3', 'boolean', base.dataplane.http3),
+      http3Limits: {
+        idleTimeoutMs: positiveInt(dp, 'dataplane', 'http3_idle_timeout_ms', base.dataplane.http3Limits.idleTimeoutMs),
+        maxConnections: positiveInt(dp, 'dataplane', 'http3_max_connections', base.dataplane.http3Limits.maxConnections),
+        maxConcurrentRequests: positiveInt(dp, 'dataplane', 'http3_max_concurrent_requests', base.dataplane.http3Limits.maxConcurrentRequests),
+        maxFieldSectionSize: positiveInt(dp, 'dataplane', 'http3_max_field_section_size', base.dataplane.http3Limits.maxFieldSectionSize),
+      },
     },
     executor: {
       workers: take(ex, 'executor', 'workers', 'number', base.executor.workers),

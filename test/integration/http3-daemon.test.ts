@@ -127,3 +127,21 @@ test('shutdown with a call in flight over HTTP/3: it finishes', async () => {
     await d2.stop();
   }
 });
+
+test('the config file sets the HTTP/3 limits: with http3_max_connections = 1 a second connection is refused, the first keeps working', async () => {
+  const small = await startDaemon({ configToml: '[dataplane]\nhttp3_max_connections = 1\nhttp3_idle_timeout_ms = 5000\n', logLevel: 'info' });
+  const smallCri = criClient(small.criSocket);
+  let first: Http3Client | undefined;
+  try {
+    await startComponent(smallCri, 'example.com:foo.Bar@1.0.0');
+    first = await Http3Client.connect({ host: '127.0.0.1', port: small.ready.udpPort, servername: 'localhost' });
+    await assert.rejects(Http3Client.connect({ host: '127.0.0.1', port: small.ready.udpPort, servername: 'localhost' }), /peer transport error 0x2 \(too many connections\)/);
+    const r = await first.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: msg('still here') });
+    assert.equal(r.code, Code.OK, r.message);
+    assert.equal(text(Buffer.from(r.response!)), 'still here');
+  } finally {
+    first?.close();
+    smallCri.close();
+    await small.stop();
+  }
+});

@@ -13,6 +13,7 @@
 //
 // Errors: H3Error with scope 'stream' resets the one stream; scope
 // 'connection' closes the connection with the code (RFC 9114 §8).
+import { HTTP3_LIMITS_DEFAULTS } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import { AbortReason, ResetCode, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
@@ -32,8 +33,8 @@ export interface Http3Limits {
 }
 
 export const DEFAULT_HTTP3_LIMITS: Http3Limits = {
-  maxFieldSectionSize: 64 * 1024,
-  maxConcurrentRequests: 1000,
+  maxFieldSectionSize: HTTP3_LIMITS_DEFAULTS.maxFieldSectionSize,
+  maxConcurrentRequests: HTTP3_LIMITS_DEFAULTS.maxConcurrentRequests,
 };
 
 export interface Http3ConnectionOptions {

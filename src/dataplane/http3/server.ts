@@ -5,7 +5,7 @@
 import { parseListen, type Config } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { DEFAULT_HTTP3_LIMITS, Http3ServerConnection, type Http3Limits } from './connection.js';
+import { Http3ServerConnection, type Http3Limits } from './connection.js';
 import { H3Code } from './errors.js';
 import { listenQuic } from './quic/transport.js';
 
@@ -15,12 +15,6 @@ export interface Http3ServerLimits extends Http3Limits {
   /** A connection with no packets for this long is closed by QUIC. */
   readonly idleTimeoutMs: number;
 }
-
-export const DEFAULT_HTTP3_SERVER_LIMITS: Http3ServerLimits = {
-  ...DEFAULT_HTTP3_LIMITS,
-  maxConnections: 10_000,
-  idleTimeoutMs: 30_000,
-};
 
 export interface Http3ServerOptions {
   readonly config: Config['dataplane'];
@@ -32,6 +26,7 @@ export interface Http3ServerOptions {
   readonly log: Logger;
   /** Bind address; defaults to the host of config.listen (`::`, dual stack, when none). */
   readonly host?: string;
+  /** Over config.http3Limits (the config file's `http3_*` keys). */
   readonly limits?: Partial<Http3ServerLimits>;
 }
 
@@ -49,7 +44,7 @@ export interface Http3Server {
 const MAX_STREAMS_UNI = 16;
 
 export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server> {
-  const limits: Http3ServerLimits = { ...DEFAULT_HTTP3_SERVER_LIMITS, ...opts.limits };
+  const limits: Http3ServerLimits = { ...opts.config.http3Limits, ...opts.limits };
   const host = opts.host ?? parseListen(opts.config.listen).host;
   const quic = await listenQuic({
     host,
