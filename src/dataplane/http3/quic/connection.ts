@@ -8,6 +8,7 @@ import type { QuicConnection, QuicStream } from './transport.js';
 import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './stream.js';
 import {
   type QuicheConnection,
+  MAX_SEND_PAYLOAD,
   SHUTDOWN_READ,
   SHUTDOWN_WRITE,
   TRANSPORT_INTERNAL_ERROR,
@@ -20,6 +21,13 @@ interface HostPort {
   host: string;
   port: number;
 }
+
+/**
+ * A closing connection sends at most a CONNECTION_CLOSE plus what was already
+ * due (ACKs, probes): a flush of this many datagrams without quiche draining
+ * means it is stuck (see flush()).
+ */
+const CLOSING_FLUSH_LIMIT = 64;
 
 export class Connection implements QuicConnection {
   remoteAddress: string;
@@ -164,15 +172,24 @@ export class Connection implements QuicConnection {
     this.endpoint.arm(this.deadline);
   }
 
-  /** Drains quiche's outgoing packets into the socket until Done or the send ring is full. */
-  flush(): void {
+  /**
+   * Drains quiche's outgoing packets into the socket until Done or the send
+   * ring is full; `urgent` (closing) does not wait for the ring.
+   */
+  flush(urgent = false): void {
     const ep = this.endpoint;
     const q = this.quic;
+    let n = 0;
     for (;;) {
-      const slot = ep.sendSlot();
+      let slot = ep.sendSlot();
+      let owned = false;
       if (slot === null) {
-        ep.waitForSlots(this);
-        return;
+        if (!urgent) {
+          ep.waitForSlots(this);
+          return;
+        }
+        slot = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
+        owned = true;
       }
       let r: ReturnType<QuicheConnection['send']>;
       try {
@@ -183,8 +200,31 @@ export class Connection implements QuicConnection {
       }
       if (r === null) return;
       const to = r[1].to;
-      ep.commitSend(slot, r[0], to.port, to.host);
+      if (owned) ep.sendOwned(slot, r[0], to.port, to.host);
+      else ep.commitSend(slot, r[0], to.port, to.host);
+      if (++n === CLOSING_FLUSH_LIMIT && this.stuckClosing()) return;
     }
+  }
+
+  /**
+   * quiche 0.18 sends an application close only in a 1-RTT packet. If a
+   * client whose handshake is not yet confirmed (no HANDSHAKE_DONE yet) runs
+   * onTimeout() for a Handshake PTO between close() and the send of the
+   * close, every later send() returns an ACK-only Handshake packet (the
+   * probe is never counted as sent) and never the close, until the idle
+   * timeout: a flood that starves the peer's socket. closeWith() sends the
+   * close before any timer can reach quiche; this is the last resort if
+   * quiche gets stuck anyway: stop sending and forget the connection (the
+   * peer learns of it only by its idle timeout).
+   */
+  private stuckClosing(): boolean {
+    const q = this.quic;
+    if (q.localError() === null || q.isDraining() || q.isClosed()) return false;
+    this.endpoint.log?.warn({ remote: this.remoteAddress }, 'quic: closing connection sends without end (quiche defect); dropped without CONNECTION_CLOSE');
+    this.notifyClose();
+    this.deadline = Infinity;
+    this.endpoint.remove(this);
+    return true;
   }
 
   private readStreams(): void {
@@ -398,12 +438,15 @@ export class Connection implements QuicConnection {
     // tick) goes out first: quiche sends nothing but CONNECTION_CLOSE once
     // closing, and a server that never saw our Finished would not see the
     // close either and would keep the connection until its idle timeout.
-    if (!this.closeNotified) this.flush();
+    if (!this.closeNotified) this.flush(true);
     try {
       this.quic.close(app, errorCode, Buffer.from(reason, 'utf8'));
     } catch (err) {
       this.endpoint.log?.debug({ err: errorMessage(err) }, 'quic: close on a closing connection');
     }
+    // The CONNECTION_CLOSE leaves now, not in the send pass: a timer that
+    // reaches quiche first can keep it from ever being sent (stuckClosing()).
+    if (!this.closeNotified && !this.removed) this.flush(true);
     this.markDirty();
   }
 

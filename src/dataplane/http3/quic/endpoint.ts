@@ -238,12 +238,16 @@ export abstract class Endpoint {
     });
   }
 
-  /** Sends a datagram built outside a connection (version negotiation). */
-  sendRaw(data: Buffer, len: number, port: number, host: string): void {
+  /**
+   * Sends a datagram in a buffer of its own, not a ring slot (version
+   * negotiation, refusals, a close while the ring is full).
+   */
+  sendOwned(data: Buffer, len: number, port: number, host: string): void {
     if (this.closed) return;
     // Counted like a ring slot (conservatively) so closeSocket waits for it too.
     this.inFlight++;
-    this.socket.send(data, 0, len, port, host, this.onSent);
+    if (this.connected) this.socket.send(data, 0, len, this.onSent);
+    else this.socket.send(data, 0, len, port, host, this.onSent);
   }
 
   waitForSlots(conn: Connection): void {

@@ -86,7 +86,7 @@ class Server extends Endpoint implements QuicServer {
     if (!quiche.versionIsSupported(hdr.version)) {
       if (buf.length < MIN_INITIAL) return;
       const n = quiche.negotiateVersion(hdr.scid, hdr.dcid, this.vnBuf);
-      this.sendRaw(this.vnBuf, n, port, address);
+      this.sendOwned(this.vnBuf, n, port, address);
       return;
     }
     if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
@@ -95,7 +95,7 @@ class Server extends Endpoint implements QuicServer {
       // the client retransmits gets the same answer.
       const reason = this.isClosing ? 'server closing' : 'too many connections';
       const pkt = initialClose(hdr.dcid, hdr.scid, CONNECTION_REFUSED, reason);
-      this.sendRaw(pkt, pkt.length, port, address);
+      this.sendOwned(pkt, pkt.length, port, address);
       this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.isClosing }, 'quic: connection refused');
       return;
     }
