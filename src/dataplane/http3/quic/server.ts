@@ -26,7 +26,6 @@ class Server extends Endpoint implements QuicServer {
   private readonly byPrefix = new Map<number, Connection>();
   /** The client's original DCID (hex), for Initials sent before it learned our SCID. */
   private readonly byOdcid = new Map<string, Connection>();
-  private readonly vnBuf = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
   private isClosing = false;
   private closeDone: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
@@ -85,8 +84,11 @@ class Server extends Endpoint implements QuicServer {
     }
     if (!quiche.versionIsSupported(hdr.version)) {
       if (buf.length < MIN_INITIAL) return;
-      const n = quiche.negotiateVersion(hdr.scid, hdr.dcid, this.vnBuf);
-      this.sendOwned(this.vnBuf, n, port, address);
+      // A buffer per reply: the socket reads it only when the send happens,
+      // after this tick, so one shared buffer would send the last reply twice.
+      const vn = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
+      const n = quiche.negotiateVersion(hdr.scid, hdr.dcid, vn);
+      this.sendOwned(vn, n, port, address);
       return;
     }
     if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
