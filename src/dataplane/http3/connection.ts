@@ -122,6 +122,8 @@ class RequestStream implements FrameSink, UniversalResponse {
   }
 
   frameStart(type: number, length: number): boolean {
+    // Answered early (431) or failed: the frames behind it in the same chunk are not wanted either.
+    if (this.state === RequestState.Dead) return false;
     switch (type) {
       case FrameType.HEADERS:
         if (this.state === RequestState.Trailers) throw connectionError(H3Code.H3_FRAME_UNEXPECTED, 'a HEADERS frame after the trailers');
