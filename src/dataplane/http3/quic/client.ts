@@ -7,7 +7,7 @@ import { invalidArgument, unavailable } from '../../../errors.js';
 import type { QuicClientOptions, QuicConnection } from './transport.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
-import { quiche, buildConfig, CID_LEN, errorMessage, type QuicheConfig } from './native.js';
+import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, errorMessage, type QuicheConfig } from './native.js';
 
 const DEFAULT_IDLE_MS = 30_000;
 
@@ -28,6 +28,14 @@ class ClientEndpoint extends Endpoint {
 
 export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnection> {
   if (opts.alpn.length === 0) throw invalidArgument('QUIC client: at least one ALPN protocol is required');
+  let address = opts.host;
+  let family = isIP(address);
+  if (family === 0) {
+    const r = await lookup(opts.host);
+    address = r.address;
+    family = r.family;
+  }
+  const maxSendPayload = isLoopback(address) ? LOOPBACK_SEND_PAYLOAD : MAX_SEND_PAYLOAD;
   let config: QuicheConfig;
   try {
     config = buildConfig({
@@ -38,18 +46,12 @@ export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnecti
       // The peer (an HTTP/3 server) opens a few unidirectional streams of its own.
       maxStreamsBidi: 100,
       maxStreamsUni: 100,
+      maxSendPayload,
     });
   } catch (err) {
     throw invalidArgument(`QUIC client: CA certificate rejected: ${errorMessage(err)}`);
   }
-  let address = opts.host;
-  let family = isIP(address);
-  if (family === 0) {
-    const r = await lookup(opts.host);
-    address = r.address;
-    family = r.family;
-  }
-  const ep = new ClientEndpoint(family === 6 ? 'udp6' : 'udp4', undefined);
+  const ep = new ClientEndpoint(family === 6 ? 'udp6' : 'udp4', undefined, maxSendPayload);
   await ep.bind(family === 6 ? '::' : '0.0.0.0', 0);
   await ep.connectTo(address, opts.port);
   const local = { host: family === 6 ? '::' : '0.0.0.0', port: ep.localPort };

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
-import { quiche, buildConfig, CID_LEN, MAX_SEND_PAYLOAD, type QuicheConnection } from './native.js';
+import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, type QuicheConnection } from './native.js';
 
 let cert: TestCert;
 before(async () => {
@@ -33,7 +33,7 @@ class MemoryEndpoint extends Endpoint {
   private readonly slot = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
 
   constructor() {
-    super('udp4', undefined);
+    super('udp4', undefined, MAX_SEND_PAYLOAD);
   }
 
   protected packet(): void {}
@@ -139,4 +139,9 @@ test('if quiche gets stuck sending while closing, the connection is dropped inst
   } finally {
     await ep.closeSocket();
   }
+});
+
+test('isLoopback: 127/8, ::1 and IPv4-mapped loopback only', () => {
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopback(h), true, h);
+  for (const h of ['10.0.0.1', '::ffff:10.0.0.1', 'fe80::1', '::', '0.0.0.0', '128.0.0.1']) assert.equal(isLoopback(h), false, h);
 });

@@ -8,7 +8,6 @@ import type { QuicConnection, QuicStream } from './transport.js';
 import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './stream.js';
 import {
   type QuicheConnection,
-  MAX_SEND_PAYLOAD,
   SHUTDOWN_READ,
   SHUTDOWN_WRITE,
   TRANSPORT_INTERNAL_ERROR,
@@ -188,7 +187,7 @@ export class Connection implements QuicConnection {
           ep.waitForSlots(this);
           return;
         }
-        slot = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
+        slot = Buffer.allocUnsafe(ep.slotSize);
         owned = true;
       }
       let r: ReturnType<QuicheConnection['send']>;

@@ -6,12 +6,13 @@
 // allocates per packet beyond what node:dgram and the binding themselves do.
 import dgram from 'node:dgram';
 import type { Logger } from '../../../observability/log.js';
-import { MAX_SEND_PAYLOAD } from './native.js';
 import type { Connection } from './connection.js';
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
-/** Datagrams that may be in the kernel's hands at once; then flushing waits. */
-const SEND_SLOTS = 1024;
+/** Bytes of send buffers per endpoint: a ring of slots, each as large as the largest datagram it sends. */
+const SEND_RING_BYTES = 4 * 1024 * 1024;
+/** At most this many datagrams in the kernel's hands at once; then flushing waits. */
+const MAX_SEND_SLOTS = 1024;
 /** Longest we hold an ACK for an answer the app has not written yet (timer resolution: 1 ms). */
 const ACK_DELAY_MS = 1;
 /** Largest stream read per binding call. */
@@ -42,10 +43,17 @@ export abstract class Endpoint {
   private closedP: Promise<void> | null = null;
   private socketClosed: (() => void) | null = null;
 
-  constructor(type: 'udp4' | 'udp6', log: Logger | undefined) {
+  /** Size of each send slot: the largest datagram this endpoint sends. */
+  readonly slotSize: number;
+  private readonly slotCount: number;
+
+  constructor(type: 'udp4' | 'udp6', log: Logger | undefined, slotSize: number) {
     this.log = log;
-    const slab = Buffer.allocUnsafeSlow(SEND_SLOTS * MAX_SEND_PAYLOAD);
-    for (let i = 0; i < SEND_SLOTS; i++) this.slots.push(slab.subarray(i * MAX_SEND_PAYLOAD, (i + 1) * MAX_SEND_PAYLOAD));
+    this.slotSize = slotSize;
+    this.slotCount = Math.min(MAX_SEND_SLOTS, Math.floor(SEND_RING_BYTES / slotSize));
+    // Pages of the slab are touched only as slots are first used.
+    const slab = Buffer.allocUnsafeSlow(this.slotCount * slotSize);
+    for (let i = 0; i < this.slotCount; i++) this.slots.push(slab.subarray(i * slotSize, (i + 1) * slotSize));
     // ipv6Only false: a udp6 socket on '::' also serves IPv4 peers.
     this.socket = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
     this.socket.on('message', this.onMessage);
@@ -210,12 +218,12 @@ export abstract class Endpoint {
 
   /** A free send buffer, or null while every slot is still in the kernel's hands. */
   sendSlot(): Buffer | null {
-    return this.inFlight < SEND_SLOTS ? this.slots[this.slotHead] : null;
+    return this.inFlight < this.slotCount ? this.slots[this.slotHead] : null;
   }
 
   commitSend(slot: Buffer, len: number, port: number, host: string): void {
     if (this.closed) return;
-    this.slotHead = this.slotHead + 1 === SEND_SLOTS ? 0 : this.slotHead + 1;
+    this.slotHead = this.slotHead + 1 === this.slotCount ? 0 : this.slotHead + 1;
     this.inFlight++;
     // Completions arrive in send order, so the ring frees slots in order.
     if (this.connected) this.socket.send(slot, 0, len, this.onSent);
@@ -261,7 +269,7 @@ export abstract class Endpoint {
       return;
     }
     if (err !== null) this.log?.debug({ err: err.message }, 'quic: datagram not sent');
-    if (this.waiting.length > 0 && this.inFlight <= SEND_SLOTS / 2) {
+    if (this.waiting.length > 0 && this.inFlight <= this.slotCount / 2) {
       for (const c of this.waiting) if (!c.removed) this.markDirty(c);
       this.waiting.length = 0;
     }

@@ -10,7 +10,7 @@ import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
 import { initialClose } from './refuse.js';
-import { quiche, buildConfig, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, type QuicheConfig, errorMessage } from './native.js';
+import { quiche, buildConfig, isLoopback, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, type QuicheConfig, type ConfigInput, errorMessage } from './native.js';
 
 /** RFC 9000 §14.1: a client's Initial datagram is at least this long. */
 const MIN_INITIAL = 1200;
@@ -20,6 +20,8 @@ class Server extends Endpoint implements QuicServer {
   port = 0;
 
   private readonly config: QuicheConfig;
+  /** The same, with loopback-sized datagrams (peers on this host). */
+  private readonly loopbackConfig: QuicheConfig;
   private readonly opts: QuicServerOptions;
   private readonly local: { host: string; port: number };
   /** Our 20-byte SCIDs keyed by their first 6 bytes (a double), checked in full on lookup. */
@@ -30,10 +32,11 @@ class Server extends Endpoint implements QuicServer {
   private closeDone: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
 
-  constructor(opts: QuicServerOptions, config: QuicheConfig) {
-    super(opts.host.includes(':') ? 'udp6' : 'udp4', opts.log);
+  constructor(opts: QuicServerOptions, config: QuicheConfig, loopbackConfig: QuicheConfig) {
+    super(opts.host.includes(':') ? 'udp6' : 'udp4', opts.log, LOOPBACK_SEND_PAYLOAD);
     this.opts = opts;
     this.config = config;
+    this.loopbackConfig = loopbackConfig;
     this.local = { host: opts.host, port: 0 };
   }
 
@@ -105,7 +108,7 @@ class Server extends Endpoint implements QuicServer {
     const remote = { host: address, port };
     let q;
     try {
-      q = quiche.Connection.accept(scid, null, this.local, remote, this.config);
+      q = quiche.Connection.accept(scid, null, this.local, remote, isLoopback(address) ? this.loopbackConfig : this.config);
     } catch (err) {
       this.log?.warn({ err: errorMessage(err), remote: address }, 'quic: accept failed');
       return;
@@ -198,21 +201,24 @@ export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
   if (opts.alpn.length === 0) throw invalidArgument('QUIC server: at least one ALPN protocol is required');
   if (!(opts.maxConnections > 0)) throw invalidArgument('QUIC server: maxConnections must be positive');
   checkCertAndKey(opts.certPem, opts.keyPem);
+  const input: ConfigInput = {
+    verifyPeer: false,
+    certPem: opts.certPem,
+    keyPem: opts.keyPem,
+    alpn: opts.alpn,
+    idleTimeoutMs: opts.idleTimeoutMs,
+    maxStreamsBidi: opts.maxStreamsBidi,
+    maxStreamsUni: opts.maxStreamsUni,
+  };
   let config: QuicheConfig;
+  let loopbackConfig: QuicheConfig;
   try {
-    config = buildConfig({
-      verifyPeer: false,
-      certPem: opts.certPem,
-      keyPem: opts.keyPem,
-      alpn: opts.alpn,
-      idleTimeoutMs: opts.idleTimeoutMs,
-      maxStreamsBidi: opts.maxStreamsBidi,
-      maxStreamsUni: opts.maxStreamsUni,
-    });
+    config = buildConfig(input);
+    loopbackConfig = buildConfig({ ...input, maxSendPayload: LOOPBACK_SEND_PAYLOAD });
   } catch (err) {
     throw invalidArgument(`QUIC server: TLS certificate or key rejected: ${errorMessage(err)}`);
   }
-  const server = new Server(opts, config);
+  const server = new Server(opts, config, loopbackConfig);
   try {
     await server.listen();
   } catch (err) {

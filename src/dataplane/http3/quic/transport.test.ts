@@ -103,15 +103,17 @@ test('bidirectional echo of a small message and of 10 MiB', async () => {
 });
 
 /** A loopback UDP relay between one client and the server that counts datagrams each way. */
-async function relay(serverPort: number): Promise<{ port: number; toClient: () => number; toServer: () => number; close: () => void }> {
+async function relay(serverPort: number): Promise<{ port: number; toClient: () => number; toServer: () => number; largestToClient: () => number; close: () => void }> {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   let client: dgram.RemoteInfo | null = null;
   let toClient = 0;
   let toServer = 0;
+  let largest = 0;
   sock.on('message', (msg, from) => {
     if (from.port === serverPort) {
       toClient++;
+      largest = Math.max(largest, msg.length);
       if (client !== null) sock.send(msg, client.port, client.address);
     } else {
       client = from;
@@ -119,7 +121,7 @@ async function relay(serverPort: number): Promise<{ port: number; toClient: () =
       sock.send(msg, serverPort, '127.0.0.1');
     }
   });
-  return { port: sock.address().port, toClient: () => toClient, toServer: () => toServer, close: () => sock.close() };
+  return { port: sock.address().port, toClient: () => toClient, toServer: () => toServer, largestToClient: () => largest, close: () => sock.close() };
 }
 
 test('an answer written a few promise turns after its request leaves in the packet that ACKs the request', async () => {
@@ -202,6 +204,29 @@ test('an answer written a macrotask later (as from the executor) still carries t
     hold = 200;
     await call('slow');
     assert.equal(heldRequestAcked, true, 'the ACK of a request whose answer takes 200 ms went out before the answer');
+  } finally {
+    client.close(0, '');
+    await within(server.close(), 5000, 'server close');
+    r.close();
+  }
+});
+
+test('a loopback peer gets datagrams up to 16 KiB (loopback MTU), so 1 MiB needs about a tenth of the datagrams', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  const r = await relay(server.port);
+  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
+  try {
+    const big = randomBytes(1024 * 1024);
+    const s = client.openBidi();
+    const back = readAll(s);
+    const before = r.toClient();
+    s.write(big, true);
+    const got = await within(back, 10_000, '1 MiB echo');
+    assert.equal(sha(got), sha(big));
+    assert.ok(r.largestToClient() > 1350 && r.largestToClient() <= 16383, `largest datagram ${r.largestToClient()}`);
+    // 1 MiB in 1350-byte datagrams would be at least 777 of them.
+    assert.ok(r.toClient() - before < 400, `${r.toClient() - before} datagrams for 1 MiB`);
   } finally {
     client.close(0, '');
     await within(server.close(), 5000, 'server close');
