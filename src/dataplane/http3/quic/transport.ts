@@ -3,8 +3,9 @@
 // quiche binding that @matrixai/quic ships (see server.ts / client.ts).
 //
 // Contract details the types cannot say:
-// - Callbacks run inside the transport's loop; whatever they write is sent
-//   once the current batch is processed (one send pass per batch, not per write).
+// - Callbacks run inside the transport's loop; whatever they write, there or
+//   in the promise chains they start, is sent in one pass once those chains
+//   have run (one send pass per batch, not per write). close() sends at once.
 // - onData chunks are fresh buffers owned by the receiver (copied out of quiche).
 // - While a stream's onData is null, its bytes stay in quiche and QUIC flow
 //   control holds the peer back; setting onData again resumes delivery (a
