@@ -103,13 +103,26 @@ test('bidirectional echo of a small message and of 10 MiB', async () => {
 });
 
 /** A loopback UDP relay between one client and the server that counts datagrams each way. */
-async function relay(serverPort: number): Promise<{ port: number; toClient: () => number; toServer: () => number; largestToClient: () => number; close: () => void }> {
+interface Relay {
+  port: number;
+  toClient: () => number;
+  toServer: () => number;
+  largestToClient: () => number;
+  /** Holds the next client datagram back until the one after it has been passed on (reordering). */
+  swapNextTwo: () => void;
+  close: () => void;
+}
+
+async function relay(serverPort: number): Promise<Relay> {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   let client: dgram.RemoteInfo | null = null;
   let toClient = 0;
   let toServer = 0;
   let largest = 0;
+  let swap = false;
+  let held: Buffer | null = null;
+  let lateTimer: NodeJS.Timeout | undefined;
   sock.on('message', (msg, from) => {
     if (from.port === serverPort) {
       toClient++;
@@ -118,10 +131,31 @@ async function relay(serverPort: number): Promise<{ port: number; toClient: () =
     } else {
       client = from;
       toServer++;
+      if (swap) {
+        swap = false;
+        held = msg;
+        return;
+      }
       sock.send(msg, serverPort, '127.0.0.1');
+      if (held !== null) {
+        // Late enough that the server has handled the overtaking datagram alone.
+        const late = held;
+        held = null;
+        lateTimer = setTimeout(() => sock.send(late, serverPort, '127.0.0.1'), 20);
+      }
     }
   });
-  return { port: sock.address().port, toClient: () => toClient, toServer: () => toServer, largestToClient: () => largest, close: () => sock.close() };
+  return {
+    port: sock.address().port,
+    toClient: () => toClient,
+    toServer: () => toServer,
+    largestToClient: () => largest,
+    swapNextTwo: () => (swap = true),
+    close: () => {
+      clearTimeout(lateTimer);
+      sock.close();
+    },
+  };
 }
 
 test('an answer written a few promise turns after its request leaves in the packet that ACKs the request', async () => {
@@ -227,6 +261,42 @@ test('a loopback peer gets datagrams up to 16 KiB (loopback MTU), so 1 MiB needs
     assert.ok(r.largestToClient() > 1350 && r.largestToClient() <= 16383, `largest datagram ${r.largestToClient()}`);
     // 1 MiB in 1350-byte datagrams would be at least 777 of them.
     assert.ok(r.toClient() - before < 400, `${r.toClient() - before} datagrams for 1 MiB`);
+  } finally {
+    client.close(0, '');
+    await within(server.close(), 5000, 'server close');
+    r.close();
+  }
+});
+
+test('streams that arrive out of order, or after an id the peer never used, are all served', async () => {
+  const server = await startServer(cert);
+  server.onConnection = echo;
+  const r = await relay(server.port);
+  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
+  try {
+    const warm = client.openBidi();
+    const warmBack = readAll(warm);
+    warm.write(Buffer.from('warm'), true);
+    await within(warmBack, 5000, 'warm-up echo');
+    await new Promise((res) => setTimeout(res, 50));
+    r.swapNextTwo();
+    const first = client.openBidi();
+    const firstBack = readAll(first);
+    first.write(Buffer.from('first'), true);
+    // Let the first stream's datagram leave (and be held) before the second's.
+    await new Promise((res) => setTimeout(res, 20));
+    const second = client.openBidi();
+    const secondBack = readAll(second);
+    second.write(Buffer.from('second'), true);
+    assert.equal((await within(secondBack, 5000, 'second echo')).toString(), 'second');
+    assert.equal((await within(firstBack, 5000, 'first echo')).toString(), 'first');
+    // A peer may skip stream ids (RFC 9000 §3.2: a higher id opens the lower ones implicitly).
+    (client as unknown as { nextBidi: number }).nextBidi += 4;
+    const skipped = client.openBidi();
+    assert.equal(skipped.id, second.id + 8);
+    const skippedBack = readAll(skipped);
+    skipped.write(Buffer.from('after a gap'), true);
+    assert.equal((await within(skippedBack, 5000, 'echo on a stream after an unused id')).toString(), 'after a gap');
   } finally {
     client.close(0, '');
     await within(server.close(), 5000, 'server close');
