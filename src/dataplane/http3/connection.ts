@@ -20,7 +20,7 @@ import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
 import { connectionError, H3Code, H3Error, h3CodeName, streamError } from './errors.js';
 import { encodeFrame, FrameReader, frameHeader, FrameType, Setting, type FrameSink } from './frames.js';
 import { checkTrailers, requestHead } from './message.js';
-import { decodeFieldSection, FieldSectionTooLargeError } from './qpack/decoder.js';
+import { decodeFieldSectionShared, FieldSectionTooLargeError } from './qpack/decoder.js';
 import { writeFieldLine, writeSectionPrefix } from './qpack/encoder.js';
 import { QpackWriter } from './qpack/primitives.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
@@ -153,9 +153,9 @@ class RequestStream implements FrameSink, UniversalResponse {
 
   frame(type: number, payload: Uint8Array): void {
     if (type !== FrameType.HEADERS || this.state === RequestState.Dead) return;
-    let fields: string[];
+    let fields: readonly string[];
     try {
-      fields = decodeFieldSection(payload, this.conn.maxFieldSectionSize);
+      fields = decodeFieldSectionShared(payload, this.conn.maxFieldSectionSize);
     } catch (e) {
       if (e instanceof FieldSectionTooLargeError) return this.refuseTooLarge();
       throw e;
@@ -237,7 +237,7 @@ class RequestStream implements FrameSink, UniversalResponse {
   sendHeaders(status: number, headers: OutgoingFields): void {
     if (this.ended || this.headersSent) return;
     this.headersSent = true;
-    this.queue(headersFrame(status, headers), false);
+    this.queue(sharedHeadersFrame(status, headers), false);
   }
 
   sendData(chunk: Uint8Array): boolean {
@@ -255,7 +255,7 @@ class RequestStream implements FrameSink, UniversalResponse {
       any = true;
       break;
     }
-    this.queue(any ? headersFrame(0, trailers) : EMPTY, true);
+    this.queue(any ? sharedHeadersFrame(0, trailers) : EMPTY, true);
     this.conn.responseDone(this);
   }
 
@@ -314,6 +314,24 @@ class RequestStream implements FrameSink, UniversalResponse {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Encoded HEADERS frames of frozen field sets, by status. */
+const frozenFrames = new WeakMap<OutgoingFields, { status: number; frame: Uint8Array }>();
+
+/**
+ * The gRPC layer answers almost every call with the same frozen field sets
+ * (response headers per encoding, `grpc-status: 0` trailers); with no QPACK
+ * dynamic table their encoding never changes, so it is done once. Frames are
+ * never mutated after they are written, so one buffer serves every stream.
+ */
+function sharedHeadersFrame(status: number, fields: OutgoingFields): Uint8Array {
+  if (!Object.isFrozen(fields)) return headersFrame(status, fields);
+  const hit = frozenFrames.get(fields);
+  if (hit !== undefined && hit.status === status) return hit.frame;
+  const frame = headersFrame(status, fields);
+  frozenFrames.set(fields, { status, frame });
+  return frame;
+}
 
 /**
  * A whole HEADERS frame in one buffer: the field section is written after 3

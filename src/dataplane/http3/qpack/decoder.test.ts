@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFieldSection, DecoderStreamReader, EncoderStreamReader, FieldSectionTooLargeError } from './decoder.js';
+import { decodeFieldSection, decodeFieldSectionShared, DecoderStreamReader, EncoderStreamReader, FieldSectionTooLargeError } from './decoder.js';
 import { encodeFieldSection } from './encoder.js';
 import { STATIC_TABLE, staticIndexOf } from './static-table.js';
 import { H3Code, H3Error } from '../errors.js';
@@ -107,4 +107,20 @@ test('decoder stream: Stream Cancellation accepted, acknowledgments and incremen
   assert.throws(() => {
     for (let i = 0; i < 20; i++) endless.push(hex(i === 0 ? '7f' : 'ff'));
   }, decErr);
+});
+
+test('the shared decoder gives what decodeFieldSection gives, again and again, and still enforces each caller limit', () => {
+  const section = encodeFieldSection([':method', 'POST', ':path', '/foo.Bar/Echo', 'content-type', 'application/grpc', 'x-user', 'bob']);
+  const direct = decodeFieldSection(section, MAX);
+  assert.deepEqual(decodeFieldSectionShared(section, MAX), direct);
+  const again = decodeFieldSectionShared(Uint8Array.from(section), MAX);
+  assert.deepEqual(again, direct);
+  assert.ok(Object.isFrozen(again), 'callers share it, so it cannot be changed');
+  // 4 fields: their lengths plus 32 each.
+  const size = direct.reduce((n, s) => n + s.length, 0) + 4 * 32;
+  assert.throws(() => decodeFieldSectionShared(section, size - 1), (e) => e instanceof FieldSectionTooLargeError);
+  assert.deepEqual(decodeFieldSectionShared(section, size), direct);
+  // Errors are not remembered as successes.
+  assert.throws(() => decodeFieldSectionShared(hex('0381 10 11'), MAX), failed);
+  assert.throws(() => decodeFieldSectionShared(hex('0381 10 11'), MAX), failed);
 });

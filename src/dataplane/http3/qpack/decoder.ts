@@ -65,6 +65,35 @@ export function decodeFieldSection(buf: Uint8Array, maxSize: number): string[] {
   return out;
 }
 
+/** Field sections up to this many bytes are remembered (clients repeat theirs call after call). */
+const CACHE_MAX_SECTION = 512;
+const CACHE_ENTRIES = 512;
+const sections = new Map<string, { readonly fields: readonly string[]; readonly size: number }>();
+
+/**
+ * decodeFieldSection for callers that only read the result. With no
+ * dynamic table, the same bytes always decode to the same fields, and a
+ * client sends the same few sections (path, authority, content-type) call
+ * after call: looking the bytes up costs less than the Huffman decoding and
+ * the strings. Bounded in entries and in section size; cleared when full.
+ */
+export function decodeFieldSectionShared(buf: Uint8Array, maxSize: number): readonly string[] {
+  if (buf.length > CACHE_MAX_SECTION) return decodeFieldSection(buf, maxSize);
+  const key = Buffer.from(buf.buffer, buf.byteOffset, buf.length).toString('latin1');
+  const hit = sections.get(key);
+  if (hit !== undefined) {
+    if (hit.size > maxSize) throw new FieldSectionTooLargeError(maxSize);
+    return hit.fields;
+  }
+  const fields = decodeFieldSection(buf, maxSize);
+  let size = 0;
+  for (let i = 0; i < fields.length; i++) size += fields[i]!.length;
+  size += (fields.length / 2) * FIELD_OVERHEAD;
+  if (sections.size >= CACHE_ENTRIES) sections.clear();
+  sections.set(key, { fields: Object.freeze(fields), size });
+  return fields;
+}
+
 function staticEntry(index: number): readonly [string, string] {
   const e = STATIC_TABLE[index];
   if (!e) throw decompressionFailed(`static table index ${index} does not exist (the table has ${STATIC_TABLE.length} entries)`);
