@@ -158,10 +158,42 @@ async function relay(serverPort: number): Promise<Relay> {
   };
 }
 
-test('an answer written a few promise turns after its request leaves in the packet that ACKs the request', async () => {
+/** A server, a relay in front of it and a client connected through the relay; all closed afterwards. */
+async function viaRelay(onConnection: (c: QuicConnection) => void, fn: (client: QuicConnection, r: Relay) => Promise<void>): Promise<void> {
   const server = await startServer(cert);
+  server.onConnection = onConnection;
+  const r = await relay(server.port);
+  try {
+    const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
+    try {
+      await fn(client, r);
+    } finally {
+      client.close(0, '');
+    }
+  } finally {
+    await within(server.close(), 5000, 'server close');
+    r.close();
+  }
+}
+
+/** Opens a stream, sends `text` with FIN and checks that it comes back. */
+async function echoed(client: QuicConnection, text: string): Promise<QuicStream> {
+  const s = client.openBidi();
+  const back = readAll(s);
+  s.write(Buffer.from(text), true);
+  assert.equal((await within(back, 5000, `echo of ${JSON.stringify(text)}`)).toString(), text);
+  return s;
+}
+
+/** One echo, then a pause: the handshake's own trailing packets (HANDSHAKE_DONE, its ACK) are out of the way. */
+async function settle(client: QuicConnection): Promise<void> {
+  await echoed(client, 'warm');
+  await new Promise((res) => setTimeout(res, 50));
+}
+
+test('an answer written a few promise turns after its request leaves in the packet that ACKs the request', async () => {
   // Like the gRPC layer: the answer is written from a promise continuation, not from onData itself.
-  server.onConnection = (conn) => {
+  const answerLater = (conn: QuicConnection) => {
     conn.onStream = (s) => {
       s.onData = async (chunk, fin) => {
         await null;
@@ -170,87 +202,53 @@ test('an answer written a few promise turns after its request leaves in the pack
       };
     };
   };
-  const r = await relay(server.port);
-  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
-  try {
-    // Settle the handshake's own trailing packets (HANDSHAKE_DONE, its ACK, SETTINGS-like extras).
-    const warm = client.openBidi();
-    const warmBack = readAll(warm);
-    warm.write(Buffer.from('warm'), true);
-    await within(warmBack, 5000, 'warm-up echo');
-    await new Promise((res) => setTimeout(res, 50));
+  await viaRelay(answerLater, async (client, r) => {
+    await settle(client);
     const before = r.toClient();
     const N = 40;
-    for (let i = 0; i < N; i++) {
-      const s = client.openBidi();
-      const back = readAll(s);
-      s.write(Buffer.from(`call ${i}`), true);
-      assert.equal((await within(back, 5000, `echo ${i}`)).toString(), `call ${i}`);
-    }
+    for (let i = 0; i < N; i++) await echoed(client, `call ${i}`);
     const sent = r.toClient() - before;
     // One datagram per answer (ACK and answer together); a separate ACK first would make it 2N.
     assert.ok(sent <= N + 4, `the server sent ${sent} datagrams for ${N} sequential echoes`);
-  } finally {
-    client.close(0, '');
-    await within(server.close(), 5000, 'server close');
-    r.close();
-  }
+  });
 });
 
 test('an answer written a macrotask later (as from the executor) still carries the ACK; an answer held longer does not hold the ACK', async () => {
-  const server = await startServer(cert);
   let hold = 0;
   let heldRequestAcked: boolean | null = null;
-  let r!: Awaited<ReturnType<typeof relay>>;
-  let atRequest = 0;
-  server.onConnection = (conn) => {
+  let relayed: Relay | null = null;
+  const answerAfter = (conn: QuicConnection) => {
     conn.onStream = (s) => {
       s.onData = (chunk, fin) => {
         if (hold === 0) {
           setImmediate(() => s.write(chunk, fin));
           return;
         }
-        atRequest = r.toClient();
+        const atRequest = relayed!.toClient();
         setTimeout(() => {
-          heldRequestAcked = r.toClient() > atRequest;
+          heldRequestAcked = relayed!.toClient() > atRequest;
           s.write(chunk, fin);
         }, hold);
       };
     };
   };
-  r = await relay(server.port);
-  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
-  const call = async (text: string) => {
-    const s = client.openBidi();
-    const back = readAll(s);
-    s.write(Buffer.from(text), true);
-    assert.equal((await within(back, 5000, text)).toString(), text);
-  };
-  try {
-    await call('warm');
-    await new Promise((res) => setTimeout(res, 50));
+  await viaRelay(answerAfter, async (client, r) => {
+    relayed = r;
+    await settle(client);
     const before = r.toClient();
     const N = 40;
-    for (let i = 0; i < N; i++) await call(`call ${i}`);
+    for (let i = 0; i < N; i++) await echoed(client, `call ${i}`);
     const sent = r.toClient() - before;
     assert.ok(sent <= N + 4, `the server sent ${sent} datagrams for ${N} sequential echoes answered a macrotask later`);
     // A slow answer: the request is acknowledged long before it.
     hold = 200;
-    await call('slow');
+    await echoed(client, 'slow');
     assert.equal(heldRequestAcked, true, 'the ACK of a request whose answer takes 200 ms went out before the answer');
-  } finally {
-    client.close(0, '');
-    await within(server.close(), 5000, 'server close');
-    r.close();
-  }
+  });
 });
 
 test('a loopback peer gets datagrams up to 16 KiB (loopback MTU), so 1 MiB needs about a tenth of the datagrams', async () => {
-  const server = await startServer(cert);
-  server.onConnection = echo;
-  const r = await relay(server.port);
-  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
-  try {
+  await viaRelay(echo, async (client, r) => {
     const big = randomBytes(1024 * 1024);
     const s = client.openBidi();
     const back = readAll(s);
@@ -261,47 +259,25 @@ test('a loopback peer gets datagrams up to 16 KiB (loopback MTU), so 1 MiB needs
     assert.ok(r.largestToClient() > 1350 && r.largestToClient() <= 16383, `largest datagram ${r.largestToClient()}`);
     // 1 MiB in 1350-byte datagrams would be at least 777 of them.
     assert.ok(r.toClient() - before < 400, `${r.toClient() - before} datagrams for 1 MiB`);
-  } finally {
-    client.close(0, '');
-    await within(server.close(), 5000, 'server close');
-    r.close();
-  }
+  });
 });
 
 test('streams that arrive out of order, or after an id the peer never used, are all served', async () => {
-  const server = await startServer(cert);
-  server.onConnection = echo;
-  const r = await relay(server.port);
-  const client = await within(connect(server, { port: r.port }), 5000, 'connect via relay');
-  try {
-    const warm = client.openBidi();
-    const warmBack = readAll(warm);
-    warm.write(Buffer.from('warm'), true);
-    await within(warmBack, 5000, 'warm-up echo');
-    await new Promise((res) => setTimeout(res, 50));
+  await viaRelay(echo, async (client, r) => {
+    await settle(client);
     r.swapNextTwo();
     const first = client.openBidi();
     const firstBack = readAll(first);
     first.write(Buffer.from('first'), true);
     // Let the first stream's datagram leave (and be held) before the second's.
     await new Promise((res) => setTimeout(res, 20));
-    const second = client.openBidi();
-    const secondBack = readAll(second);
-    second.write(Buffer.from('second'), true);
-    assert.equal((await within(secondBack, 5000, 'second echo')).toString(), 'second');
+    const second = await echoed(client, 'second');
     assert.equal((await within(firstBack, 5000, 'first echo')).toString(), 'first');
     // A peer may skip stream ids (RFC 9000 §3.2: a higher id opens the lower ones implicitly).
     (client as unknown as { nextBidi: number }).nextBidi += 4;
-    const skipped = client.openBidi();
+    const skipped = await echoed(client, 'after a gap');
     assert.equal(skipped.id, second.id + 8);
-    const skippedBack = readAll(skipped);
-    skipped.write(Buffer.from('after a gap'), true);
-    assert.equal((await within(skippedBack, 5000, 'echo on a stream after an unused id')).toString(), 'after a gap');
-  } finally {
-    client.close(0, '');
-    await within(server.close(), 5000, 'server close');
-    r.close();
-  }
+  });
 });
 
 test('many streams: 300 echoes, 50 at a time, beyond the per-connection stream limit', async () => {
