@@ -149,9 +149,11 @@ export class Connection implements QuicConnection {
   }
 
   /**
-   * True when the only reason to send now would be to ACK the one datagram
-   * that completed a request whose answer the app has not written yet. We
-   * ack at least every second datagram, and never hold anything else.
+   * True when sending now would mostly ACK the one datagram that completed
+   * a request whose answer the app has not written yet. We ack at least
+   * every second datagram, never hold what the app wrote or what quiche's
+   * timer produced, and whatever else quiche would send in that pass (data
+   * the datagram's ACK unblocked) waits no longer than the ACK.
    */
   mayDelayAck(): boolean {
     return this.requestEnded && !this.mustSend && !this.ackDue && this.datagramsIn === 1 && this.established && !this.closeRequested && !this.closeNotified;
