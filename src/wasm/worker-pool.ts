@@ -85,6 +85,7 @@ export class WorkerPool {
   private seq = 0;
   private flushQueued = false;
   private closed = false;
+  private readonly guards = new WeakMap<AbortSignal, { call: Pending | null }>();
   /** Runs only while some worker has calls: an idle node should not wake every few ms. */
   private watchdog: NodeJS.Timeout | null = null;
 
@@ -120,6 +121,24 @@ export class WorkerPool {
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
+  /**
+   * One lasting 'abort' listener per signal, aimed at the call it guards now:
+   * the gRPC layer reuses its AbortControllers, and adding and removing an
+   * EventTarget listener per call cost more than the rest of submit().
+   */
+  private guardOf(signal: AbortSignal): { call: Pending | null } {
+    let guard = this.guards.get(signal);
+    if (guard === undefined) {
+      const g: { call: Pending | null } = { call: null };
+      signal.addEventListener('abort', () => {
+        if (g.call !== null) this.settle(g.call, failure(Code.CANCELLED, 'the call was cancelled'), false);
+      });
+      this.guards.set(signal, g);
+      guard = g;
+    }
+    return guard;
+  }
+
   /** Queues one call; resolves when it completes (never rejects). */
   submit(container: PoolClient, method: string, request: Uint8Array, metadata: readonly MetadataEntry[], deadlineEpoch: number, signal: AbortSignal | undefined): Promise<GuestResult> {
     if (this.closed) return Promise.resolve(failure(Code.UNAVAILABLE, 'the executor is closed'));
@@ -140,9 +159,11 @@ export class WorkerPool {
       };
       container.inFlight++;
       if (signal) {
-        const onAbort = () => this.settle(p, failure(Code.CANCELLED, 'the call was cancelled'), false);
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.cleanup = () => signal.removeEventListener('abort', onAbort);
+        const guard = this.guardOf(signal);
+        guard.call = p;
+        p.cleanup = () => {
+          if (guard.call === p) guard.call = null;
+        };
       }
       this.dispatch(p);
     });

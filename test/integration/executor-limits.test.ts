@@ -95,6 +95,21 @@ test('an aborted call answers CANCELLED at once', async (t) => {
   assert.equal(r.status, Code.CANCELLED);
 });
 
+test('a signal reused for call after call (as the gRPC layer reuses its controllers) cancels only the call it guards now', async (t) => {
+  // Two workers: the unrelated call does not queue behind the loop.
+  const ex = testExecutor({ workers: 2, cpuMsPerCall: 2000 });
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('kitchen'));
+  const ac = new AbortController();
+  for (let i = 0; i < 3; i++) assert.equal(text(await c.call(call('Echo', utf8(`round ${i}`), { signal: ac.signal }))), `round ${i}`);
+  const other = new AbortController();
+  const guarded = c.call(call('Loop', undefined, { signal: ac.signal }));
+  const unrelated = c.call(call('Echo', utf8('unrelated'), { signal: other.signal }));
+  setTimeout(() => ac.abort(), 20);
+  assert.equal((await guarded).status, Code.CANCELLED);
+  assert.equal(text(await unrelated), 'unrelated');
+});
+
 test('growing memory past the limit fails that call with RESOURCE_EXHAUSTED', async (t) => {
   const ex = testExecutor();
   t.after(() => ex.close());
