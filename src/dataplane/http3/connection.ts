@@ -24,6 +24,7 @@ import { decodeFieldSectionShared, FieldSectionTooLargeError } from './qpack/dec
 import { writeFieldLine, writeSectionPrefix } from './qpack/encoder.js';
 import { QpackWriter } from './qpack/primitives.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
+import { varintLength, writeVarint } from './varint.js';
 
 export interface Http3Limits {
   /** Our SETTINGS_MAX_FIELD_SECTION_SIZE: largest decoded request field section (431 above it). */
@@ -82,7 +83,8 @@ class RequestStream implements FrameSink, UniversalResponse {
   /** Response side: headers sent, finished (FIN or reset). */
   private headersSent = false;
   private ended = false;
-  private out: Uint8Array[] = [];
+  /** Queued answer bytes; a number stands for a DATA frame header of that payload length. */
+  private out: (Uint8Array | number)[] = [];
   private outBytes = 0;
   private outFin = false;
   private flushQueued = false;
@@ -242,7 +244,9 @@ class RequestStream implements FrameSink, UniversalResponse {
 
   sendData(chunk: Uint8Array): boolean {
     if (this.ended) return false;
-    this.queue(frameHeader(FrameType.DATA, chunk.length), false);
+    // The DATA frame header is written by flush(), straight into the joined answer.
+    this.out.push(chunk.length);
+    this.outBytes += 1 + varintLength(chunk.length);
     this.queue(chunk, false);
     return true;
   }
@@ -303,13 +307,29 @@ class RequestStream implements FrameSink, UniversalResponse {
     const out = this.out;
     if (out.length === 0) return;
     const fin = this.outFin;
-    this.out = [];
     this.outFin = false;
     const total = this.outBytes;
     this.outBytes = 0;
-    if (out.length === 1) return this.stream.write(out[0]!, fin);
-    if (total < COALESCE_BYTES) return this.stream.write(Buffer.concat(out, total), fin);
-    for (let i = 0; i < out.length; i++) this.stream.write(out[i]!, fin && i === out.length - 1);
+    if (total < COALESCE_BYTES && out.length > 1) {
+      const joined = Buffer.allocUnsafe(total);
+      let pos = 0;
+      for (let i = 0; i < out.length; i++) {
+        const part = out[i]!;
+        if (typeof part === 'number') {
+          joined[pos++] = FrameType.DATA;
+          pos = writeVarint(joined, pos, part);
+        } else {
+          joined.set(part, pos);
+          pos += part.length;
+        }
+      }
+      out.length = 0;
+      return this.stream.write(joined, fin);
+    }
+    // One part, or too much to copy: each goes as it is (the transport keeps what it cannot send yet).
+    const parts = out.map((p) => (typeof p === 'number' ? frameHeader(FrameType.DATA, p) : p));
+    out.length = 0;
+    for (let i = 0; i < parts.length; i++) this.stream.write(parts[i]!, fin && i === parts.length - 1);
   }
 }
 

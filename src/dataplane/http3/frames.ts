@@ -64,7 +64,8 @@ const enum State {
 
 export class FrameReader {
   private state = State.Header;
-  private readonly head = new Uint8Array(16);
+  /** A frame header split across chunks is gathered here (made when first needed: most never are). */
+  private head: Uint8Array | null = null;
   private headLen = 0;
   private type = 0;
   private remaining = 0;
@@ -98,13 +99,14 @@ export class FrameReader {
               }
             }
           }
-          this.head[this.headLen++] = chunk[pos++]!;
-          const tl = varintSize(this.head[0]!);
+          const head = (this.head ??= new Uint8Array(16));
+          head[this.headLen++] = chunk[pos++]!;
+          const tl = varintSize(head[0]!);
           if (this.headLen <= tl) continue;
-          const ll = varintSize(this.head[tl]!);
+          const ll = varintSize(head[tl]!);
           if (this.headLen < tl + ll) continue;
           this.headLen = 0;
-          this.begin(readVarint(this.head, 0), readVarint(this.head, tl));
+          this.begin(readVarint(head, 0), readVarint(head, tl));
           break;
         }
         case State.Data: {

@@ -54,8 +54,18 @@ export abstract class Endpoint {
     // Pages of the slab are touched only as slots are first used.
     const slab = Buffer.allocUnsafeSlow(this.slotCount * slotSize);
     for (let i = 0; i < this.slotCount; i++) this.slots.push(slab.subarray(i * slotSize, (i + 1) * slotSize));
-    // ipv6Only false: a udp6 socket on '::' also serves IPv4 peers.
-    this.socket = dgram.createSocket({ type, ipv6Only: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER });
+    const family = type === 'udp6' ? 6 : 4;
+    this.socket = dgram.createSocket({
+      type,
+      // A udp6 socket on '::' also serves IPv4 peers.
+      ipv6Only: false,
+      recvBufferSize: SOCKET_BUFFER,
+      sendBufferSize: SOCKET_BUFFER,
+      // Every address we bind or send to is an IP literal (a datagram's
+      // source, or resolved before connecting): node:dgram's default
+      // dns.lookup would defer each send by a tick and allocate for it.
+      lookup: (host, _options, callback) => callback(null, host, family),
+    });
     this.socket.on('message', this.onMessage);
     this.socket.on('error', (err) => this.log?.error({ err: err.message }, 'quic: socket error'));
   }
