@@ -10,7 +10,7 @@
 // Server and load generator are pinned to different cores when taskset exists.
 //
 //   npx tsc -p . && npm run bench:dataplane [-- --requests 200000 --clients 16 --streams 16 --rounds 2]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ECHO_FRAME } from './echo-message.js';
+import { hasTaskset, pinned, procCpu, spawnServer, startComponentDaemon, stopChild } from '../servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,45 +48,12 @@ const TARGETS: Target[] = [
   { name: 'daemon', start: startDaemonTarget, paths: () => ['/foo.Bar/Echo'], authority: 'example.com' },
 ];
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
-const cpus = (list: string, cmd: string, argv: string[]) => (hasTaskset ? { cmd: 'taskset', argv: ['-c', list, cmd, ...argv] } : { cmd, argv });
-
 interface Server {
   child: ChildProcess;
   port: number;
   /** The server's CPU time so far (all threads), in µs. */
   cpu(): Promise<number>;
   stop(): Promise<void>;
-}
-
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-
-/** utime + stime of a whole process from /proc (any server, any number of threads). */
-function procCpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
-}
-
-function spawnServer(argv0: string, argv: string[], readyRe: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const { cmd, argv: full } = cpus('1', argv0, argv);
-  const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = readyRe.exec(out);
-      if (m) resolve({ child, match: m });
-    });
-    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited with ${code} before it was ready`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  child.kill('SIGTERM');
-  return exited;
 }
 
 async function startScript(script: string, argv: string[] = []): Promise<Server> {
@@ -95,28 +63,8 @@ async function startScript(script: string, argv: string[] = []): Promise<Server>
 
 /** The real daemon, h2c, with one container of an echo guest created through the CRI. */
 async function startDaemonTarget(): Promise<Server> {
-  const { criClient } = await import('../../test/helpers/cri-client.js');
-  const { startComponent } = await import('../../test/integration/dataplane-fixture.js');
-  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-daemon-'));
-  const bin = fileURLToPath(new URL('../../../bin/workd.js', import.meta.url));
-  const args = [bin, 'serve', '--plaintext', '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn'];
-  const { child, match } = await spawnServer(process.execPath, args, /workd ready (\{.*\})/);
-  const ready = JSON.parse(match[1]!) as { tcpPort: number; criSocket: string };
-  const cri = criClient(ready.criSocket);
-  try {
-    await startComponent(cri, 'example.com:foo.Bar@1.0.0');
-  } finally {
-    cri.close();
-  }
-  return {
-    child,
-    port: ready.tcpPort,
-    cpu: async () => procCpu(child.pid!),
-    stop: async () => {
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const d = await startComponentDaemon(['--plaintext']);
+  return { child: d.child, port: d.tcpPort, cpu: async () => procCpu(d.child.pid!), stop: d.stop };
 }
 
 /** One real call, checked, so a target that answers errors fast cannot win. */
@@ -160,7 +108,7 @@ function h2load(port: number, paths: string[], requests: number, dir: string, au
   rmSync(log, { force: true });
   const extra = authority !== undefined ? ['-H', `:authority: ${authority}`] : [];
   const base = [...extra, '-n', String(requests), '-c', args.clients!, '-m', args.streams!, '-t', '1', '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--log-file', log, '-i', uris];
-  const { cmd, argv } = cpus('0', 'h2load', base);
+  const { cmd, argv } = pinned('0', 'h2load', base);
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`h2load failed: ${r.stderr || r.stdout}`);
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(r.stdout)?.[1] ?? NaN);

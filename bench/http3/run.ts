@@ -4,16 +4,16 @@
 //              component created through the CRI, called over HTTP/3
 //   workd-h2   the same calls over HTTP/2 (TLS) through the same daemon
 //   caddy-h3   Debian's Caddy (quic-go) answering the same small request over HTTP/3
-// and, to separate the transport from the executor, the same three figures
-// for a data plane serving a JavaScript echo service (plane-h3, plane-h2).
+// and, to separate the transport from the executor, the same calls over both
+// transports to a data plane serving a JavaScript echo service (plane-h3, plane-h2).
 // One load generator shape for all: C connections × S concurrent streams,
 // N calls; HTTP/3 load comes from our client, HTTP/2 load from node:http2.
 // Then a 10 MiB response over HTTP/3 (and HTTP/2 for reference), in MiB/s.
 // Servers run in child processes pinned to CPU 1, the load generator to CPU 0.
 //
 //   npx tsc -p . && npm run bench:http3 [-- --requests 20000 --connections 4 --streams 16 --rounds 2]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { Http3Client } from '../../src/dataplane/http3/client.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { echo } from '../../src/dataplane/testdata/echo.js';
+import { hasTaskset, procCpu, spawnOnCpu1, spawnServer, startComponentDaemon, stopChild, type ComponentDaemon } from '../servers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,56 +43,11 @@ const BULK = 10 * 1024 * 1024;
 const ECHO_FRAME = encodeMessage(echo.requestSerialize({ text: 'hello, data plane', blob: Buffer.alloc(32, 0x5a) }));
 const GRPC_HEADERS = ['content-type', 'application/grpc', 'te', 'trailers'];
 
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 if (hasTaskset) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-const onCpu1 = (cmd: string, argv: string[], stderr: 'inherit' | 'ignore' = 'inherit') =>
-  hasTaskset ? spawn('taskset', ['-c', '1', cmd, ...argv], { stdio: ['ignore', 'pipe', stderr] }) : spawn(cmd, argv, { stdio: ['ignore', 'pipe', stderr] });
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  child.kill('SIGTERM');
-  return exited;
-}
-
-/** The real daemon with one running container of a WebAssembly echo component. */
-async function startDaemon(): Promise<{ child: ChildProcess; port: number; dir: string }> {
-  const { criClient } = await import('../../test/helpers/cri-client.js');
-  const { startComponent } = await import('../../test/integration/dataplane-fixture.js');
-  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-h3-daemon-'));
-  const bin = fileURLToPath(new URL('../../../bin/workd.js', import.meta.url));
-  const child = onCpu1(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn']);
-  const ready = await new Promise<{ udpPort: number; tcpPort: number; criSocket: string }>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const r = /workd ready (\{.*\})/.exec(out);
-      if (r) resolve(JSON.parse(r[1]!));
-    });
-    child.once('exit', (code) => reject(new Error(`workd serve exited with ${code}`)));
-  });
-  if (ready.udpPort !== ready.tcpPort) throw new Error(`HTTP/3 is not on the HTTP/2 port (${ready.udpPort} vs ${ready.tcpPort})`);
-  const cri = criClient(ready.criSocket);
-  try {
-    await startComponent(cri, 'example.com:foo.Bar@1.0.0');
-  } finally {
-    cri.close();
-  }
-  return { child, port: ready.udpPort, dir };
-}
 
 async function startWorkd(): Promise<{ child: ChildProcess; port: number; cert: string; key: string }> {
-  const child = onCpu1(process.execPath, [fileURLToPath(new URL('./server-workd.js', import.meta.url))]);
-  const m = await new Promise<RegExpExecArray>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const r = /ready (\d+) (\S+) (\S+)/.exec(out);
-      if (r) resolve(r);
-    });
-    child.once('exit', (code) => reject(new Error(`workd bench server exited with ${code}`)));
-  });
-  return { child, port: Number(m[1]), cert: m[2]!, key: m[3]! };
+  const { child, match } = await spawnServer(process.execPath, [fileURLToPath(new URL('./server-workd.js', import.meta.url))], /ready (\d+) (\S+) (\S+)/);
+  return { child, port: Number(match[1]), cert: match[2]!, key: match[3]! };
 }
 
 async function freeUdpPort(): Promise<number> {
@@ -125,7 +81,7 @@ https://localhost:${port} {
 }
 `,
   );
-  const child = onCpu1('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], 'ignore');
+  const child = spawnOnCpu1('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], 'ignore');
 
   child.stdout!.resume();
   // Ready when it answers over HTTP/3.
@@ -140,17 +96,8 @@ https://localhost:${port} {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  await stop(child);
+  await stopChild(child);
   throw new Error('caddy did not answer over HTTP/3');
-}
-
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-
-/** utime + stime of a process (all threads) from /proc, in µs. */
-function procCpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
 }
 
 type OneCall = (conn: number) => Promise<void>;
@@ -259,10 +206,11 @@ async function bulk(port: number, via: 'h3' | 'h2'): Promise<number> {
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 const workd = await startWorkd();
-let daemon: Awaited<ReturnType<typeof startDaemon>> | null = null;
+let daemon: ComponentDaemon | null = null;
 let caddy: Awaited<ReturnType<typeof startCaddy>> | null = null;
 try {
-  daemon = await startDaemon();
+  daemon = await startComponentDaemon([]);
+  if (daemon.udpPort !== daemon.tcpPort) throw new Error(`HTTP/3 is not on the HTTP/2 port (${daemon.udpPort} vs ${daemon.tcpPort})`);
   try {
     caddy = await startCaddy(workd.cert, workd.key, 60);
   } catch (err) {
@@ -279,8 +227,8 @@ try {
   };
   console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    const a = await once(h3Load(daemon.child.pid!, daemon.port, 'example.com', true));
-    const b = await once(h2Load(daemon.child.pid!, daemon.port, 'example.com'));
+    const a = await once(h3Load(daemon.child.pid!, daemon.udpPort, 'example.com', true));
+    const b = await once(h2Load(daemon.child.pid!, daemon.udpPort, 'example.com'));
     const c = caddy ? await once(h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false)) : zero();
     const d = await once(h3Load(workd.child.pid!, workd.port, 'example.com', true));
     const e = await once(h2Load(workd.child.pid!, workd.port, 'example.com'));
@@ -306,13 +254,12 @@ try {
   if (caddy) console.log(`  ratio plane-h3 / caddy-h3   ${ratios(best.planeH3, best.caddy)}`);
   console.log(`10 MiB response (JavaScript echo)  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
 } finally {
-  await stop(workd.child);
+  await stopChild(workd.child);
   if (daemon) {
-    await stop(daemon.child);
-    rmSync(daemon.dir, { recursive: true, force: true });
+    await daemon.stop();
   }
   if (caddy) {
-    await stop(caddy.child);
+    await stopChild(caddy.child);
     rmSync(caddy.dir, { recursive: true, force: true });
   }
 }
