@@ -160,10 +160,17 @@ export class WorkerPool {
       container.inFlight++;
       if (signal) {
         const guard = this.guardOf(signal);
-        guard.call = p;
-        p.cleanup = () => {
-          if (guard.call === p) guard.call = null;
-        };
+        if (guard.call === null) {
+          guard.call = p;
+          p.cleanup = () => {
+            if (guard.call === p) guard.call = null;
+          };
+        } else {
+          // The signal already guards a running call (one signal for several calls): this one gets its own listener.
+          const onAbort = () => this.settle(p, failure(Code.CANCELLED, 'the call was cancelled'), false);
+          signal.addEventListener('abort', onAbort, { once: true });
+          p.cleanup = () => signal.removeEventListener('abort', onAbort);
+        }
       }
       this.dispatch(p);
     });

@@ -110,6 +110,16 @@ test('a signal reused for call after call (as the gRPC layer reuses its controll
   assert.equal(text(await unrelated), 'unrelated');
 });
 
+test('one signal shared by calls running at once cancels every one of them', async (t) => {
+  const ex = testExecutor({ workers: 2, cpuMsPerCall: 2000 });
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('kitchen'));
+  const ac = new AbortController();
+  const loops = [c.call(call('Loop', undefined, { signal: ac.signal })), c.call(call('Loop', undefined, { signal: ac.signal }))];
+  setTimeout(() => ac.abort(), 20);
+  for (const r of await Promise.all(loops)) assert.equal(r.status, Code.CANCELLED);
+});
+
 test('growing memory past the limit fails that call with RESOURCE_EXHAUSTED', async (t) => {
   const ex = testExecutor();
   t.after(() => ex.close());
