@@ -26,6 +26,11 @@ export const FIELD_OVERHEAD = 32;
  * list (latin1 strings, order kept). `maxSize` bounds the decoded size.
  */
 export function decodeFieldSection(buf: Uint8Array, maxSize: number): string[] {
+  return decode(buf, maxSize).fields;
+}
+
+/** The fields and their decoded size (RFC 9114 §4.2.2). */
+function decode(buf: Uint8Array, maxSize: number): { fields: string[]; size: number } {
   const r = new QpackReader(buf, 0, buf.length);
   const requiredInsertCount = r.int(8);
   if (requiredInsertCount !== 0) {
@@ -62,7 +67,7 @@ export function decodeFieldSection(buf: Uint8Array, maxSize: number): string[] {
     if (size > maxSize) throw new FieldSectionTooLargeError(maxSize);
     out.push(name, value);
   }
-  return out;
+  return { fields: out, size };
 }
 
 /** Field sections up to this many bytes are remembered (clients repeat theirs call after call). */
@@ -85,10 +90,7 @@ export function decodeFieldSectionShared(buf: Uint8Array, maxSize: number): read
     if (hit.size > maxSize) throw new FieldSectionTooLargeError(maxSize);
     return hit.fields;
   }
-  const fields = decodeFieldSection(buf, maxSize);
-  let size = 0;
-  for (let i = 0; i < fields.length; i++) size += fields[i]!.length;
-  size += (fields.length / 2) * FIELD_OVERHEAD;
+  const { fields, size } = decode(buf, maxSize);
   if (sections.size >= CACHE_ENTRIES) sections.clear();
   sections.set(key, { fields: Object.freeze(fields), size });
   return fields;
