@@ -15,6 +15,7 @@ import { FrameReader, frameHeader, FrameType, type FrameSink } from './frames.js
 import { decodeFieldSection } from './qpack/decoder.js';
 import { encodeFieldSection } from './qpack/encoder.js';
 import { connectQuic, type QuicConnection, type QuicStream } from './quic/transport.js';
+import { IdMap } from '../../util/id-map.js';
 
 export interface Http3ClientOptions {
   host: string;
@@ -158,7 +159,7 @@ class ClientStream implements FrameSink {
 
   private finish(): void {
     this.state = RS.Done;
-    this.client.streams.delete(this);
+    if (this.client.streams.get(this.stream.id) === this) this.client.streams.delete(this.stream.id);
     this.client.closeIfDrained();
   }
 
@@ -219,7 +220,8 @@ class ClientStream implements FrameSink {
 
 export class Http3Client {
   readonly maxFieldSectionSize: number;
-  readonly streams = new Set<ClientStream>();
+  /** By stream ID (an IdMap, not a Set: see util/id-map.ts). */
+  readonly streams = new IdMap<ClientStream>();
   /** Our control stream (tests write bad frames on it). */
   readonly control: QuicStream;
   peerSettings: Map<number, number> | null = null;
@@ -286,7 +288,7 @@ export class Http3Client {
         return reject(new H3Error(H3Code.H3_REQUEST_REJECTED, `the server sent GOAWAY ${this.goawayId}; not sending stream ${stream.id}`, 'stream'));
       }
       const cs = new ClientStream(this, stream, resolve, reject);
-      this.streams.add(cs);
+      this.streams.set(stream.id, cs);
       const fields = [':method', req.method ?? 'POST', ':scheme', req.scheme ?? 'https', ':authority', req.authority, ':path', req.path];
       if (req.headers) fields.push(...req.headers);
       const block = encodeFieldSection(fields);
@@ -390,7 +392,7 @@ export class Http3Client {
   private onQuicClose(code: number, reason: string): void {
     if (this.closedError) return;
     this.closedError = new H3Error(code as H3Code, `connection closed with ${h3CodeName(code)}${reason ? `: ${reason}` : ''}`);
-    for (const s of [...this.streams]) s.reject(this.closedError);
+    for (const s of this.streams.values()) s.reject(this.closedError);
     this.streams.clear();
     for (const w of this.closeWaiters.splice(0)) w();
   }

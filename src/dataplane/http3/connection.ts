@@ -25,6 +25,7 @@ import { writeFieldLine, writeSectionPrefix } from './qpack/encoder.js';
 import { QpackWriter } from './qpack/primitives.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
 import { varintLength, writeVarint } from './varint.js';
+import { IdMap } from '../../util/id-map.js';
 
 export interface Http3Limits {
   /** Our SETTINGS_MAX_FIELD_SECTION_SIZE: largest decoded request field section (431 above it). */
@@ -399,7 +400,8 @@ export class Http3ServerConnection {
   readonly log: Logger | undefined;
   readonly maxFieldSectionSize: number;
   private readonly maxRequests: number;
-  private readonly requests = new Set<RequestStream>();
+  /** By stream ID (an IdMap, not a Set: see util/id-map.ts). */
+  private readonly requests = new IdMap<RequestStream>();
   private readonly control: QuicStream;
   private readonly peer: PeerStreams;
   /** Client bidi streams with IDs at or above this are refused (after our GOAWAY). */
@@ -469,7 +471,7 @@ export class Http3ServerConnection {
       stream.stopSending(H3Code.H3_REQUEST_REJECTED);
       return;
     }
-    this.requests.add(new RequestStream(this, stream));
+    this.requests.set(stream.id, new RequestStream(this, stream));
   }
 
   /** The request side finished (FIN) or was abandoned; `gone` when nothing more will be sent either. */
@@ -483,7 +485,10 @@ export class Http3ServerConnection {
   }
 
   private forget(r: RequestStream): void {
-    if (this.requests.delete(r) && this.requests.size === 0 && this.drained) this.drained();
+    const id = r.stream.id;
+    if (this.requests.get(id) !== r) return;
+    this.requests.delete(id);
+    if (this.requests.size === 0 && this.drained) this.drained();
   }
 
   /** An error while handling one request stream. */
@@ -557,7 +562,7 @@ export class Http3ServerConnection {
   private teardown(reason: AbortReason): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    const open = [...this.requests];
+    const open = this.requests.values();
     this.requests.clear();
     for (const r of open) r.abortForConnection(reason);
     this.drained?.();

@@ -15,6 +15,7 @@ import {
   errorMessage,
 } from './native.js';
 import type { Endpoint } from './endpoint.js';
+import { IdMap } from '../../../util/id-map.js';
 
 interface HostPort {
   host: string;
@@ -74,7 +75,7 @@ export class Connection implements QuicConnection {
 
   private readonly endpoint: Endpoint;
   private readonly recvInfo: { from: HostPort; to: HostPort };
-  private readonly streams = new Map<number, Stream>();
+  private readonly streams = new IdMap<Stream>();
   /** Streams that still owe quiche data or a FIN (for the writable pass). */
   private sendOpenCount = 0;
   private nextBidi: number;
@@ -246,10 +247,9 @@ export class Connection implements QuicConnection {
     // order, leftovers of a stream we forgot, a paused one) keeps
     // isReadable() true and is found by readable() below.
     if (this.streams.size <= PROBE_LIMIT) {
-      for (const s of this.streams.values()) {
-        if (this.closeRequested) return;
-        if (!s.readDone && s.onData !== null && q.streamReadable(s.id)) this.readStream(s);
-      }
+      this.streams.forEach(this.probeStream);
+      // A callback closed the connection: the rest is moot.
+      if (this.closeRequested) return;
       this.readNewPeerStreams(true);
       this.readNewPeerStreams(false);
       if (this.closeRequested || !q.isReadable()) return;
@@ -352,22 +352,30 @@ export class Connection implements QuicConnection {
    * later writes vanish; only asking quiche about the stream reveals it.
    */
   private writeStreams(): void {
-    const q = this.quic;
-    for (const s of this.streams.values()) {
-      if (!s.sendOpen) continue;
-      let cap: number;
-      try {
-        cap = q.streamCapacity(s.id);
-      } catch (err) {
-        this.sendGone(s, err);
-        continue;
-      }
-      if (cap > 0 && s.hasPending) {
-        s.flushPending();
-        if (!s.sendOpen) this.sendClosed(s);
-      }
-    }
+    this.streams.forEach(this.writeStream);
   }
+
+  private readonly writeStream = (s: Stream): void => {
+    if (!s.sendOpen) return;
+    let cap: number;
+    try {
+      cap = this.quic.streamCapacity(s.id);
+    } catch (err) {
+      this.sendGone(s, err);
+      return;
+    }
+    if (cap > 0 && s.hasPending) {
+      s.flushPending();
+      if (!s.sendOpen) this.sendClosed(s);
+    }
+  };
+
+  /** Reads `s` if quiche holds data for it; stops the iteration once the connection is closing. */
+  private readonly probeStream = (s: Stream): boolean => {
+    if (this.closeRequested) return true;
+    if (!s.readDone && s.onData !== null && this.quic.streamReadable(s.id)) this.readStream(s);
+    return false;
+  };
 
   /** quiche refused to say how much the stream takes: stopped by the peer, or already forgotten. */
   private sendGone(s: Stream, err: unknown): void {
