@@ -14,11 +14,13 @@ test('IdMap agrees with Map over a long random mix of set, get and delete (strea
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
     return seed % n;
   };
-  for (const keyOf of [(i: number) => i * 4, (i: number) => i, (i: number) => 2 ** 52 + i * 7, (i: number) => (i % 3) * 2 ** 33 + i]) {
+  // A range of 300 keys grows the table; a range of 7 keeps it at its smallest,
+  // where clusters often wrap around the end (the backward shift's hard case).
+  for (const range of [300, 7]) for (const keyOf of [(i: number) => i * 4, (i: number) => i, (i: number) => 2 ** 52 + i * 7, (i: number) => (i % 3) * 2 ** 33 + i]) {
     const ours = new IdMap<Box>();
     const ref = new Map<number, Box>();
     for (let step = 0; step < 20000; step++) {
-      const k = keyOf(rand(300));
+      const k = keyOf(rand(range));
       const op = rand(3);
       if (op === 0) {
         const b = { n: step };
