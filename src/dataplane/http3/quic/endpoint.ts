@@ -76,9 +76,29 @@ export abstract class Endpoint {
       this.socket.once('error', onError);
       this.socket.bind({ address: host, port, exclusive: true }, () => {
         this.socket.off('error', onError);
+        this.checkBuffers();
         resolve();
       });
     });
+  }
+
+  /**
+   * Linux silently caps socket buffers at net.core.rmem_max / wmem_max (and
+   * reports twice what it keeps); a small receive buffer drops bursts of
+   * datagrams (UDP RcvbufErrors), which QUIC then has to retransmit.
+   */
+  private checkBuffers(): void {
+    if (!this.log) return;
+    const recv = this.socket.getRecvBufferSize();
+    const send = this.socket.getSendBufferSize();
+    if (recv >= SOCKET_BUFFER && send >= SOCKET_BUFFER) {
+      this.log.debug({ recvBufferBytes: recv, sendBufferBytes: send }, 'quic: socket buffers');
+      return;
+    }
+    this.log.warn(
+      { recvBufferBytes: recv, sendBufferBytes: send, wanted: SOCKET_BUFFER },
+      `quic: the kernel granted smaller UDP socket buffers than the ${SOCKET_BUFFER} bytes asked for; bursts of datagrams may be dropped (raise them with: sysctl -w net.core.rmem_max=${SOCKET_BUFFER} net.core.wmem_max=${SOCKET_BUFFER})`,
+    );
   }
 
   get localPort(): number {
