@@ -163,6 +163,14 @@ describe('workd call', () => {
     assert.match(r.stderr, /Code: FAILED_PRECONDITION\n {2}Message: nope: ü/);
   });
 
+  test('the built-in health service by name: its reflected descriptors resolve (type names fully qualified)', async () => {
+    const check = await run(process.execPath, [WORKD_BIN, 'call', '--insecure', '--authority', 'example.com', '-d', '{"service":"foo.Bar"}', address, 'grpc.health.v1.Health/Check']);
+    assert.deepEqual(JSON.parse(check.stdout), { status: 'SERVING' });
+    const list = await run(process.execPath, [WORKD_BIN, 'call', '--insecure', address, 'grpc.health.v1.Health/List']);
+    const statuses = (JSON.parse(list.stdout) as { statuses: Record<string, { status: string }> }).statuses;
+    assert.equal(statuses['']?.status, 'SERVING');
+  });
+
   test('list shows the services at an authority', async () => {
     const { stdout } = await run(process.execPath, [WORKD_BIN, 'call', '--insecure', '--authority', 'other.org', address, 'list']);
     assert.deepEqual(stdout.trim().split('\n'), ['baz.Qux', 'grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);

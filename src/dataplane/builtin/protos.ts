@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protoLoader from '@grpc/proto-loader';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { FileDescriptorProtoSchema, type DescriptorProto, type FieldDescriptorProto, type FileDescriptorProto } from '@bufbuild/protobuf/wkt';
 
 // dist/src/dataplane/builtin/ → repository root.
 export const PROTO_ROOT = fileURLToPath(new URL('../../../../proto/', import.meta.url));
@@ -42,11 +42,64 @@ export function loadService(file: string, serviceName: string): LoadedService {
   // clients show these names, so give the service's file its real path.
   const pkgName = serviceName.slice(0, serviceName.lastIndexOf('.'));
   const path = relative(PROTO_ROOT, file).split('\\').join('/');
-  files = files.map((bytes) => {
-    const fd = fromBinary(FileDescriptorProtoSchema, bytes);
-    if (fd.package !== pkgName) return bytes;
-    fd.name = path;
+  const fds = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+  qualifyTypeNames(fds);
+  files = fds.map((fd) => {
+    if (fd.package === pkgName) fd.name = path;
     return toBinary(FileDescriptorProtoSchema, fd);
   });
   return { name: serviceName, methods, files };
+}
+
+/**
+ * protobufjs writes a field's type name relative to its scope (`ServingStatus`
+ * inside HealthCheckResponse); protoc, and every client that builds types from
+ * reflection (grpcurl, `workd call`), expects it fully qualified
+ * (`.grpc.health.v1.HealthCheckResponse.ServingStatus`). Resolved the way
+ * protoc resolves them: innermost scope first, then outwards.
+ */
+export function qualifyTypeNames(fds: readonly FileDescriptorProto[]): void {
+  const known = new Set<string>();
+  const collect = (scope: string, messages: readonly DescriptorProto[], enums: readonly { name: string }[]) => {
+    for (const e of enums) known.add(`${scope}.${e.name}`);
+    for (const m of messages) {
+      const name = `${scope}.${m.name}`;
+      known.add(name);
+      collect(name, m.nestedType, m.enumType);
+    }
+  };
+  const scopeOf = (fd: FileDescriptorProto) => (fd.package === '' ? '' : `.${fd.package}`);
+  for (const fd of fds) collect(scopeOf(fd), fd.messageType, fd.enumType);
+  const resolve = (scope: string, name: string): string => {
+    if (name === '' || name.startsWith('.')) return name;
+    for (let s = scope; ; s = s.slice(0, s.lastIndexOf('.'))) {
+      if (known.has(`${s}.${name}`)) return `${s}.${name}`;
+      if (s === '') return name;
+    }
+  };
+  const fields = (scope: string, list: readonly FieldDescriptorProto[]) => {
+    for (const f of list) {
+      f.typeName = resolve(scope, f.typeName);
+      f.extendee = resolve(scope, f.extendee);
+    }
+  };
+  const messages = (scope: string, list: readonly DescriptorProto[]) => {
+    for (const m of list) {
+      const name = `${scope}.${m.name}`;
+      fields(name, m.field);
+      fields(name, m.extension);
+      messages(name, m.nestedType);
+    }
+  };
+  for (const fd of fds) {
+    const scope = scopeOf(fd);
+    messages(scope, fd.messageType);
+    fields(scope, fd.extension);
+    for (const svc of fd.service) {
+      for (const m of svc.method) {
+        m.inputType = resolve(scope, m.inputType);
+        m.outputType = resolve(scope, m.outputType);
+      }
+    }
+  }
 }

@@ -4,6 +4,7 @@ import { parseListen } from '../../config.js';
 import { Code, WorkdError } from '../../errors.js';
 import type { ClientCallOptions, ClientCallResult, GrpcTransport, TransportTarget } from '../client/transport.js';
 import { hostOf } from '../router.js';
+import { createLogger } from '../../observability/log.js';
 import { Http3Client } from './client.js';
 
 export async function connectHttp3(target: TransportTarget): Promise<GrpcTransport> {
@@ -18,6 +19,8 @@ export async function connectHttp3(target: TransportTarget): Promise<GrpcTranspo
       servername: hostOf(authority),
       verifyPeer: !target.insecure,
       caPem: target.ca,
+      // stderr, so stdout keeps only the answer.
+      log: createLogger('warn'),
     });
   } catch (err) {
     throw new WorkdError(Code.UNAVAILABLE, `cannot connect over HTTP/3 to ${target.address}: ${(err as Error).message}`, { cause: err });

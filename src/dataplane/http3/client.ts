@@ -5,6 +5,7 @@
 import zlib from 'node:zlib';
 import { Code, WorkdError } from '../../errors.js';
 import type { MetadataEntry } from '../../wasm/api.js';
+import type { Logger } from '../../observability/log.js';
 import { ACCEPT_ENCODING } from '../grpc/constants.js';
 import { encodeMessage, MessageDecoder } from '../grpc/framing.js';
 import { percentDecode } from '../grpc/metadata.js';
@@ -27,6 +28,8 @@ export interface Http3ClientOptions {
   idleTimeoutMs?: number;
   /** Our SETTINGS_MAX_FIELD_SECTION_SIZE for response headers and trailers. */
   maxFieldSectionSize?: number;
+  /** Warnings of the QUIC loop (send errors, a connection stuck closing); none when omitted. */
+  log?: Logger;
 }
 
 export interface H3Request {
@@ -240,6 +243,7 @@ export class Http3Client {
       verifyPeer: opts.verifyPeer ?? false,
       caPem: opts.caPem,
       idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
+      log: opts.log,
     });
     return new Http3Client(quic, opts.maxFieldSectionSize ?? 64 * 1024);
   }

@@ -51,7 +51,7 @@ export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnecti
   } catch (err) {
     throw invalidArgument(`QUIC client: CA certificate rejected: ${errorMessage(err)}`);
   }
-  const ep = new ClientEndpoint(family === 6 ? 'udp6' : 'udp4', undefined, maxSendPayload);
+  const ep = new ClientEndpoint(family === 6 ? 'udp6' : 'udp4', opts.log, maxSendPayload);
   await ep.bind(family === 6 ? '::' : '0.0.0.0', 0);
   await ep.connectTo(address, opts.port);
   const local = { host: family === 6 ? '::' : '0.0.0.0', port: ep.localPort };

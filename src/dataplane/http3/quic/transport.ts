@@ -104,6 +104,8 @@ export interface QuicClientOptions {
   verifyPeer: boolean;
   caPem?: string | Buffer;
   idleTimeoutMs?: number;
+  /** Where the client's loop reports what the app never sees (send errors, a connection stuck closing). */
+  log?: Logger;
 }
 
 export { listenQuic } from './server.js';
