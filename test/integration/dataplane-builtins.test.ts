@@ -26,6 +26,22 @@ let address: string;
 let creds: grpc.ChannelCredentials;
 let certPath: string;
 const clients: grpc.Client[] = [];
+const PYTHON = '/usr/bin/python3';
+const haveProtobufPy = spawnSync(PYTHON, ['-c', 'import google.protobuf.descriptor_pool']).status === 0;
+// Adds hex-encoded FileDescriptorProtos (one per line) to a DescriptorPool, which validates them.
+const LOAD_DESCRIPTORS = `
+import sys
+from google.protobuf import descriptor_pb2, descriptor_pool
+pool = descriptor_pool.DescriptorPool()
+for line in sys.stdin.read().split():
+    fd = descriptor_pb2.FileDescriptorProto.FromString(bytes.fromhex(line))
+    try:
+        pool.FindFileByName(fd.name)
+    except KeyError:
+        pool.Add(fd)
+m = pool.FindMessageTypeByName('grpc.health.v1.HealthListResponse').fields_by_name['statuses'].message_type
+print(m.name, m.GetOptions().map_entry)
+`;
 const LOADER = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_ROOT] };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -144,6 +160,23 @@ describe('reflection', () => {
       assert.equal(fd.package, 'foo');
       assert.deepEqual(fd.service[0]!.method.map((m) => m.name), ['Echo', 'Which', 'Fail', 'Meta', 'Spin', 'Big', 'Missing']);
       assert.equal(fd.service[0]!.method[0]!.inputType, '.foo.Msg');
+      // The built-in services' own descriptors, as protobuf's reference implementation
+      // (Python's DescriptorPool, the C++/upb rules) accepts them: fully-qualified
+      // type names, map entries named as protoc names them.
+      const builtin: Buffer[] = [];
+      for (const symbol of ['grpc.health.v1.Health', `grpc.reflection.${version}.ServerReflection`]) {
+        builtin.push(...((await ask({ file_containing_symbol: symbol })).file_descriptor_response.file_descriptor_proto as Buffer[]));
+      }
+      for (const b of builtin) {
+        const f = fromBinary(FileDescriptorProtoSchema, b);
+        const names = (ms: typeof f.messageType): string[] => ms.flatMap((m) => [...m.field.map((x) => x.typeName).filter((t) => t !== ''), ...names(m.nestedType)]);
+        for (const t of names(f.messageType)) assert.match(t, /^\./, `${f.name}: type name ${t} is not fully qualified`);
+      }
+      if (haveProtobufPy) {
+        const py = spawnSync(PYTHON, ['-c', LOAD_DESCRIPTORS], { input: builtin.map((b) => b.toString('hex')).join('\n'), encoding: 'utf8' });
+        assert.equal(py.status, 0, py.stderr);
+        assert.match(py.stdout, /^StatusesEntry True$/m);
+      }
       const missing = await ask({ file_containing_symbol: 'baz.Qux' });
       assert.equal(missing.error_response.error_code, grpc.status.NOT_FOUND, 'other domains are not listed at example.com');
       stream.end();

@@ -43,12 +43,32 @@ export function loadService(file: string, serviceName: string): LoadedService {
   const pkgName = serviceName.slice(0, serviceName.lastIndexOf('.'));
   const path = relative(PROTO_ROOT, file).split('\\').join('/');
   const fds = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+  for (const fd of fds) nameMapEntries(fd.messageType);
   qualifyTypeNames(fds);
   files = fds.map((fd) => {
     if (fd.package === pkgName) fd.name = path;
     return toBinary(FileDescriptorProtoSchema, fd);
   });
   return { name: serviceName, methods, files };
+}
+
+/**
+ * protobufjs names a map field's entry type after the field (`Statuses`);
+ * protoc names it `StatusesEntry`, and protobuf's own descriptor pools (Python,
+ * C++, Go) refuse any other name ("map_entry should not be set explicitly").
+ * Runs before qualifyTypeNames, while the fields' type names are still relative.
+ */
+function nameMapEntries(messages: readonly DescriptorProto[]): void {
+  for (const m of messages) {
+    for (const f of m.field) {
+      const entry = m.nestedType.find((n) => n.name === f.typeName && n.options?.mapEntry === true);
+      if (entry === undefined) continue;
+      const name = `${f.name.split('_').map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('')}Entry`;
+      entry.name = name;
+      f.typeName = name;
+    }
+    nameMapEntries(m.nestedType);
+  }
 }
 
 /**
@@ -71,16 +91,18 @@ export function qualifyTypeNames(fds: readonly FileDescriptorProto[]): void {
   const scopeOf = (fd: FileDescriptorProto) => (fd.package === '' ? '' : `.${fd.package}`);
   for (const fd of fds) collect(scopeOf(fd), fd.messageType, fd.enumType);
   const resolve = (scope: string, name: string): string => {
-    if (name === '' || name.startsWith('.')) return name;
     for (let s = scope; ; s = s.slice(0, s.lastIndexOf('.'))) {
       if (known.has(`${s}.${name}`)) return `${s}.${name}`;
       if (s === '') return name;
     }
   };
+  // Only relative names are rewritten: descriptor.proto is proto2, so even
+  // assigning an empty string would mark an unset field as present.
+  const relative = (name: string) => name !== '' && !name.startsWith('.');
   const fields = (scope: string, list: readonly FieldDescriptorProto[]) => {
     for (const f of list) {
-      f.typeName = resolve(scope, f.typeName);
-      f.extendee = resolve(scope, f.extendee);
+      if (relative(f.typeName)) f.typeName = resolve(scope, f.typeName);
+      if (relative(f.extendee)) f.extendee = resolve(scope, f.extendee);
     }
   };
   const messages = (scope: string, list: readonly DescriptorProto[]) => {
@@ -97,8 +119,8 @@ export function qualifyTypeNames(fds: readonly FileDescriptorProto[]): void {
     fields(scope, fd.extension);
     for (const svc of fd.service) {
       for (const m of svc.method) {
-        m.inputType = resolve(scope, m.inputType);
-        m.outputType = resolve(scope, m.outputType);
+        if (relative(m.inputType)) m.inputType = resolve(scope, m.inputType);
+        if (relative(m.outputType)) m.outputType = resolve(scope, m.outputType);
       }
     }
   }
