@@ -23,6 +23,10 @@ import { connectQuic, STOP_SENDING_CODE_UNKNOWN } from '../../src/dataplane/http
 import { addFloats, echo } from '../../src/dataplane/testdata/echo.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { Code } from '../../src/errors.js';
+import http2 from 'node:http2';
+import { loadService, PROTO_ROOT } from '../../src/dataplane/builtin/protos.js';
+import { readVarint, varintSize } from '../../src/dataplane/http3/varint.js';
+import { decodeFieldSection } from '../../src/dataplane/http3/qpack/decoder.js';
 
 let plane: EchoPlane;
 let h2: GrpcTransport;
@@ -169,6 +173,83 @@ async function misbehave(act: (c: Http3Client) => void): Promise<number> {
 }
 
 const reqHead = (path = '/foo.Bar/Echo') => encodeFieldSection([':method', 'POST', ':scheme', 'https', ':authority', AUTH, ':path', path, 'content-type', 'application/grpc']);
+
+describe('a client that streams requests without reading the answers', () => {
+  // Reflection answers each request; a client that never reads would have the
+  // node buffer answers without end. Enough requests that, unread, their answers
+  // overflow any flow-control window (2 MiB per QUIC stream, 64 KiB in HTTP/2).
+  const REQUESTS = 3000;
+  const refl = loadService(join(PROTO_ROOT, 'grpc/reflection/v1/reflection.proto'), 'grpc.reflection.v1.ServerReflection').methods.get('ServerReflectionInfo')!;
+  const request = encodeMessage(refl.request.encode({ host: AUTH, file_containing_symbol: 'grpc.reflection.v1.ServerReflection' }));
+  const PATH = '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo';
+  /** gRPC messages in a byte string of length-prefixed messages. */
+  const countMessages = (body: Buffer) => {
+    let n = 0;
+    for (let p = 0; p + 5 <= body.length; p += 5 + body.readUInt32BE(p + 1)) n++;
+    return n;
+  };
+  const check = (answers: number, status: string | undefined, message: string | undefined) => {
+    assert.equal(status, String(Code.RESOURCE_EXHAUSTED), `grpc-status ${status} after ${answers} answers: ${message}`);
+    assert.match(message ?? '', /without reading the answers/);
+    assert.ok(answers > 0 && answers < REQUESTS / 2, `${answers} answers were buffered for a client that read none`);
+  };
+
+  test('over HTTP/2: its requests wait once the answers back up, then the call fails with RESOURCE_EXHAUSTED', async () => {
+    const session = http2.connect(`https://127.0.0.1:${plane.port}`, { rejectUnauthorized: false });
+    try {
+      const req = session.request({ ':method': 'POST', ':path': PATH, ':authority': AUTH, 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      let trailers: http2.IncomingHttpHeaders = {};
+      // Trailers are announced when they arrive, read or not.
+      req.on('trailers', (t) => (trailers = t));
+      req.pause();
+      for (let i = 0; i < REQUESTS; i++) req.write(request);
+      req.end();
+      await new Promise((r) => setTimeout(r, 500));
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.resume();
+      await new Promise((r) => req.on('close', r));
+      check(countMessages(Buffer.concat(chunks)), trailers['grpc-status'] as string | undefined, decodeURIComponent(String(trailers['grpc-message'] ?? '')));
+    } finally {
+      session.close();
+    }
+    await bystanderServed();
+  });
+
+  test('over HTTP/3: the same, with QUIC flow control holding the answers back', async () => {
+    const s = bystander.quic.openBidi();
+    const head = encodeFieldSection([':method', 'POST', ':scheme', 'https', ':authority', AUTH, ':path', PATH, 'content-type', 'application/grpc', 'te', 'trailers']);
+    const data = encodeFrame(FrameType.DATA, Buffer.concat(Array.from({ length: REQUESTS }, () => request)));
+    s.write(Buffer.concat([encodeFrame(FrameType.HEADERS, head), data]), true);
+    await new Promise((r) => setTimeout(r, 500));
+    const got: Buffer[] = [];
+    await new Promise<void>((resolve) => {
+      s.onData = (chunk, fin) => {
+        got.push(Buffer.from(chunk));
+        if (fin) resolve();
+      };
+    });
+    const bytes = Buffer.concat(got);
+    const body: Buffer[] = [];
+    let trailers: string[] = [];
+    for (let p = 0; p < bytes.length; ) {
+      const type = readVarint(bytes, p);
+      p += varintSize(bytes[p]!);
+      const len = readVarint(bytes, p);
+      p += varintSize(bytes[p]!);
+      const payload = bytes.subarray(p, p + len);
+      p += len;
+      if (type === FrameType.DATA) body.push(payload);
+      else if (type === FrameType.HEADERS) trailers = decodeFieldSection(payload, 1 << 20);
+    }
+    const field = (k: string) => {
+      const i = trailers.indexOf(k);
+      return i >= 0 ? trailers[i + 1] : undefined;
+    };
+    check(countMessages(Buffer.concat(body)), field('grpc-status'), decodeURIComponent(field('grpc-message') ?? ''));
+    await bystanderServed();
+  });
+});
 
 describe('bad input gets the right HTTP/3 error and the node keeps serving', () => {
   const cases: Array<[string, number, (c: Http3Client) => void]> = [

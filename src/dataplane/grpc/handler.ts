@@ -295,9 +295,22 @@ class GuestCall extends RequestCall {
 
 const EMPTY = new Uint8Array(0);
 
-/** A call answered by a built-in service; messages in order, any streaming shape. */
+/** Requests of a built-in streaming call held while its client does not read the answers. */
+const MAX_HELD_REQUESTS = 64;
+
+/**
+ * A call answered by a built-in service; messages in order, any streaming shape.
+ * A client that keeps sending (reflection requests) without reading the answers
+ * would make the node buffer answers without end: once the transport says the
+ * answers back up (sendData false), requests wait, up to MAX_HELD_REQUESTS and
+ * the node's request budget, and then the call fails with RESOURCE_EXHAUSTED.
+ */
 class BuiltinCall extends RequestCall {
   private stream: BuiltinStream | null = null;
+  private blocked = false;
+  private readonly held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private halfClosePending = false;
 
   constructor(
     res: UniversalResponse,
@@ -325,14 +338,47 @@ class BuiltinCall extends RequestCall {
   send(message: Uint8Array): void {
     if (this.done) return;
     this.sendHeadersOnce('identity');
-    this.res.sendData(encodeMessage(message, false));
+    if (!this.res.sendData(encodeMessage(message, false)) && !this.blocked) {
+      this.blocked = true;
+      this.res.onDrain = () => this.drained();
+    }
   }
 
   protected received(message: Uint8Array): void {
-    this.stream?.message(message);
+    if (!this.blocked && this.held.length === 0) return this.stream?.message(message);
+    if (this.held.length >= MAX_HELD_REQUESTS) {
+      return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the client sent ${MAX_HELD_REQUESTS} more requests without reading the answers`));
+    }
+    if (!this.env.budget.reserve(message.length)) {
+      return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the node holds too much unfinished request data (limit ${this.env.budget.limit} bytes); read the answers, or retry later`));
+    }
+    this.heldBytes += message.length;
+    this.held.push(message);
   }
 
   protected halfClosed(): void {
-    this.stream?.halfClose();
+    if (this.blocked || this.held.length > 0) this.halfClosePending = true;
+    else this.stream?.halfClose();
+  }
+
+  private drained(): void {
+    this.blocked = false;
+    while (!this.blocked && !this.done && this.held.length > 0) {
+      const m = this.held.shift()!;
+      this.heldBytes -= m.length;
+      this.env.budget.release(m.length);
+      this.stream?.message(m);
+    }
+    if (!this.blocked && !this.done && this.held.length === 0 && this.halfClosePending) {
+      this.halfClosePending = false;
+      this.stream?.halfClose();
+    }
+  }
+
+  protected override onSettled(): void {
+    super.onSettled();
+    this.env.budget.release(this.heldBytes);
+    this.heldBytes = 0;
+    this.held.length = 0;
   }
 }

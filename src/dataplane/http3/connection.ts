@@ -66,6 +66,8 @@ function h3ResetCode(h2: number): number {
 const NOOP_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
 // Below this, a response's frames are joined into one write so a unary answer leaves in one packet.
 const COALESCE_BYTES = 16 * 1024;
+/** A response backlog (bytes QUIC has not taken yet) past which sendData() asks the writer to wait for onDrain. */
+const SEND_HIGH_WATER = 64 * 1024;
 
 const enum RequestState {
   Head,
@@ -249,7 +251,10 @@ class RequestStream implements FrameSink, UniversalResponse {
     this.out.push(chunk.length);
     this.outBytes += 1 + varintLength(chunk.length);
     this.queue(chunk, false);
-    return true;
+    if (this.stream.bufferedBytes < SEND_HIGH_WATER) return true;
+    // Only a backlog inside QUIC waits for the peer; its onWritable fires when it is all taken.
+    this.stream.onWritable ??= () => this.onDrain?.();
+    return false;
   }
 
   sendTrailers(trailers: OutgoingFields): void {

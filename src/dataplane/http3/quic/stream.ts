@@ -28,6 +28,9 @@ export class Stream implements QuicStream {
   /** Bytes quiche did not accept yet, oldest first; `pendingHead` indexes the first live one. */
   pending: Uint8Array[] = [];
   pendingHead = 0;
+  /** Bytes in `pending`. */
+  private pendingBytes = 0;
+  onWritable: (() => void) | null = null;
 
   private _onData: ((chunk: Uint8Array, fin: boolean) => void) | null = null;
   private readonly conn: Connection;
@@ -56,6 +59,10 @@ export class Stream implements QuicStream {
     return this.pendingHead < this.pending.length;
   }
 
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
   /** Still owes quiche bytes or a FIN, or may yet learn of a STOP_SENDING. */
   get sendOpen(): boolean {
     return !this.writeDone && !this.sendAborted;
@@ -79,6 +86,7 @@ export class Stream implements QuicStream {
       if (n > 0) chunk = chunk.subarray(n);
     }
     this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
     this.conn.afterWrite(this);
   }
 
@@ -91,6 +99,7 @@ export class Stream implements QuicStream {
       const fin = last && this.writeEnded;
       const n = this.conn.streamSend(this, chunk, fin);
       if (n < 0) return;
+      this.pendingBytes -= n;
       if (n < chunk.length) {
         q[this.pendingHead] = chunk.subarray(n);
         return;
@@ -100,11 +109,13 @@ export class Stream implements QuicStream {
     q.length = 0;
     this.pendingHead = 0;
     if (this.writeEnded) this.writeDone = true;
+    this.onWritable?.();
   }
 
   dropPending(): void {
     this.pending.length = 0;
     this.pendingHead = 0;
+    this.pendingBytes = 0;
   }
 
   reset(errorCode: number): void {

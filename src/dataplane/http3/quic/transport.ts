@@ -37,6 +37,10 @@ export interface QuicStream {
   onReset: ((errorCode: number) => void) | null;
   /** Queues bytes (flow control handled by the transport, buffering what does not fit yet). */
   write(chunk: Uint8Array, fin?: boolean): void;
+  /** Bytes written that QUIC has not taken yet (the peer's flow control, congestion): a writer's backlog. */
+  readonly bufferedBytes: number;
+  /** Called each time a backlog (bufferedBytes > 0) has been handed to QUIC in full. */
+  onWritable: (() => void) | null;
   /** Abruptly ends our sending side (RESET_STREAM). */
   reset(errorCode: number): void;
   /** Abruptly ends our receiving side (STOP_SENDING). */

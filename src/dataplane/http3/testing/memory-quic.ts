@@ -8,6 +8,9 @@ import type { QuicConnection, QuicStream } from '../quic/transport.js';
 class MemStream implements QuicStream {
   onData: ((chunk: Uint8Array, fin: boolean) => void) | null = null;
   onReset: ((errorCode: number) => void) | null = null;
+  /** No flow control in memory: nothing ever waits. */
+  readonly bufferedBytes = 0;
+  onWritable: (() => void) | null = null;
   peer!: MemStream;
   announced = false;
   finSent = false;
