@@ -76,7 +76,6 @@ export abstract class Endpoint {
       this.socket.once('error', onError);
       this.socket.bind({ address: host, port, exclusive: true }, () => {
         this.socket.off('error', onError);
-        this.checkBuffers();
         resolve();
       });
     });
@@ -85,9 +84,10 @@ export abstract class Endpoint {
   /**
    * Linux silently caps socket buffers at net.core.rmem_max / wmem_max (and
    * reports twice what it keeps); a small receive buffer drops bursts of
-   * datagrams (UDP RcvbufErrors), which QUIC then has to retransmit.
+   * datagrams (UDP RcvbufErrors), which QUIC then has to retransmit. Servers
+   * check (a client's one call would only be noisier for it).
    */
-  private checkBuffers(): void {
+  protected checkBuffers(): void {
     if (!this.log) return;
     const recv = this.socket.getRecvBufferSize();
     const send = this.socket.getSendBufferSize();

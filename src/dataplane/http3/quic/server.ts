@@ -42,6 +42,7 @@ class Server extends Endpoint implements QuicServer {
 
   async listen(): Promise<void> {
     await this.bind(this.opts.host, this.opts.port);
+    this.checkBuffers();
     this.port = this.localPort;
     this.local.port = this.port;
   }
