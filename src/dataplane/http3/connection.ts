@@ -253,7 +253,14 @@ class RequestStream implements FrameSink, UniversalResponse {
     this.queue(chunk, false);
     if (this.stream.bufferedBytes < SEND_HIGH_WATER) return true;
     // Only a backlog inside QUIC waits for the peer; its onWritable fires when it is all taken.
-    this.stream.onWritable ??= () => this.onDrain?.();
+    // It runs inside the QUIC loop: a throwing writer fails this stream, not the connection.
+    this.stream.onWritable ??= () => {
+      try {
+        this.onDrain?.();
+      } catch (e) {
+        this.conn.streamFailed(this, e);
+      }
+    };
     return false;
   }
 
