@@ -30,6 +30,8 @@ export class IdMap<V extends object> {
   private mask: number;
   private shift: number;
   private count = 0;
+  /** Bumped by every removal or replacement: forEach re-checks entries only after one. */
+  private removals = 0;
   /** forEach's snapshot, reused unless an iteration is already under way. */
   private readonly spareKeys: number[] = [];
   private readonly spareVals: (V | undefined)[] = [];
@@ -70,6 +72,7 @@ export class IdMap<V extends object> {
         return this;
       }
       if (keys[i] === key) {
+        if (vals[i] !== value) this.removals++;
         vals[i] = value;
         return this;
       }
@@ -96,10 +99,12 @@ export class IdMap<V extends object> {
     }
     vals[i] = undefined;
     this.count--;
+    this.removals++;
     return true;
   }
 
   clear(): void {
+    this.removals++;
     this.keys = new Float64Array(MIN_CAPACITY);
     this.vals = new Array<V | undefined>(MIN_CAPACITY).fill(undefined);
     this.mask = MIN_CAPACITY - 1;
@@ -130,10 +135,11 @@ export class IdMap<V extends object> {
         vs[m++] = v;
       }
     }
+    const removals = this.removals;
     try {
       for (let i = 0; i < m; i++) {
         const v = vs[i]!;
-        if (this.get(ks[i]!) === v && fn(v, ks[i]!) === true) break;
+        if ((this.removals === removals || this.get(ks[i]!) === v) && fn(v, ks[i]!) === true) break;
       }
     } finally {
       // Drop the references (the snapshot must not keep finished entries
