@@ -148,6 +148,22 @@ describe('gRPC semantics over HTTP/3', () => {
     await bystanderServed();
   });
 
+  test('more concurrent calls than the server allows streams: the client waits for MAX_STREAMS, every call is answered', async () => {
+    const small = await startEchoPlane({ limits: { maxConcurrentRequests: 4 } });
+    const c = await Http3Client.connect({ host: '127.0.0.1', port: small.port, servername: 'localhost' });
+    try {
+      assert.equal(c.quic.bidiStreamsLeft, 4);
+      const rs = await Promise.all(Array.from({ length: 60 }, (_, i) => c.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: echoReq(`w${i}`) })));
+      rs.forEach((r, i) => {
+        assert.equal(r.code, Code.OK, r.message);
+        assert.equal(echoText(r.response!), `w${i}`);
+      });
+    } finally {
+      c.close();
+      await small.close();
+    }
+  });
+
   test('many concurrent calls on one connection', async () => {
     const rs = await Promise.all(Array.from({ length: 200 }, (_, i) => bystander.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: echoReq(`n${i}`) })));
     rs.forEach((r, i) => assert.equal(echoText(r.response!), `n${i}`));

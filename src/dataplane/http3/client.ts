@@ -221,6 +221,11 @@ class ClientStream implements FrameSink {
   }
 }
 
+interface WaitingRequest {
+  start(): void;
+  reject(e: unknown): void;
+}
+
 export class Http3Client {
   readonly maxFieldSectionSize: number;
   /** By stream ID (an IdMap, not a Set: see util/id-map.ts). */
@@ -232,6 +237,8 @@ export class Http3Client {
   goawayId = Infinity;
   private closedError: H3Error | null = null;
   private readonly closeWaiters: Array<() => void> = [];
+  /** Requests waiting for the server to allow another stream. */
+  private readonly waiting: WaitingRequest[] = [];
 
   /** Connects over QUIC (ALPN h3) and sets up the HTTP/3 connection. */
   static async connect(opts: Http3ClientOptions): Promise<Http3Client> {
@@ -282,42 +289,74 @@ export class Http3Client {
     return new Promise((r) => this.closeWaiters.push(() => r(this.closedError!)));
   }
 
-  /** One request; resolves with the whole response, rejects with an H3Error on reset or close. */
+  /**
+   * One request; resolves with the whole response, rejects with an H3Error on
+   * reset or close. When the server's stream limit is reached, the request
+   * waits for the server to grant more streams (its MAX_STREAMS), as an HTTP/2
+   * client waits under SETTINGS_MAX_CONCURRENT_STREAMS.
+   */
   request(req: H3Request): Promise<H3Response> {
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise<H3Response>((resolve, reject) => {
-      const stream = this.quic.openBidi();
-      if (stream.id >= this.goawayId) {
-        stream.reset(H3Code.H3_REQUEST_CANCELLED);
-        return reject(new H3Error(H3Code.H3_REQUEST_REJECTED, `the server sent GOAWAY ${this.goawayId}; not sending stream ${stream.id}`, 'stream'));
-      }
-      const cs = new ClientStream(this, stream, resolve, reject);
-      this.streams.set(stream.id, cs);
-      const fields = [':method', req.method ?? 'POST', ':scheme', req.scheme ?? 'https', ':authority', req.authority, ':path', req.path];
-      if (req.headers) fields.push(...req.headers);
-      const block = encodeFieldSection(fields);
-      const head = frameHeader(FrameType.HEADERS, block.length);
-      const body = req.body;
-      if (body && body.length > 0) {
-        const dh = frameHeader(FrameType.DATA, body.length);
-        if (body.length < 16 * 1024) {
-          stream.write(Buffer.concat([head, block, dh, body]), true);
-        } else {
-          stream.write(Buffer.concat([head, block, dh]));
-          stream.write(body, true);
-        }
-      } else {
-        stream.write(Buffer.concat([head, block]), true);
-      }
-      if (req.signal) {
-        const onAbort = () => {
-          cs.cancel();
-          reject(new H3Error(H3Code.H3_REQUEST_CANCELLED, 'request aborted', 'stream'));
-        };
-        if (req.signal.aborted) onAbort();
-        else req.signal.addEventListener('abort', onAbort, { once: true });
-      }
+      if (this.waiting.length === 0 && this.quic.bidiStreamsLeft > 0) return this.start(req, resolve, reject);
+      const w: WaitingRequest = { start: () => this.start(req, resolve, reject), reject };
+      this.waiting.push(w);
+      this.quic.onStreamCredit = this.startWaiting;
+      req.signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiting.indexOf(w);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          reject(new H3Error(H3Code.H3_REQUEST_CANCELLED, 'request aborted while waiting for a stream', 'stream'));
+        },
+        { once: true },
+      );
     });
+  }
+
+  private readonly startWaiting = (): void => {
+    while (this.waiting.length > 0 && this.quic.bidiStreamsLeft > 0 && !this.closedError) this.waiting.shift()!.start();
+    if (this.waiting.length === 0) this.quic.onStreamCredit = null;
+  };
+
+  private start(req: H3Request, resolve: (r: H3Response) => void, reject: (e: unknown) => void): void {
+    if (req.signal?.aborted) return reject(new H3Error(H3Code.H3_REQUEST_CANCELLED, 'request aborted', 'stream'));
+    let stream: QuicStream;
+    try {
+      stream = this.quic.openBidi();
+    } catch (err) {
+      return reject(err);
+    }
+    if (stream.id >= this.goawayId) {
+      stream.reset(H3Code.H3_REQUEST_CANCELLED);
+      return reject(new H3Error(H3Code.H3_REQUEST_REJECTED, `the server sent GOAWAY ${this.goawayId}; not sending stream ${stream.id}`, 'stream'));
+    }
+    const cs = new ClientStream(this, stream, resolve, reject);
+    this.streams.set(stream.id, cs);
+    const fields = [':method', req.method ?? 'POST', ':scheme', req.scheme ?? 'https', ':authority', req.authority, ':path', req.path];
+    if (req.headers) fields.push(...req.headers);
+    const block = encodeFieldSection(fields);
+    const head = frameHeader(FrameType.HEADERS, block.length);
+    const body = req.body;
+    if (body && body.length > 0) {
+      const dh = frameHeader(FrameType.DATA, body.length);
+      if (body.length < 16 * 1024) {
+        stream.write(Buffer.concat([head, block, dh, body]), true);
+      } else {
+        stream.write(Buffer.concat([head, block, dh]));
+        stream.write(body, true);
+      }
+    } else {
+      stream.write(Buffer.concat([head, block]), true);
+    }
+    if (req.signal) {
+      const onAbort = () => {
+        cs.cancel();
+        reject(new H3Error(H3Code.H3_REQUEST_CANCELLED, 'request aborted', 'stream'));
+      };
+      req.signal.addEventListener('abort', onAbort, { once: true });
+    }
   }
 
   /** A gRPC call: sends the messages, half-closes, collects the answer. Never rejects: failures are statuses. */
@@ -380,9 +419,9 @@ export class Http3Client {
 
   /** After the server's GOAWAY, close once our last request is answered (RFC 9114 §5.2), so it need not wait. */
   closeIfDrained(): void {
-    if (this.goawayId !== Infinity && this.streams.size === 0 && !this.closedError) {
+    if (this.goawayId !== Infinity && this.streams.size === 0 && this.waiting.length === 0 && !this.closedError) {
       queueMicrotask(() => {
-        if (this.streams.size === 0) this.close(H3Code.H3_NO_ERROR, 'GOAWAY received and no requests left');
+        if (this.streams.size === 0 && this.waiting.length === 0) this.close(H3Code.H3_NO_ERROR, 'GOAWAY received and no requests left');
       });
     }
   }
@@ -398,6 +437,8 @@ export class Http3Client {
     this.closedError = new H3Error(code as H3Code, `connection closed with ${h3CodeName(code)}${reason ? `: ${reason}` : ''}`);
     for (const s of this.streams.values()) s.reject(this.closedError);
     this.streams.clear();
+    for (const w of this.waiting.splice(0)) w.reject(this.closedError);
+    this.quic.onStreamCredit = null;
     for (const w of this.closeWaiters.splice(0)) w();
   }
 }

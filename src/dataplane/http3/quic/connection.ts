@@ -72,6 +72,7 @@ export class Connection implements QuicConnection {
   deadline = Infinity;
   /** Set by the endpoint that owns it (server accept, client connect). */
   establishedHook: ((c: Connection) => void) | null = null;
+  onStreamCredit: (() => void) | null = null;
 
   private readonly endpoint: Endpoint;
   private readonly recvInfo: { from: HostPort; to: HostPort };
@@ -146,7 +147,13 @@ export class Connection implements QuicConnection {
     if (this.established && !this.closeNotified && !this.closeRequested) {
       this.readStreams();
       if (this.sendOpenCount > 0 && !this.closeRequested) this.writeStreams();
+      // The peer's MAX_STREAMS may have come in: whoever waits for a stream can open it now.
+      if (this.onStreamCredit !== null && !this.closeRequested && q.peerStreamsLeftBidi() > 0) this.onStreamCredit();
     }
+  }
+
+  get bidiStreamsLeft(): number {
+    return this.established && !this.closeNotified && !this.closeRequested ? this.quic.peerStreamsLeftBidi() : 0;
   }
 
   /**

@@ -66,6 +66,10 @@ export interface QuicConnection {
   /** Throws RESOURCE_EXHAUSTED when the peer's stream limit is reached (it grows as streams finish). */
   openUni(): QuicStream;
   openBidi(): QuicStream;
+  /** Bidirectional streams the peer lets us open now (what its MAX_STREAMS allows beyond those opened). */
+  readonly bidiStreamsLeft: number;
+  /** While set, called after each batch of incoming packets that leaves bidiStreamsLeft above 0. */
+  onStreamCredit: (() => void) | null;
   /** CONNECTION_CLOSE with an application error code (HTTP/3 codes like 0x100 H3_NO_ERROR). */
   close(errorCode: number, reason: string): void;
 }

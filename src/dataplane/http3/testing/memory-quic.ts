@@ -88,6 +88,9 @@ export class MemConnection implements QuicConnection {
   readonly alpn = 'h3';
   onStream: ((stream: QuicStream) => void) | null = null;
   onClose: ((errorCode: number, reason: string) => void) | null = null;
+  /** No stream limit in memory. */
+  readonly bidiStreamsLeft = Infinity;
+  onStreamCredit: (() => void) | null = null;
   peer!: MemConnection;
   isClosed = false;
   private nextBidi: number;
