@@ -30,6 +30,8 @@ export interface DaemonOptions {
   readonly logLevel?: string;
   /** Extra environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Flags for node itself (V8 flags such as --trace-gc-nvp, which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
   /** How long to wait for the ready line (default 20 s). */
   readonly readyTimeoutMs?: number;
 }
@@ -64,7 +66,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const dir = mkdtempSync(join(tmpdir(), 'workd-test-'));
   const criSocket = opts.criSocket ?? join(dir, 'cri.sock');
   const stateDir = opts.stateDir ?? join(dir, 'state');
-  const args = [WORKD_BIN, 'serve', '--cri-socket', criSocket, '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'];
+  const args = [...(opts.nodeArgs ?? []), WORKD_BIN, 'serve', '--cri-socket', criSocket, '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'];
   if (opts.configToml !== undefined) {
     writeFileSync(join(dir, 'config.toml'), opts.configToml);
     args.push('--config', join(dir, 'config.toml'));
