@@ -105,12 +105,16 @@ export class IdMap<V extends object> {
 
   clear(): void {
     this.removals++;
+    this.count = 0;
+    // Emptied in place: an array already in the old generation cannot keep entries alive.
+    this.vals.fill(undefined);
+    if (this.vals.length === MIN_CAPACITY) return;
     this.keys = new Float64Array(MIN_CAPACITY);
     this.vals = new Array<V | undefined>(MIN_CAPACITY).fill(undefined);
     this.mask = MIN_CAPACITY - 1;
     this.shift = 32 - Math.log2(MIN_CAPACITY);
-    this.count = 0;
   }
+
 
   /**
    * Calls `fn` for each entry present when the iteration began and still
