@@ -60,6 +60,8 @@ const modules = new Map<string, { module: WebAssembly.Module; spec: ModuleSpec; 
 const ctxs = new Map<number, Ctx>();
 /** LRU: most recently used last. */
 const instances = new Map<string, Inst>();
+/** The key set last, i.e. the last in `instances` while it is still there. */
+let mruKey: string | null = null;
 const discard = new CallState([]);
 
 class StatusError extends Error {
@@ -190,6 +192,11 @@ function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key:
   // output once (and never again each time a pool refills), even when an instance is pooled already.
   let inst = probe ? undefined : instances.get(key);
   if (inst) {
+    // Already the most recent: moving it to the end again would only churn the Map's table.
+    if (key === mruKey) {
+      inst.holder.cur = state;
+      return { inst, key };
+    }
     instances.delete(key);
   } else {
     inst = instantiate(ctx, probe ? state : new CallState([], ctx.env, ctx.args));
@@ -198,6 +205,7 @@ function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key:
     while (instances.size >= maxInstances) instances.delete(instances.keys().next().value!);
   }
   instances.set(key, inst);
+  mruKey = key;
   inst.holder.cur = state;
   return { inst, key };
 }
