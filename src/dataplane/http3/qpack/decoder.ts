@@ -10,6 +10,7 @@
 import { H3Code, H3Error } from '../errors.js';
 import { decompressionFailed, QpackReader } from './primitives.js';
 import { STATIC_TABLE } from './static-table.js';
+import { hashBytes, RepeatCache, sameBytes } from '../../../util/repeat-cache.js';
 
 /** The decoded field section exceeded the size we accept (RFC 9114 §4.2.2). Answer 431, not a protocol error. */
 export class FieldSectionTooLargeError extends H3Error {
@@ -72,59 +73,26 @@ function decode(buf: Uint8Array, maxSize: number): { fields: string[]; size: num
 
 /** Field sections up to this many bytes are remembered (clients repeat theirs call after call). */
 const CACHE_MAX_SECTION = 512;
-/** Slots of the direct-mapped cache (a power of two). */
-const CACHE_SLOTS = 512;
-
-interface CachedSection {
-  readonly bytes: Uint8Array;
-  readonly fields: readonly string[];
-  readonly size: number;
-}
-
-// Direct-mapped and replaced in place, not a Map that is cleared when full:
-// sections that never repeat (a grpc-timeout that differs on every call) made
-// a Map churn, and its dead tables kept ~750 KB of decoded sections alive
-// through every scavenge (see util/id-map.ts for the mechanism). A section is
-// kept on its second miss in a slot, so one-off sections cost nothing here.
-const cached: (CachedSection | undefined)[] = new Array<CachedSection | undefined>(CACHE_SLOTS).fill(undefined);
-/** Hash of the last section that missed in each slot. */
-const candidates = new Int32Array(CACHE_SLOTS);
-
-/** FNV-1a. */
-function hashBytes(b: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return h;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const sections = new RepeatCache<Uint8Array, { readonly fields: readonly string[]; readonly size: number }>(512, sameBytes);
 
 /**
  * decodeFieldSection for callers that only read the result. With no
  * dynamic table, the same bytes always decode to the same fields, and a
  * client sends the same few sections (path, authority, content-type) call
  * after call: comparing the bytes costs less than the Huffman decoding and
- * the strings. Bounded in slots and in section size.
+ * the strings. Bounded in slots and in section size; sections that never
+ * repeat (a per-call grpc-timeout) are not kept (util/repeat-cache.ts).
  */
 export function decodeFieldSectionShared(buf: Uint8Array, maxSize: number): readonly string[] {
   if (buf.length > CACHE_MAX_SECTION) return decodeFieldSection(buf, maxSize);
   const h = hashBytes(buf);
-  const slot = (h >>> 23) & (CACHE_SLOTS - 1);
-  const hit = cached[slot];
-  if (hit !== undefined && sameBytes(hit.bytes, buf)) {
+  const hit = sections.get(buf, h);
+  if (hit !== undefined) {
     if (hit.size > maxSize) throw new FieldSectionTooLargeError(maxSize);
     return hit.fields;
   }
   const { fields, size } = decode(buf, maxSize);
-  if (candidates[slot] !== h) {
-    candidates[slot] = h;
-    return fields;
-  }
-  cached[slot] = { bytes: Uint8Array.from(buf), fields: Object.freeze(fields), size };
+  if (sections.admits(h)) sections.set(Uint8Array.from(buf), h, { fields: Object.freeze(fields), size });
   return fields;
 }
 

@@ -9,10 +9,10 @@
 // short fields is cached.
 import { QpackWriter } from './primitives.js';
 import { staticIndexOf, staticNameIndexOf } from './static-table.js';
+import { hashString, RepeatCache } from '../../../util/repeat-cache.js';
 
-const CACHE_MAX = 512;
 const CACHEABLE_LENGTH = 64;
-const cache = new Map<string, Uint8Array>();
+const lines = new RepeatCache<string, Uint8Array>(512, (a, b) => a === b);
 
 function encodeLine(w: QpackWriter, name: string, value: string): void {
   const exact = staticIndexOf(name, value);
@@ -36,13 +36,14 @@ export function writeFieldLine(w: QpackWriter, name: string, value: string): voi
     return;
   }
   const key = `${name}\0${value}`;
-  let bytes = cache.get(key);
-  if (!bytes) {
+  const h = hashString(key);
+  let bytes = lines.get(key, h);
+  if (bytes === undefined) {
     const one = new QpackWriter(32);
     encodeLine(one, name, value);
-    bytes = one.result().slice();
-    if (cache.size >= CACHE_MAX) cache.clear();
-    cache.set(key, bytes);
+    bytes = one.result();
+    // Kept only once it repeats (util/repeat-cache.ts): per-call values (a grpc-timeout) are not.
+    if (lines.admits(h)) lines.set(key, h, bytes.slice());
   }
   w.bytes(bytes);
 }
