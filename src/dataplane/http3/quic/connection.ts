@@ -148,7 +148,7 @@ export class Connection implements QuicConnection {
       this.readStreams();
       if (this.sendOpenCount > 0 && !this.closeRequested) this.writeStreams();
       // The peer's MAX_STREAMS may have come in: whoever waits for a stream can open it now.
-      if (this.onStreamCredit !== null && !this.closeRequested && q.peerStreamsLeftBidi() > 0) this.onStreamCredit();
+      if (this.onStreamCredit !== null && this.bidiStreamsLeft > 0) this.onStreamCredit();
     }
   }
 
