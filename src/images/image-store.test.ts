@@ -150,3 +150,51 @@ test('an unreadable images.json stops the store with an error naming the file, a
     });
     assert.equal(await readFile(db, 'utf8'), '{"version":1,"images":[');
   }));
+
+test('an image ID never changes what it names: a second manifest for the same config must name the same content', () =>
+  withDir(async (dir) => {
+    // A config without the optional `workd` field, so only the manifests name
+    // the component; two manifests reuse it and its layers with different names.
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3' });
+    try {
+      const { sha256Digest } = await import('./digest.js');
+      const blob = (d: string) => join(img.dir, 'blobs', 'sha256', d.slice(7));
+      const manifest = JSON.parse(await readFile(blob(img.manifestDigest), 'utf8'));
+      const config = JSON.parse(await readFile(blob(manifest.config.digest), 'utf8'));
+      delete config.workd;
+      const configBytes = Buffer.from(JSON.stringify(config));
+      const configDigest = sha256Digest(configBytes);
+      await writeFile(blob(configDigest), configBytes);
+      const layout = async (component: string, extra: Record<string, string> = {}) => {
+        const m = { ...manifest, config: { ...manifest.config, digest: configDigest, size: configBytes.length }, annotations: { ...manifest.annotations, 'dev.workd.component': component, ...extra } };
+        const bytes = Buffer.from(JSON.stringify(m));
+        const digest = sha256Digest(bytes);
+        await writeFile(blob(digest), bytes);
+        await writeFile(join(img.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: manifest.mediaType, digest, size: bytes.length }] }));
+        return digest;
+      };
+      const store = await openImageStore({ dir, log, insecureRegistries: [] });
+      const first = await layout('example.com:foo.Bar@1.2.3');
+      const [a] = await store.importLayout(img.dir, { tags: ['example.com/foo.bar:a'] });
+      assert.equal(a!.id, configDigest);
+
+      const second = await layout('example.com:foo.Bar@6.6.6');
+      const e = await store.importLayout(img.dir, { tags: ['example.com/foo.bar:b'] }).then(() => undefined, (err: unknown) => err);
+      assert.ok(e instanceof WorkdError, String(e));
+      assert.equal(e.code, Code.FAILED_PRECONDITION);
+      assert.ok(e.message.includes(first) && e.message.includes(second), `names both manifests: ${e.message}`);
+      assert.match(e.message, /component example\.com:foo\.Bar@6\.6\.6 instead of example\.com:foo\.Bar@1\.2\.3/);
+      assert.equal(store.resolve('example.com/foo.bar:b'), undefined);
+      assert.equal(store.resolve(configDigest)?.component.name, 'example.com:foo.Bar@1.2.3');
+
+      // The same content under a manifest that differs only in an unrelated annotation just gains the name.
+      await layout('example.com:foo.Bar@1.2.3', { 'org.example.note': 'mirror copy' });
+      const [c] = await store.importLayout(img.dir, { tags: ['example.com/foo.bar:c'] });
+      assert.equal(c!.id, configDigest);
+      assert.equal(c!.manifestDigest, first, 'the record keeps the manifest it was made from');
+      assert.deepEqual([...c!.repoTags].sort(), ['example.com/foo.bar:a', 'example.com/foo.bar:c']);
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));

@@ -485,6 +485,7 @@ export class ImageStoreImpl implements ImageStore {
         ? await this.content.read(layers.config.digest)
         : await readVerified(layers.config, await c.open(layers.config), MAX_CONFIG_BYTES);
       const { component, abiVersion } = componentIdentity(c.manifest, configBytes, c.origin);
+      this.checkSameContent(layers, component.name, abiVersion, c);
       // Then everything at once. allSettled: a failed layer must not leave a
       // sibling still writing when the collector runs.
       const results = await Promise.allSettled([
@@ -504,10 +505,12 @@ export class ImageStoreImpl implements ImageStore {
       await this.content.syncDir();
       const id = layers.config.digest;
       const prev = this.images.get(id);
+      if (prev) this.checkSameContent(layers, component.name, abiVersion, c);
       const img: StoredImage = {
         id,
-        manifestDigest: c.manifestDigest,
-        manifestMediaType: c.manifestMediaType,
+        // A second manifest for content already held only adds names: the record keeps the manifest it was made from.
+        manifestDigest: prev?.manifestDigest ?? c.manifestDigest,
+        manifestMediaType: prev?.manifestMediaType ?? c.manifestMediaType,
         repoTags: prev?.repoTags ?? [],
         repoDigests: prev?.repoDigests ?? [],
         size: layers.config.size + c.manifest.layers.reduce((n, l) => n + l.size, 0),
@@ -529,6 +532,29 @@ export class ImageStoreImpl implements ImageStore {
     } finally {
       if (!released) for (const b of unique) this.release1(b);
     }
+  }
+
+  /**
+   * An image record is never rewritten with different content: a manifest
+   * whose config is an image this node holds must name the same module,
+   * descriptor set, component and ABI, or the pull is refused. (Checked before
+   * any layer is fetched, and again just before registering, since another
+   * pull may have registered the ID meanwhile.)
+   */
+  private checkSameContent(layers: ReturnType<typeof componentLayers>, component: string, abiVersion: number, c: { origin: string; manifestDigest: string }): void {
+    const prev = this.images.get(layers.config.digest);
+    if (!prev) return;
+    const diffs: string[] = [];
+    if (prev.wasmDigest !== layers.wasm.digest) diffs.push(`module ${layers.wasm.digest} instead of ${prev.wasmDigest}`);
+    if (prev.descriptorSetDigest !== layers.descriptorSet.digest) diffs.push(`descriptor set ${layers.descriptorSet.digest} instead of ${prev.descriptorSetDigest}`);
+    if (prev.component !== component) diffs.push(`component ${component} instead of ${prev.component}`);
+    if (prev.abiVersion !== abiVersion) diffs.push(`ABI version ${abiVersion} instead of ${prev.abiVersion}`);
+    if (diffs.length === 0) return;
+    throw new WorkdError(
+      Code.FAILED_PRECONDITION,
+      `${c.origin}: manifest ${c.manifestDigest} reuses image ${prev.id} (held from manifest ${prev.manifestDigest}) with ${diffs.join(', ')}; ` +
+        `an image ID never changes what it names: remove the image first to replace it`,
+    );
   }
 
   private release1(digest: string): void {

@@ -115,13 +115,53 @@ export function componentLayers(m: ImageManifest, origin: string): ComponentLaye
   return { config: m.config, wasm: wasm[0]!, descriptorSet: ds[0]! };
 }
 
-/** The component name and ABI version: manifest annotations are authoritative, the config's `workd` field the fallback. */
+/**
+ * The image ID is the config's digest, so the config must name the layers:
+ * otherwise a manifest anywhere could pair a trusted config with layers of its
+ * own and pass for the trusted image (containerd checks rootfs.diff_ids the
+ * same way).
+ */
+function checkLayerDigests(m: ImageManifest, config: Partial<WasmConfig>, origin: string): void {
+  const listed = config.layerDigests;
+  const cfg = m.config.digest;
+  if (!Array.isArray(listed) || !listed.every((d) => typeof d === 'string')) {
+    throw invalidArgument(`${origin}: config ${cfg} has no layerDigests list, so it does not bind the image ID to the layers (see docs/image-format.md)`);
+  }
+  const layers = m.layers.map((l) => l.digest);
+  for (let i = 0; i < Math.max(listed.length, layers.length); i++) {
+    if (listed[i] === layers[i]) continue;
+    const inConfig = listed[i] ?? 'nothing';
+    const inManifest = layers[i] ?? 'nothing';
+    throw invalidArgument(
+      `${origin}: manifest layer ${i} is ${inManifest} but config ${cfg} lists ${inConfig} there: ` +
+        `the manifest does not carry the layers its config (the image ID) was built from`,
+    );
+  }
+}
+
+/**
+ * The component name and ABI version: manifest annotations are authoritative,
+ * the config's `workd` field the fallback; where both are given they must agree,
+ * so the config digest (the image ID) fixes what the image is.
+ */
 export function componentIdentity(m: ImageManifest, configBytes: Uint8Array, origin: string): { component: ComponentName; abiVersion: number } {
   let config: Partial<WasmConfig>;
   try {
     config = JSON.parse(Buffer.from(configBytes).toString('utf8')) as Partial<WasmConfig>;
   } catch {
     throw invalidArgument(`${origin}: the image config is not JSON`);
+  }
+  if (!config || typeof config !== 'object') throw invalidArgument(`${origin}: the image config is not a JSON object`);
+  checkLayerDigests(m, config, origin);
+  const annotated = m.annotations?.[ANNOTATION_COMPONENT];
+  const configured = config.workd?.component;
+  if (annotated !== undefined && configured !== undefined && annotated !== configured) {
+    throw invalidArgument(`${origin}: the manifest names component ${annotated} but config ${m.config.digest} names ${configured}`);
+  }
+  const annotatedAbi = m.annotations?.[ANNOTATION_ABI_VERSION];
+  const configuredAbi = config.workd?.abiVersion;
+  if (annotatedAbi !== undefined && configuredAbi !== undefined && annotatedAbi !== String(configuredAbi)) {
+    throw invalidArgument(`${origin}: the manifest names ABI version ${annotatedAbi} but config ${m.config.digest} names ${configuredAbi}`);
   }
   const name = m.annotations?.[ANNOTATION_COMPONENT] ?? config.workd?.component;
   if (name === undefined) throw invalidArgument(`${origin}: the manifest has no ${ANNOTATION_COMPONENT} annotation naming the component`);
