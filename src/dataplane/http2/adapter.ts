@@ -4,7 +4,17 @@
 //
 // Per stream this allocates one H2Response and registers shared listener
 // functions (no closures): the stream finds its response through a symbol.
+//
+// A stream can be gone before the gRPC layer answers it: the peer reset it
+// (RST_STREAM with NO_ERROR ends its readable side first, so the layer answers
+// a truncated message on a stream node has already closed) or dropped the
+// connection. node throws ERR_HTTP2_INVALID_STREAM from respond() and
+// sendTrailers() on a closed stream, so every write checks `closed` as well as
+// `destroyed`. Whatever still throws inside a stream's callbacks (a bug of
+// ours) is caught here and ends that stream's connection only: nothing one
+// peer does may reach the process.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
+import type { Logger } from '../../observability/log.js';
 import { AbortReason, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 
 // ':status' is left out for 200: node fills it in (and copies the object, so shared frozen fields are safe).
@@ -16,6 +26,29 @@ const RESPOND_END = { endStream: true, sendDate: false } as ServerStreamResponse
 const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
 
+/** What the streams of one listener share. */
+export interface StreamContext {
+  readonly handler: UniversalHandler;
+  /** `h2` or `h2c`. */
+  readonly protocol: string;
+  readonly log: Logger;
+}
+
+/** True while node still lets us respond on or write to the stream. */
+function open(s: ServerHttp2Stream): boolean {
+  return !s.destroyed && !s.closed;
+}
+
+/** Something threw while serving `stream`: log it and end its connection, and only that one. */
+function contain(ctx: StreamContext, stream: ServerHttp2Stream, err: unknown): void {
+  ctx.log.error({ err, stream: stream.id }, 'http2: a stream callback threw; closing its connection');
+  try {
+    stream.session?.destroy();
+  } catch {
+    stream.destroy();
+  }
+}
+
 class H2Response implements UniversalResponse {
   onDrain: (() => void) | null = null;
   body: UniversalRequestBody | null = null;
@@ -23,99 +56,166 @@ class H2Response implements UniversalResponse {
   private ended = false;
   private drainHooked = false;
 
-  constructor(private readonly stream: ServerHttp2Stream) {}
+  constructor(
+    readonly ctx: StreamContext,
+    private readonly stream: ServerHttp2Stream,
+  ) {}
+
+  // The gRPC layer calls these from its own callbacks (timers, guest answers,
+  // decompression): each one contains what the stream throws.
 
   sendHeaders(status: number, headers: OutgoingFields): void {
     const s = this.stream;
-    if (this.ended || s.headersSent || s.destroyed) return;
-    if (status === 200) {
-      // gRPC answers carry trailers.
-      s.respond(headers as OutgoingHttpHeaders, RESPOND_STREAMING);
-      // 'on', not 'once': it fires at most once per stream, and 'once' allocates a wrapper.
-      s.on('wantTrailers', onWantTrailers);
-    } else {
-      // Plain HTTP errors end with their body.
-      s.respond({ ...headers, ':status': status } as OutgoingHttpHeaders, RESPOND_PLAIN);
+    if (this.ended || s.headersSent || !open(s)) return;
+    try {
+      if (status === 200) {
+        // gRPC answers carry trailers.
+        s.respond(headers as OutgoingHttpHeaders, RESPOND_STREAMING);
+        // 'on', not 'once': it fires at most once per stream, and 'once' allocates a wrapper.
+        s.on('wantTrailers', onWantTrailers);
+      } else {
+        // Plain HTTP errors end with their body.
+        s.respond({ ...headers, ':status': status } as OutgoingHttpHeaders, RESPOND_PLAIN);
+      }
+    } catch (err) {
+      this.ended = true;
+      contain(this.ctx, s, err);
     }
   }
 
   sendData(chunk: Uint8Array): boolean {
     const s = this.stream;
-    if (this.ended || s.destroyed) return false;
-    const ok = s.write(chunk);
-    if (!ok && !this.drainHooked) {
-      this.drainHooked = true;
-      s.on('drain', onDrain);
+    if (this.ended || !open(s)) return false;
+    try {
+      const ok = s.write(chunk);
+      if (!ok && !this.drainHooked) {
+        this.drainHooked = true;
+        s.on('drain', onDrain);
+      }
+      return ok;
+    } catch (err) {
+      this.ended = true;
+      contain(this.ctx, s, err);
+      return false;
     }
-    return ok;
   }
 
   sendTrailers(trailers: OutgoingFields): void {
     if (this.ended) return;
     this.ended = true;
     this.trailers = trailers;
-    if (!this.stream.destroyed) this.stream.end();
+    const s = this.stream;
+    if (!open(s)) return;
+    try {
+      s.end();
+    } catch (err) {
+      contain(this.ctx, s, err);
+    }
   }
 
   sendTrailersOnly(status: number, headers: OutgoingFields): void {
     if (this.ended) return;
     this.ended = true;
     const s = this.stream;
-    if (s.destroyed || s.headersSent) return;
-    s.respond((status === 200 ? headers : { ...headers, ':status': status }) as OutgoingHttpHeaders, RESPOND_END);
+    if (!open(s) || s.headersSent) return;
+    try {
+      s.respond((status === 200 ? headers : { ...headers, ':status': status }) as OutgoingHttpHeaders, RESPOND_END);
+    } catch (err) {
+      contain(this.ctx, s, err);
+    }
   }
 
   reset(code: number): void {
     this.ended = true;
-    if (!this.stream.destroyed) this.stream.close(code);
+    const s = this.stream;
+    if (!open(s)) return;
+    try {
+      s.close(code);
+    } catch (err) {
+      contain(this.ctx, s, err);
+    }
   }
 }
+
+// Node's stream events. Each catches what the gRPC layer throws for its stream.
 
 function onWantTrailers(this: Stream): void {
   const res = this[kRes];
   const t = res.trailers;
   res.trailers = null;
-  if (this.destroyed) return;
-  if (t !== null && Object.keys(t).length > 0) this.sendTrailers(t as OutgoingHttpHeaders);
-  else this.close();
+  if (!open(this)) return;
+  try {
+    if (t !== null && Object.keys(t).length > 0) this.sendTrailers(t as OutgoingHttpHeaders);
+    else this.close();
+  } catch (err) {
+    contain(res.ctx, this, err);
+  }
 }
 
 function onData(this: Stream, chunk: Buffer): void {
-  this[kRes].body!.data(chunk);
+  const res = this[kRes];
+  try {
+    res.body!.data(chunk);
+  } catch (err) {
+    contain(res.ctx, this, err);
+  }
 }
 
 function onEnd(this: Stream): void {
-  this[kRes].body!.end();
+  const res = this[kRes];
+  try {
+    res.body!.end();
+  } catch (err) {
+    contain(res.ctx, this, err);
+  }
 }
 
 function onClose(this: Stream): void {
   // Fires after every stream; a call already answered ignores it.
+  const res = this[kRes];
   const code = this.rstCode;
-  this[kRes].body!.abort(code === 0 || code === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset);
+  try {
+    res.body!.abort(code === 0 || code === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset);
+  } catch (err) {
+    contain(res.ctx, this, err);
+  }
 }
 
 function onDrain(this: Stream): void {
-  this[kRes].onDrain?.();
+  const res = this[kRes];
+  try {
+    res.onDrain?.();
+  } catch (err) {
+    contain(res.ctx, this, err);
+  }
 }
 
 // A stream error (peer reset mid-write, session torn down) must not reach the process.
 function onError(): void {}
 
+const IGNORE_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
+
 /** Attaches the handler to one incoming stream. */
-export function serveStream(handler: UniversalHandler, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, protocol: string): void {
-  const res = new H2Response(stream);
+export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  const res = new H2Response(ctx, stream);
   (stream as Stream)[kRes] = res;
   stream.on('error', onError);
-  res.body = handler.open(
-    {
-      method: headers[':method'] ?? '',
-      authority: headers[':authority'] ?? headers.host ?? '',
-      path: headers[':path'] ?? '',
-      headers,
-      protocol,
-    },
-    res,
-  );
+  try {
+    res.body = ctx.handler.open(
+      {
+        method: headers[':method'] ?? '',
+        authority: headers[':authority'] ?? headers.host ?? '',
+        path: headers[':path'] ?? '',
+        headers,
+        protocol: ctx.protocol,
+      },
+      res,
+    );
+  } catch (err) {
+    res.body = IGNORE_BODY;
+    contain(ctx, stream, err);
+    return;
+  }
   stream.on('data', onData);
   stream.on('end', onEnd);
   stream.on('close', onClose);

@@ -5,7 +5,7 @@ import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { serveStream } from './adapter.js';
+import { serveStream, type StreamContext } from './adapter.js';
 
 export interface Http2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
@@ -71,7 +71,8 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     session.on('close', () => sessions.delete(session));
     session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   });
-  server.on('stream', (stream, headers) => serveStream(handler, stream, headers, protocol));
+  const streams: StreamContext = { handler, protocol, log: opts.log };
+  server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
   server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   server.on('unknownProtocol', (socket: Socket) => {
     // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.

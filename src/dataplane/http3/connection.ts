@@ -306,14 +306,22 @@ class RequestStream implements FrameSink, UniversalResponse {
     this.out.push(bytes);
     this.outBytes += bytes.length;
     if (fin) this.outFin = true;
-    if (this.outBytes >= COALESCE_BYTES) return this.flush();
+    if (this.outBytes >= COALESCE_BYTES) return this.flushBound();
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushBound);
     }
   }
 
-  private readonly flushBound = (): void => this.flush();
+  // Runs as a microtask or inside the gRPC layer's callbacks (timers, guest answers), outside
+  // the QUIC loop's guard: what it throws ends this connection only.
+  private readonly flushBound = (): void => {
+    try {
+      this.flush();
+    } catch (e) {
+      this.conn.contain(e);
+    }
+  };
 
   private flush(): void {
     this.flushQueued = false;
@@ -514,6 +522,16 @@ export class Http3ServerConnection {
     // A bug of ours, not the peer's fault: lose only this stream.
     this.log?.error({ stream: r.stream.id, err: e }, 'http3 request stream failed');
     r.failStream(H3Code.H3_INTERNAL_ERROR);
+  }
+
+  /**
+   * Something threw outside the QUIC loop's own guard (a response flushed from
+   * a microtask): a bug of ours, not the peer's fault, but it ends this
+   * connection only.
+   */
+  contain(e: unknown): void {
+    this.log?.error({ remote: this.quic.remoteAddress, err: e }, 'http3: a request stream callback threw; closing its connection');
+    this.close(H3Code.H3_INTERNAL_ERROR, 'internal error');
   }
 
   /** Connection error: close with the code, stop every call. */
