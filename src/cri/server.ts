@@ -13,6 +13,7 @@ import { WorkdError, Code } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { CRI_LOADER_OPTIONS, type ServiceHandlers } from './handler.js';
 import { unimplementedHandler, wrapUnary } from './interceptor.js';
+import { listenSniffing } from './socket-probe.js';
 
 /** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
 export const CRI_PROTO_PATH = fileURLToPath(new URL('../../../proto/cri.proto', import.meta.url));
@@ -130,11 +131,11 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
   // channelz bookkeeping costs every call and nothing here reads it.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
   for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log));
-  await new Promise<void>((ok, fail) =>
-    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? fail(new WorkdError(Code.UNAVAILABLE, `cannot listen on the CRI socket ${socket}: ${err.message}`)) : ok(),
-    ),
-  );
+  // Our own listener in front of grpc-js, so HTTP/1 probes get an HTTP answer (src/cri/socket-probe.ts).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = await listenSniffing(socket, (conn) => injector.injectConnection(conn)).catch((err: Error) => {
+    throw new WorkdError(Code.UNAVAILABLE, `cannot listen on the CRI socket ${socket}: ${err.message}`);
+  });
   chmodSync(socket, 0o660);
   opts.log.info({ socket, services: opts.services.map((s) => s.name) }, 'CRI server listening');
 
@@ -144,6 +145,7 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
     close(graceMs = 5000) {
       closed ??= new Promise<void>((done) => {
         const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        listener.close();
         server.tryShutdown(() => {
           clearTimeout(timer);
           try { unlinkSync(socket); } catch { /* already gone */ }
