@@ -37,6 +37,19 @@ export interface Config {
     /** Registries reached over plain HTTP (loopback registries always may be). */
     insecureRegistries: string[];
   };
+  /** The node-local server behind the CRI's Exec, Attach and PortForward URLs. */
+  streaming: {
+    /** HOST:PORT (port 0 picks a free one; the kubelet gets the full URL). */
+    listen: string;
+    /** How long an Exec/Attach/PortForward URL stays valid before it is used. */
+    tokenTtlMs: number;
+    /** A session with no traffic either way for this long is closed. */
+    idleTimeoutMs: number;
+    /** How long a client has to open the streams of a session. */
+    streamCreationTimeoutMs: number;
+  };
+  /** Prometheus metrics and the run-time log levels (GET /metrics, /debug/log-levels); listen '' turns it off. */
+  metrics: { listen: string };
 }
 
 export interface Http3LimitsConfig {
@@ -75,6 +88,9 @@ export function defaultConfig(): Config {
     },
     executor: { workers: 0, memoryLimitBytes: 64 * 1024 * 1024, cpuMsPerCall: 1000, maxInFlight: 1024 },
     images: { insecureRegistries: [] },
+    // As containerd's stream server: loopback, any free port.
+    streaming: { listen: '127.0.0.1:0', tokenTtlMs: 60_000, idleTimeoutMs: 4 * 60 * 60 * 1000, streamCreationTimeoutMs: 30_000 },
+    metrics: { listen: '127.0.0.1:0' },
   };
 }
 
@@ -119,7 +135,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   } catch (err) {
     throw invalidArgument(`config file ${path}: ${(err as Error).message}`);
   }
-  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images']);
+  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics']);
   for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
   const cri = section(root, 'cri', ['socket']);
   const state = section(root, 'state', ['dir']);
@@ -138,6 +154,8 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   ]);
   const ex = section(root, 'executor', ['workers', 'memory_limit_bytes', 'cpu_ms_per_call', 'max_in_flight']);
   const im = section(root, 'images', ['insecure_registries']);
+  const st = section(root, 'streaming', ['listen', 'token_ttl_ms', 'idle_timeout_ms', 'stream_creation_timeout_ms']);
+  const me = section(root, 'metrics', ['listen']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
   if (!LOG_LEVELS.includes(level)) throw invalidArgument(`config: log.level must be one of ${LOG_LEVELS.join(', ')}`);
   const insecure = im.insecure_registries ?? base.images.insecureRegistries;
@@ -169,5 +187,12 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       maxInFlight: take(ex, 'executor', 'max_in_flight', 'number', base.executor.maxInFlight),
     },
     images: { insecureRegistries: insecure as string[] },
+    streaming: {
+      listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen),
+      tokenTtlMs: positiveInt(st, 'streaming', 'token_ttl_ms', base.streaming.tokenTtlMs),
+      idleTimeoutMs: positiveInt(st, 'streaming', 'idle_timeout_ms', base.streaming.idleTimeoutMs),
+      streamCreationTimeoutMs: positiveInt(st, 'streaming', 'stream_creation_timeout_ms', base.streaming.streamCreationTimeoutMs),
+    },
+    metrics: { listen: take(me, 'metrics', 'listen', 'string', base.metrics.listen) },
   };
 }

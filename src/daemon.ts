@@ -8,7 +8,10 @@ import { createAdminService } from './cri/admin.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
-import type { Logger } from './observability/log.js';
+import { LogLevels, type Logger } from './observability/log.js';
+import { Metrics } from './observability/metrics.js';
+import { startMetricsServer } from './observability/metrics-server.js';
+import { containersByState, sandboxesByState } from './observability/pool-readings.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/server.js';
@@ -81,6 +84,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'executor', close: () => executor.close() });
 
     const pool = new PodPool();
+    const levels = new LogLevels(log);
+    const metrics = new Metrics();
+    metrics.sources.podsByState = () => sandboxesByState(pool);
+    metrics.sources.containersByState = () => containersByState(pool);
     const deps: RuntimeDeps = {
       pool,
       store,
@@ -107,13 +114,20 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const h3 = await startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log });
       dataPlane.advertiseHttp3(h3.udpPort);
       started.push({ name: 'http3', info: { udpPort: h3.udpPort }, close: () => h3.close(2000) });
+      metrics.sources.quicConnections = () => h3.connections;
+    }
+
+    if (config.metrics.listen !== '') {
+      const ms = await startMetricsServer({ listen: config.metrics.listen, metrics, levels, log: levels.for('metrics') });
+      started.push({ name: 'metrics', info: { metricsUrl: `${ms.url}/metrics` }, close: () => ms.close() });
     }
 
     // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
     const extraServices: CriService[] = [createAdminService(store)];
     const cri = await startCriServer({
       socket: config.cri.socket,
-      log,
+      log: levels.for('cri'),
+      observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),
       services: [
         { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: createRuntimeService(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
         { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: createImageService({ store }), unimplemented: IMAGE_UNIMPLEMENTED },

@@ -36,8 +36,12 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 
+/** Told about every CRI call as it ends (metrics): the rpc's name, its status code's name, and its duration. */
+export type CallObserver = (method: string, code: string, seconds: number) => void;
+
 /** Adapts a plain async handler to grpc-js, mapping errors and logging the call. */
-export function wrapUnary(path: string, handler: UnaryHandler, log: Logger): grpc.handleUnaryCall<unknown, unknown> {
+export function wrapUnary(path: string, handler: UnaryHandler, log: Logger, observe?: CallObserver): grpc.handleUnaryCall<unknown, unknown> {
+  const method = path.slice(path.lastIndexOf('/') + 1);
   return (call, callback) => {
     const t0 = performance.now();
     let pending: Promise<unknown>;
@@ -49,6 +53,7 @@ export function wrapUnary(path: string, handler: UnaryHandler, log: Logger): grp
     pending.then(
       (res) => {
         if (log.isLevelEnabled('debug')) log.debug({ rpc: path, ms: +(performance.now() - t0).toFixed(3) }, 'cri call');
+        observe?.(method, 'OK', (performance.now() - t0) / 1000);
         callback(null, res ?? {});
       },
       (err: unknown) => {
@@ -56,7 +61,8 @@ export function wrapUnary(path: string, handler: UnaryHandler, log: Logger): grp
         const code = codeOf(err);
         const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
         if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, 'cri call failed');
-        else log.info({ ...fields, msg: status.details }, 'cri call refused');
+        else log.info({ ...fields, reason: status.details }, 'cri call refused');
+        observe?.(method, fields.code, (performance.now() - t0) / 1000);
         callback(status, null);
       },
     );
@@ -68,9 +74,14 @@ export function unimplementedHandler(
   definition: grpc.MethodDefinition<unknown, unknown>,
   details: string,
   log: Logger,
+  observe?: CallObserver,
 ): grpc.UntypedHandleCall {
   const status = { code: grpc.status.UNIMPLEMENTED, details };
-  const note = () => log.info({ rpc: definition.path, code: 'UNIMPLEMENTED' }, 'cri call unimplemented');
+  const method = definition.path.slice(definition.path.lastIndexOf('/') + 1);
+  const note = () => {
+    log.info({ rpc: definition.path, code: 'UNIMPLEMENTED' }, 'cri call unimplemented');
+    observe?.(method, 'UNIMPLEMENTED', 0);
+  };
   if (definition.requestStream && definition.responseStream) {
     return ((call: grpc.ServerDuplexStream<unknown, unknown>) => { note(); call.emit('error', status); }) as grpc.handleBidiStreamingCall<unknown, unknown>;
   }

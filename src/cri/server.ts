@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { WorkdError, Code } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { CRI_LOADER_OPTIONS, type ServiceHandlers } from './handler.js';
-import { unimplementedHandler, wrapUnary } from './interceptor.js';
+import { unimplementedHandler, wrapUnary, type CallObserver } from './interceptor.js';
 import { listenSniffing } from './socket-probe.js';
 
 /** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
@@ -36,6 +36,8 @@ export interface CriServerOptions {
   readonly socket: string;
   readonly log: Logger;
   readonly services: readonly CriService[];
+  /** Told about every call as it ends (metrics). */
+  readonly observe?: CallObserver;
 }
 
 export interface CriServer {
@@ -58,16 +60,16 @@ export function criServiceDefinition(name: 'RuntimeService' | 'ImageService'): g
   return (v1[name] as grpc.ServiceClientConstructor).service;
 }
 
-function implementation(svc: CriService, log: Logger): grpc.UntypedServiceImplementation {
+function implementation(svc: CriService, log: Logger, observe?: CallObserver): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [method, def] of Object.entries(svc.definition)) {
     const handler = svc.handlers[method];
     const path = `${svc.name}/${method}`;
     if (handler && !def.requestStream && !def.responseStream) {
-      impl[method] = wrapUnary(path, handler, log);
+      impl[method] = wrapUnary(path, handler, log, observe);
     } else {
       const why = svc.unimplemented?.[method];
-      impl[method] = unimplementedHandler(def, `workd does not implement ${path}${why ? ` (${why})` : ''}`, log);
+      impl[method] = unimplementedHandler(def, `workd does not implement ${path}${why ? ` (${why})` : ''}`, log, observe);
     }
   }
   return impl;
@@ -130,7 +132,7 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
 
   // channelz bookkeeping costs every call and nothing here reads it.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
-  for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log));
+  for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log, opts.observe));
   // Our own listener in front of grpc-js, so HTTP/1 probes get an HTTP answer (src/cri/socket-probe.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const listener = await listenSniffing(socket, (conn) => injector.injectConnection(conn)).catch((err: Error) => {

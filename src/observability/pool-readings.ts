@@ -1,0 +1,42 @@
+// Pods and containers by state, as the CRI reports them, read from the pod pool at scrape time.
+import type { PodPool } from '../pods/pod-pool.js';
+import { PodState } from '../pods/pod-state.js';
+
+const SANDBOX: Readonly<Record<PodState, string | undefined>> = {
+  [PodState.Ready]: 'SANDBOX_READY',
+  [PodState.Created]: 'SANDBOX_READY',
+  [PodState.Starting]: 'SANDBOX_READY',
+  [PodState.Running]: 'SANDBOX_READY',
+  [PodState.Stopping]: 'SANDBOX_READY',
+  [PodState.Exited]: 'SANDBOX_READY',
+  [PodState.NotReady]: 'SANDBOX_NOTREADY',
+  [PodState.NotReadyCreated]: 'SANDBOX_NOTREADY',
+  [PodState.NotReadyExited]: 'SANDBOX_NOTREADY',
+  [PodState.Removed]: undefined,
+};
+
+const CONTAINER: Readonly<Record<PodState, string | undefined>> = {
+  [PodState.Ready]: undefined,
+  [PodState.Created]: 'CONTAINER_CREATED',
+  [PodState.Starting]: 'CONTAINER_CREATED',
+  [PodState.Running]: 'CONTAINER_RUNNING',
+  [PodState.Stopping]: 'CONTAINER_RUNNING',
+  [PodState.Exited]: 'CONTAINER_EXITED',
+  [PodState.NotReady]: undefined,
+  [PodState.NotReadyCreated]: 'CONTAINER_CREATED',
+  [PodState.NotReadyExited]: 'CONTAINER_EXITED',
+  [PodState.Removed]: undefined,
+};
+
+function count(pool: PodPool, table: Readonly<Record<PodState, string | undefined>>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of new Set(Object.values(table))) if (v !== undefined) out.set(v, 0);
+  for (const p of pool.pods()) {
+    const s = table[p.state];
+    if (s !== undefined) out.set(s, (out.get(s) ?? 0) + 1);
+  }
+  return out;
+}
+
+export const sandboxesByState = (pool: PodPool) => count(pool, SANDBOX);
+export const containersByState = (pool: PodPool) => count(pool, CONTAINER);
