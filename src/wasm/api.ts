@@ -53,6 +53,8 @@ export interface StartOptions {
   readonly limits: ContainerLimits;
   /** Absolute path of the CRI log file, or undefined for no log. */
   readonly logPath?: string;
+  /** The pod's log directory: the log file must stay inside it (log-path.ts). Default: the file's own directory. */
+  readonly logDirectory?: string;
 }
 
 /** The running side of one container. */

@@ -42,7 +42,7 @@ export class Container implements ContainerRuntime, PoolClient {
     this.spec = image.spec;
     this.cpuMs = limits.cpuMs;
     this.maxInFlight = limits.maxInFlight;
-    if (o.logPath) this.log = new ContainerLog(o.logPath);
+    if (o.logPath) this.log = new ContainerLog(o.logPath, o.logDirectory);
   }
 
   /** Creates the log file, then instantiates once (through the pool) to prove the module links and initialises. */

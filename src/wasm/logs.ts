@@ -5,9 +5,9 @@
 // order by one writer per file; a queue that grows past its bound drops output
 // and says so in the log. Each batch is appended by path (open, write, close),
 // so 20,000 quiet containers hold no file descriptors and a rotated file is
-// never written to after ReopenContainerLog.
-import { appendFile, mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
+// never written to after ReopenContainerLog. Every open goes through LogFile,
+// which keeps the file inside the pod's log directory (log-path.ts).
+import { LogFile } from './log-path.js';
 
 export type Stream = 'stdout' | 'stderr';
 
@@ -56,7 +56,12 @@ export class ContainerLog {
   /** The last error writing the file (for diagnostics); writing goes on with later output. */
   lastError?: Error;
 
-  constructor(readonly path: string) {}
+  private readonly file: LogFile;
+
+  /** `directory`: the pod's log directory, the boundary the file must stay inside (default: the file's own directory). */
+  constructor(readonly path: string, directory?: string) {
+    this.file = new LogFile(path, directory);
+  }
 
   write(stream: Stream, data: Uint8Array): void {
     if (this.closed || data.length === 0) return;
@@ -90,7 +95,7 @@ export class ContainerLog {
         this.queue = [];
         this.queued = 0;
         try {
-          await appendFile(this.path, batch, { mode: 0o640 });
+          await this.file.append(batch);
         } catch (err) {
           this.lastError = err as Error;
         }
@@ -102,8 +107,7 @@ export class ContainerLog {
 
   /** Creates the file (and its directories), as a container runtime does at start, so readers find it before any output. */
   async create(): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    await (await open(this.path, 'a', 0o640)).close();
+    await this.file.create();
   }
 
   /** Waits until everything queued so far is on disk. */

@@ -1,6 +1,5 @@
 // CreateContainer: binds the pod to an image from the node's image store. The
 // image must hold the pod's own component; it stays in use until RemoveContainer.
-import { isAbsolute, join } from 'node:path';
 import type { UnaryHandler } from '../handler.js';
 import type { CreateContainerRequest__Output } from '../../gen/cri/runtime/v1/CreateContainerRequest.js';
 import type { CreateContainerResponse } from '../../gen/cri/runtime/v1/CreateContainerResponse.js';
@@ -9,16 +8,14 @@ import { WorkdError, invalidArgument, notFound } from '../../errors.js';
 import type { ImageRecord } from '../../images/api.js';
 import { nowNanos, type ContainerSpec, type Pod } from '../../pods/pod.js';
 import { checkAbiVersion } from '../../wasm/guest-abi.js';
+import { containerLogFile } from '../../wasm/log-path.js';
 import { onPod, requireId, type RuntimeDeps } from './deps.js';
 
 function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRecord): ContainerSpec {
   const env: Record<string, string> = {};
   for (const kv of config.envs) env[kv.key] = Buffer.from(kv.value).toString('utf8');
   const memory = Number(config.linux?.resources?.memory_limit_in_bytes ?? 0);
-  const logDir = pod.spec.logDirectory;
-  // As containerd, a relative log_path needs the pod's log directory (else no log, rather than a
-  // file under the daemon's working directory); an absolute one is taken as is, for crictl users.
-  const logFile = isAbsolute(config.log_path) ? config.log_path : config.log_path !== '' && logDir !== '' ? join(logDir, config.log_path) : undefined;
+  const logFile = containerLogFile(pod.spec.logDirectory, config.log_path);
   return {
     metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
     imageRequested: config.image!.image,

@@ -1,14 +1,13 @@
 // StartContainer: compiles (cached per image) and validates the module, then
 // instantiates it once, so a broken module fails here with a reason instead of
 // later on a request. On success the container joins the component map.
-import { mkdir, open } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { UnaryHandler } from '../handler.js';
 import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
 import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartContainerResponse.js';
 import { failedPrecondition } from '../../errors.js';
 import { nowNanos, type Pod } from '../../pods/pod.js';
 import { PodState } from '../../pods/pod-state.js';
+import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
 import { onPod, requireId, type GoPlan, type PreparedImage, type RuntimeDeps } from './deps.js';
 
@@ -38,8 +37,7 @@ async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
     reason = 'StartError';
     if (c.logFile) {
       // The kubelet and crictl read the log file as soon as the container runs, even before it wrote anything.
-      await mkdir(dirname(c.logFile), { recursive: true });
-      await (await open(c.logFile, 'a', 0o640)).close();
+      await new LogFile(c.logFile, pod.spec.logDirectory).create();
     }
     const runtime = await d.executor.start({
       containerId: pod.id,
@@ -52,6 +50,7 @@ async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
         maxInFlight: d.config.executor.maxInFlight,
       },
       logPath: c.logFile,
+      logDirectory: pod.spec.logDirectory,
     });
     pod.runtime = runtime;
     pod.moveTo(p.to, { startedAt: nowNanos() });

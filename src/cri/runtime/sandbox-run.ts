@@ -7,6 +7,7 @@ import type { RunPodSandboxResponse } from '../../gen/cri/runtime/v1/RunPodSandb
 import { invalidArgument } from '../../errors.js';
 import { componentFromLabels } from '../../pods/names.js';
 import { nowNanos } from '../../pods/pod.js';
+import { podLogDirectory } from '../../wasm/log-path.js';
 import type { RuntimeDeps } from './deps.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
@@ -29,7 +30,7 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
       metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
       labels: config.labels,
       annotations: config.annotations,
-      logDirectory: config.log_directory,
+      logDirectory: podLogDirectory(config.log_directory),
       hostname: config.hostname,
       runtimeHandler: req.runtime_handler,
       createdAt: nowNanos(),
