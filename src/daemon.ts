@@ -16,6 +16,8 @@ import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/server.js';
 import { openImageStore } from './images/image-store.js';
+import { openNodeState } from './state/node-state.js';
+import type { StateStore } from './state/store.js';
 import { createExecutor } from './wasm/executor.js';
 
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
@@ -41,6 +43,7 @@ export interface ReadyInfo {
 export interface Daemon {
   readonly config: Config;
   readonly pool: PodPool;
+  readonly state: StateStore;
   readonly ready: ReadyInfo;
   /** Stops accepting CRI calls, stops running containers, closes every part (idempotent). */
   close(): Promise<void>;
@@ -74,8 +77,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
 
   try {
-    await claimSocketPath(config.cri.socket, log);
     mkdirSync(config.state.dir, { recursive: true, mode: 0o750 });
+    // First: it takes the state dir's lock, so a second daemon on this dir stops here.
+    const state = await openNodeState(config.state.dir, log);
+    started.push({ name: 'state', close: () => state.close() });
+    await claimSocketPath(config.cri.socket, log);
 
     const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries });
     started.push({ name: 'image store', close: () => store.close() });
@@ -148,7 +154,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ...info,
     };
     let closing: Promise<void> | undefined;
-    return { config, pool, ready, close: () => (closing ??= closeAll()) };
+    return { config, pool, state, ready, close: () => (closing ??= closeAll()) };
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,0 +1,70 @@
+// The on-disk frame of every state file (journal and snapshot):
+//
+//   u32 LE  payload length
+//   u32 LE  CRC-32 of the payload (zlib's, the IEEE polynomial)
+//   bytes   payload: one JSON value, UTF-8
+//
+// A frame is valid when all its bytes are there, the CRC matches and the JSON parses.
+// Reading stops at the first frame that is not: everything from there on is the torn
+// tail of a write that was never acknowledged (see docs/state.md, "Recovery rules").
+import { crc32 } from 'node:zlib';
+
+export const FRAME_HEADER_BYTES = 8;
+/** A frame larger than this is refused when written and taken as damage when read. */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024; // limit: one batch of state changes
+
+/** JSON with bigints: a bigint is written as {"$big":"<decimal>"} (the CRI's nanosecond timestamps are int64). */
+function replacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? { $big: value.toString() } : value;
+}
+
+function reviver(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const big = (value as { $big?: unknown }).$big;
+    if (typeof big === 'string' && Object.keys(value).length === 1) return BigInt(big);
+  }
+  return value;
+}
+
+export function encodeFrame(value: unknown): Buffer {
+  const json = JSON.stringify(value, replacer);
+  const payloadBytes = Buffer.byteLength(json);
+  if (payloadBytes > MAX_FRAME_BYTES) throw new RangeError(`state frame of ${payloadBytes} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  frame.write(json, FRAME_HEADER_BYTES, 'utf8');
+  frame.writeUInt32LE(payloadBytes, 0);
+  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4);
+  return frame;
+}
+
+export interface ScanResult {
+  readonly values: unknown[];
+  /** Bytes of valid frames from the start; the file's good length. */
+  readonly goodBytes: number;
+  /** Why reading stopped before the end of the data, if it did. */
+  readonly damage?: string;
+}
+
+/** Every valid frame from the start of `data`, up to the first one that is not. */
+export function scanFrames(data: Uint8Array): ScanResult {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const values: unknown[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (buf.length - at < FRAME_HEADER_BYTES) return { values, goodBytes: at, damage: `${buf.length - at} bytes of a frame header at offset ${at}` };
+    const length = buf.readUInt32LE(at);
+    const sum = buf.readUInt32LE(at + 4);
+    const end = at + FRAME_HEADER_BYTES + length;
+    if (length > MAX_FRAME_BYTES) return { values, goodBytes: at, damage: `frame length ${length} at offset ${at} is over the limit` };
+    if (end > buf.length) return { values, goodBytes: at, damage: `frame at offset ${at} needs ${length} payload bytes, ${buf.length - at - FRAME_HEADER_BYTES} are there` };
+    const payload = buf.subarray(at + FRAME_HEADER_BYTES, end);
+    if (crc32(payload) !== sum) return { values, goodBytes: at, damage: `CRC mismatch in the frame at offset ${at}` };
+    try {
+      values.push(JSON.parse(payload.toString('utf8'), reviver));
+    } catch {
+      return { values, goodBytes: at, damage: `frame at offset ${at} is not JSON` };
+    }
+    at = end;
+  }
+  return { values, goodBytes: at };
+}
