@@ -37,6 +37,70 @@ export interface ContainerLimits {
   readonly maxInFlight?: number;
 }
 
+/** A change of a running container's limits (CRI UpdateContainerResources); a field left out stays as it is, 0 means the node's default. */
+export interface ResourceUpdate {
+  /** Cap on linear memory plus tables, from the next call on. */
+  readonly memoryLimitBytes?: number;
+  /** CPU time one call may use, from the next call on. */
+  readonly cpuMsPerCall?: number;
+}
+
+/**
+ * One container's counters, owned by the executor (CRI stats and metrics read
+ * them; nothing else counts them). A snapshot: reading it costs a small object.
+ */
+export interface ContainerUsage {
+  /**
+   * Guest CPU time of the container's calls, cumulative, in nanoseconds: real
+   * CPU time of the worker threads (Linux schedstat), not wall time. Each
+   * worker reads its thread's clock once per results message and splits that
+   * CPU among the message's calls by the wall time each ran; a call stopped at
+   * its limit is charged what its thread spent since its last message. It
+   * includes instantiation and the per-call reset, which the container's calls
+   * cause. 0 where the kernel has no schedstat.
+   */
+  readonly cpuNanos: number;
+  /**
+   * Working set: bytes of memory the container's last call held (its
+   * instance's linear memory plus its tables, as counted against the memory
+   * limit), measured at the end of that call, before the reset. Instances are
+   * pooled per image and limit and reset after each call, so an idle
+   * container holds no memory of its own; this is what one call of it needs.
+   */
+  readonly memoryBytes: number;
+  /** The largest memoryBytes seen. */
+  readonly memoryPeakBytes: number;
+  /** Calls admitted and not finished (queued or running). */
+  readonly inFlight: number;
+  /** Calls admitted that have finished, whatever their status (calls refused at admission are not counted). */
+  readonly callsCompleted: number;
+  /** The limits now in force. */
+  readonly memoryLimitBytes: number;
+  readonly cpuMsPerCall: number;
+  /** When the snapshot was taken (ms since the epoch). */
+  readonly timestampMs: number;
+}
+
+/** Executor-wide counters. */
+export interface ExecutorUsage {
+  /** Worker threads running guests. */
+  readonly workers: number;
+  /** Workers running a call at this moment. */
+  readonly busyWorkers: number;
+  /** Calls admitted and waiting for a worker (queue depth, all containers). */
+  readonly queued: number;
+  /**
+   * CPU time of all worker threads, cumulative, in nanoseconds (the sum over
+   * containers' cpuNanos, including containers since stopped). Utilisation over
+   * an interval = Δ workerCpuNanos / (Δ time × workers).
+   */
+  readonly workerCpuNanos: number;
+  /** Workers terminated and replaced (a call stopped at a limit, or a crash). */
+  readonly workersReplaced: number;
+  readonly containers: number;
+  readonly timestampMs: number;
+}
+
 /** A module compiled once per image and validated against the guest ABI. */
 export interface PreparedModule {
   readonly imageId: string;
@@ -76,6 +140,23 @@ export interface Executor {
   prepare(imageId: string, wasm: Uint8Array, abiVersion: number): Promise<PreparedModule>;
   /** Instantiates once to prove the module links and initialises; throws WorkdError with the reason if not. */
   start(options: StartOptions): Promise<ContainerRuntime>;
+  /**
+   * Changes a running container's limits from its next call on (calls already
+   * running keep theirs). Throws WorkdError NOT_FOUND for an ID that is not
+   * running here, FAILED_PRECONDITION if the module cannot run within the new
+   * memory limit (nothing is changed then).
+   */
+  update(containerId: string, u: ResourceUpdate): void;
+  /**
+   * Counters of one container started here, or undefined for an unknown ID. A
+   * stopped container's last counters stay readable until forget(containerId)
+   * (CRI stats of exited containers); a restarted container ID starts from 0.
+   */
+  containerUsage(containerId: string): ContainerUsage | undefined;
+  /** Drops a stopped container's counters (RemoveContainer). */
+  forget(containerId: string): void;
+  /** Executor-wide counters. */
+  usage(): ExecutorUsage;
   /** Forgets a compiled module (image removed). */
   evict(imageId: string): void;
   close(): Promise<void>;

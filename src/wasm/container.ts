@@ -1,10 +1,10 @@
 // The running side of one container: admission (in-flight limit, deadline,
 // cancellation), its log, and stop with draining. Calls run on the shared
 // worker pool; no instance is kept per container.
-import { Code } from '../errors.js';
-import type { ContainerRuntime, GuestCall, GuestResult, StartOptions } from './api.js';
+import { Code, failedPrecondition } from '../errors.js';
+import type { ContainerRuntime, ContainerUsage, GuestCall, GuestResult, ResourceUpdate, StartOptions } from './api.js';
 import { ContainerLog } from './logs.js';
-import type { CtxMessage, ModuleSpec, ResultExtra } from './protocol.js';
+import { PAGE_BYTES, TABLE_ENTRY_BYTES, type CtxMessage, type ModuleSpec, type ResultExtra } from './protocol.js';
 import { failure, type PoolClient, type WorkerPool } from './worker-pool.js';
 
 export interface ContainerImage {
@@ -13,8 +13,40 @@ export interface ContainerImage {
   readonly spec: ModuleSpec;
 }
 
+/** The limits a container runs under, resolved against the node's defaults. */
+export interface ResolvedLimits {
+  readonly memoryLimitBytes: number;
+  /** Linear memory pages allowed: the limit less what the tables hold, at most the module's own maximum. */
+  readonly memoryPages: number;
+  readonly cpuMs: number;
+}
+
+/**
+ * Resolves a memory limit for a module: tables count against it (a table entry
+ * costs the node TABLE_ENTRY_BYTES), and the module must fit in what is left.
+ * Throws FAILED_PRECONDITION naming the sizes if it does not.
+ */
+export function memoryPagesFor(spec: ModuleSpec, limitBytes: number): number {
+  const tableBytes = spec.tableEntries * TABLE_ENTRY_BYTES;
+  let pages = Math.floor(Math.max(0, limitBytes - tableBytes) / PAGE_BYTES);
+  if (spec.memoryMax !== undefined) pages = Math.min(pages, spec.memoryMax);
+  if (pages < spec.memoryMin) {
+    const tables = tableBytes > 0 ? ` and its tables of ${spec.tableEntries} entries hold ${tableBytes} bytes` : '';
+    throw failedPrecondition(
+      `the module needs ${spec.memoryMin * PAGE_BYTES} bytes of memory to start${tables}; the container's memory limit is ${limitBytes} bytes`,
+    );
+  }
+  return pages;
+}
+
 export class Container implements ContainerRuntime, PoolClient {
   inFlight = 0;
+  private cpuNanos = 0;
+  private memoryBytes = 0;
+  private memoryPeakBytes = 0;
+  private callsCompleted = 0;
+  /** Contexts replaced by an update while calls that use them may still be on workers. */
+  private retiredCtxs: number[] = [];
   private stopping = false;
   private discarded = false;
   /** Stops waiting for the in-flight calls to end (StopContainer may be called again while one waits). */
@@ -24,15 +56,20 @@ export class Container implements ContainerRuntime, PoolClient {
   readonly methods: ReadonlySet<string>;
   readonly module: WebAssembly.Module;
   readonly spec: ModuleSpec;
-  readonly cpuMs: number;
+  ctx: CtxMessage;
+  cpuMs: number;
+  private memoryLimitBytes: number;
   private readonly maxInFlight: number;
 
   constructor(
     private readonly pool: WorkerPool,
     o: StartOptions,
     image: ContainerImage,
-    readonly ctx: CtxMessage,
-    limits: { cpuMs: number; maxInFlight: number },
+    limits: ResolvedLimits & { maxInFlight: number },
+    /** Makes the workers' context for these limits (a new ID each time). */
+    private readonly contextFor: (l: ResolvedLimits) => CtxMessage,
+    /** Resolves an update against the current limits and the node's defaults (throws if the module cannot fit). */
+    private readonly resolve: (u: ResourceUpdate, current: ResolvedLimits) => ResolvedLimits,
     /** Called once when the container is discarded (stopped or failed to start). */
     private readonly onDiscard: (c: Container) => void,
   ) {
@@ -41,8 +78,47 @@ export class Container implements ContainerRuntime, PoolClient {
     this.module = image.module;
     this.spec = image.spec;
     this.cpuMs = limits.cpuMs;
+    this.memoryLimitBytes = limits.memoryLimitBytes;
     this.maxInFlight = limits.maxInFlight;
+    this.ctx = contextFor(limits);
     if (o.logPath) this.log = new ContainerLog(o.logPath, o.logDirectory);
+  }
+
+  update(u: ResourceUpdate): void {
+    if (this.discarded) throw failedPrecondition(`container ${this.containerId} is not running`);
+    const next = this.resolve(u, { memoryLimitBytes: this.memoryLimitBytes, memoryPages: this.ctx.memoryPages, cpuMs: this.cpuMs });
+    this.cpuMs = next.cpuMs;
+    if (next.memoryLimitBytes === this.memoryLimitBytes) return;
+    this.memoryLimitBytes = next.memoryLimitBytes;
+    // Calls already sent name the old context: it is dropped once they are done.
+    this.retiredCtxs.push(this.ctx.id);
+    this.ctx = this.contextFor(next);
+    if (this.inFlight === 0) this.dropRetired();
+  }
+
+  private dropRetired(): void {
+    for (const id of this.retiredCtxs) this.pool.dropContext(id);
+    this.retiredCtxs = [];
+  }
+
+  ran(cpuNanos: number, memoryBytes: number): void {
+    this.cpuNanos += cpuNanos;
+    if (memoryBytes < 0) return;
+    this.memoryBytes = memoryBytes;
+    if (memoryBytes > this.memoryPeakBytes) this.memoryPeakBytes = memoryBytes;
+  }
+
+  usage(): ContainerUsage {
+    return {
+      cpuNanos: Math.round(this.cpuNanos),
+      memoryBytes: this.memoryBytes,
+      memoryPeakBytes: this.memoryPeakBytes,
+      inFlight: this.inFlight,
+      callsCompleted: this.callsCompleted,
+      memoryLimitBytes: this.memoryLimitBytes,
+      cpuMsPerCall: this.cpuMs,
+      timestampMs: Date.now(),
+    };
   }
 
   /** Creates the log file, then instantiates once (through the pool) to prove the module links and initialises. */
@@ -52,7 +128,10 @@ export class Container implements ContainerRuntime, PoolClient {
     } catch (err) {
       return failure(Code.FAILED_PRECONDITION, `cannot create the container log ${this.log?.path}: ${(err as Error).message}`);
     }
-    return this.pool.submit(this, '', new Uint8Array(0), [], 0, undefined);
+    const r = await this.pool.submit(this, '', new Uint8Array(0), [], 0, undefined);
+    // The probe is the container's initialisation, not one of its calls (its CPU and memory do count).
+    this.callsCompleted = 0;
+    return r;
   }
 
   call(c: GuestCall): Promise<GuestResult> {
@@ -76,7 +155,11 @@ export class Container implements ContainerRuntime, PoolClient {
 
   finished(): void {
     this.inFlight--;
-    if (this.inFlight === 0) for (const w of this.drainWaiters) w();
+    this.callsCompleted++;
+    if (this.inFlight === 0) {
+      if (this.retiredCtxs.length > 0) this.dropRetired();
+      for (const w of this.drainWaiters) w();
+    }
   }
 
   async stop(timeoutMs: number): Promise<void> {
@@ -101,7 +184,8 @@ export class Container implements ContainerRuntime, PoolClient {
     this.discarded = true;
     this.stopping = true;
     this.onDiscard(this);
-    this.pool.dropContext(this);
+    this.dropRetired();
+    this.pool.dropContext(this.ctx.id);
     await this.log?.close();
   }
 

@@ -5,14 +5,15 @@ import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/log.js';
-import { Code, WorkdError, failedPrecondition, unavailable } from '../errors.js';
-import type { ContainerRuntime, Executor, PreparedModule, StartOptions } from './api.js';
+import { Code, WorkdError, failedPrecondition, notFound, unavailable } from '../errors.js';
+import type { ContainerRuntime, ContainerUsage, Executor, ExecutorUsage, PreparedModule, ResourceUpdate, StartOptions } from './api.js';
 import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
-import { Container } from './container.js';
+import { Container, memoryPagesFor, type ResolvedLimits } from './container.js';
 import { WorkerPool } from './worker-pool.js';
 import type { CtxMessage, ModuleSpec } from './protocol.js';
 
-const PAGE = 65536;
+// limit: counters of stopped containers kept for CRI stats until forget(); the oldest go first past this.
+export const MAX_STOPPED_USAGE = 10_000;
 
 interface Image {
   readonly prepared: PreparedModule;
@@ -27,7 +28,9 @@ export function createExecutor(cfg: Config['executor'], log: Logger): Executor {
 class WorkerExecutor implements Executor {
   private readonly images = new Map<string, Promise<Image>>();
   private readonly ready = new Map<string, Image>();
-  private readonly containers = new Set<Container>();
+  private readonly containers = new Map<string, Container>();
+  /** Last counters of stopped containers, oldest first. */
+  private readonly stopped = new Map<string, ContainerUsage>();
   private readonly pool: WorkerPool;
   private ctxSeq = 0;
   private closed = false;
@@ -75,6 +78,7 @@ class WorkerExecutor implements Executor {
       spec: {
         mutableGlobals: r.mutableGlobals,
         tables: r.tables,
+        tableEntries: r.tableEntries,
         tableWrites: r.tableWrites,
         dirtyTracking: r.dirtyTracking,
         memoryMin: r.memory.min,
@@ -88,41 +92,70 @@ class WorkerExecutor implements Executor {
     if (this.closed) throw unavailable('the executor is closed');
     const image = this.ready.get(o.module.imageId) ?? (await this.images.get(o.module.imageId));
     if (!image) throw failedPrecondition(`image ${o.module.imageId} has not been prepared (or was evicted)`);
-    const limitBytes = o.limits.memoryBytes && o.limits.memoryBytes > 0 ? o.limits.memoryBytes : this.cfg.memoryLimitBytes;
-    let pages = Math.floor(limitBytes / PAGE);
-    if (image.spec.memoryMax !== undefined) pages = Math.min(pages, image.spec.memoryMax);
-    if (pages < image.spec.memoryMin) {
-      throw failedPrecondition(
-        `the module needs ${image.spec.memoryMin * PAGE} bytes of memory to start; the container's memory limit is ${limitBytes} bytes`,
-      );
-    }
     const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
     const args = [...(o.args ?? [])];
     const hash = createHash('sha256').update(JSON.stringify([env, args])).digest('base64url').slice(0, 16);
-    const ctx: CtxMessage = {
+    const contextFor = (l: ResolvedLimits): CtxMessage => ({
       t: 'ctx',
       id: ++this.ctxSeq,
       moduleKey: image.prepared.imageId,
-      poolKey: `${image.prepared.imageId}|${pages}`,
+      poolKey: `${image.prepared.imageId}|${l.memoryPages}|${l.memoryLimitBytes}`,
       envHash: hash,
-      memoryPages: pages,
+      memoryPages: l.memoryPages,
+      memoryLimitBytes: l.memoryLimitBytes,
       env,
       args,
-    };
+    });
+    const resolve = (u: ResourceUpdate, cur: ResolvedLimits) => this.resolve(image.spec, u, cur);
     const limits = {
-      cpuMs: o.limits.cpuMsPerCall && o.limits.cpuMsPerCall > 0 ? o.limits.cpuMsPerCall : this.cfg.cpuMsPerCall,
+      ...resolve({ memoryLimitBytes: o.limits.memoryBytes ?? 0, cpuMsPerCall: o.limits.cpuMsPerCall ?? 0 }, { memoryLimitBytes: 0, memoryPages: 0, cpuMs: 0 }),
       maxInFlight: o.limits.maxInFlight && o.limits.maxInFlight > 0 ? o.limits.maxInFlight : this.cfg.maxInFlight,
     };
-    const container = new Container(this.pool, o, { methods: image.prepared.methods, module: image.module, spec: image.spec }, ctx, limits, (c) =>
-      this.containers.delete(c),
-    );
-    this.containers.add(container);
+    if (this.containers.has(o.containerId)) throw failedPrecondition(`container ${o.containerId} is already running`);
+    const container = new Container(this.pool, o, { methods: image.prepared.methods, module: image.module, spec: image.spec }, limits, contextFor, resolve, (c) => {
+      if (this.containers.get(c.containerId) !== c) return;
+      this.containers.delete(c.containerId);
+      this.stopped.set(c.containerId, c.usage());
+      if (this.stopped.size > MAX_STOPPED_USAGE) this.stopped.delete(this.stopped.keys().next().value!);
+    });
+    this.stopped.delete(o.containerId);
+    this.containers.set(o.containerId, container);
     const probe = await container.probe();
     if (probe.status !== Code.OK) {
       await container.discard();
+      this.stopped.delete(o.containerId);
       throw new WorkdError(probe.status as Code, probe.message);
     }
     return container;
+  }
+
+  /** Limits after an update: a field left out keeps its value, 0 (or less) means the node's default. */
+  private resolve(spec: ModuleSpec, u: ResourceUpdate, cur: ResolvedLimits): ResolvedLimits {
+    const pick = (v: number | undefined, current: number, dflt: number) => (v === undefined ? current : v > 0 ? v : dflt);
+    const memoryLimitBytes = pick(u.memoryLimitBytes, cur.memoryLimitBytes, this.cfg.memoryLimitBytes);
+    return {
+      memoryLimitBytes,
+      memoryPages: memoryLimitBytes === cur.memoryLimitBytes ? cur.memoryPages : memoryPagesFor(spec, memoryLimitBytes),
+      cpuMs: pick(u.cpuMsPerCall, cur.cpuMs, this.cfg.cpuMsPerCall),
+    };
+  }
+
+  update(containerId: string, u: ResourceUpdate): void {
+    const c = this.containers.get(containerId);
+    if (!c) throw notFound(`no running container ${containerId} in the executor`);
+    c.update(u);
+  }
+
+  containerUsage(containerId: string): ContainerUsage | undefined {
+    return this.containers.get(containerId)?.usage() ?? this.stopped.get(containerId);
+  }
+
+  forget(containerId: string): void {
+    this.stopped.delete(containerId);
+  }
+
+  usage(): ExecutorUsage {
+    return { ...this.pool.usage(), containers: this.containers.size, timestampMs: Date.now() };
   }
 
   evict(imageId: string): void {
@@ -133,6 +166,6 @@ class WorkerExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([this.pool.close(), ...[...this.containers].map((c) => c.discard())]);
+    await Promise.all([this.pool.close(), ...[...this.containers.values()].map((c) => c.discard())]);
   }
 }

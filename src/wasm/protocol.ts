@@ -7,6 +7,8 @@ import type { MetadataEntry } from './api.js';
 export interface ModuleSpec {
   readonly mutableGlobals: readonly number[];
   readonly tables: readonly number[];
+  /** Entries of all tables in a fresh instance (they count against the memory limit). */
+  readonly tableEntries: number;
   readonly tableWrites: boolean;
   /** Memory writes are tracked (workd_dirty_lo/hi): restore only the range written. */
   readonly dirtyTracking: boolean;
@@ -15,12 +17,22 @@ export interface ModuleSpec {
   readonly hasInitialize: boolean;
 }
 
+/**
+ * What one table entry costs, counted against the container's memory limit:
+ * V8 holds ~28 bytes per funcref entry per instance (measured: RSS of five
+ * instances of a 1M-entry table), and the reset snapshot ~9 more.
+ */
+export const TABLE_ENTRY_BYTES = 40;
+export const PAGE_BYTES = 65536;
+
 /** Watchdog slots in each worker's SharedArrayBuffer (Float64Array indices). */
 export const WD_DEADLINE = 0; // epoch ms after which the running call is stopped; 0 when idle
 export const WD_SEQ = 1; // seq of the running call
 export const WD_CALLER = 2; // 1 when the deadline is the caller's, 0 when it is the CPU limit
 export const WD_START = 3; // epoch ms when the running call started
-export const WD_SLOTS = 4;
+export const WD_TID = 4; // the worker's kernel thread id (its CPU clock is readable from the main thread), 0 if unknown
+export const WD_CPU0 = 5; // the worker's thread CPU ns when it last attributed CPU to calls (see worker.ts)
+export const WD_SLOTS = 6;
 
 /**
  * Work stealing (Int32Array slots after the Float64 ones, used with Atomics):
@@ -57,6 +69,8 @@ export interface CtxMessage {
   readonly poolKey: string;
   readonly envHash: string;
   readonly memoryPages: number;
+  /** Linear memory plus tables (TABLE_ENTRY_BYTES each) may hold this much. */
+  readonly memoryLimitBytes: number;
   readonly env: readonly string[];
   readonly args: readonly string[];
 }
@@ -112,7 +126,9 @@ export const R_SEQ = 0;
 export const R_STATUS = 1;
 export const R_OFF = 2;
 export const R_LEN = 3; // -1: no response
-export const RESULT_FIELDS = 4;
+export const R_CPU_NS = 4; // thread CPU time attributed to the call
+export const R_MEM = 5; // bytes of memory the call's instance held at its end (linear memory + tables)
+export const RESULT_FIELDS = 6;
 
 export interface ResultExtra {
   readonly message: string;

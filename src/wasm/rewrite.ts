@@ -46,6 +46,8 @@ export interface RewriteResult {
   readonly mutableGlobals: readonly number[];
   /** Indices of the tables now exported as `workd_t<i>`. */
   readonly tables: readonly number[];
+  /** Their initial sizes added up. */
+  readonly tableEntries: number;
   /** The memory the host must supply (the module's own declaration). */
   readonly memory: Limits;
   /** How many `memory.grow` instructions were redirected. */
@@ -319,5 +321,5 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     emit(s.id, replaced.get(s.id) ?? buf.subarray(s.start, s.end));
   }
   emitMissingBefore(ORDER.length);
-  return { bytes: out.toBytes(), mutableGlobals, tables, memory, growSites, tableWrites, dirtyTracking };
+  return { bytes: out.toBytes(), mutableGlobals, tables, tableEntries: info.tableEntries, memory, growSites, tableWrites, dirtyTracking };
 }

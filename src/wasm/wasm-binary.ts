@@ -37,6 +37,8 @@ export interface ModuleInfo {
   /** Every global, imported ones first. */
   readonly globals: readonly { readonly valtype: number; readonly mutable: boolean }[];
   readonly tableCount: number;
+  /** The tables' initial sizes added up (entries a fresh instance holds). */
+  readonly tableEntries: number;
   /** Memories the module defines (not imported ones). */
   readonly memories: readonly Limits[];
   readonly importedMemories: number;
@@ -298,6 +300,7 @@ export function inspectModule(buf: Uint8Array): ModuleInfo {
   const globals: { valtype: number; mutable: boolean }[] = [];
   const memories: Limits[] = [];
   let tableCount = 0;
+  let tableEntries = 0;
   let importedMemories = 0;
   for (const s of sections(buf)) {
     const r = new Reader(buf, s.start, s.end);
@@ -326,7 +329,7 @@ export function inspectModule(buf: Uint8Array): ModuleInfo {
             funcTypes.push(typeIndex);
           } else if (kind === 'table') {
             r.valtype();
-            r.limits();
+            tableEntries += r.limits().min;
             tableCount++;
           } else if (kind === 'memory') {
             r.limits();
@@ -352,7 +355,7 @@ export function inspectModule(buf: Uint8Array): ModuleInfo {
         for (let i = 0; i < n; i++) {
           if (buf[r.pos] === 0x40) throw new WasmFormatError('tables with initialiser expressions are not supported');
           r.valtype();
-          r.limits();
+          tableEntries += r.limits().min;
           tableCount++;
         }
         break;
@@ -386,5 +389,5 @@ export function inspectModule(buf: Uint8Array): ModuleInfo {
         break;
     }
   }
-  return { types, imports, exports, funcTypes, globals, tableCount, memories, importedMemories };
+  return { types, imports, exports, funcTypes, globals, tableCount, tableEntries, memories, importedMemories };
 }

@@ -9,11 +9,12 @@ import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
 import type { GuestResult, MetadataEntry } from './api.js';
 import {
-  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_CPU0, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type CtxMessage, type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
+import { ThreadCpuClock } from './thread-cpu.js';
 
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
@@ -27,6 +28,7 @@ const MAX_ATTEMPTS = 3;
 /** What the pool needs from the container a call belongs to. */
 export interface PoolClient {
   readonly containerId: string;
+  /** Read when a call is sent to a worker: a limit changed by an update applies from the next call. */
   readonly ctx: CtxMessage;
   readonly module: WebAssembly.Module;
   readonly spec: ModuleSpec;
@@ -36,6 +38,17 @@ export interface PoolClient {
   finished(): void;
   /** Guest output of a finished call. */
   output(r: ResultExtra): void;
+  /** A call ran: the worker thread CPU time it took, and the memory its instance held at its end (-1: none reached). */
+  ran(cpuNanos: number, memoryBytes: number): void;
+}
+
+/** Executor-wide counters (see ExecutorUsage in api.ts). */
+export interface PoolUsage {
+  readonly workers: number;
+  readonly busyWorkers: number;
+  readonly queued: number;
+  readonly workerCpuNanos: number;
+  readonly workersReplaced: number;
 }
 
 interface Pending {
@@ -96,6 +109,10 @@ export class WorkerPool {
   private flushQueued = false;
   private closed = false;
   private readonly guards = new WeakMap<AbortSignal, Guard>();
+  /** Calls submitted and not yet released. */
+  private pending = 0;
+  private cpuNanos = 0;
+  private replaced = 0;
   /** Runs only while some worker has calls: an idle node should not wake every few ms. */
   private watchdog: NodeJS.Timeout | null = null;
 
@@ -170,6 +187,7 @@ export class WorkerPool {
         unlisten: null,
       };
       container.inFlight++;
+      this.pending++;
       if (signal) {
         const guard = this.guardOf(signal);
         if (guard.call === null) {
@@ -289,6 +307,9 @@ export class WorkerPool {
       const len = m.head[o + R_LEN]!;
       const off = m.head[o + R_OFF]!;
       const extra: ResultExtra | 0 | undefined = m.extra?.[i];
+      const cpu = m.head[o + R_CPU_NS]!;
+      this.cpuNanos += cpu;
+      p.container.ran(cpu, m.head[o + R_MEM]!);
       if (extra) p.container.output(extra);
       const res: GuestResult = {
         status: m.head[o + R_STATUS]!,
@@ -319,6 +340,7 @@ export class WorkerPool {
   private release(p: Pending): void {
     if (p.released) return;
     p.released = true;
+    this.pending--;
     p.container.finished();
   }
 
@@ -329,15 +351,16 @@ export class WorkerPool {
       for (const p of [...s.queue, ...s.inflight.values()]) if (p.container === container) this.settle(p, r, true);
       // Nobody waits for a call of a stopped container: free its worker now rather than at the CPU limit.
       if (running?.container === container) {
-        void s.worker.terminate();
+        this.stopRunning(s, running);
         this.replace(s, running.seq, r);
       }
     }
   }
 
-  dropContext(container: PoolClient): void {
+  /** Forgets a container context on every worker (the container was stopped, or its limits changed). */
+  dropContext(id: number): void {
     for (const s of [...this.slots, this.spare]) {
-      if (s?.ctxs.delete(container.ctx.id)) s.worker.postMessage({ t: 'drop-ctx', id: container.ctx.id } satisfies ToWorker);
+      if (s?.ctxs.delete(id)) s.worker.postMessage({ t: 'drop-ctx', id } satisfies ToWorker);
     }
   }
 
@@ -399,9 +422,31 @@ export class WorkerPool {
         ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
         : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`);
       this.log.warn({ containerId: p?.container.containerId, method: p?.method }, 'stopping a runaway guest call');
-      void s.worker.terminate();
+      this.stopRunning(s, p);
       this.replace(s, seq, r);
     }
+  }
+
+  /**
+   * Terminates a worker in the middle of a call. The CPU the worker spent since
+   * it last reported (that call, mostly) is read from its thread's clock first
+   * and charged to the call's container.
+   */
+  private stopRunning(s: Slot, p: Pending | undefined): void {
+    const clock = s.wd[WD_TID] ? ThreadCpuClock.ofThread(s.wd[WD_TID]) : null;
+    if (clock) {
+      const spent = Math.max(0, clock.read() - s.wd[WD_CPU0]!);
+      clock.close();
+      this.cpuNanos += spent;
+      p?.container.ran(spent, -1);
+    }
+    void s.worker.terminate();
+  }
+
+  usage(): PoolUsage {
+    let busy = 0;
+    for (const s of this.slots) if (s.wd[WD_DEADLINE] !== 0) busy++;
+    return { workers: this.slots.length, busyWorkers: busy, queued: this.pending - busy, workerCpuNanos: this.cpuNanos, workersReplaced: this.replaced };
   }
 
   /** A call is running long on `s`: run the calls queued behind it on other workers. */
@@ -432,6 +477,7 @@ export class WorkerPool {
   private replace(s: Slot, culprit: number, r: GuestResult): void {
     if (s.dead) return;
     s.dead = true;
+    this.replaced++;
     const i = this.slots.indexOf(s);
     if (i >= 0) {
       this.slots[i] = this.spare ?? this.spawn();

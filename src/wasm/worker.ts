@@ -7,8 +7,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder } from './host.js';
+import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
 import {
-  nowMs, WD_CALLER, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_CPU0, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
@@ -23,12 +24,24 @@ const maxInstances: number = workerData.maxInstances;
 const verifyRestore = process.env.WORKD_VERIFY_RESTORE === '1';
 /** Results of a long batch are sent in parts so fast calls do not wait behind slow ones. */
 const FLUSH_AFTER_MS = 0.5;
+/**
+ * CPU accounting: this thread's real CPU time, read once per batch part (each
+ * results message), and split among that part's calls in proportion to the
+ * wall time each took on this thread (a read costs ~3-4 µs, a call ~1-2 µs).
+ * Between two reads the thread runs only those calls and the message handling
+ * for them, so the parts add up to all the worker's CPU time.
+ */
+const cpuClock = ThreadCpuClock.self();
+let lastCpu = cpuClock?.read() ?? 0;
+wd[WD_TID] = currentThreadId();
+wd[WD_CPU0] = lastCpu;
 
 interface Ctx {
   readonly moduleKey: string;
   readonly poolKey: string;
   readonly envHash: string;
   readonly memoryPages: number;
+  readonly memoryLimitBytes: number;
   readonly env: EncodedStrings;
   readonly args: EncodedStrings;
 }
@@ -45,6 +58,8 @@ interface Inst {
   readonly globalSnap: unknown[];
   readonly tables: WebAssembly.Table[];
   readonly tableSnap: unknown[][];
+  /** Every table (restored or not), for the memory they hold. */
+  readonly allTables: WebAssembly.Table[];
   readonly growFailed: WebAssembly.Global;
   /** Set when code dropped a data or element segment (a reset cannot bring it back). */
   readonly dropped: WebAssembly.Global;
@@ -123,6 +138,7 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     globalSnap: globals.map((g) => g.value),
     tables,
     tableSnap: tables.map((t) => Array.from({ length: t.length }, (_, i) => t.get(i))),
+    allTables: spec.tables.map((i) => ex[tableExportName(i)] as WebAssembly.Table),
     growFailed: ex[GROW_FAILED_EXPORT] as WebAssembly.Global,
     dropped: ex[DROPPED_EXPORT] as WebAssembly.Global,
     dirtyLo,
@@ -210,10 +226,21 @@ function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key:
   return { inst, key };
 }
 
+/** Memory the instance holds: its linear memory and its tables. */
+function memoryInUse(inst: Inst): number {
+  let entries = 0;
+  for (let i = 0; i < inst.allTables.length; i++) entries += inst.allTables[i]!.length;
+  return inst.memory.buffer.byteLength + entries * TABLE_ENTRY_BYTES;
+}
+
+/** Memory held by the instance of the last call run (see memoryInUse), reported with its result. */
+let callMemory = 0;
+
 function run(call: WireCall): WireResult {
   const ctx = ctxs.get(call.ctx);
   const state = ctx ? new CallState(call.metadata, ctx.env, ctx.args) : new CallState(call.metadata);
   const start = nowMs();
+  callMemory = -1;
   if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
   if (!ctx) return result(call.seq, state, Code.INTERNAL, 'unknown container context on worker');
   const cpuDeadline = start + call.cpuMs;
@@ -226,6 +253,7 @@ function run(call: WireCall): WireResult {
   let key = '';
   try {
     ({ inst, key } = acquire(ctx, state, call.method === ''));
+    callMemory = memoryInUse(inst);
     if (call.method === '') return result(call.seq, state, Code.OK, '');
     const fn = inst.exports[call.method];
     if (typeof fn !== 'function') return result(call.seq, state, Code.UNIMPLEMENTED, `the component does not implement ${call.method}`);
@@ -240,10 +268,14 @@ function run(call: WireCall): WireResult {
       if (ptr + len > inst.hostHi) inst.hostHi = ptr + len;
     }
     const status = (fn as (p: number, n: number) => number)(ptr, len);
+    callMemory = memoryInUse(inst);
+    // Linear memory cannot pass its maximum, but tables grown by the call can push the total past the limit.
+    if (callMemory > ctx.memoryLimitBytes) return result(call.seq, state, Code.RESOURCE_EXHAUSTED, memoryLimitMessage(ctx, inst));
     if (status === 0) return result(call.seq, state, Code.OK, '', state.response ?? new Uint8Array(0));
     if (status > 0 && status <= 16) return result(call.seq, state, status, state.message);
     return result(call.seq, state, Code.UNKNOWN, `the component returned an invalid status ${status}${state.message ? `: ${state.message}` : ''}`);
   } catch (err) {
+    if (inst) callMemory = memoryInUse(inst);
     return result(call.seq, state, ...classify(err, inst, ctx));
   } finally {
     wd[WD_DEADLINE] = 0;
@@ -256,12 +288,17 @@ function classify(err: unknown, inst: Inst | undefined, ctx: Ctx): [number, stri
   if (err instanceof GuestExit) return [Code.INTERNAL, err.message];
   if (err instanceof HostCallError) return [Code.INTERNAL, err.message];
   if (inst && inst.growFailed.value !== 0) {
-    return [Code.RESOURCE_EXHAUSTED, `the component reached its memory limit of ${ctx.memoryPages * 65536} bytes`];
+    return [Code.RESOURCE_EXHAUSTED, memoryLimitMessage(ctx, inst)];
   }
   if (err instanceof WebAssembly.RuntimeError) return [Code.INTERNAL, `the component trapped: ${err.message}`];
   if (err instanceof RangeError && /Maximum call stack/.test(err.message)) return [Code.INTERNAL, 'the component trapped: call stack exhausted'];
   if (err instanceof RangeError && /allocate|memory/i.test(err.message)) return [Code.RESOURCE_EXHAUSTED, `the node could not allocate memory for the call: ${err.message}`];
   return [Code.INTERNAL, `the call failed: ${(err as Error)?.message ?? String(err)}`];
+}
+
+function memoryLimitMessage(ctx: Ctx, inst: Inst): string {
+  const tables = memoryInUse(inst) - inst.memory.buffer.byteLength;
+  return `the component reached its memory limit of ${ctx.memoryLimitBytes} bytes (linear memory ${inst.memory.buffer.byteLength} bytes, tables ${tables} bytes)`;
 }
 
 function result(seq: number, state: CallState, status: number, message: string, response?: Uint8Array): WireResult {
@@ -272,6 +309,8 @@ function result(seq: number, state: CallState, status: number, message: string, 
 /** Packs results into one head array and one body buffer (see protocol.ts). */
 class Packer {
   private head = new Float64Array(64 * RESULT_FIELDS);
+  /** Wall ms each result's call took on this thread (its share of the part's CPU time). */
+  private walls = new Float64Array(64);
   private body = new Uint8Array(64 * 1024);
   private used = 0;
   private n = 0;
@@ -281,15 +320,21 @@ class Packer {
     return this.n;
   }
 
-  add(r: WireResult): void {
+  /** @param memory bytes the call's instance held, or -1 when no instance was reached */
+  add(r: WireResult, wallMs: number, memory: number): void {
     if ((this.n + 1) * RESULT_FIELDS > this.head.length) {
       const h = new Float64Array(this.head.length * 2);
       h.set(this.head);
       this.head = h;
+      const w = new Float64Array(this.walls.length * 2);
+      w.set(this.walls);
+      this.walls = w;
     }
     const o = this.n * RESULT_FIELDS;
     this.head[o + R_SEQ] = r.seq;
     this.head[o + R_STATUS] = r.status;
+    this.head[o + R_MEM] = memory;
+    this.walls[this.n] = wallMs;
     if (r.response) {
       const len = r.response.length;
       if (this.used + len > this.body.length) {
@@ -313,6 +358,13 @@ class Packer {
   }
 
   post(): void {
+    const cpu = cpuClock ? cpuClock.read() : lastCpu;
+    const spent = cpu - lastCpu;
+    lastCpu = cpu;
+    wd[WD_CPU0] = cpu;
+    let wall = 0;
+    for (let i = 0; i < this.n; i++) wall += this.walls[i]!;
+    for (let i = 0; i < this.n; i++) this.head[i * RESULT_FIELDS + R_CPU_NS] = wall > 0 ? (spent * this.walls[i]!) / wall : spent / this.n;
     const head = this.head.slice(0, this.n * RESULT_FIELDS);
     const body = this.body.slice(0, this.used);
     const transfer: ArrayBuffer[] = [head.buffer, body.buffer];
@@ -332,6 +384,7 @@ const NO_METADATA: readonly MetadataEntry[] = [];
 
 function runBatch(b: Batch): void {
   let last = nowMs();
+  let prev = last;
   const n = b.head.length / CALL_FIELDS;
   for (let i = 0; i < n; i++) {
     const o = i * CALL_FIELDS;
@@ -340,7 +393,7 @@ function runBatch(b: Batch): void {
     Atomics.store(steal, ST_INDEX, i);
     if (Atomics.load(steal, ST_STOLEN) >= b.id) {
       // Taken back: the main thread runs these elsewhere unless it saw this one start.
-      for (let j = i; j < n; j++) packer.add(requeued(b.head[j * CALL_FIELDS + C_SEQ]!));
+      for (let j = i; j < n; j++) packer.add(requeued(b.head[j * CALL_FIELDS + C_SEQ]!), 0, -1);
       break;
     }
     const off = b.head[o + C_OFF]!;
@@ -353,8 +406,10 @@ function runBatch(b: Batch): void {
       deadline: b.head[o + C_DEADLINE]!,
       cpuMs: b.head[o + C_CPU_MS]!,
     };
-    packer.add(run(call));
+    const r = run(call);
     const now = nowMs();
+    packer.add(r, now - prev, callMemory);
+    prev = now;
     if (now - last > FLUSH_AFTER_MS) {
       packer.post();
       last = now;
