@@ -11,7 +11,7 @@ import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, 
 import { LogLevels, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
-import { containersByState, sandboxesByState } from './observability/pool-readings.js';
+import { callSeries, containersByState, sandboxesByState } from './observability/readings.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/server.js';
@@ -93,6 +93,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const levels = new LogLevels(log);
     const metrics = new Metrics();
     metrics.sources.podsByState = () => sandboxesByState(pool);
+    metrics.sources.imagePulls = () => [
+      { result: 'success', ...store.pullCounts.success },
+      { result: 'failure', ...store.pullCounts.failure },
+    ];
     metrics.sources.containersByState = () => containersByState(pool);
     const deps: RuntimeDeps = {
       pool,
@@ -114,6 +118,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });
+    metrics.sources.calls = () => callSeries(dataPlane.stats);
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
     if (config.dataplane.http3 && dataPlane.tls) {

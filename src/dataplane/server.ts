@@ -5,6 +5,7 @@ import { parseListen, type Config } from '../config.js';
 import type { Logger } from '../observability/log.js';
 import type { RouteTable } from '../pods/routing.js';
 import { createBuiltins } from './builtin/index.js';
+import { CallStats } from './call-stats.js';
 import { createGrpcHandler, type GrpcHandler } from './grpc/handler.js';
 import { listenHttp2, type Http2Limits } from './http2/listener.js';
 import { Router } from './router.js';
@@ -31,6 +32,8 @@ export interface DataPlane {
   readonly tls: TlsIdentity | undefined;
   /** The shared gRPC handler; HTTP/3 attaches its streams to it. */
   readonly handler: GrpcHandler;
+  /** Finished guest calls by domain, service, method and code (metrics read it). */
+  readonly stats: CallStats;
   /** Advertise HTTP/3 on UDP `port` (`alt-svc: h3=":port"`) on every response, or stop with undefined. */
   advertiseHttp3(port: number | undefined): void;
   /** GOAWAY, let in-flight calls finish for up to graceMs (default 5 s), then close what is left. */
@@ -44,8 +47,10 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     : await loadTlsIdentity({ tlsCert: opts.config.tlsCert, tlsKey: opts.config.tlsKey, stateDir: opts.stateDir, log: opts.log });
   const router = new Router(opts.routes);
   const builtins = createBuiltins(opts.routes, { watchIntervalMs: opts.healthWatchIntervalMs });
+  const stats = new CallStats();
   const handler = createGrpcHandler({
     router,
+    stats,
     maxMessageBytes: opts.config.maxMessageBytes,
     log: opts.log,
     builtins: builtins.methods,
@@ -69,6 +74,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     host,
     tls,
     handler,
+    stats,
     advertiseHttp3(udpPort) {
       handler.setResponseField('alt-svc', udpPort === undefined ? undefined : `h3=":${udpPort}"`);
     },

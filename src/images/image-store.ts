@@ -48,6 +48,12 @@ export interface PullProgress {
   (done: number, total: number): void;
 }
 
+/** Pulls that asked a registry, by result, and the bytes they fetched (the image store owns these counters). */
+export interface PullCounts {
+  readonly success: { pulls: number; bytes: number };
+  readonly failure: { pulls: number; bytes: number };
+}
+
 export interface ImageFsUsage {
   /** Nanoseconds since the epoch. */
   timestamp: bigint;
@@ -100,6 +106,8 @@ export class ImageStoreImpl implements ImageStore {
   private readonly dbPath: string;
   /** Pulls in flight by normalised reference + credentials, and registrations by manifest digest. */
   private readonly pulls = new Map<string, Promise<ImageRecord>>();
+  /** Read by metrics; pulls answered from the store without asking a registry are not counted. */
+  readonly pullCounts: PullCounts = { success: { pulls: 0, bytes: 0 }, failure: { pulls: 0, bytes: 0 } };
   private readonly commits = new Map<string, Promise<ImageRecord>>();
   /** Blobs a pull or import in flight has committed or will commit: the collector leaves them alone. */
   private readonly held = new Map<string, number>();
@@ -290,7 +298,25 @@ export class ImageStoreImpl implements ImageStore {
     const key = `${formatReference(ref)}\n${JSON.stringify(auth ?? {})}`;
     const running = this.pulls.get(key);
     if (running) return running;
-    const p = this.pullOnce(ref, auth, progress).finally(() => this.pulls.delete(key));
+    let fetched = 0;
+    const counting: PullProgress = (done, total) => {
+      fetched = done;
+      progress?.(done, total);
+    };
+    const p = this.pullOnce(ref, auth, counting)
+      .then(
+        (r) => {
+          this.pullCounts.success.pulls++;
+          this.pullCounts.success.bytes += fetched;
+          return r;
+        },
+        (err: unknown) => {
+          this.pullCounts.failure.pulls++;
+          this.pullCounts.failure.bytes += fetched;
+          throw err;
+        },
+      )
+      .finally(() => this.pulls.delete(key));
     this.pulls.set(key, p);
     return p;
   }

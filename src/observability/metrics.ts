@@ -9,13 +9,12 @@
 // keeps at most MAX_SERIES label sets per scrape and folds the rest into one
 // `other` series.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LATENCY_BUCKETS } from './buckets.js';
 
 // limit: metrics.max_series_per_metric
 export const MAX_SERIES = 5000;
 export const OTHER = 'other';
 
-/** Latency bucket bounds in seconds, shared by the CRI histogram and the data plane's. */
-export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** One (domain, service, method, code) of the data plane's calls. */
 export interface CallSeries {
@@ -92,7 +91,7 @@ export class Metrics {
   private readonly criLatency: Histogram<'method'>;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'workd_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'workd_' });
     const r = [this.registry];
     const sources = this.sources;
 

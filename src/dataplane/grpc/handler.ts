@@ -6,6 +6,7 @@ import { Code, WorkdError } from '../../errors.js';
 import type { Logger } from '../../observability/log.js';
 import type { GuestResult, MetadataEntry } from '../../wasm/api.js';
 import type { Router } from '../router.js';
+import { OTHER_METHOD, UNKNOWN, type CallStats } from '../call-stats.js';
 import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalRequestBody, UniversalResponse } from '../universal.js';
 import type { BuiltinMethods, BuiltinStream } from './builtin.js';
 import { ByteBudget } from './budget.js';
@@ -24,6 +25,8 @@ export interface GrpcHandlerOptions {
   readonly builtins?: BuiltinMethods;
   /** Cap on request bytes held by all incomplete calls together (default 256 MiB). */
   readonly maxBufferedBytes?: number;
+  /** Where finished guest calls are counted (by domain, service, method, code). */
+  readonly stats?: CallStats;
 }
 
 export interface GrpcHandler extends UniversalHandler {
@@ -184,6 +187,10 @@ class GuestCall extends RequestCall {
   private heldRequest = 0;
   private gotMessage = false;
   private halfClosedSeen = false;
+  private routed = false;
+  private requestBytes = 0;
+  private responseBytes = 0;
+  private readonly startedAt = performance.now();
 
   constructor(
     res: UniversalResponse,
@@ -206,6 +213,8 @@ class GuestCall extends RequestCall {
       return this.fail(new WorkdError(Code.INTERNAL, `unary method ${this.method} received more than one request message`));
     }
     this.gotMessage = true;
+    // Bytes as on the wire (compressed when the client compressed), as responseBytes.
+    this.requestBytes = message.length;
     super.onMessage(compressed, message);
   }
 
@@ -249,6 +258,7 @@ class GuestCall extends RequestCall {
       if (err instanceof WorkdError) return this.fail(err);
       throw err;
     }
+    this.routed = true;
     const request = this.request!;
     this.request = null;
     this.releaseRequest();
@@ -286,7 +296,30 @@ class GuestCall extends RequestCall {
     });
   }
 
+  override finish(code: number, message: string, metadata?: readonly MetadataEntry[]): void {
+    if (!this.done) this.count(code);
+    super.finish(code, message, metadata);
+  }
+
+  override abort(): void {
+    if (!this.done) this.count(Code.CANCELLED);
+    super.abort();
+  }
+
+  /** Counts the call once, under names bounded by what the node runs (see call-stats.ts). */
+  private count(code: number): void {
+    const stats = this.opts.stats;
+    if (stats === undefined) return;
+    let { domain, service, method } = this;
+    if (!this.routed) {
+      if (this.opts.router.routes.lookup(domain, service) === undefined) domain = service = method = UNKNOWN;
+      else method = OTHER_METHOD;
+    }
+    stats.entry(domain, service, method).record(code, this.requestBytes, this.responseBytes, (performance.now() - this.startedAt) / 1000);
+  }
+
   private reply(frame: Uint8Array, enc: Encoding, trailers: readonly MetadataEntry[], message: string): void {
+    this.responseBytes = frame.length - 5;
     this.sendHeadersOnce(enc);
     this.res.sendData(frame);
     this.finish(0, message, trailers);

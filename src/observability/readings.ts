@@ -1,5 +1,10 @@
-// Pods and containers by state, as the CRI reports them, read from the pod pool at scrape time.
+// What the metrics read from the parts that own the numbers, at scrape time:
+// pods and containers by state (the pod pool, in the CRI's state names) and
+// the data plane's call stats.
+import type { CallStats } from '../dataplane/call-stats.js';
+import { codeName } from '../errors.js';
 import type { PodPool } from '../pods/pod-pool.js';
+import type { CallSeries } from './metrics.js';
 import { PodState } from '../pods/pod-state.js';
 
 const SANDBOX: Readonly<Record<PodState, string | undefined>> = {
@@ -40,3 +45,27 @@ function count(pool: PodPool, table: Readonly<Record<PodState, string | undefine
 
 export const sandboxesByState = (pool: PodPool) => count(pool, SANDBOX);
 export const containersByState = (pool: PodPool) => count(pool, CONTAINER);
+
+/** The data plane's call stats as one series per (domain, service, method, code), buckets made cumulative. */
+export function callSeries(stats: CallStats): CallSeries[] {
+  const out: CallSeries[] = [];
+  stats.forEach((domain, service, method, m) => {
+    for (let code = 0; code < m.calls.length; code++) {
+      if (m.calls[code] === 0) continue;
+      let running = 0;
+      const latencyBuckets = (m.buckets[code] ?? []).map((n) => (running += n));
+      out.push({
+        domain,
+        service,
+        method,
+        code: codeName(code),
+        calls: m.calls[code]!,
+        requestBytes: m.requestBytes[code]!,
+        responseBytes: m.responseBytes[code]!,
+        latencyBuckets,
+        latencySeconds: m.seconds[code]!,
+      });
+    }
+  });
+  return out;
+}
