@@ -11,7 +11,7 @@ import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, 
 import { LogLevels, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
-import { callSeries, containersByState, sandboxesByState } from './observability/readings.js';
+import { callSeries, containerReadings, containersByState, executorReading, sandboxesByState } from './observability/readings.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/server.js';
@@ -98,6 +98,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       { result: 'failure', ...store.pullCounts.failure },
     ];
     metrics.sources.containersByState = () => containersByState(pool);
+    metrics.sources.executor = () => executorReading(executor);
+    metrics.sources.containers = () => containerReadings(pool, executor);
     const deps: RuntimeDeps = {
       pool,
       store,

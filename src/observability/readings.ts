@@ -4,7 +4,8 @@
 import type { CallStats } from '../dataplane/call-stats.js';
 import { codeName } from '../errors.js';
 import type { PodPool } from '../pods/pod-pool.js';
-import type { CallSeries } from './metrics.js';
+import type { Executor } from '../wasm/api.js';
+import type { CallSeries, ContainerReading, ExecutorReading } from './metrics.js';
 import { PodState } from '../pods/pod-state.js';
 
 const SANDBOX: Readonly<Record<PodState, string | undefined>> = {
@@ -67,5 +68,32 @@ export function callSeries(stats: CallStats): CallSeries[] {
       });
     }
   });
+  return out;
+}
+
+/** The executor's node-wide counters. */
+export function executorReading(executor: Executor): ExecutorReading {
+  const u = executor.usage();
+  return { workers: u.workers, busyWorkers: u.busyWorkers, queued: u.queued, workerCpuNanos: u.workerCpuNanos };
+}
+
+/** The executor's counters of each container that has a guest running now. */
+export function containerReadings(pool: PodPool, executor: Executor): ContainerReading[] {
+  const out: ContainerReading[] = [];
+  for (const p of pool.pods()) {
+    const rt = p.runtime;
+    if (rt === undefined) continue;
+    const u = executor.containerUsage(rt.containerId);
+    if (u === undefined) continue;
+    out.push({
+      container: rt.containerId,
+      pod: p.id,
+      domain: p.component.domain,
+      service: p.component.service,
+      cpuNanos: u.cpuNanos,
+      memoryBytes: u.memoryBytes,
+      inFlight: u.inFlight,
+    });
+  }
   return out;
 }
