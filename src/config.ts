@@ -36,6 +36,15 @@ export interface Config {
   images: {
     /** Registries reached over plain HTTP (loopback registries always may be). */
     insecureRegistries: string[];
+    /** registry host → mirror endpoints tried first, in order (`[images.mirrors."registry.k8s.io"] endpoints = [...]`). */
+    mirrors: Record<string, string[]>;
+  };
+  /** The CRI runtime (containerd) that runs the pods that are not component pods. */
+  downstream: {
+    /** `unix:///run/containerd/containerd.sock`; unset: such pods are refused. */
+    endpoint?: string;
+    /** The RuntimeClass handler name that means workd itself. */
+    workdHandler: string;
   };
   /** The node-local server behind the CRI's Exec, Attach and PortForward URLs. */
   streaming: {
@@ -87,7 +96,8 @@ export function defaultConfig(): Config {
       http3Limits: HTTP3_LIMITS_DEFAULTS,
     },
     executor: { workers: 0, memoryLimitBytes: 64 * 1024 * 1024, cpuMsPerCall: 1000, maxInFlight: 1024 },
-    images: { insecureRegistries: [] },
+    images: { insecureRegistries: [], mirrors: {} },
+    downstream: { workdHandler: 'workd' },
     // As containerd's stream server: loopback, any free port.
     streaming: { listen: '127.0.0.1:0', tokenTtlMs: 60_000, idleTimeoutMs: 4 * 60 * 60 * 1000, streamCreationTimeoutMs: 30_000 },
     metrics: { listen: '127.0.0.1:0' },
@@ -127,6 +137,21 @@ function positiveInt(t: Table, sec: string, key: string, fallback: number): numb
   return v;
 }
 
+/** `[images.mirrors."HOST"] endpoints = ["http://…", …]`, as containerd's registry mirrors. */
+function parseMirrors(v: unknown): Record<string, string[]> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument('config: images.mirrors must be a table of registries');
+  const out: Record<string, string[]> = {};
+  for (const [host, t] of Object.entries(v as Table)) {
+    const m = section(v as Table, host, ['endpoints']);
+    const eps = m.endpoints;
+    if (!Array.isArray(eps) || eps.length === 0 || !eps.every((e) => typeof e === 'string' && /^https?:\/\/[^/]+\/?$/.test(e))) {
+      throw invalidArgument(`config: images.mirrors."${host}".endpoints must be a non-empty list of http(s)://host[:port] URLs, not ${JSON.stringify(t)}`);
+    }
+    out[host] = (eps as string[]).map((e) => e.replace(/\/$/, ''));
+  }
+  return out;
+}
+
 /** Reads a TOML config file over the defaults. Unknown sections and keys are refused so typos are seen. */
 export function loadConfigFile(path: string, base: Config = defaultConfig()): Config {
   let root: Table;
@@ -135,7 +160,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   } catch (err) {
     throw invalidArgument(`config file ${path}: ${(err as Error).message}`);
   }
-  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics']);
+  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics', 'downstream']);
   for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
   const cri = section(root, 'cri', ['socket']);
   const state = section(root, 'state', ['dir']);
@@ -153,7 +178,8 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
     'http3_max_field_section_size',
   ]);
   const ex = section(root, 'executor', ['workers', 'memory_limit_bytes', 'cpu_ms_per_call', 'max_in_flight']);
-  const im = section(root, 'images', ['insecure_registries']);
+  const im = section(root, 'images', ['insecure_registries', 'mirrors']);
+  const ds = section(root, 'downstream', ['endpoint', 'workd_handler']);
   const st = section(root, 'streaming', ['listen', 'token_ttl_ms', 'idle_timeout_ms', 'stream_creation_timeout_ms']);
   const me = section(root, 'metrics', ['listen']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
@@ -186,7 +212,11 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       cpuMsPerCall: take(ex, 'executor', 'cpu_ms_per_call', 'number', base.executor.cpuMsPerCall),
       maxInFlight: take(ex, 'executor', 'max_in_flight', 'number', base.executor.maxInFlight),
     },
-    images: { insecureRegistries: insecure as string[] },
+    images: { insecureRegistries: insecure as string[], mirrors: im.mirrors === undefined ? base.images.mirrors : parseMirrors(im.mirrors) },
+    downstream: {
+      endpoint: take(ds, 'downstream', 'endpoint', 'string', base.downstream.endpoint),
+      workdHandler: take(ds, 'downstream', 'workd_handler', 'string', base.downstream.workdHandler),
+    },
     streaming: {
       listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen),
       tokenTtlMs: positiveInt(st, 'streaming', 'token_ttl_ms', base.streaming.tokenTtlMs),

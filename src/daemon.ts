@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
+import { downstreamDir, startDownstream } from './cri/downstream/index.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
@@ -83,7 +84,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'state', close: () => state.close() });
     await claimSocketPath(config.cri.socket, log);
 
-    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries });
+    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors });
     started.push({ name: 'image store', close: () => store.close() });
 
     const executor = createExecutor(config.executor, log);
@@ -135,6 +136,24 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       started.push({ name: 'metrics', info: { metricsUrl: `${ms.url}/metrics` }, close: () => ms.close() });
     }
 
+    // Pods that are not component pods go to the downstream runtime (containerd), when one is configured.
+    const endpoint = config.downstream.endpoint;
+    const downstream = endpoint
+      ? await startDownstream({
+          endpoint,
+          workdHandler: config.downstream.workdHandler,
+          dir: downstreamDir(config.state.dir),
+          log,
+          workdKnows: (id) => pool.find(id) !== undefined,
+          workdHasImage: (ref) => store.resolve(ref) !== undefined,
+          insecureRegistries: config.images.insecureRegistries,
+          mirrors: config.images.mirrors,
+        })
+      : undefined;
+    if (downstream) started.push({ name: 'downstream', info: { downstream: downstream.endpoint }, close: () => downstream.close() });
+    const runtimeHandlers = createRuntimeService(deps);
+    const imageHandlers = createImageService({ store });
+
     // Extra local services on the CRI socket (e.g. the admin image import) are added to this list.
     const extraServices: CriService[] = [createAdminService(store)];
     const cri = await startCriServer({
@@ -142,8 +161,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log: levels.for('cri'),
       observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),
       services: [
-        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: createRuntimeService(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
-        { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: createImageService({ store }), unimplemented: IMAGE_UNIMPLEMENTED },
+        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, unimplemented: RUNTIME_UNIMPLEMENTED },
+        { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: downstream ? downstream.image(imageHandlers) : imageHandlers, unimplemented: IMAGE_UNIMPLEMENTED },
         ...extraServices,
       ],
     });

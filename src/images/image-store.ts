@@ -67,6 +67,8 @@ export interface ImageStoreOptions {
   dir: string;
   log: Logger;
   insecureRegistries: string[];
+  /** registry host → mirror endpoints (config `[images.mirrors."host"] endpoints`). */
+  mirrors?: Readonly<Record<string, readonly string[]>>;
 }
 
 export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStoreImpl> {
@@ -116,7 +118,7 @@ export class ImageStoreImpl implements ImageStore {
   private readonly removeListeners: Array<(imageId: string) => void> = [];
 
   constructor(opts: ImageStoreOptions, readonly content: ContentStore) {
-    this.client = new RegistryClient({ insecureRegistries: opts.insecureRegistries });
+    this.client = new RegistryClient({ insecureRegistries: opts.insecureRegistries, mirrors: opts.mirrors });
     this.log = opts.log;
     this.dbPath = join(opts.dir, DB_FILE);
   }

@@ -64,6 +64,8 @@ export function parseChallenge(header: string): Challenge | undefined {
 export interface RegistryClientOptions {
   /** Registries (host[:port]) reached over plain HTTP. Loopback registries always are. */
   insecureRegistries: readonly string[];
+  /** registry host → mirror endpoints (`http(s)://host[:port]`) tried in order before the registry itself. */
+  mirrors?: Readonly<Record<string, readonly string[]>>;
   userAgent?: string;
 }
 
@@ -103,8 +105,11 @@ export class RegistryClient {
   /** Bearer tokens by registry + scope + credentials, reused until they expire. */
   private readonly tokens = new Map<string, { token: string; expires: number }>();
 
+  private readonly mirrors: Readonly<Record<string, readonly string[]>>;
+
   constructor(opts: RegistryClientOptions) {
     this.insecure = new Set(opts.insecureRegistries);
+    this.mirrors = opts.mirrors ?? {};
     this.userAgent = opts.userAgent ?? 'workd';
   }
 
@@ -117,24 +122,50 @@ export class RegistryClient {
     return new Repository(this, ref.registry, ref.repository, auth, action);
   }
 
-  /** @internal */
+  /**
+   * @internal
+   * A pull goes to the registry's mirrors first, in order, as containerd's
+   * `registry.mirrors` do: a mirror that is unreachable, lacks the content
+   * (404) or fails (5xx) hands the request on to the next, the registry last.
+   */
   async request(
     repo: Repository,
     method: string,
     pathOrUrl: string,
     init: { headers?: Record<string, string>; body?: Uint8Array; what: string },
   ): Promise<HttpResponse> {
-    const url = pathOrUrl.startsWith('http://') || pathOrUrl.startsWith('https://') ? pathOrUrl : `${this.baseUrl(repo.registry)}${pathOrUrl}`;
+    const absolute = pathOrUrl.startsWith('http://') || pathOrUrl.startsWith('https://');
+    const mirrors = absolute || repo.action !== 'pull' ? [] : (this.mirrors[repo.registry] ?? []);
+    for (const mirror of mirrors) {
+      try {
+        const res = await this.requestAt(mirror, repo, method, pathOrUrl, init);
+        if (res.status !== 404 && res.status < 500) return res;
+        res.discard();
+      } catch (err) {
+        if (!(err instanceof WorkdError) || err.code !== Code.UNAVAILABLE) throw err;
+      }
+    }
+    return this.requestAt(absolute ? '' : this.baseUrl(repo.registry), repo, method, pathOrUrl, init);
+  }
+
+  private async requestAt(
+    base: string,
+    repo: Repository,
+    method: string,
+    pathOrUrl: string,
+    init: { headers?: Record<string, string>; body?: Uint8Array; what: string },
+  ): Promise<HttpResponse> {
+    const url = `${base}${pathOrUrl}`;
     const scope = `repository:${repo.name}:${repo.action}`;
     const basic = basicCredentials(repo.auth);
-    const tokenKey = `${repo.registry}|${scope}|${basic ?? ''}|${repo.auth?.identityToken ?? ''}`;
+    const tokenKey = `${base}|${repo.registry}|${scope}|${basic ?? ''}|${repo.auth?.identityToken ?? ''}`;
     const send = async (authorization: string | undefined): Promise<HttpResponse> => {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers };
       if (authorization) headers.authorization = authorization;
       try {
         return await httpRequest(url, { method, headers, body: init.body });
       } catch (err) {
-        throw networkError(err, `${init.what}: registry ${repo.registry} is unreachable`);
+        throw networkError(err, `${init.what}: registry ${repo.registry}${base && base !== this.baseUrl(repo.registry) ? ` (mirror ${base})` : ''} is unreachable`);
       }
     };
     let authorization: string | undefined;

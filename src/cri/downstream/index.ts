@@ -1,0 +1,84 @@
+// The downstream runtime of a hybrid node, assembled: the client, the record
+// of which IDs it owns, and the routing of both CRI services in front of
+// workd's own verbs. The daemon builds it only when `[downstream] endpoint` is set.
+import { join } from 'node:path';
+import type { Logger } from '../../observability/log.js';
+import type { ServiceHandlers } from '../handler.js';
+import { connectDownstream } from './client.js';
+import { routeImageService } from './images.js';
+import { openOwnershipStore } from './ownership.js';
+import { reconcileOwnership, routeRuntimeService, type RouterDeps } from './router.js';
+import { hybridRuntimeConfig, hybridStatus } from './status.js';
+
+// limit: how often the record of downstream IDs is checked against the downstream until that succeeds.
+export const DOWNSTREAM_RECONCILE_RETRY_MS = 2000;
+
+export interface DownstreamOptions {
+  readonly endpoint: string;
+  readonly workdHandler: string;
+  /** `<state dir>/downstream`: the record of the downstream's IDs. */
+  readonly dir: string;
+  readonly log: Logger;
+  readonly workdKnows: (idOrPrefix: string) => boolean;
+  readonly workdHasImage: (ref: string) => boolean;
+  readonly insecureRegistries: readonly string[];
+  readonly mirrors: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface Downstream {
+  readonly endpoint: string;
+  runtime(workd: ServiceHandlers, why: Readonly<Record<string, string>>): ServiceHandlers;
+  image(workd: ServiceHandlers): ServiceHandlers;
+  /** Checks the record against the downstream now (the daemon does it at start, retrying until the downstream answers). */
+  reconcile(): Promise<{ added: number; removed: number }>;
+  close(): Promise<void>;
+}
+
+export async function startDownstream(o: DownstreamOptions): Promise<Downstream> {
+  const downstream = connectDownstream(o.endpoint);
+  const owned = await openOwnershipStore(o.dir);
+  const deps: RouterDeps = { downstream, owned, workdHandler: o.workdHandler, workdKnows: o.workdKnows, log: o.log };
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const reconcile = async () => {
+    const r = await reconcileOwnership(deps);
+    if (r.added || r.removed) o.log.info({ downstream: o.endpoint, ...r }, 'record of downstream IDs brought in line with the downstream');
+    return r;
+  };
+  // Until the downstream answers once, its pods' calls get UNAVAILABLE and the record is checked again.
+  const untilReconciled = (): void => {
+    reconcile().then(
+      () => o.log.info({ downstream: o.endpoint, owned: owned.list().length }, 'downstream runtime connected'),
+      (err: Error) => {
+        if (closed) return;
+        o.log.warn({ downstream: o.endpoint, err: err.message }, 'downstream runtime not reachable; retrying');
+        timer = setTimeout(untilReconciled, DOWNSTREAM_RECONCILE_RETRY_MS);
+        timer.unref();
+      },
+    );
+  };
+  untilReconciled();
+  return {
+    endpoint: o.endpoint,
+    runtime(workd, why) {
+      return routeRuntimeService(workd, why, deps, {
+        Status: hybridStatus(workd.Status!, downstream, o.workdHandler),
+        RuntimeConfig: hybridRuntimeConfig(downstream),
+      });
+    },
+    image(workd) {
+      return routeImageService(workd, { downstream, workdHas: o.workdHasImage, insecureRegistries: o.insecureRegistries, mirrors: o.mirrors });
+    },
+    reconcile,
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      downstream.close();
+      await owned.close();
+    },
+  };
+}
+
+export function downstreamDir(stateDir: string): string {
+  return join(stateDir, 'downstream');
+}
