@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
-import { downstreamDir, startDownstream } from './cri/downstream/index.js';
+import { startDownstream } from './cri/downstream/index.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
@@ -142,7 +142,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ? await startDownstream({
           endpoint,
           workdHandler: config.downstream.workdHandler,
-          dir: downstreamDir(config.state.dir),
+          state,
           log,
           workdKnows: (id) => pool.find(id) !== undefined,
           workdHasImage: (ref) => store.resolve(ref) !== undefined,

@@ -1,12 +1,12 @@
 // The downstream runtime of a hybrid node, assembled: the client, the record
 // of which IDs it owns, and the routing of both CRI services in front of
 // workd's own verbs. The daemon builds it only when `[downstream] endpoint` is set.
-import { join } from 'node:path';
 import type { Logger } from '../../observability/log.js';
 import type { ServiceHandlers } from '../handler.js';
 import { connectDownstream } from './client.js';
 import { routeImageService } from './images.js';
-import { openOwnershipStore } from './ownership.js';
+import { ownershipStore } from './ownership.js';
+import type { StateStore } from '../../state/store.js';
 import { reconcileOwnership, routeRuntimeService, type RouterDeps } from './router.js';
 import { hybridRuntimeConfig, hybridStatus } from './status.js';
 
@@ -16,8 +16,8 @@ export const DOWNSTREAM_RECONCILE_RETRY_MS = 2000;
 export interface DownstreamOptions {
   readonly endpoint: string;
   readonly workdHandler: string;
-  /** `<state dir>/downstream`: the record of the downstream's IDs. */
-  readonly dir: string;
+  /** The node's state store: it records which IDs are the downstream's. */
+  readonly state: StateStore;
   readonly log: Logger;
   readonly workdKnows: (idOrPrefix: string) => boolean;
   readonly workdHasImage: (ref: string) => boolean;
@@ -36,7 +36,7 @@ export interface Downstream {
 
 export async function startDownstream(o: DownstreamOptions): Promise<Downstream> {
   const downstream = connectDownstream(o.endpoint);
-  const owned = await openOwnershipStore(o.dir);
+  const owned = ownershipStore(o.state);
   const deps: RouterDeps = { downstream, owned, workdHandler: o.workdHandler, workdKnows: o.workdKnows, log: o.log };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -74,11 +74,6 @@ export async function startDownstream(o: DownstreamOptions): Promise<Downstream>
       closed = true;
       clearTimeout(timer);
       downstream.close();
-      await owned.close();
     },
   };
-}
-
-export function downstreamDir(stateDir: string): string {
-  return join(stateDir, 'downstream');
 }

@@ -1,14 +1,13 @@
 // Which IDs belong to the downstream runtime. Every sandbox and container the
-// downstream created is recorded here before its ID is answered, and forgotten
-// once it is removed there, so after a restart of workd (or of the downstream)
-// a call naming that ID goes to the downstream, and one naming an ID of neither
-// side goes to workd's own verbs (which answer NotFound, or OK for Stop/Remove).
-//
-// The record is a journal file of its own in the state dir, behind this
-// interface so that it can move into the daemon's state store.
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+// downstream created is recorded in the node's state store before its ID is
+// answered, and forgotten once it is removed there, so after a restart of workd
+// (or of the downstream) a call naming that ID goes to the downstream, and one
+// naming an ID of neither side goes to workd's own verbs (which answer
+// NotFound, or OK for Stop and Remove).
+import type { StateStore } from '../../state/store.js';
+
+/** The state store kind of these records: ID → OwnedRecord. */
+export const OWNER_KIND = 'downstream.owner';
 
 export type OwnedKind = 'sandbox' | 'container';
 
@@ -18,6 +17,8 @@ export interface OwnedId {
   /** A container's sandbox. */
   readonly sandboxId?: string;
 }
+
+type OwnedRecord = Omit<OwnedId, 'id'>;
 
 export type Resolved = OwnedId | 'ambiguous' | undefined;
 
@@ -30,87 +31,42 @@ export interface OwnershipStore {
   /** Forgets IDs (and, for a sandbox, its containers). Durable once it resolves. */
   remove(ids: readonly string[]): Promise<void>;
   list(kind?: OwnedKind): OwnedId[];
-  close(): Promise<void>;
 }
 
-type Entry = { op: 'add'; rec: OwnedId } | { op: 'del'; id: string };
-
-/** Opens (or creates) `<dir>/owned.jsonl`, compacting it to the live records. */
-export async function openOwnershipStore(dir: string): Promise<OwnershipStore> {
-  mkdirSync(dir, { recursive: true, mode: 0o750 });
-  const path = join(dir, 'owned.jsonl');
-  const live = new Map<string, OwnedId>();
-  let text = '';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    let e: Entry;
-    try {
-      e = JSON.parse(line) as Entry;
-    } catch {
-      continue; // a line torn by a crash mid-write: its call was never answered
-    }
-    if (e.op === 'add') live.set(e.rec.id, e.rec);
-    else live.delete(e.id);
-  }
-  // Rewrite with only the live records (tmp + fsync + rename), so the journal does not grow without end.
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o640);
-  writeSync(fd, [...live.values()].map((rec) => JSON.stringify({ op: 'add', rec }) + '\n').join(''));
-  fdatasyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-
-  const file: FileHandle = await open(path, 'a');
-  let tail: Promise<void> = Promise.resolve();
-  const append = (entries: Entry[]): Promise<void> => {
-    const line = entries.map((e) => JSON.stringify(e) + '\n').join('');
-    const next = tail.then(async () => {
-      await file.write(line);
-      await file.datasync();
-    });
-    tail = next.catch(() => undefined);
-    return next;
+export function ownershipStore(state: StateStore): OwnershipStore {
+  const live = (): ReadonlyMap<string, OwnedRecord> => state.list<OwnedRecord>(OWNER_KIND);
+  const get = (id: string): OwnedId | undefined => {
+    const r = live().get(id);
+    return r ? { id, ...r } : undefined;
   };
-
   return {
-    get: (id) => live.get(id),
+    get,
     resolve(idOrPrefix, kind) {
-      const exact = live.get(idOrPrefix);
+      const exact = get(idOrPrefix);
       if (exact && (!kind || exact.kind === kind)) return exact;
       if (idOrPrefix === '') return undefined;
       let found: OwnedId | undefined;
-      for (const rec of live.values()) {
-        if ((kind && rec.kind !== kind) || !rec.id.startsWith(idOrPrefix)) continue;
+      for (const [id, rec] of live()) {
+        if ((kind && rec.kind !== kind) || !id.startsWith(idOrPrefix)) continue;
         if (found) return 'ambiguous';
-        found = rec;
+        found = { id, ...rec };
       }
       return found;
     },
     async add(records) {
-      const fresh = records.filter((r) => live.get(r.id)?.kind !== r.kind);
+      const fresh = records.filter((r) => live().get(r.id)?.kind !== r.kind);
       if (fresh.length === 0) return;
-      for (const r of fresh) live.set(r.id, r);
-      await append(fresh.map((rec) => ({ op: 'add', rec })));
+      await state.commit(fresh.map((r) => ({ kind: OWNER_KIND, id: r.id, value: r.sandboxId ? { kind: r.kind, sandboxId: r.sandboxId } : { kind: r.kind } })));
     },
     async remove(ids) {
       const gone = new Set<string>();
       for (const id of ids) {
-        if (live.has(id)) gone.add(id);
-        for (const rec of live.values()) if (rec.sandboxId === id) gone.add(rec.id);
+        if (live().has(id)) gone.add(id);
+        for (const [cid, rec] of live()) if (rec.sandboxId === id) gone.add(cid);
       }
       if (gone.size === 0) return;
-      for (const id of gone) live.delete(id);
-      await append([...gone].map((id) => ({ op: 'del', id })));
+      await state.commit([...gone].map((id) => ({ kind: OWNER_KIND, id })));
     },
-    list: (kind) => [...live.values()].filter((r) => !kind || r.kind === kind),
-    async close() {
-      await tail;
-      await file.close();
-    },
+    list: (kind) => [...live()].filter(([, r]) => !kind || r.kind === kind).map(([id, r]) => ({ id, ...r })),
   };
 }
