@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { invalidArgument } from './errors.js';
+import { checkLimit, DEFAULT_LIMITS, LIMIT_SECTIONS, limitsIn, type LimitName, type Limits } from './limits.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -19,20 +20,22 @@ export interface Config {
     tlsKey?: string;
     /** Cleartext h2c instead of TLS (local use). */
     plaintext: boolean;
-    maxMessageBytes: number;
     http3: boolean;
-    http3Limits: Http3LimitsConfig;
   };
   executor: {
     /** Worker threads running guests; 0 = one per core. */
     workers: number;
-    /** Default cap on a guest's linear memory when the CRI gives none. */
+    // The executor's limits, as its code reads them; declared, defaulted and
+    // validated in src/limits.ts (`[executor]` there) and copied from config.limits.
+    /** limits.executorMemoryLimitBytes */
     memoryLimitBytes: number;
-    /** CPU time one call may use. */
+    /** limits.executorCpuMsPerCall */
     cpuMsPerCall: number;
-    /** Calls one container admits at once. */
+    /** limits.executorMaxInFlight */
     maxInFlight: number;
   };
+  /** Every limit, from the one table (src/limits.ts), read from its own section. */
+  limits: Limits;
   images: {
     /** Registries reached over plain HTTP (loopback registries always may be). */
     insecureRegistries: string[];
@@ -61,24 +64,6 @@ export interface Config {
   metrics: { listen: string };
 }
 
-export interface Http3LimitsConfig {
-  /** A QUIC connection with no packets for this long is closed. */
-  readonly idleTimeoutMs: number;
-  /** QUIC connections open at once on this node; more are refused with CONNECTION_REFUSED. */
-  readonly maxConnections: number;
-  /** Requests open at once on one connection (the QUIC bidirectional stream limit). */
-  readonly maxConcurrentRequests: number;
-  /** Largest decoded request field section (SETTINGS_MAX_FIELD_SECTION_SIZE); above it, 431. */
-  readonly maxFieldSectionSize: number;
-}
-
-export const HTTP3_LIMITS_DEFAULTS: Http3LimitsConfig = {
-  idleTimeoutMs: 30_000,
-  maxConnections: 10_000,
-  maxConcurrentRequests: 1000,
-  maxFieldSectionSize: 64 * 1024,
-};
-
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 export function defaultConfig(): Config {
@@ -91,17 +76,20 @@ export function defaultConfig(): Config {
     dataplane: {
       listen: isRoot ? '[::]:443' : '[::]:8443',
       plaintext: false,
-      maxMessageBytes: 4 * 1024 * 1024,
       http3: true,
-      http3Limits: HTTP3_LIMITS_DEFAULTS,
     },
-    executor: { workers: 0, memoryLimitBytes: 64 * 1024 * 1024, cpuMsPerCall: 1000, maxInFlight: 1024 },
+    executor: executorConfig(0, DEFAULT_LIMITS),
+    limits: DEFAULT_LIMITS,
     images: { insecureRegistries: [], mirrors: {} },
     downstream: { workdHandler: 'workd' },
     // As containerd's stream server: loopback, any free port.
     streaming: { listen: '127.0.0.1:0', tokenTtlMs: 60_000, idleTimeoutMs: 4 * 60 * 60 * 1000, streamCreationTimeoutMs: 30_000 },
     metrics: { listen: '127.0.0.1:0' },
   };
+}
+
+function executorConfig(workers: number, limits: Limits): Config['executor'] {
+  return { workers, memoryLimitBytes: limits.executorMemoryLimitBytes, cpuMsPerCall: limits.executorCpuMsPerCall, maxInFlight: limits.executorMaxInFlight };
 }
 
 /** Splits `HOST:PORT`, `[v6]:PORT` or `:PORT`. */
@@ -115,13 +103,53 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 type Table = Record<string, unknown>;
 
-/** A section's table; a key it does not know is refused, so a misspelt limit is not silently ignored. */
+/** The table at a dotted section path (`dataplane.http2`), or {} when absent. */
+function tableAt(root: Table, name: string): Table {
+  // A key that itself holds dots (a registry host) is one table, not a path.
+  let t: unknown = root;
+  for (const part of name in root ? [name] : name.split('.')) {
+    t = (t as Table)[part];
+    if (t === undefined) return {};
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw invalidArgument(`config: [${name}] must be a table`);
+  }
+  return t as Table;
+}
+
+/**
+ * A section's table; a key it does not know is refused, so a misspelt limit
+ * is not silently ignored. Its limits (src/limits.ts) and sub-sections are known keys too.
+ */
 function section(root: Table, name: string, keys: readonly string[]): Table {
-  const v = root[name];
-  if (v === undefined) return {};
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument(`config: [${name}] must be a table`);
-  for (const k of Object.keys(v)) if (!keys.includes(k)) throw invalidArgument(`config: unknown key ${name}.${k} (known: ${keys.join(', ')})`);
-  return v as Table;
+  const t = tableAt(root, name);
+  const known = [...keys, ...limitsIn(name).keys(), ...LIMIT_SECTIONS.filter((s) => s.startsWith(`${name}.`) && !s.slice(name.length + 1).includes('.')).map((s) => s.slice(name.length + 1))];
+  for (const k of Object.keys(t)) {
+    if (known.includes(k)) continue;
+    const moved = MOVED_KEYS[`${name}.${k}`];
+    if (moved !== undefined) throw invalidArgument(`config: ${name}.${k} is now ${moved}`);
+    throw invalidArgument(`config: unknown key ${name}.${k} (known: ${known.join(', ')})`);
+  }
+  return t;
+}
+
+/** Keys of earlier versions, refused with their new place rather than read under two names. */
+const MOVED_KEYS: Readonly<Record<string, string>> = {
+  'dataplane.http3_idle_timeout_ms': '[dataplane.http3] idle_timeout_ms',
+  'dataplane.http3_max_connections': '[dataplane.http3] max_connections',
+  'dataplane.http3_max_concurrent_requests': '[dataplane.http3] max_concurrent_requests',
+  'dataplane.http3_max_field_section_size': '[dataplane.http3] max_field_section_size',
+};
+
+/** Every limit from its section of the file, checked, over `base`. */
+function readLimits(root: Table, base: Limits): Limits {
+  const out: Record<string, number> = { ...base };
+  for (const sec of LIMIT_SECTIONS) {
+    const t = tableAt(root, sec);
+    for (const [key, name] of limitsIn(sec)) {
+      const v = t[key];
+      if (v !== undefined) out[name satisfies LimitName] = checkLimit(name, v);
+    }
+  }
+  return out as Limits;
 }
 
 function take<T>(t: Table, sec: string, key: string, kind: 'string' | 'number' | 'boolean', fallback: T): T {
@@ -165,19 +193,13 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   const cri = section(root, 'cri', ['socket']);
   const state = section(root, 'state', ['dir']);
   const log = section(root, 'log', ['level']);
-  const dp = section(root, 'dataplane', [
-    'listen',
-    'tls_cert',
-    'tls_key',
-    'plaintext',
-    'max_message_bytes',
-    'http3',
-    'http3_idle_timeout_ms',
-    'http3_max_connections',
-    'http3_max_concurrent_requests',
-    'http3_max_field_section_size',
-  ]);
-  const ex = section(root, 'executor', ['workers', 'memory_limit_bytes', 'cpu_ms_per_call', 'max_in_flight']);
+  // `[dataplane] http3 = <bool>` is accepted as `[dataplane.http3] enabled = <bool>`.
+  const rawDp = root.dataplane as Table | undefined;
+  if (typeof rawDp?.http3 === 'boolean') root = { ...root, dataplane: { ...rawDp, http3: { enabled: rawDp.http3 } } };
+  const dp = section(root, 'dataplane', ['listen', 'tls_cert', 'tls_key', 'plaintext']);
+  const h3 = section(root, 'dataplane.http3', ['enabled']);
+  for (const sub of LIMIT_SECTIONS) if (sub.startsWith('dataplane.') && sub !== 'dataplane.http3') section(root, sub, []);
+  const ex = section(root, 'executor', ['workers']);
   const im = section(root, 'images', ['insecure_registries', 'mirrors']);
   const ds = section(root, 'downstream', ['endpoint', 'workd_handler']);
   const st = section(root, 'streaming', ['listen', 'token_ttl_ms', 'idle_timeout_ms', 'stream_creation_timeout_ms']);
@@ -188,6 +210,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   if (!Array.isArray(insecure) || !insecure.every((x) => typeof x === 'string')) {
     throw invalidArgument('config: images.insecure_registries must be a list of strings');
   }
+  const limits = readLimits(root, base.limits);
   return {
     cri: { socket: take(cri, 'cri', 'socket', 'string', base.cri.socket) },
     state: { dir: take(state, 'state', 'dir', 'string', base.state.dir) },
@@ -197,21 +220,10 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       tlsCert: take(dp, 'dataplane', 'tls_cert', 'string', base.dataplane.tlsCert),
       tlsKey: take(dp, 'dataplane', 'tls_key', 'string', base.dataplane.tlsKey),
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
-      maxMessageBytes: take(dp, 'dataplane', 'max_message_bytes', 'number', base.dataplane.maxMessageBytes),
-      http3: take(dp, 'dataplane', 'http3', 'boolean', base.dataplane.http3),
-      http3Limits: {
-        idleTimeoutMs: positiveInt(dp, 'dataplane', 'http3_idle_timeout_ms', base.dataplane.http3Limits.idleTimeoutMs),
-        maxConnections: positiveInt(dp, 'dataplane', 'http3_max_connections', base.dataplane.http3Limits.maxConnections),
-        maxConcurrentRequests: positiveInt(dp, 'dataplane', 'http3_max_concurrent_requests', base.dataplane.http3Limits.maxConcurrentRequests),
-        maxFieldSectionSize: positiveInt(dp, 'dataplane', 'http3_max_field_section_size', base.dataplane.http3Limits.maxFieldSectionSize),
-      },
+      http3: take(h3, 'dataplane.http3', 'enabled', 'boolean', base.dataplane.http3),
     },
-    executor: {
-      workers: take(ex, 'executor', 'workers', 'number', base.executor.workers),
-      memoryLimitBytes: take(ex, 'executor', 'memory_limit_bytes', 'number', base.executor.memoryLimitBytes),
-      cpuMsPerCall: take(ex, 'executor', 'cpu_ms_per_call', 'number', base.executor.cpuMsPerCall),
-      maxInFlight: take(ex, 'executor', 'max_in_flight', 'number', base.executor.maxInFlight),
-    },
+    executor: executorConfig(take(ex, 'executor', 'workers', 'number', base.executor.workers), limits),
+    limits,
     images: { insecureRegistries: insecure as string[], mirrors: im.mirrors === undefined ? base.images.mirrors : parseMirrors(im.mirrors) },
     downstream: {
       endpoint: take(ds, 'downstream', 'endpoint', 'string', base.downstream.endpoint),

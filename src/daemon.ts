@@ -120,12 +120,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     });
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
-    const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir });
+    const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits });
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
     if (config.dataplane.http3 && dataPlane.tls) {
-      const h3 = await startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log });
+      const h3 = await startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log, limits: config.limits });
       dataPlane.advertiseHttp3(h3.udpPort);
       started.push({ name: 'http3', info: { udpPort: h3.udpPort }, close: () => h3.close(2000) });
       metrics.sources.quicConnections = () => h3.connections;

@@ -8,6 +8,7 @@ import { defaultConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/log.js';
 import { startDataPlane } from '../../src/dataplane/server.js';
 import { JsRuntime, StaticRouteTable } from '../../src/dataplane/static-routes.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 const n = Number(process.argv[2] ?? 1);
 const routes = new StaticRouteTable();
@@ -22,6 +23,7 @@ const dp = await startDataPlane({
   routes,
   log: createLogger('error'),
   stateDir: mkdtempSync(join(tmpdir(), 'workd-bench-')),
+  limits: DEFAULT_LIMITS,
 });
 process.stdout.write(`ready ${dp.tcpPort}\n`);
 process.on('SIGTERM', () => void dp.close(100).then(() => process.exit(0)));

@@ -18,6 +18,7 @@ import { QUICServer, QUICClient, events } from '@matrixai/quic';
 import Logger, { LogLevel } from '@matrixai/logger';
 import { listenQuic, connectQuic, type QuicConnection } from '../../src/dataplane/http3/quic/transport.js';
 import { makeTestCert, type TestCert } from '../../test/helpers/tls.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,7 +64,7 @@ function median(xs: number[]): number {
 async function ours(cert: TestCert): Promise<Figures> {
   const server = await listenQuic({
     host: '::', port: 0, certPem: cert.certPem, keyPem: cert.keyPem, alpn: ['h3'],
-    idleTimeoutMs: 30_000, maxConnections: 10, maxStreamsBidi: 1000, maxStreamsUni: 10,
+    idleTimeoutMs: 30_000, maxConnections: 10, maxStreamsBidi: 1000, maxStreamsUni: 10, windows: DEFAULT_LIMITS,
   });
   server.onConnection = (c: QuicConnection) => {
     c.onStream = (s) => {

@@ -18,6 +18,7 @@ import { addFloats, echo, echoDescriptorSet, echoPackage, echoRuntime } from './
 import { encodeMessage } from './grpc/framing.js';
 import { grpcStatus, rawRequest } from './testdata/raw-h2.js';
 import { PROTO_ROOT } from './builtin/protos.js';
+import { DEFAULT_LIMITS, withLimits } from '../limits.js';
 
 const MAX = 256 * 1024;
 let dp: DataPlane;
@@ -55,8 +56,8 @@ before(async () => {
   const other = 'other.org:foo.Bar@0.1.0#0';
   routes.add('other.org', 'foo.Bar', { id: other, version: '0.1.0', runtime: echoRuntime(other, 'other/'), descriptorSet: set });
   routes.declare('example.com', 'foo.Sleeping');
-  const config = { ...defaultConfig().dataplane, listen: '127.0.0.1:0', plaintext: true, maxMessageBytes: MAX };
-  dp = await startDataPlane({ config, routes, log: createLogger('silent'), stateDir: dir, healthWatchIntervalMs: 50 });
+  const config = { ...defaultConfig().dataplane, listen: '127.0.0.1:0', plaintext: true };
+  dp = await startDataPlane({ config, routes, log: createLogger('silent'), stateDir: dir, healthWatchIntervalMs: 50, limits: withLimits({ maxMessageBytes: MAX }) });
 });
 
 after(async () => {
@@ -259,11 +260,11 @@ describe('bad input', () => {
 describe('memory bounds', () => {
   test('streams holding unfinished messages are refused past the node-wide budget, and give it back when they end', async () => {
     const small = await startDataPlane({
-      config: { ...defaultConfig().dataplane, listen: '127.0.0.1:0', plaintext: true, maxMessageBytes: MAX },
+      config: { ...defaultConfig().dataplane, listen: '127.0.0.1:0', plaintext: true },
       routes,
       log: createLogger('silent'),
       stateDir: dir,
-      maxBufferedBytes: 100_000,
+      limits: withLimits({ maxMessageBytes: MAX, maxBufferedRequestBytes: 100_000 }),
     });
     const s = http2.connect(`http://127.0.0.1:${small.tcpPort}`);
     s.on('error', () => {});
@@ -295,7 +296,7 @@ describe('memory bounds', () => {
 
 describe('listening', () => {
   test('[::]:0 picks a free port and serves IPv4 and IPv6 clients (dual stack); close ends lingering streams after the grace period', async () => {
-    const ds = await startDataPlane({ config: { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: true }, routes, log: createLogger('silent'), stateDir: dir });
+    const ds = await startDataPlane({ config: { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: true }, routes, log: createLogger('silent'), stateDir: dir, limits: DEFAULT_LIMITS });
     assert.ok(ds.tcpPort > 0);
     assert.equal(ds.host, '::');
     const lingering: http2.ClientHttp2Session[] = [];

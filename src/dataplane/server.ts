@@ -7,7 +7,8 @@ import type { RouteTable } from '../pods/routing.js';
 import { createBuiltins } from './builtin/index.js';
 import { CallStats } from './call-stats.js';
 import { createGrpcHandler, type GrpcHandler } from './grpc/handler.js';
-import { listenHttp2, type Http2Limits } from './http2/listener.js';
+import { listenHttp2 } from './http2/listener.js';
+import type { Limits } from '../limits.js';
 import { Router } from './router.js';
 import { loadTlsIdentity, type TlsIdentity } from './tls.js';
 
@@ -16,11 +17,10 @@ export interface DataPlaneOptions {
   readonly routes: RouteTable;
   readonly log: Logger;
   readonly stateDir: string;
-  readonly http2Limits?: Http2Limits;
+  /** Every limit the data plane enforces (config.limits). */
+  readonly limits: Limits;
   /** How often health Watch re-checks the route table. */
   readonly healthWatchIntervalMs?: number;
-  /** Cap on request bytes held by incomplete calls, node-wide (default 256 MiB). */
-  readonly maxBufferedBytes?: number;
 }
 
 export interface DataPlane {
@@ -51,10 +51,9 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const handler = createGrpcHandler({
     router,
     stats,
-    maxMessageBytes: opts.config.maxMessageBytes,
+    limits: opts.limits,
     log: opts.log,
     builtins: builtins.methods,
-    maxBufferedBytes: opts.maxBufferedBytes,
   });
   const listener = await listenHttp2({
     handler,
@@ -62,7 +61,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     port,
     tls: tls && { cert: tls.cert, key: tls.key },
     log: opts.log,
-    limits: opts.http2Limits,
+    limits: opts.limits,
   });
   opts.log.info(
     { listen: `${host.includes(':') ? `[${host}]` : host}:${listener.port}`, protocol: tls ? 'h2' : 'h2c', certPath: tls?.certPath },

@@ -54,10 +54,12 @@ test('bad settings stop the start with a message naming them', () => {
     writeFileSync(join(dir, 'typed.toml'), '[log]\nlevel = 3\n');
     cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'typed.toml')], /log\.level must be a string/]);
     cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'missing.toml')], /missing\.toml/]);
-    writeFileSync(join(dir, 'zero.toml'), '[dataplane]\nhttp3_max_connections = 0\n');
-    cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'zero.toml')], /dataplane\.http3_max_connections must be a positive integer, not 0/]);
-    writeFileSync(join(dir, 'typo.toml'), '[dataplane]\nhttp3_max_conections = 5\n');
-    cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'typo.toml')], /unknown key dataplane\.http3_max_conections/]);
+    writeFileSync(join(dir, 'zero.toml'), '[dataplane.http3]\nmax_connections = 0\n');
+    cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'zero.toml')], /\[dataplane\.http3\] max_connections must be a positive integer, not 0/]);
+    writeFileSync(join(dir, 'typo.toml'), '[dataplane.http3]\nmax_conections = 5\n');
+    cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'typo.toml')], /unknown key dataplane\.http3\.max_conections/]);
+    writeFileSync(join(dir, 'moved.toml'), '[dataplane]\nhttp3_max_connections = 5\n');
+    cases.push([['--listen', '127.0.0.1:0', '--config', join(dir, 'moved.toml')], /dataplane\.http3_max_connections is now \[dataplane\.http3\] max_connections/]);
     cases.push([['--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'x'.repeat(120), 's.sock')], /unix sockets allow at most 107/]);
     for (const [args, re] of cases) {
       const r = workd(...base, ...args);

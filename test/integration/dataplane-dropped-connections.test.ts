@@ -137,7 +137,7 @@ describe('dropped HTTP/3 connections with request streams holding partial messag
   let pid: number;
 
   before(async () => {
-    d = await startDaemon({ logLevel: 'info', configToml: '[dataplane]\nhttp3_idle_timeout_ms = 1000\n' });
+    d = await startDaemon({ logLevel: 'info', configToml: '[dataplane.http3]\nidle_timeout_ms = 1000\n' });
     pid = d.ready.pid;
   });
   after(async () => {

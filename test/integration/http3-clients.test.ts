@@ -20,6 +20,7 @@ import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { createLogger } from '../../src/observability/log.js';
 import { defaultConfig } from '../../src/config.js';
 import type { UniversalHandler } from '../../src/dataplane/universal.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 const run = promisify(execFile);
 let plane: EchoPlane;
@@ -90,7 +91,7 @@ describe('gtlsclient (ngtcp2-client)', () => {
       },
     };
     const config = { ...defaultConfig().dataplane, listen: '[::]:0' };
-    const srv: Http3Server = await startHttp3({ config, handler, port: 0, certPem: plane.certPem, keyPem: plane.keyPem, log: createLogger('silent') });
+    const srv: Http3Server = await startHttp3({ config, handler, port: 0, certPem: plane.certPem, keyPem: plane.keyPem, log: createLogger('silent'), limits: DEFAULT_LIMITS });
     try {
       const body = encodeMessage(Buffer.from('hello over h3'));
       const { fields, out, body: got } = await gtlsclient(srv.udpPort, '/foo.Bar/Echo', body, ['-n', '20']);

@@ -128,8 +128,8 @@ test('shutdown with a call in flight over HTTP/3: it finishes', async () => {
   }
 });
 
-test('the config file sets the HTTP/3 limits: with http3_max_connections = 1 a second connection is refused, the first keeps working', async () => {
-  const small = await startDaemon({ configToml: '[dataplane]\nhttp3_max_connections = 1\nhttp3_idle_timeout_ms = 5000\n', logLevel: 'info' });
+test('the config file sets the HTTP/3 limits: with [dataplane.http3] max_connections = 1 a second connection is refused, the first keeps working', async () => {
+  const small = await startDaemon({ configToml: '[dataplane.http3]\nmax_connections = 1\nidle_timeout_ms = 5000\n', logLevel: 'info' });
   const smallCri = criClient(small.criSocket);
   let first: Http3Client | undefined;
   try {

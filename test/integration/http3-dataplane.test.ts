@@ -39,7 +39,7 @@ const echoReq = (text: string, blob?: Buffer) => echo.requestSerialize({ text, b
 const echoText = (m: Uint8Array) => (echo.responseDeserialize(Buffer.from(m)) as { text: string }).text;
 
 before(async () => {
-  plane = await startEchoPlane({ limits: { maxFieldSectionSize: 16 * 1024 } });
+  plane = await startEchoPlane({ limits: { http3MaxFieldSectionSize: 16 * 1024 } });
   const target = { address: `127.0.0.1:${plane.port}`, authority: AUTH, insecure: true };
   h2 = await connectHttp2(target);
   h3 = await connectHttp3(target);
@@ -149,7 +149,7 @@ describe('gRPC semantics over HTTP/3', () => {
   });
 
   test('more concurrent calls than the server allows streams: the client waits for MAX_STREAMS, every call is answered', async () => {
-    const small = await startEchoPlane({ limits: { maxConcurrentRequests: 4 } });
+    const small = await startEchoPlane({ limits: { http3MaxConcurrentRequests: 4 } });
     const c = await Http3Client.connect({ host: '127.0.0.1', port: small.port, servername: 'localhost' });
     try {
       assert.equal(c.quic.bidiStreamsLeft, 4);
@@ -366,7 +366,7 @@ describe('bad input gets the right HTTP/3 error and the node keeps serving', () 
 
   test('1,000 connections opened and abandoned: others are served, the abandoned ones time out', { timeout: 90_000 }, async () => {
     // A separate node with a short idle timeout, so the abandoned connections go within the test.
-    const small = await startEchoPlane({ limits: { idleTimeoutMs: 1000 } });
+    const small = await startEchoPlane({ limits: { http3IdleTimeoutMs: 1000 } });
     const dir = await mkdtemp(join(tmpdir(), 'workd-h3-abandon-'));
     try {
       const script = join(dir, 'abandon.mjs');
@@ -415,7 +415,7 @@ setInterval(() => {}, 1000);
   });
 
   test('connections beyond the node limit are refused; existing ones keep working', async () => {
-    const small = await startEchoPlane({ limits: { maxConnections: 3 } });
+    const small = await startEchoPlane({ limits: { http3MaxConnections: 3 } });
     const open: Http3Client[] = [];
     try {
       for (let i = 0; i < 3; i++) open.push(await Http3Client.connect({ host: '127.0.0.1', port: small.port, servername: 'localhost' }));

@@ -12,6 +12,7 @@ import { runCall } from '../../cli/call.js';
 import { startDataPlane, type DataPlane } from '../server.js';
 import { StaticRouteTable } from '../static-routes.js';
 import { echoDescriptorSet, echoRuntime } from '../testdata/echo.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 
 let dp: DataPlane;
 let dir: string;
@@ -25,7 +26,7 @@ before(async () => {
     routes.add('example.com', 'foo.Bar', { id, version: v, runtime: echoRuntime(id, `${v}/`), descriptorSet: set });
   }
   const config = { ...defaultConfig().dataplane, listen: '127.0.0.1:0' };
-  dp = await startDataPlane({ config, routes, log: createLogger('silent'), stateDir: dir });
+  dp = await startDataPlane({ config, routes, log: createLogger('silent'), stateDir: dir, limits: DEFAULT_LIMITS });
 });
 
 after(async () => {

@@ -16,15 +16,14 @@ import { encodeMessage, MessageDecoder, type MessageSink } from './framing.js';
 import { requestMetadata } from './metadata.js';
 import { ResponseFields, ServerCall, type CallEnv } from './server-call.js';
 import { parseTimeout } from './timeout.js';
+import type { Limits } from '../../limits.js';
 
 export interface GrpcHandlerOptions {
   readonly router: Router;
-  /** Largest request or response message, after decompression (RESOURCE_EXHAUSTED above it). */
-  readonly maxMessageBytes: number;
+  /** maxMessageBytes, maxBufferedRequestBytes, builtinMaxHeldRequests (src/limits.ts). */
+  readonly limits: Pick<Limits, 'maxMessageBytes' | 'maxBufferedRequestBytes' | 'builtinMaxHeldRequests'>;
   readonly log: Logger;
   readonly builtins?: BuiltinMethods;
-  /** Cap on request bytes held by all incomplete calls together (default 256 MiB). */
-  readonly maxBufferedBytes?: number;
   /** Where finished guest calls are counted (by domain, service, method, code). */
   readonly stats?: CallStats;
 }
@@ -33,8 +32,6 @@ export interface GrpcHandler extends UniversalHandler {
   /** Adds (or with undefined removes) a field on every response's headers, e.g. `alt-svc`. */
   setResponseField(name: string, value: string | undefined): void;
 }
-
-export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
 // Below this size (de)compression runs inline: the zlib thread pool costs more than it saves.
 const INLINE_ZLIB_BYTES = 64 * 1024;
@@ -52,8 +49,9 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
   let active = 0;
   const env: CallEnv = {
     fields,
-    maxMessageBytes: opts.maxMessageBytes,
-    budget: new ByteBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
+    maxMessageBytes: opts.limits.maxMessageBytes,
+    maxHeldRequests: opts.limits.builtinMaxHeldRequests,
+    budget: new ByteBudget(opts.limits.maxBufferedRequestBytes),
     onFinished: () => {
       active--;
     },
@@ -328,14 +326,11 @@ class GuestCall extends RequestCall {
 
 const EMPTY = new Uint8Array(0);
 
-/** Requests of a built-in streaming call held while its client does not read the answers. */
-const MAX_HELD_REQUESTS = 64;
-
 /**
  * A call answered by a built-in service; messages in order, any streaming shape.
  * A client that keeps sending (reflection requests) without reading the answers
  * would make the node buffer answers without end: once the transport says the
- * answers back up (sendData false), requests wait, up to MAX_HELD_REQUESTS and
+ * answers back up (sendData false), requests wait, up to env.maxHeldRequests and
  * the node's request budget, and then the call fails with RESOURCE_EXHAUSTED.
  */
 class BuiltinCall extends RequestCall {
@@ -379,8 +374,8 @@ class BuiltinCall extends RequestCall {
 
   protected received(message: Uint8Array): void {
     if (!this.blocked && this.held.length === 0) return this.stream?.message(message);
-    if (this.held.length >= MAX_HELD_REQUESTS) {
-      return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the client sent ${MAX_HELD_REQUESTS} more requests without reading the answers`));
+    if (this.held.length >= this.env.maxHeldRequests) {
+      return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the client sent ${this.env.maxHeldRequests} more requests without reading the answers`));
     }
     if (!this.env.budget.reserve(message.length)) {
       return this.fail(new WorkdError(Code.RESOURCE_EXHAUSTED, `the node holds too much unfinished request data (limit ${this.env.budget.limit} bytes); read the answers, or retry later`));

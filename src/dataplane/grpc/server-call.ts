@@ -56,6 +56,8 @@ export class ResponseFields {
 export interface CallEnv {
   readonly fields: ResponseFields;
   readonly maxMessageBytes: number;
+  /** Requests a built-in streaming call holds while its client does not read the answers. */
+  readonly maxHeldRequests: number;
   /** Node-wide cap on request bytes held by incomplete calls. */
   readonly budget: ByteBudget;
   /** Called exactly once when the call is over (answered or aborted). */

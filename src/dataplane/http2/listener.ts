@@ -6,21 +6,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { serveStream, type StreamContext } from './adapter.js';
-
-export interface Http2Limits {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
-  readonly maxConcurrentStreams: number;
-  /** Largest header block accepted. */
-  readonly maxHeaderListSize: number;
-  /** Node's per-session memory cap in MiB (streams beyond it are refused). */
-  readonly maxSessionMemoryMiB: number;
-}
-
-export const DEFAULT_HTTP2_LIMITS: Http2Limits = {
-  maxConcurrentStreams: 1000,
-  maxHeaderListSize: 64 * 1024,
-  maxSessionMemoryMiB: 64,
-};
+import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
 
 export interface Http2ListenOptions {
   readonly handler: UniversalHandler;
@@ -29,7 +15,8 @@ export interface Http2ListenOptions {
   /** PEM certificate and key; absent = cleartext h2c. */
   readonly tls?: { cert: Buffer; key: Buffer };
   readonly log: Logger;
-  readonly limits?: Http2Limits;
+  /** The node's limits (config.limits); HTTP/2 uses the `http2*` ones. Defaults: DEFAULT_LIMITS. */
+  readonly limits?: Limits;
 }
 
 export interface Http2Listener {
@@ -39,20 +26,20 @@ export interface Http2Listener {
 }
 
 export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listener> {
-  const limits = opts.limits ?? DEFAULT_HTTP2_LIMITS;
+  const limits = opts.limits ?? DEFAULT_LIMITS;
   const protocol = opts.tls ? 'h2' : 'h2c';
   const common: http2.ServerOptions = {
     settings: {
-      maxConcurrentStreams: limits.maxConcurrentStreams,
-      maxHeaderListSize: limits.maxHeaderListSize,
+      maxConcurrentStreams: limits.http2MaxConcurrentStreams,
+      maxHeaderListSize: limits.http2MaxHeaderListSize,
       enablePush: false,
-      // A window large enough for one 4 MiB message without stalling on WINDOW_UPDATE round trips.
-      initialWindowSize: 1 << 20,
+      // The default lets one 4 MiB message flow without stalling on WINDOW_UPDATE round trips.
+      initialWindowSize: limits.http2StreamWindowBytes,
     },
-    maxSessionMemory: limits.maxSessionMemoryMiB,
-    maxSessionRejectedStreams: 100,
-    maxSessionInvalidFrames: 1000,
-    maxHeaderListPairs: 256,
+    maxSessionMemory: limits.http2MaxSessionMemoryMiB,
+    maxSessionRejectedStreams: limits.http2MaxRejectedStreams,
+    maxSessionInvalidFrames: limits.http2MaxInvalidFrames,
+    maxHeaderListPairs: limits.http2MaxHeaderPairs,
   };
   const server = opts.tls
     ? http2.createSecureServer({ ...common, cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: false, ALPNProtocols: ['h2'] })
@@ -64,7 +51,7 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     sessions.add(session);
     // The connection window starts at 64 KiB; widen it like the per-stream one.
     try {
-      session.setLocalWindowSize(8 << 20);
+      session.setLocalWindowSize(limits.http2ConnectionWindowBytes);
     } catch {
       // The session may already be closing.
     }

@@ -12,6 +12,7 @@ import { encodeFieldSection } from './qpack/encoder.js';
 import { memoryQuicPair, type MemConnection } from './testing/memory-quic.js';
 import { AbortReason, type UniversalHandler, type UniversalRequest } from '../universal.js';
 import { Setting } from './frames.js';
+import { withLimits } from '../../limits.js';
 
 interface Seen {
   requests: UniversalRequest[];
@@ -57,7 +58,8 @@ function echoHandler(seen: Seen): UniversalHandler {
   };
 }
 
-function setup(limits?: { maxFieldSectionSize: number; maxConcurrentRequests: number }) {
+function setup(over?: { http3MaxFieldSectionSize: number; http3MaxConcurrentRequests: number }) {
+  const limits = over && withLimits(over);
   const { client: cq, server: sq } = memoryQuicPair();
   const seen: Seen = { requests: [], aborts: [] };
   const server = new Http3ServerConnection(sq, { handler: echoHandler(seen), limits });
@@ -319,7 +321,7 @@ test('content-length that disagrees with the body: H3_MESSAGE_ERROR', async () =
 });
 
 test('an over-long field section gets 431 and the connection keeps serving', async () => {
-  const { client, seen } = setup({ maxFieldSectionSize: 1024, maxConcurrentRequests: 100 });
+  const { client, seen } = setup({ http3MaxFieldSectionSize: 1024, http3MaxConcurrentRequests: 100 });
   const big = await client.request({ ...base, headers: [...base.headers, 'x-big', 'v'.repeat(2000)] });
   assert.equal(big.status, 431);
   // With a body: the DATA frame may come in the same chunk as the refused HEADERS, and is ignored too.
@@ -357,7 +359,7 @@ test('a reset after the whole request arrived, before the answer, aborts the cal
 });
 
 test('requests beyond the per-connection limit are H3_REQUEST_REJECTED', async () => {
-  const { client } = setup({ maxFieldSectionSize: 4096, maxConcurrentRequests: 2 });
+  const { client } = setup({ http3MaxFieldSectionSize: 4096, http3MaxConcurrentRequests: 2 });
   const hang = () => client.request({ ...base, path: '/hang' }).catch((e: H3Error) => e.code);
   void hang();
   void hang();

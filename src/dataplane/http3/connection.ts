@@ -13,7 +13,6 @@
 //
 // Errors: H3Error with scope 'stream' resets the one stream; scope
 // 'connection' closes the connection with the code (RFC 9114 §8).
-import { HTTP3_LIMITS_DEFAULTS } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import { AbortReason, ResetCode, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
@@ -26,18 +25,10 @@ import { QpackWriter } from './qpack/primitives.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
 import { varintLength, writeVarint } from './varint.js';
 import { IdMap } from '../../util/id-map.js';
+import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
 
-export interface Http3Limits {
-  /** Our SETTINGS_MAX_FIELD_SECTION_SIZE: largest decoded request field section (431 above it). */
-  readonly maxFieldSectionSize: number;
-  /** Requests open at once on one connection; more are refused with H3_REQUEST_REJECTED. */
-  readonly maxConcurrentRequests: number;
-}
-
-export const DEFAULT_HTTP3_LIMITS: Http3Limits = {
-  maxFieldSectionSize: HTTP3_LIMITS_DEFAULTS.maxFieldSectionSize,
-  maxConcurrentRequests: HTTP3_LIMITS_DEFAULTS.maxConcurrentRequests,
-};
+/** The limits one HTTP/3 connection enforces (src/limits.ts). */
+export type Http3Limits = Pick<Limits, 'http3MaxFieldSectionSize' | 'http3MaxConcurrentRequests' | 'http3MaxControlFrameBytes' | 'http3ResponseBufferBytes'>;
 
 export interface Http3ConnectionOptions {
   readonly handler: UniversalHandler;
@@ -66,8 +57,6 @@ function h3ResetCode(h2: number): number {
 const NOOP_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
 // Below this, a response's frames are joined into one write so a unary answer leaves in one packet.
 const COALESCE_BYTES = 16 * 1024;
-/** A response backlog (bytes QUIC has not taken yet) past which sendData() asks the writer to wait for onDrain. */
-const SEND_HIGH_WATER = 64 * 1024;
 
 const enum RequestState {
   Head,
@@ -251,7 +240,7 @@ class RequestStream implements FrameSink, UniversalResponse {
     this.out.push(chunk.length);
     this.outBytes += 1 + varintLength(chunk.length);
     this.queue(chunk, false);
-    if (this.stream.bufferedBytes < SEND_HIGH_WATER) return true;
+    if (this.stream.bufferedBytes < this.conn.responseBufferBytes) return true;
     // Only a backlog inside QUIC waits for the peer; its onWritable fires when it is all taken.
     // It runs inside the QUIC loop: a throwing writer fails this stream, not the connection.
     this.stream.onWritable ??= () => {
@@ -419,6 +408,8 @@ export class Http3ServerConnection {
   readonly handler: UniversalHandler;
   readonly log: Logger | undefined;
   readonly maxFieldSectionSize: number;
+  /** A response backlog (bytes QUIC has not taken yet) past which sendData() asks the writer to wait for onDrain. */
+  readonly responseBufferBytes: number;
   private readonly maxRequests: number;
   /** By stream ID (an IdMap, not a Set: see util/id-map.ts). */
   private readonly requests = new IdMap<RequestStream>();
@@ -441,9 +432,10 @@ export class Http3ServerConnection {
   ) {
     this.handler = opts.handler;
     this.log = opts.log;
-    const limits = opts.limits ?? DEFAULT_HTTP3_LIMITS;
-    this.maxFieldSectionSize = limits.maxFieldSectionSize;
-    this.maxRequests = limits.maxConcurrentRequests;
+    const limits = opts.limits ?? DEFAULT_LIMITS;
+    this.maxFieldSectionSize = limits.http3MaxFieldSectionSize;
+    this.maxRequests = limits.http3MaxConcurrentRequests;
+    this.responseBufferBytes = limits.http3ResponseBufferBytes;
     this.peer = new PeerStreams('server', {
       settings: (s) => {
         this.peerSettings = s;
@@ -452,7 +444,7 @@ export class Http3ServerConnection {
         // A client's GOAWAY limits pushes; we never push.
       },
       error: (e) => this.fail(e),
-    });
+    }, limits.http3MaxControlFrameBytes);
     quic.onStream = (s) => this.onStream(s);
     quic.onClose = (code, reason) => this.onQuicClose(code, reason);
     this.control = openLocalStreams(quic, this.maxFieldSectionSize);

@@ -11,6 +11,7 @@ import { encodeGoaway, encodeSettings, FrameReader, FrameType, parseSettings, pa
 import { DecoderStreamReader, EncoderStreamReader } from './qpack/decoder.js';
 import type { QuicConnection, QuicStream } from './quic/transport.js';
 import { readVarint, varintSize } from './varint.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 
 export const StreamType = { CONTROL: 0x00, PUSH: 0x01, QPACK_ENCODER: 0x02, QPACK_DECODER: 0x03 } as const;
 
@@ -50,8 +51,6 @@ export function sendGoaway(control: QuicStream, id: number): void {
   control.write(encodeGoaway(id));
 }
 
-const MAX_CONTROL_FRAME = 16 * 1024;
-
 /** The peer's control stream: SETTINGS first, then only control frames. */
 class ControlSink implements FrameSink {
   private gotSettings = false;
@@ -59,12 +58,13 @@ class ControlSink implements FrameSink {
   constructor(
     private readonly role: 'server' | 'client',
     private readonly ev: PeerControlEvents,
+    private readonly maxFrame: number,
   ) {}
 
   frameStart(type: number, length: number): boolean {
-    if (length > MAX_CONTROL_FRAME) {
+    if (length > this.maxFrame) {
       // Control frames are a few bytes; a large one is only a way to make us buffer (RFC 9114 §10.5).
-      throw connectionError(H3Code.H3_EXCESSIVE_LOAD, `control frame type 0x${type.toString(16)} of ${length} bytes (limit ${MAX_CONTROL_FRAME})`);
+      throw connectionError(H3Code.H3_EXCESSIVE_LOAD, `control frame type 0x${type.toString(16)} of ${length} bytes (limit ${this.maxFrame})`);
     }
     if (!this.gotSettings && type !== FrameType.SETTINGS) {
       throw connectionError(H3Code.H3_MISSING_SETTINGS, `the peer's control stream starts with frame type 0x${type.toString(16)}, not SETTINGS`);
@@ -118,6 +118,8 @@ export class PeerStreams {
   constructor(
     private readonly role: 'server' | 'client',
     private readonly ev: PeerControlEvents,
+    /** Largest frame on the peer's control stream (limits.http3MaxControlFrameBytes). */
+    private readonly maxControlFrame: number = DEFAULT_LIMITS.http3MaxControlFrameBytes,
   ) {}
 
   accept(stream: QuicStream): void {
@@ -180,7 +182,7 @@ export class PeerStreams {
     };
     switch (type) {
       case StreamType.CONTROL:
-        return once('control', new FrameReader(new ControlSink(this.role, this.ev)));
+        return once('control', new FrameReader(new ControlSink(this.role, this.ev, this.maxControlFrame)));
       case StreamType.QPACK_ENCODER:
         return once('QPACK encoder', new EncoderStreamReader());
       case StreamType.QPACK_DECODER:

@@ -5,16 +5,10 @@
 import { parseListen, type Config } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { Http3ServerConnection, type Http3Limits } from './connection.js';
+import { Http3ServerConnection } from './connection.js';
 import { H3Code } from './errors.js';
 import { listenQuic } from './quic/transport.js';
-
-export interface Http3ServerLimits extends Http3Limits {
-  /** QUIC connections open at once on this node; more are refused. */
-  readonly maxConnections: number;
-  /** A connection with no packets for this long is closed by QUIC. */
-  readonly idleTimeoutMs: number;
-}
+import type { Limits } from '../../limits.js';
 
 export interface Http3ServerOptions {
   readonly config: Config['dataplane'];
@@ -26,8 +20,8 @@ export interface Http3ServerOptions {
   readonly log: Logger;
   /** Bind address; defaults to the host of config.listen (`::`, dual stack, when none). */
   readonly host?: string;
-  /** Over config.http3Limits (the config file's `http3_*` keys). */
-  readonly limits?: Partial<Http3ServerLimits>;
+  /** The node's limits (config.limits); HTTP/3 uses the `http3*` and `quic*` ones. */
+  readonly limits: Limits;
 }
 
 export interface Http3Server {
@@ -40,11 +34,8 @@ export interface Http3Server {
   close(graceMs?: number): Promise<void>;
 }
 
-// A client needs 3 unidirectional streams (control, QPACK encoder and decoder); the rest is room for grease.
-const MAX_STREAMS_UNI = 16;
-
 export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server> {
-  const limits: Http3ServerLimits = { ...opts.config.http3Limits, ...opts.limits };
+  const limits = opts.limits;
   const host = opts.host ?? parseListen(opts.config.listen).host;
   const quic = await listenQuic({
     host,
@@ -52,10 +43,11 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     certPem: opts.certPem,
     keyPem: opts.keyPem,
     alpn: ['h3'],
-    idleTimeoutMs: limits.idleTimeoutMs,
-    maxConnections: limits.maxConnections,
-    maxStreamsBidi: limits.maxConcurrentRequests,
-    maxStreamsUni: MAX_STREAMS_UNI,
+    idleTimeoutMs: limits.http3IdleTimeoutMs,
+    maxConnections: limits.http3MaxConnections,
+    maxStreamsBidi: limits.http3MaxConcurrentRequests,
+    maxStreamsUni: limits.http3MaxPeerUniStreams,
+    windows: limits,
     log: opts.log,
   });
   const conns = new Set<Http3ServerConnection>();

@@ -8,6 +8,7 @@ import type { QuicClientOptions, QuicConnection } from './transport.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
 import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, errorMessage, type QuicheConfig } from './native.js';
+import { DEFAULT_LIMITS } from '../../../limits.js';
 
 const DEFAULT_IDLE_MS = 30_000;
 
@@ -47,6 +48,8 @@ export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnecti
       maxStreamsBidi: 100,
       maxStreamsUni: 100,
       maxSendPayload,
+      // What the server may send us before we read it: the same windows a server grants.
+      windows: DEFAULT_LIMITS,
     });
   } catch (err) {
     throw invalidArgument(`QUIC client: CA certificate rejected: ${errorMessage(err)}`);

@@ -12,6 +12,7 @@ import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './connection.js';
 import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, type QuicheConnection } from './native.js';
+import { DEFAULT_LIMITS } from '../../../limits.js';
 
 let cert: TestCert;
 before(async () => {
@@ -74,7 +75,7 @@ async function unconfirmedClient(): Promise<{
   finished: Buffer[];
   closes: Array<{ code: number; reason: string }>;
 }> {
-  const base = { alpn: ['h3'], idleTimeoutMs: 10_000, maxStreamsBidi: 10, maxStreamsUni: 10 };
+  const base = { alpn: ['h3'], idleTimeoutMs: 10_000, maxStreamsBidi: 10, maxStreamsUni: 10, windows: DEFAULT_LIMITS };
   const server = quiche.Connection.accept(randomBytes(CID_LEN), null, SERVER, CLIENT, buildConfig({ ...base, verifyPeer: false, certPem: cert.certPem, keyPem: cert.keyPem }));
   const ep = new MemoryEndpoint();
   const scid = randomBytes(CID_LEN);

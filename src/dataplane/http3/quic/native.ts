@@ -2,6 +2,7 @@
 // (Cloudflare quiche 0.18 + BoringSSL, prebuilt) and none of its JavaScript
 // QUICServer/QUICConnection layer, which allocates timers, events and errors
 // per packet and crashes on streams that arrive with the handshake.
+import type { Limits } from '../../../limits.js';
 import { native } from '@matrixai/quic';
 
 export type QuicheConfig = native.Config;
@@ -61,7 +62,11 @@ export interface ConfigInput {
   maxStreamsUni: number;
   /** Largest UDP payload to send (default MAX_SEND_PAYLOAD). */
   maxSendPayload?: number;
+  /** Flow-control windows we grant the peer (the `[dataplane.quic]` limits). */
+  windows: QuicWindows;
 }
+
+export type QuicWindows = Pick<Limits, 'quicConnectionWindowBytes' | 'quicMaxConnectionWindowBytes' | 'quicStreamWindowBytes' | 'quicMaxStreamWindowBytes' | 'quicUniStreamWindowBytes'>;
 
 const toBytes = (pem: string | Buffer): Uint8Array => (typeof pem === 'string' ? Buffer.from(pem, 'utf8') : pem);
 
@@ -82,14 +87,15 @@ export function buildConfig(c: ConfigInput): QuicheConfig {
   cfg.setMaxIdleTimeout(c.idleTimeoutMs);
   cfg.setMaxRecvUdpPayloadSize(MAX_RECV_PAYLOAD);
   cfg.setMaxSendUdpPayloadSize(c.maxSendPayload ?? MAX_SEND_PAYLOAD);
-  // Windows start large enough for a 10 MiB body to flow without waiting on
-  // MAX_DATA round trips; quiche auto-tunes up to the maxima below.
-  cfg.setInitialMaxData(16 * 1024 * 1024);
-  cfg.setInitialMaxStreamDataBidiLocal(2 * 1024 * 1024);
-  cfg.setInitialMaxStreamDataBidiRemote(2 * 1024 * 1024);
-  cfg.setInitialMaxStreamDataUni(1024 * 1024);
-  cfg.setMaxConnectionWindow(24 * 1024 * 1024);
-  cfg.setMaxStreamWindow(16 * 1024 * 1024);
+  // The default windows start large enough for a 10 MiB body to flow without
+  // waiting on MAX_DATA round trips; quiche auto-tunes up to the maxima.
+  const w = c.windows;
+  cfg.setInitialMaxData(w.quicConnectionWindowBytes);
+  cfg.setInitialMaxStreamDataBidiLocal(w.quicStreamWindowBytes);
+  cfg.setInitialMaxStreamDataBidiRemote(w.quicStreamWindowBytes);
+  cfg.setInitialMaxStreamDataUni(w.quicUniStreamWindowBytes);
+  cfg.setMaxConnectionWindow(Math.max(w.quicMaxConnectionWindowBytes, w.quicConnectionWindowBytes));
+  cfg.setMaxStreamWindow(Math.max(w.quicMaxStreamWindowBytes, w.quicStreamWindowBytes));
   cfg.setInitialMaxStreamsBidi(c.maxStreamsBidi);
   cfg.setInitialMaxStreamsUni(c.maxStreamsUni);
   cfg.setDisableActiveMigration(true);

@@ -210,6 +210,7 @@ export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
     idleTimeoutMs: opts.idleTimeoutMs,
     maxStreamsBidi: opts.maxStreamsBidi,
     maxStreamsUni: opts.maxStreamsUni,
+    windows: opts.windows,
   };
   let config: QuicheConfig;
   let loopbackConfig: QuicheConfig;

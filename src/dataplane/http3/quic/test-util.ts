@@ -2,6 +2,7 @@
 // custom handler, and helpers that turn stream callbacks into promises.
 import { listenQuic, connectQuic, type QuicConnection, type QuicServer, type QuicServerOptions, type QuicStream, type QuicClientOptions } from './transport.js';
 import type { TestCert } from '../../../../test/helpers/tls.js';
+import { DEFAULT_LIMITS } from '../../../limits.js';
 
 export async function startServer(cert: TestCert, over: Partial<QuicServerOptions> = {}): Promise<QuicServer> {
   return listenQuic({
@@ -14,6 +15,7 @@ export async function startServer(cert: TestCert, over: Partial<QuicServerOption
     maxConnections: 16,
     maxStreamsBidi: 100,
     maxStreamsUni: 16,
+    windows: DEFAULT_LIMITS,
     ...over,
   });
 }

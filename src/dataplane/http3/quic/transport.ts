@@ -22,6 +22,7 @@
 // - A thrown exception in a callback closes only that connection (transport
 //   INTERNAL_ERROR) and is logged.
 import type { Logger } from '../../../observability/log.js';
+import type { QuicWindows } from './native.js';
 
 /** onReset's code (-1) for a STOP_SENDING whose code quiche did not keep (see above). Added beyond the agreed interface. */
 export { STOP_SENDING_CODE_UNKNOWN } from './stream.js';
@@ -101,6 +102,8 @@ export interface QuicServerOptions {
   maxConnections: number;
   maxStreamsBidi: number;
   maxStreamsUni: number;
+  /** Flow-control windows granted to clients. */
+  windows: QuicWindows;
   log?: Logger;
 }
 

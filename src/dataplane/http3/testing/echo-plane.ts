@@ -11,7 +11,8 @@ import { createLogger, type Logger } from '../../../observability/log.js';
 import { startDataPlane, type DataPlane } from '../../server.js';
 import { StaticRouteTable } from '../../static-routes.js';
 import { echoDescriptorSet, echoRuntime } from '../../testdata/echo.js';
-import { startHttp3, type Http3Server, type Http3ServerLimits } from '../server.js';
+import { startHttp3, type Http3Server } from '../server.js';
+import { withLimits, type LimitName } from '../../../limits.js';
 
 export interface EchoPlane {
   readonly dp: DataPlane;
@@ -27,7 +28,7 @@ export interface EchoPlane {
 }
 
 /** Domains served: example.com and localhost (what clients without an authority option send). */
-export async function startEchoPlane(opts: { limits?: Partial<Http3ServerLimits>; log?: Logger; maxMessageBytes?: number } = {}): Promise<EchoPlane> {
+export async function startEchoPlane(opts: { limits?: Partial<Record<LimitName, number>>; log?: Logger; maxMessageBytes?: number } = {}): Promise<EchoPlane> {
   const dir = await mkdtemp(join(tmpdir(), 'workd-h3-'));
   const routes = new StaticRouteTable();
   let cancelled = 0;
@@ -37,12 +38,13 @@ export async function startEchoPlane(opts: { limits?: Partial<Http3ServerLimits>
     routes.add(domain, 'foo.Bar', { id, version: '1.0.0', runtime: echoRuntime(id, '', { onCancelled: () => cancelled++ }), descriptorSet: set });
   }
   const log = opts.log ?? createLogger('silent');
-  const config = { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: false, maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024 };
-  const dp = await startDataPlane({ config, routes, log, stateDir: dir });
+  const config = { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: false };
+  const limits = withLimits({ maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024, ...opts.limits });
+  const dp = await startDataPlane({ config, routes, log, stateDir: dir, limits });
   const tls = dp.tls!;
   let h3: Http3Server;
   try {
-    h3 = await startHttp3({ config, handler: dp.handler, port: dp.tcpPort, certPem: tls.cert, keyPem: tls.key, log, limits: opts.limits });
+    h3 = await startHttp3({ config, handler: dp.handler, port: dp.tcpPort, certPem: tls.cert, keyPem: tls.key, log, limits });
   } catch (err) {
     await dp.close(0);
     throw err;

@@ -1,0 +1,220 @@
+// The one table of limits: every bound a peer, a guest or a registry can push
+// against, with its default, its config file key and what it bounds. The
+// config loader (config.ts) reads and validates each from its section;
+// components get the resolved values as `Limits` (config.limits) and take
+// them from there, never from a constant of their own. docs/limits.md is
+// generated from this table (`npm run gen:limits`; a test checks it is current).
+//
+// Adding one: a new entry below (name, section, key, default, unit, doc),
+// then read it as `limits.<name>` where it is enforced; see /work/wt/NOTES.md.
+import { invalidArgument } from './errors.js';
+
+export type LimitUnit = 'bytes' | 'MiB' | 'ms' | 'count';
+
+export interface LimitSpec {
+  /** Config file section (TOML table), e.g. `dataplane.http2` for `[dataplane.http2]`. */
+  readonly section: string;
+  /** Key inside the section, snake_case. */
+  readonly key: string;
+  readonly default: number;
+  readonly unit: LimitUnit;
+  /** What it bounds and what happens past it, for the docs. */
+  readonly doc: string;
+  /** Smallest accepted value (default 1: limits are positive integers). */
+  readonly min?: number;
+  /** Largest accepted value, where the protocol or the platform caps it. */
+  readonly max?: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+/** HTTP/2 SETTINGS values and window sizes are at most 2^31-1 (RFC 9113 §6.5.2, §6.9.1). */
+const H2_MAX = 2 ** 31 - 1;
+/** setTimeout clamps longer delays. */
+const TIMER_MAX = 2 ** 31 - 1;
+
+export const LIMITS = {
+  // ── gRPC, on both transports ──
+  maxMessageBytes: {
+    section: 'dataplane', key: 'max_message_bytes', default: 4 * MiB, unit: 'bytes',
+    doc: 'Largest request or response message, checked from the length prefix before reading and after decompression; above it the call ends with RESOURCE_EXHAUSTED.',
+  },
+  maxBufferedRequestBytes: {
+    section: 'dataplane', key: 'max_buffered_request_bytes', default: 256 * MiB, unit: 'bytes',
+    doc: 'Request bytes held by all unfinished calls together, node-wide (partial messages, requests waiting for their half-close); past it new request data fails its call with RESOURCE_EXHAUSTED.',
+  },
+  builtinMaxHeldRequests: {
+    section: 'dataplane', key: 'builtin_max_held_requests', default: 64, unit: 'count',
+    doc: 'Requests of one built-in streaming call (reflection) held while its client does not read the answers; one more ends the call with RESOURCE_EXHAUSTED.',
+  },
+
+  // ── HTTP/2 ──
+  http2MaxConcurrentStreams: {
+    section: 'dataplane.http2', key: 'max_concurrent_streams', default: 1000, unit: 'count', max: H2_MAX,
+    doc: 'SETTINGS_MAX_CONCURRENT_STREAMS: streams open at once on one connection; more are refused with REFUSED_STREAM.',
+  },
+  http2MaxHeaderListSize: {
+    section: 'dataplane.http2', key: 'max_header_list_size', default: 64 * KiB, unit: 'bytes', max: H2_MAX,
+    doc: 'SETTINGS_MAX_HEADER_LIST_SIZE: largest request header block (HPACK-decoded, 32 bytes overhead per field).',
+  },
+  http2MaxHeaderPairs: {
+    section: 'dataplane.http2', key: 'max_header_pairs', default: 256, unit: 'count',
+    doc: 'Header fields in one request header block.',
+  },
+  http2MaxSessionMemoryMiB: {
+    section: 'dataplane.http2', key: 'max_session_memory_mib', default: 64, unit: 'MiB',
+    doc: 'Memory node:http2 lets one connection hold (buffered frames, header tables); past it new streams are refused with ENHANCE_YOUR_CALM.',
+  },
+  http2MaxRejectedStreams: {
+    section: 'dataplane.http2', key: 'max_rejected_streams', default: 100, unit: 'count',
+    doc: 'Streams one connection may have refused before it is closed (rapid reset and stream floods).',
+  },
+  http2MaxInvalidFrames: {
+    section: 'dataplane.http2', key: 'max_invalid_frames', default: 1000, unit: 'count',
+    doc: 'Invalid frames one connection may send before it is closed (RST_STREAM, empty DATA, CONTINUATION floods).',
+  },
+  http2StreamWindowBytes: {
+    section: 'dataplane.http2', key: 'stream_window_bytes', default: 1 * MiB, unit: 'bytes', max: H2_MAX,
+    doc: 'SETTINGS_INITIAL_WINDOW_SIZE: request bytes a client may send on one stream before we read them.',
+  },
+  http2ConnectionWindowBytes: {
+    section: 'dataplane.http2', key: 'connection_window_bytes', default: 8 * MiB, unit: 'bytes', max: H2_MAX,
+    doc: 'Connection-level flow-control window: request bytes a client may have in flight on one connection.',
+  },
+
+  // ── HTTP/3 ──
+  http3IdleTimeoutMs: {
+    section: 'dataplane.http3', key: 'idle_timeout_ms', default: 30_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A QUIC connection with no packets for this long is closed (QUIC max_idle_timeout).',
+  },
+  http3MaxConnections: {
+    section: 'dataplane.http3', key: 'max_connections', default: 10_000, unit: 'count',
+    doc: 'QUIC connections open at once on the node, handshaking ones included; new ones are refused with CONNECTION_REFUSED before any TLS work.',
+  },
+  http3MaxConcurrentRequests: {
+    section: 'dataplane.http3', key: 'max_concurrent_requests', default: 1000, unit: 'count',
+    doc: 'Requests open at once on one connection (the QUIC bidirectional stream limit, initial_max_streams_bidi); beyond it H3_REQUEST_REJECTED.',
+  },
+  http3MaxPeerUniStreams: {
+    section: 'dataplane.http3', key: 'max_peer_uni_streams', default: 16, unit: 'count', min: 3,
+    doc: 'Unidirectional streams a client may open (initial_max_streams_uni): its control and QPACK streams, and room for grease.',
+  },
+  http3MaxFieldSectionSize: {
+    section: 'dataplane.http3', key: 'max_field_section_size', default: 64 * KiB, unit: 'bytes',
+    doc: 'SETTINGS_MAX_FIELD_SECTION_SIZE: largest decoded request field section; above it the stream gets 431.',
+  },
+  http3MaxControlFrameBytes: {
+    section: 'dataplane.http3', key: 'max_control_frame_bytes', default: 16 * KiB, unit: 'bytes',
+    doc: 'Largest frame accepted on the peer\'s control stream (SETTINGS, GOAWAY); larger closes the connection with H3_EXCESSIVE_LOAD.',
+  },
+  http3ResponseBufferBytes: {
+    section: 'dataplane.http3', key: 'response_buffer_bytes', default: 64 * KiB, unit: 'bytes',
+    doc: 'Response bytes queued on one stream that QUIC has not taken (a client not reading) before a streaming answer waits for it.',
+  },
+
+  // ── QUIC flow control (HTTP/3's transport) ──
+  quicConnectionWindowBytes: {
+    section: 'dataplane.quic', key: 'connection_window_bytes', default: 16 * MiB, unit: 'bytes',
+    doc: 'initial_max_data: request bytes a client may have in flight on one connection at first.',
+  },
+  quicMaxConnectionWindowBytes: {
+    section: 'dataplane.quic', key: 'max_connection_window_bytes', default: 24 * MiB, unit: 'bytes',
+    doc: 'Largest connection window quiche auto-tunes up to.',
+  },
+  quicStreamWindowBytes: {
+    section: 'dataplane.quic', key: 'stream_window_bytes', default: 2 * MiB, unit: 'bytes',
+    doc: 'initial_max_stream_data_bidi_*: request bytes a client may send on one stream at first.',
+  },
+  quicMaxStreamWindowBytes: {
+    section: 'dataplane.quic', key: 'max_stream_window_bytes', default: 16 * MiB, unit: 'bytes',
+    doc: 'Largest stream window quiche auto-tunes up to.',
+  },
+  quicUniStreamWindowBytes: {
+    section: 'dataplane.quic', key: 'uni_stream_window_bytes', default: 1 * MiB, unit: 'bytes',
+    doc: 'initial_max_stream_data_uni: bytes a client may send on one unidirectional (control, QPACK) stream.',
+  },
+
+  // ── the executor ──
+  executorMemoryLimitBytes: {
+    section: 'executor', key: 'memory_limit_bytes', default: 64 * MiB, unit: 'bytes',
+    doc: 'A guest\'s linear memory when the CRI gives no memory limit.',
+  },
+  executorCpuMsPerCall: {
+    section: 'executor', key: 'cpu_ms_per_call', default: 1000, unit: 'ms',
+    doc: 'CPU time one call may use before it is stopped with RESOURCE_EXHAUSTED.',
+  },
+  executorMaxInFlight: {
+    section: 'executor', key: 'max_in_flight', default: 1024, unit: 'count',
+    doc: 'Calls one container admits at once; more get RESOURCE_EXHAUSTED.',
+  },
+} as const satisfies Record<string, LimitSpec>;
+
+export type LimitName = keyof typeof LIMITS;
+/** Resolved values, one per limit. */
+export type Limits = { readonly [K in LimitName]: number };
+
+export const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
+
+export const DEFAULT_LIMITS: Limits = Object.freeze(Object.fromEntries(LIMIT_NAMES.map((n) => [n, LIMITS[n].default])) as Limits);
+
+/** `[section] key`, as the docs and error messages name a limit. */
+export function limitKey(name: LimitName): string {
+  const s: LimitSpec = LIMITS[name];
+  return `[${s.section}] ${s.key}`;
+}
+
+/** The value if it is acceptable for `name`; otherwise an INVALID_ARGUMENT naming the key. */
+export function checkLimit(name: LimitName, value: unknown): number {
+  const s: LimitSpec = LIMITS[name];
+  const min = s.min ?? 1;
+  const what = `config: ${limitKey(name)}`;
+  if (typeof value !== 'number') throw invalidArgument(`${what} must be a number (${s.unit}), not ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(value)) throw invalidArgument(`${what} must be a whole number (${s.unit}), not ${value}`);
+  if (value < min) throw invalidArgument(`${what} must be ${min === 1 ? 'a positive integer' : `at least ${min}`}, not ${value}`);
+  if (s.max !== undefined && value > s.max) throw invalidArgument(`${what} must be at most ${s.max}, not ${value}`);
+  return value;
+}
+
+/** The limit names read from one config section, by key. */
+export function limitsIn(section: string): Map<string, LimitName> {
+  const m = new Map<string, LimitName>();
+  for (const n of LIMIT_NAMES) if (LIMITS[n].section === section) m.set(LIMITS[n].key, n);
+  return m;
+}
+
+/** Every section that holds limits, in table order. */
+export const LIMIT_SECTIONS: readonly string[] = [...new Set(LIMIT_NAMES.map((n) => LIMITS[n].section))];
+
+/** `base` with some limits replaced, each checked (tests and embedders). */
+export function withLimits(overrides: Partial<Record<LimitName, number>>, base: Limits = DEFAULT_LIMITS): Limits {
+  const out: Record<string, number> = { ...base };
+  for (const [n, v] of Object.entries(overrides) as [LimitName, number][]) out[n] = checkLimit(n, v);
+  return out as Limits;
+}
+
+function formatDefault(s: LimitSpec): string {
+  const v = s.default;
+  if (s.unit === 'bytes') {
+    if (v >= MiB && v % MiB === 0) return `${v / MiB} MiB`;
+    if (v >= KiB && v % KiB === 0) return `${v / KiB} KiB`;
+    return `${v} bytes`;
+  }
+  if (s.unit === 'ms') return v >= 1000 && v % 1000 === 0 ? `${v / 1000} s` : `${v} ms`;
+  if (s.unit === 'MiB') return `${v} MiB`;
+  return v.toLocaleString('en-US');
+}
+
+/** The table as Markdown, by section (docs/limits.md). */
+export function limitsMarkdown(): string {
+  const out: string[] = [];
+  for (const section of LIMIT_SECTIONS) {
+    out.push(`### \`[${section}]\``, '', '| key | default | what it bounds |', '|---|---|---|');
+    for (const n of LIMIT_NAMES) {
+      const s: LimitSpec = LIMITS[n];
+      if (s.section !== section) continue;
+      out.push(`| \`${s.key}\` | ${formatDefault(s)} | ${s.doc} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
