@@ -3,11 +3,12 @@
 // of the node's own CRI socket, like `crictl images`.
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defaultConfig } from '../config.js';
 import { Code, WorkdError, codeName, invalidArgument } from '../errors.js';
-import { buildImageLayout, readWasmFile } from '../images/build.js';
+import { buildImageLayout } from '../images/build.js';
+import { checkAbiVersion } from '../wasm/guest-abi.js';
+import { loadComponentSources } from './component.js';
 import { pushLayout } from '../images/push.js';
 import { parseReference, repoName } from '../images/reference.js';
 import type { RegistryAuth } from '../images/registry-client.js';
@@ -145,20 +146,18 @@ export function registerImageCommands(program: Command): void {
     .requiredOption('--component <name>', 'the component, e.g. example.com:foo.Bar@1.2.3')
     .option('--abi-version <n>', 'guest ABI version', '1')
     .requiredOption('-o, --output <dir>', 'the layout directory to write')
-    .action(async (o: { wasm: string; proto?: string[]; protoPath?: string[]; descriptorSet?: string; component: string; abiVersion: string; output: string }) => {
+    .option('--memory-limit <bytes>', 'check that the module starts under this container memory limit (default: the node\'s default, executor.memory_limit_bytes)')
+    .action(async (o: { wasm: string; proto?: string[]; protoPath?: string[]; descriptorSet?: string; component: string; abiVersion: string; output: string; memoryLimit?: string }) => {
       const abi = Number(o.abiVersion);
       if (!Number.isInteger(abi) || abi < 1) throw invalidArgument('--abi-version must be a positive integer');
-      const descriptorSet = o.descriptorSet ? await readFile(o.descriptorSet).catch((e: Error) => { throw invalidArgument(`cannot read ${o.descriptorSet}: ${e.message}`); }) : undefined;
-      const r = await buildImageLayout({
-        wasm: await readWasmFile(o.wasm),
-        protoFiles: o.proto,
-        protoIncludeDirs: o.protoPath,
-        descriptorSet,
-        component: o.component,
-        abiVersion: abi,
-        outDir: o.output,
-      });
-      process.stdout.write(`built ${o.component} in ${o.output}\n  manifest ${r.manifestDigest}\n  image ID ${r.configDigest}\n`);
+      checkAbiVersion(abi);
+      const limit = o.memoryLimit !== undefined ? Number(o.memoryLimit) : undefined;
+      if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw invalidArgument('--memory-limit must be a positive number of bytes');
+      // The node's own checks, so what would fail at StartContainer fails here with the same message.
+      const c = await loadComponentSources({ wasm: o.wasm, protoFiles: o.proto, protoIncludeDirs: o.protoPath, descriptorSet: o.descriptorSet, component: o.component, memoryLimitBytes: limit });
+      for (const w of c.report.warnings) process.stderr.write(`warning: ${w}\n`);
+      const r = await buildImageLayout({ wasm: c.wasm, descriptorSet: c.descriptorSet, component: o.component, abiVersion: abi, outDir: o.output });
+      process.stdout.write(`built ${o.component} in ${o.output}\n  methods ${c.report.methods.join(', ')}\n  manifest ${r.manifestDigest}\n  image ID ${r.configDigest}\n`);
     });
 
   image

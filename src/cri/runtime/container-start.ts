@@ -9,6 +9,8 @@ import { nowNanos, type Pod } from '../../pods/pod.js';
 import { PodState } from '../../pods/pod-state.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
+import { parseDescriptorSet } from '../../images/proto-compile.js';
+import { serviceError, serviceMismatches } from '../../wasm/validate.js';
 import { onPod, requireId, type GoPlan, type PreparedImage, type RuntimeDeps } from './deps.js';
 
 /** Reads and compiles an image once; a failure is not cached, so a retry tries again. */
@@ -17,7 +19,15 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
   if (!p) {
     p = (async () => {
       const module = await d.executor.prepare(image.id, await d.store.readWasm(image), image.abiVersion);
-      return { module, descriptorSet: await d.store.readDescriptorSet(image) };
+      const descriptorSet = await d.store.readDescriptorSet(image);
+      const service = image.component.service;
+      const rpcs = parseDescriptorSet(descriptorSet).registry.getService(service)?.methods.map((m) => m.name) ?? [];
+      // An rpc the module lacks could only ever answer UNIMPLEMENTED: refused, as `workd image build` refuses it.
+      // Extra exports harm no caller, so images from other tools still start (with a warning).
+      const { missing, extra } = serviceMismatches(service, rpcs, [...module.methods]);
+      if (missing.length > 0) throw serviceError(missing);
+      if (extra.length > 0) d.log.warn({ image: image.id, msg: extra.join('; ') }, 'module exports methods its service does not name');
+      return { module, descriptorSet };
     })();
     d.prepared.set(image.id, p);
     p.catch(() => d.prepared.delete(image.id));
