@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pushLayout } from '../../src/images/push.js';
 import { criClient, criError, containerConfig, podConfig, type CriClient } from '../helpers/cri-client.js';
 import { startDaemon, WORKD_BIN, type TestDaemon } from '../helpers/daemon.js';
-import { guest } from '../helpers/guests.js';
+import { guest, watToWasm } from '../helpers/guests.js';
 import { buildTestImage, echoProto, type TestImage } from '../helpers/images.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -213,7 +213,8 @@ describe('workd image CLI', { skip }, () => {
 
   test('build → push → pull → ls → rm, and import', async () => {
     await writeFile(join(work, 'bar.proto'), echoProto('example.com:foo.Bar@2.0.0'));
-    await writeFile(join(work, 'm.wasm'), await guest('kitchen'));
+    // `workd image build` checks the module's exports against the .proto: a module with just its one rpc.
+    await writeFile(join(work, 'm.wasm'), await watToWasm('(module (memory (export "memory") 1) (func (export "workd_alloc") (param i32) (result i32) i32.const 0) (func (export "Echo") (param i32 i32) (result i32) i32.const 0))'));
     const layout = join(work, 'layout');
     const built = await workd('image', 'build', '--wasm', join(work, 'm.wasm'), '--proto', join(work, 'bar.proto'), '--component', 'example.com:foo.Bar@2.0.0', '-o', layout);
     assert.match(built.stdout, /image ID sha256:[a-f0-9]{64}/);

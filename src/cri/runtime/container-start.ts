@@ -10,7 +10,7 @@ import { PodState } from '../../pods/pod-state.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
 import { parseDescriptorSet } from '../../images/proto-compile.js';
-import { serviceError, serviceMismatches } from '../../wasm/validate.js';
+import { serviceMismatches } from '../../wasm/validate.js';
 import { onPod, requireId, type GoPlan, type PreparedImage, type RuntimeDeps } from './deps.js';
 
 /** Reads and compiles an image once; a failure is not cached, so a retry tries again. */
@@ -22,11 +22,10 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
       const descriptorSet = await d.store.readDescriptorSet(image);
       const service = image.component.service;
       const rpcs = parseDescriptorSet(descriptorSet).registry.getService(service)?.methods.map((m) => m.name) ?? [];
-      // An rpc the module lacks could only ever answer UNIMPLEMENTED: refused, as `workd image build` refuses it.
-      // Extra exports harm no caller, so images from other tools still start (with a warning).
+      // Not refused here: an rpc the module lacks answers UNIMPLEMENTED, as in any gRPC server, and images
+      // from other tools may rely on that. `workd image build` refuses both with these words.
       const { missing, extra } = serviceMismatches(service, rpcs, [...module.methods]);
-      if (missing.length > 0) throw serviceError(missing);
-      if (extra.length > 0) d.log.warn({ image: image.id, msg: extra.join('; ') }, 'module exports methods its service does not name');
+      if (missing.length + extra.length > 0) d.log.warn({ image: image.id, problems: [...missing, ...extra].join('; ') }, 'the module does not implement its service exactly');
       return { module, descriptorSet };
     })();
     d.prepared.set(image.id, p);
