@@ -15,7 +15,7 @@ import { startMetricsServer } from './observability/metrics-server.js';
 import { callSeries, containerReadings, containersByState, executorReading, sandboxesByState } from './observability/readings.js';
 import { PodPool } from './pods/pod-pool.js';
 import { startDataPlane } from './dataplane/server.js';
-import { startHttp3 } from './dataplane/http3/server.js';
+import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
 import { openNodeState } from './state/node-state.js';
 import type { StateStore } from './state/store.js';

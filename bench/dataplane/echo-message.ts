@@ -1,5 +1,5 @@
 // The request every benchmark target echoes: a foo.Bar/Echo message, framed.
-import { echo } from '../../src/dataplane/testdata/echo.js';
+import { echo } from '../../test/fixtures/echo/echo.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 
 export const ECHO_REQUEST = echo.requestSerialize({ text: 'hello, data plane', blob: Buffer.alloc(32, 0x5a) });

@@ -1,6 +1,6 @@
 // Baseline (a): a plain @grpc/grpc-js server doing the echo in JavaScript.
 import * as grpc from '@grpc/grpc-js';
-import { echoPackage } from '../../src/dataplane/testdata/echo.js';
+import { echoPackage } from '../../test/fixtures/echo/echo.js';
 
 const server = new grpc.Server();
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

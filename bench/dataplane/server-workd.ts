@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defaultConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/log.js';
 import { startDataPlane } from '../../src/dataplane/server.js';
-import { JsRuntime, StaticRouteTable } from '../../src/dataplane/static-routes.js';
+import { JsRuntime, StaticRouteTable } from '../../test/helpers/static-routes.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 const n = Number(process.argv[2] ?? 1);

@@ -1,5 +1,5 @@
 // QUIC transport micro-benchmark: our lean loop over the quiche binding
-// (src/dataplane/http3/quic) against @matrixai/quic's own JavaScript layer
+// (src/dataplane/quic) against @matrixai/quic's own JavaScript layer
 // (QUICServer/QUICClient, web streams) over the same binding, in one run,
 // client and server in this one process for both, loopback, self-signed cert:
 //   echo    sequential round trips, a new bidirectional stream each, 64 bytes
@@ -16,7 +16,7 @@ import { QUICServer, QUICClient, events } from '@matrixai/quic';
 // @matrixai/quic's own logger (its dependency): INFO by default, which would
 // charge it for console output per stream.
 import Logger, { LogLevel } from '@matrixai/logger';
-import { listenQuic, connectQuic, type QuicConnection } from '../../src/dataplane/http3/quic/transport.js';
+import { listenQuic, connectQuic, type QuicConnection } from '../../src/dataplane/quic/transport.js';
 import { makeTestCert, type TestCert } from '../../test/helpers/tls.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 

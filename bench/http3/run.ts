@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Http3Client } from '../../src/dataplane/http3/client.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
-import { echo } from '../../src/dataplane/testdata/echo.js';
+import { echo } from '../../test/fixtures/echo/echo.js';
 import { hasTaskset, procCpu, spawnOnCpu1, spawnServer, startComponentDaemon, stopChild, type ComponentDaemon } from '../servers.js';
 
 const { values: args } = parseArgs({

@@ -31,7 +31,7 @@ interface CallFlags {
 }
 
 /** Where the HTTP/3 transport lives; loaded only for --http3 (it exports `connectHttp3(target)`). */
-const HTTP3_TRANSPORT = '../dataplane/http3/call-transport.js';
+const HTTP3_TRANSPORT = '../dataplane/client/http3.js';
 
 async function connect(target: TransportTarget, http3: boolean): Promise<GrpcTransport> {
   if (!http3) return connectHttp2(target);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, WorkdError } from '../errors.js';
 import { hostOf, pickContainer, Router } from './router.js';
-import { JsRuntime, StaticRouteTable } from './static-routes.js';
+import { JsRuntime, StaticRouteTable } from '../../test/helpers/static-routes.js';
 import type { VersionRoute } from '../pods/routing.js';
 
 const ok = () => ({ status: 0, message: '', response: new Uint8Array(0), trailers: [] });

@@ -13,10 +13,10 @@ import protoLoader from '@grpc/proto-loader';
 import { defaultConfig } from '../config.js';
 import { createLogger } from '../observability/log.js';
 import { startDataPlane, type DataPlane } from './server.js';
-import { StaticRouteTable } from './static-routes.js';
-import { addFloats, echo, echoDescriptorSet, echoPackage, echoRuntime } from './testdata/echo.js';
+import { StaticRouteTable } from '../../test/helpers/static-routes.js';
+import { addFloats, echo, echoDescriptorSet, echoPackage, echoRuntime } from '../../test/fixtures/echo/echo.js';
 import { encodeMessage } from './grpc/framing.js';
-import { grpcStatus, rawRequest } from './testdata/raw-h2.js';
+import { grpcStatus, rawRequest } from '../../test/helpers/raw-h2.js';
 import { PROTO_ROOT } from './builtin/protos.js';
 import { DEFAULT_LIMITS, withLimits } from '../limits.js';
 

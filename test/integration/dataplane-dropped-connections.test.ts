@@ -13,7 +13,7 @@ import http2 from 'node:http2';
 import { Http3Client } from '../../src/dataplane/http3/client.js';
 import { frameHeader, FrameType as H3FrameType } from '../../src/dataplane/http3/frames.js';
 import { encodeFieldSection } from '../../src/dataplane/http3/qpack/encoder.js';
-import type { QuicStream } from '../../src/dataplane/http3/quic/transport.js';
+import type { QuicStream } from '../../src/dataplane/quic/transport.js';
 import { connectRawH2, Flag, frame, FrameType, goaway, grpcRequestHeaders, rstStream, type RawH2Connection } from '../helpers/raw-h2-frames.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

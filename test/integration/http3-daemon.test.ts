@@ -13,7 +13,7 @@ import { startDaemon, WORKD_BIN, type TestDaemon } from '../helpers/daemon.js';
 import { criClient, type CriClient } from '../helpers/cri-client.js';
 import { msg, serviceClient, startComponent, text, unary } from './dataplane-fixture.js';
 import { Http3Client } from '../../src/dataplane/http3/client.js';
-import { connectHttp3 } from '../../src/dataplane/http3/call-transport.js';
+import { connectHttp3 } from '../../src/dataplane/client/http3.js';
 import { listServices } from '../../src/dataplane/client/reflection.js';
 import { Code } from '../../src/errors.js';
 

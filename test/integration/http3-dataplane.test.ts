@@ -13,14 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { connectHttp2 } from '../../src/dataplane/client/http2.js';
 import { listServices } from '../../src/dataplane/client/reflection.js';
 import type { ClientCallResult, GrpcTransport } from '../../src/dataplane/client/transport.js';
-import { connectHttp3 } from '../../src/dataplane/http3/call-transport.js';
+import { connectHttp3 } from '../../src/dataplane/client/http3.js';
 import { Http3Client, toFields } from '../../src/dataplane/http3/client.js';
-import { H3Code, H3Error, h3CodeName } from '../../src/dataplane/http3/errors.js';
+import { H3Code, H3Error, h3CodeName } from '../../src/dataplane/http3/error-codes.js';
 import { encodeFrame, encodeSettings, FrameType } from '../../src/dataplane/http3/frames.js';
 import { encodeFieldSection } from '../../src/dataplane/http3/qpack/encoder.js';
-import { startEchoPlane, type EchoPlane } from '../../src/dataplane/http3/testing/echo-plane.js';
-import { connectQuic, STOP_SENDING_CODE_UNKNOWN } from '../../src/dataplane/http3/quic/transport.js';
-import { addFloats, echo } from '../../src/dataplane/testdata/echo.js';
+import { startEchoPlane, type EchoPlane } from '../helpers/echo-plane.js';
+import { connectQuic, STOP_SENDING_CODE_UNKNOWN } from '../../src/dataplane/quic/transport.js';
+import { addFloats, echo } from '../fixtures/echo/echo.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { Code } from '../../src/errors.js';
 import http2 from 'node:http2';
@@ -370,7 +370,7 @@ describe('bad input gets the right HTTP/3 error and the node keeps serving', () 
     const dir = await mkdtemp(join(tmpdir(), 'workd-h3-abandon-'));
     try {
       const script = join(dir, 'abandon.mjs');
-      const transport = fileURLToPath(new URL('../../src/dataplane/http3/quic/transport.js', import.meta.url));
+      const transport = fileURLToPath(new URL('../../src/dataplane/quic/transport.js', import.meta.url));
       await writeFile(
         script,
         `import { connectQuic } from ${JSON.stringify(transport)};

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { connectHttp3 } from '../../src/dataplane/http3/call-transport.js';
+import { connectHttp3 } from '../../src/dataplane/client/http3.js';
 import { pushLayout } from '../../src/images/push.js';
 import { criClient, runComponent, type CriClient } from '../helpers/cri-client.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';

@@ -10,8 +10,8 @@ import { Code } from '../../errors.js';
 import { createLogger } from '../../observability/log.js';
 import { runCall } from '../../cli/call.js';
 import { startDataPlane, type DataPlane } from '../server.js';
-import { StaticRouteTable } from '../static-routes.js';
-import { echoDescriptorSet, echoRuntime } from '../testdata/echo.js';
+import { StaticRouteTable } from '../../../test/helpers/static-routes.js';
+import { echoDescriptorSet, echoRuntime } from '../../../test/fixtures/echo/echo.js';
 import { DEFAULT_LIMITS } from '../../limits.js';
 
 let dp: DataPlane;

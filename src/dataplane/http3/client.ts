@@ -11,11 +11,11 @@ import { encodeMessage, MessageDecoder } from '../grpc/framing.js';
 import { percentDecode } from '../grpc/metadata.js';
 import { formatTimeout } from '../grpc/timeout.js';
 import { openLocalStreams, PeerStreams } from './control.js';
-import { connectionError, H3Code, H3Error, h3CodeName } from './errors.js';
+import { connectionError, H3Code, H3Error, h3CodeName } from './error-codes.js';
 import { FrameReader, frameHeader, FrameType, type FrameSink } from './frames.js';
 import { decodeFieldSection } from './qpack/decoder.js';
 import { encodeFieldSection } from './qpack/encoder.js';
-import { connectQuic, type QuicConnection, type QuicStream } from './quic/transport.js';
+import { connectQuic, type QuicConnection, type QuicStream } from '../quic/transport.js';
 import { IdMap } from '../../util/id-map.js';
 
 export interface Http3ClientOptions {

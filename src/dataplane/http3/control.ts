@@ -6,10 +6,10 @@
 // Each critical stream may exist once and must never close; the peer's control
 // stream starts with SETTINGS and carries no request frames. Unknown and
 // reserved stream types are refused with STOP_SENDING and otherwise ignored.
-import { connectionError, H3Code, H3Error } from './errors.js';
+import { connectionError, H3Code, H3Error } from './error-codes.js';
 import { encodeGoaway, encodeSettings, FrameReader, FrameType, parseSettings, parseSingleVarint, Setting, type FrameSink } from './frames.js';
 import { DecoderStreamReader, EncoderStreamReader } from './qpack/decoder.js';
-import type { QuicConnection, QuicStream } from './quic/transport.js';
+import type { QuicConnection, QuicStream } from '../quic/transport.js';
 import { readVarint, varintSize } from './varint.js';
 import { DEFAULT_LIMITS } from '../../limits.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFrame, encodeGoaway, encodeSettings, FrameReader, FrameType, isReservedType, parseSettings, parseSingleVarint, type FrameSink } from './frames.js';
-import { H3Code, H3Error } from './errors.js';
+import { H3Code, H3Error } from './error-codes.js';
 import { encodeVarint } from './varint.js';
 
 type Ev = ['start', number, number] | ['data', string] | ['frame', number, string];

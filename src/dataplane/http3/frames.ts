@@ -5,7 +5,7 @@
 // varints) and hands the sink DATA payload as it arrives (never buffered, the
 // gRPC layer reframes it anyway), every other known frame whole, and skips
 // unknown and reserved ("grease") types without buffering them.
-import { connectionError, H3Code } from './errors.js';
+import { connectionError, H3Code } from './error-codes.js';
 import { readVarint, varintLength, varintSize, writeVarint } from './varint.js';
 
 export const FrameType = {

@@ -2,8 +2,8 @@
 // request field section becomes the transport-free request head (responses
 // are encoded straight into HEADERS frames by connection.ts). Anything
 // malformed is a stream error H3_MESSAGE_ERROR naming what was wrong.
-import { H3Code, streamError } from './errors.js';
-import type { H3Error } from './errors.js';
+import { H3Code, streamError } from './error-codes.js';
+import type { H3Error } from './error-codes.js';
 import type { UniversalHeaders } from '../universal.js';
 
 export interface RequestHead {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { decodeFieldSection, decodeFieldSectionShared, DecoderStreamReader, EncoderStreamReader, FieldSectionTooLargeError } from './decoder.js';
 import { encodeFieldSection } from './encoder.js';
 import { STATIC_TABLE, staticIndexOf } from './static-table.js';
-import { H3Code, H3Error } from '../errors.js';
+import { H3Code, H3Error } from '../error-codes.js';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const code = (c: number) => (e: unknown) => e instanceof H3Error && e.code === c;

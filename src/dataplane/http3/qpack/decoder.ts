@@ -7,7 +7,7 @@
 // The peer's encoder and decoder streams are checked here too: with no
 // dynamic table the only legal encoder instruction is "Set Dynamic Table
 // Capacity 0", and the only legal decoder instruction is "Stream Cancellation".
-import { H3Code, H3Error } from '../errors.js';
+import { H3Code, H3Error } from '../error-codes.js';
 import { decompressionFailed, QpackReader } from './primitives.js';
 import { STATIC_TABLE } from './static-table.js';
 import { hashBytes, RepeatCache, sameBytes } from '../../../util/repeat-cache.js';

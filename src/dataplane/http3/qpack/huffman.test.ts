@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HUFFMAN_CODES, huffmanDecode, huffmanEncode, huffmanLength } from './huffman.js';
-import { H3Code, H3Error } from '../errors.js';
+import { H3Code, H3Error } from '../error-codes.js';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const decode = (b: Uint8Array) => huffmanDecode(b, 0, b.length);

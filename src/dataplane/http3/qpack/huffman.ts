@@ -4,7 +4,7 @@
 // Decoding walks a 4-bits-at-a-time state machine built from this table at
 // load: one table lookup per nibble instead of one branch per bit. A nibble
 // can complete at most one symbol, since the shortest code is 5 bits.
-import { H3Code, H3Error } from '../errors.js';
+import { H3Code, H3Error } from '../error-codes.js';
 
 // prettier-ignore
 export const HUFFMAN_CODES: ReadonlyArray<readonly [code: number, bits: number]> = [

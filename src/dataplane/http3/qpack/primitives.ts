@@ -2,7 +2,7 @@
 // with an N-bit prefix, and string literals whose H flag sits just above the
 // length's prefix. The reader throws QPACK_DECOMPRESSION_FAILED on anything
 // truncated or out of range; the writer grows its buffer as needed.
-import { H3Code, H3Error } from '../errors.js';
+import { H3Code, H3Error } from '../error-codes.js';
 import { huffmanDecode, huffmanEncodeInto, huffmanLength } from './huffman.js';
 
 export function decompressionFailed(what: string): H3Error {

@@ -5,10 +5,10 @@
 // anti-amplification limit (3x the bytes received) bounds what an
 // unvalidated address can make us send.
 import { randomFillSync, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { invalidArgument, unavailable } from '../../../errors.js';
+import { invalidArgument, unavailable } from '../../errors.js';
 import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.js';
 import { Endpoint } from './endpoint.js';
-import { Connection } from './connection.js';
+import { Connection } from './quic-connection.js';
 import { initialClose } from './refuse.js';
 import { quiche, buildConfig, isLoopback, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, type QuicheConfig, type ConfigInput, errorMessage } from './native.js';
 

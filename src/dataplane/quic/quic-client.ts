@@ -3,12 +3,12 @@
 import { randomFillSync } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { invalidArgument, unavailable } from '../../../errors.js';
+import { invalidArgument, unavailable } from '../../errors.js';
 import type { QuicClientOptions, QuicConnection } from './transport.js';
 import { Endpoint } from './endpoint.js';
-import { Connection } from './connection.js';
+import { Connection } from './quic-connection.js';
 import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, errorMessage, type QuicheConfig } from './native.js';
-import { DEFAULT_LIMITS } from '../../../limits.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 
 const DEFAULT_IDLE_MS = 30_000;
 

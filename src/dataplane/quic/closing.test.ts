@@ -8,11 +8,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
+import { makeTestCert, type TestCert } from '../../../test/helpers/tls.js';
 import { Endpoint } from './endpoint.js';
-import { Connection } from './connection.js';
+import { Connection } from './quic-connection.js';
 import { quiche, buildConfig, isLoopback, CID_LEN, MAX_SEND_PAYLOAD, type QuicheConnection } from './native.js';
-import { DEFAULT_LIMITS } from '../../../limits.js';
+import { DEFAULT_LIMITS } from '../../limits.js';
 
 let cert: TestCert;
 before(async () => {

@@ -3,9 +3,9 @@
 // pulls readable streams and pushes buffered writes; egress(), once the app
 // has answered, drains quiche's packets into the socket and re-arms the
 // endpoint's timer from quiche's timeout().
-import { WorkdError, Code, failedPrecondition, unavailable } from '../../../errors.js';
+import { WorkdError, Code, failedPrecondition, unavailable } from '../../errors.js';
 import type { QuicConnection, QuicStream } from './transport.js';
-import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './stream.js';
+import { Stream, EMPTY, STOP_SENDING_CODE_UNKNOWN } from './quic-stream.js';
 import {
   type QuicheConnection,
   SHUTDOWN_READ,
@@ -15,7 +15,7 @@ import {
   errorMessage,
 } from './native.js';
 import type { Endpoint } from './endpoint.js';
-import { IdMap } from '../../../util/id-map.js';
+import { IdMap } from '../../util/id-map.js';
 
 interface HostPort {
   host: string;

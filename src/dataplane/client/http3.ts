@@ -2,10 +2,10 @@
 // our HTTP/3 client. Loaded by src/cli/call.ts only when --http3 is given.
 import { parseListen } from '../../config.js';
 import { Code, WorkdError } from '../../errors.js';
-import type { ClientCallOptions, ClientCallResult, GrpcTransport, TransportTarget } from '../client/transport.js';
+import type { ClientCallOptions, ClientCallResult, GrpcTransport, TransportTarget } from './transport.js';
 import { hostOf } from '../router.js';
 import { createLogger } from '../../observability/log.js';
-import { Http3Client } from './client.js';
+import { Http3Client } from '../http3/client.js';
 
 export async function connectHttp3(target: TransportTarget): Promise<GrpcTransport> {
   if (target.plaintext) throw new WorkdError(Code.INVALID_ARGUMENT, 'HTTP/3 always uses TLS: --plaintext does not apply');

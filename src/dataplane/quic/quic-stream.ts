@@ -3,9 +3,9 @@
 // quiche lists the stream as writable again; received bytes are pulled by the
 // connection (connection.ts) only while someone listens (`onData` set), so a
 // stream nobody reads is back-pressured by QUIC flow control, not dropped.
-import { failedPrecondition } from '../../../errors.js';
+import { failedPrecondition } from '../../errors.js';
 import type { QuicStream } from './transport.js';
-import type { Connection } from './connection.js';
+import type { Connection } from './quic-connection.js';
 
 export class Stream implements QuicStream {
   readonly id: number;

@@ -5,9 +5,9 @@
 import { parseListen, type Config } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { Http3ServerConnection } from './connection.js';
-import { H3Code } from './errors.js';
-import { listenQuic } from './quic/transport.js';
+import { Http3ServerConnection } from './server-connection.js';
+import { H3Code } from './error-codes.js';
+import { listenQuic } from '../quic/transport.js';
 import type { Limits } from '../../limits.js';
 
 export interface Http3ServerOptions {

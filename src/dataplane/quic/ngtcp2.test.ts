@@ -11,9 +11,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
+import { makeTestCert, type TestCert } from '../../../test/helpers/tls.js';
 import type { QuicConnection, QuicServer, QuicStream } from './transport.js';
-import { startServer, connect, echo, readAll, within } from './test-util.js';
+import { startServer, connect, echo, readAll, within } from '../../../test/helpers/quic.js';
 
 const GTLSCLIENT = 'gtlsclient';
 

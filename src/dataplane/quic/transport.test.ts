@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { makeTestCert, type TestCert } from '../../../../test/helpers/tls.js';
-import { Code, WorkdError } from '../../../errors.js';
+import { makeTestCert, type TestCert } from '../../../test/helpers/tls.js';
+import { Code, WorkdError } from '../../errors.js';
 import { STOP_SENDING_CODE_UNKNOWN, type QuicConnection, type QuicServer, type QuicStream } from './transport.js';
-import { startServer, connect, echo, readAll, closed, within } from './test-util.js';
-import type { Connection } from './connection.js';
+import { startServer, connect, echo, readAll, closed, within } from '../../../test/helpers/quic.js';
+import type { Connection } from './quic-connection.js';
 
 let cert: TestCert;
 before(async () => {

@@ -21,11 +21,11 @@
 //   the ACK of our last bytes (quiche 0.18 then forgets the stream and its code).
 // - A thrown exception in a callback closes only that connection (transport
 //   INTERNAL_ERROR) and is logged.
-import type { Logger } from '../../../observability/log.js';
+import type { Logger } from '../../observability/log.js';
 import type { QuicWindows } from './native.js';
 
 /** onReset's code (-1) for a STOP_SENDING whose code quiche did not keep (see above). Added beyond the agreed interface. */
-export { STOP_SENDING_CODE_UNKNOWN } from './stream.js';
+export { STOP_SENDING_CODE_UNKNOWN } from './quic-stream.js';
 
 export interface QuicStream {
   /** QUIC stream id (fits a double for our limits). */
@@ -119,5 +119,5 @@ export interface QuicClientOptions {
   log?: Logger;
 }
 
-export { listenQuic } from './server.js';
-export { connectQuic } from './client.js';
+export { listenQuic } from './quic-server.js';
+export { connectQuic } from './quic-client.js';

@@ -1,40 +1,24 @@
-// The server side of HTTP/3 on one QUIC connection (RFC 9114): our control
-// stream, the peer's control and QPACK streams (control.ts), and one
-// RequestStream per client-initiated bidirectional stream, each handed to the
-// shared gRPC layer through the transport-free interface (../universal.ts).
+// One HTTP/3 request stream on the server (RFC 9114 §4.1): reads the
+// request's frames in order and hands them to the gRPC layer as a
+// transport-free call (../universal.ts); answers through the same object.
 //
-// Request stream states (RFC 9114 §4.1):
+// Request stream states:
 //
 //   Head ──HEADERS──► Body ──DATA*──► Body ──HEADERS (trailers)──► Trailers
 //     │                 │                                             │
 //     └──── FIN ────────┴────────────── FIN: body.end() ──────────────┘
 //   FIN in Head: H3_REQUEST_INCOMPLETE.  Any frame out of this order:
 //   H3_FRAME_UNEXPECTED (connection).  Peer reset: body.abort(PeerReset).
-//
-// Errors: H3Error with scope 'stream' resets the one stream; scope
-// 'connection' closes the connection with the code (RFC 9114 §8).
-import type { Logger } from '../../observability/log.js';
-import { AbortReason, ResetCode, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
-import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
-import { connectionError, H3Code, H3Error, h3CodeName, streamError } from './errors.js';
-import { encodeFrame, FrameReader, frameHeader, FrameType, Setting, type FrameSink } from './frames.js';
+//   Dead: answered early (431), reset or failed; further input is dropped.
+import { AbortReason, ResetCode, type OutgoingFields, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
+import { connectionError, H3Code, h3CodeName, streamError } from './error-codes.js';
+import { FrameReader, frameHeader, FrameType, type FrameSink } from './frames.js';
+import { headersFrame, sharedHeadersFrame } from './headers-frame.js';
 import { checkTrailers, requestHead } from './message.js';
 import { decodeFieldSectionShared, FieldSectionTooLargeError } from './qpack/decoder.js';
-import { writeFieldLine, writeSectionPrefix } from './qpack/encoder.js';
-import { QpackWriter } from './qpack/primitives.js';
-import type { QuicConnection, QuicStream } from './quic/transport.js';
+import type { QuicStream } from '../quic/transport.js';
 import { varintLength, writeVarint } from './varint.js';
-import { IdMap } from '../../util/id-map.js';
-import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
-
-/** The limits one HTTP/3 connection enforces (src/limits.ts). */
-export type Http3Limits = Pick<Limits, 'http3MaxFieldSectionSize' | 'http3MaxConcurrentRequests' | 'http3MaxControlFrameBytes' | 'http3ResponseBufferBytes'>;
-
-export interface Http3ConnectionOptions {
-  readonly handler: UniversalHandler;
-  readonly limits?: Http3Limits;
-  readonly log?: Logger;
-}
+import type { Http3ServerConnection } from './server-connection.js';
 
 /** HTTP/2 reset codes (what the gRPC layer speaks) → HTTP/3 codes. */
 function h3ResetCode(h2: number): number {
@@ -66,7 +50,7 @@ const enum RequestState {
   Dead,
 }
 
-class RequestStream implements FrameSink, UniversalResponse {
+export class RequestStream implements FrameSink, UniversalResponse {
   onDrain: (() => void) | null = null;
   private state = RequestState.Head;
   private body: UniversalRequestBody = NOOP_BODY;
@@ -344,251 +328,3 @@ class RequestStream implements FrameSink, UniversalResponse {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** Encoded HEADERS frames of frozen field sets, by status. */
-const frozenFrames = new WeakMap<OutgoingFields, { status: number; frame: Uint8Array }>();
-
-/**
- * The gRPC layer answers almost every call with the same frozen field sets
- * (response headers per encoding, `grpc-status: 0` trailers); with no QPACK
- * dynamic table their encoding never changes, so it is done once. Frames are
- * never mutated after they are written, so one buffer serves every stream.
- */
-function sharedHeadersFrame(status: number, fields: OutgoingFields): Uint8Array {
-  if (!Object.isFrozen(fields)) return headersFrame(status, fields);
-  const hit = frozenFrames.get(fields);
-  if (hit !== undefined && hit.status === status) return hit.frame;
-  const frame = headersFrame(status, fields);
-  frozenFrames.set(fields, { status, frame });
-  return frame;
-}
-
-/**
- * A whole HEADERS frame in one buffer: the field section is written after 3
- * reserved bytes, then the frame header is filled in before it (no copy for
- * sections under 16 KiB).
- */
-function headersFrame(status: number, fields: OutgoingFields | null, flat?: readonly string[]): Uint8Array {
-  const w = new QpackWriter(256);
-  w.pos = 3;
-  writeSectionPrefix(w);
-  if (status > 0) writeFieldLine(w, ':status', statusText(status));
-  if (fields) {
-    for (const name in fields) {
-      const v = fields[name]!;
-      if (typeof v === 'string') writeFieldLine(w, name, v);
-      else for (const one of v) writeFieldLine(w, name, one);
-    }
-  }
-  if (flat) for (let i = 0; i < flat.length; i += 2) writeFieldLine(w, flat[i]!, flat[i + 1]!);
-  const len = w.pos - 3;
-  const buf = w.buf;
-  if (len < 0x40) {
-    buf[1] = FrameType.HEADERS;
-    buf[2] = len;
-    return buf.subarray(1, w.pos);
-  }
-  if (len < 0x4000) {
-    buf[0] = FrameType.HEADERS;
-    buf[1] = 0x40 | (len >> 8);
-    buf[2] = len & 0xff;
-    return buf.subarray(0, w.pos);
-  }
-  return encodeFrame(FrameType.HEADERS, buf.subarray(3, w.pos));
-}
-
-const statusTexts = new Map<number, string>();
-function statusText(status: number): string {
-  let t = statusTexts.get(status);
-  if (t === undefined) statusTexts.set(status, (t = String(status)));
-  return t;
-}
-
-export class Http3ServerConnection {
-  readonly handler: UniversalHandler;
-  readonly log: Logger | undefined;
-  readonly maxFieldSectionSize: number;
-  /** A response backlog (bytes QUIC has not taken yet) past which sendData() asks the writer to wait for onDrain. */
-  readonly responseBufferBytes: number;
-  private readonly maxRequests: number;
-  /** By stream ID (an IdMap, not a Set: see util/id-map.ts). */
-  private readonly requests = new IdMap<RequestStream>();
-  private readonly control: QuicStream;
-  private readonly peer: PeerStreams;
-  /** Client bidi streams with IDs at or above this are refused (after our GOAWAY). */
-  private goawayId = Infinity;
-  private nextStreamId = 0;
-  private closedFlag = false;
-  private drained: (() => void) | null = null;
-  private peerClosed: (() => void) | null = null;
-  /** The peer's SETTINGS, once received. */
-  peerSettings: Map<number, number> | null = null;
-  /** Called once when the connection is gone, whatever the cause. */
-  onClosed: (() => void) | null = null;
-
-  constructor(
-    readonly quic: QuicConnection,
-    opts: Http3ConnectionOptions,
-  ) {
-    this.handler = opts.handler;
-    this.log = opts.log;
-    const limits = opts.limits ?? DEFAULT_LIMITS;
-    this.maxFieldSectionSize = limits.http3MaxFieldSectionSize;
-    this.maxRequests = limits.http3MaxConcurrentRequests;
-    this.responseBufferBytes = limits.http3ResponseBufferBytes;
-    this.peer = new PeerStreams('server', {
-      settings: (s) => {
-        this.peerSettings = s;
-      },
-      goaway: () => {
-        // A client's GOAWAY limits pushes; we never push.
-      },
-      error: (e) => this.fail(e),
-    }, limits.http3MaxControlFrameBytes);
-    quic.onStream = (s) => this.onStream(s);
-    quic.onClose = (code, reason) => this.onQuicClose(code, reason);
-    this.control = openLocalStreams(quic, this.maxFieldSectionSize);
-  }
-
-  get activeRequests(): number {
-    return this.requests.size;
-  }
-
-  get closed(): boolean {
-    return this.closedFlag;
-  }
-
-  /** The largest field section the peer takes, if it said (we keep our responses small regardless). */
-  get peerMaxFieldSectionSize(): number {
-    return this.peerSettings?.get(Setting.MAX_FIELD_SECTION_SIZE) ?? Infinity;
-  }
-
-  private onStream(stream: QuicStream): void {
-    if (this.closedFlag) return;
-    if (!stream.bidirectional) {
-      this.peer.accept(stream);
-      return;
-    }
-    if (!stream.peerInitiated || stream.id % 4 !== 0) {
-      // Servers never receive server-initiated bidi streams; HTTP/3 has no use for them either way.
-      this.fail(connectionError(H3Code.H3_STREAM_CREATION_ERROR, `unexpected bidirectional stream ${stream.id}`));
-      return;
-    }
-    if (stream.id >= this.nextStreamId) this.nextStreamId = stream.id + 4;
-    if (stream.id >= this.goawayId || this.requests.size >= this.maxRequests) {
-      // Not processed at all, so the client may retry it elsewhere (RFC 9114 §4.1.1).
-      stream.onData = null;
-      stream.onReset = null;
-      stream.reset(H3Code.H3_REQUEST_REJECTED);
-      stream.stopSending(H3Code.H3_REQUEST_REJECTED);
-      return;
-    }
-    this.requests.set(stream.id, new RequestStream(this, stream));
-  }
-
-  /** The request side finished (FIN) or was abandoned; `gone` when nothing more will be sent either. */
-  requestDone(r: RequestStream, gone: boolean): void {
-    if (gone || r.finished) this.forget(r);
-  }
-
-  /** The answer is complete: the request side no longer matters for accounting or shutdown. */
-  responseDone(r: RequestStream): void {
-    this.forget(r);
-  }
-
-  private forget(r: RequestStream): void {
-    const id = r.stream.id;
-    if (this.requests.get(id) !== r) return;
-    this.requests.delete(id);
-    if (this.requests.size === 0 && this.drained) this.drained();
-  }
-
-  /** An error while handling one request stream. */
-  streamFailed(r: RequestStream, e: unknown): void {
-    if (e instanceof H3Error && e.scope === 'stream') {
-      this.log?.debug({ stream: r.stream.id, code: h3CodeName(e.code), err: e.message }, 'http3 stream error');
-      r.failStream(e.code);
-      return;
-    }
-    if (e instanceof H3Error) return this.fail(e);
-    // A bug of ours, not the peer's fault: lose only this stream.
-    this.log?.error({ stream: r.stream.id, err: e }, 'http3 request stream failed');
-    r.failStream(H3Code.H3_INTERNAL_ERROR);
-  }
-
-  /**
-   * Something threw outside the QUIC loop's own guard (a response flushed from
-   * a microtask): a bug of ours, not the peer's fault, but it ends this
-   * connection only.
-   */
-  contain(e: unknown): void {
-    this.log?.error({ remote: this.quic.remoteAddress, err: e }, 'http3: a request stream callback threw; closing its connection');
-    this.close(H3Code.H3_INTERNAL_ERROR, 'internal error');
-  }
-
-  /** Connection error: close with the code, stop every call. */
-  fail(e: H3Error): void {
-    if (this.closedFlag) return;
-    this.log?.debug({ remote: this.quic.remoteAddress, code: h3CodeName(e.code), err: e.message }, 'http3 connection error');
-    this.close(e.code, e.message);
-  }
-
-  /** Closes now with `code`; calls in flight are aborted. */
-  close(code: number, reason: string): void {
-    if (this.closedFlag) return;
-    this.teardown(AbortReason.ConnectionClosed);
-    this.quic.close(code, reason.slice(0, 200));
-  }
-
-  /**
-   * Graceful shutdown: GOAWAY (no new requests), let the calls in flight
-   * finish for up to graceMs, then close with H3_NO_ERROR. Answers the
-   * transport still holds (flow control) would be lost by an immediate
-   * CONNECTION_CLOSE, so after the last answer we wait for the client to
-   * close (RFC 9114 §5.2: it may once its requests are done) until the grace
-   * period ends.
-   */
-  async shutdown(graceMs: number): Promise<void> {
-    if (this.closedFlag) return;
-    const deadline = Date.now() + graceMs;
-    if (this.goawayId === Infinity) {
-      this.goawayId = this.nextStreamId;
-      sendGoaway(this.control, this.goawayId);
-    }
-    if (this.requests.size > 0) await this.until((wake) => (this.drained = wake), deadline);
-    this.drained = null;
-    if (this.closedFlag) return;
-    await this.until((wake) => (this.peerClosed = wake), deadline);
-    this.peerClosed = null;
-    if (this.closedFlag) return;
-    this.teardown(AbortReason.Shutdown);
-    this.quic.close(H3Code.H3_NO_ERROR, 'server shutting down');
-  }
-
-  /** Resolves when `arm`'s callback is called or at `deadline`. */
-  private until(arm: (wake: () => void) => void, deadline: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-      arm(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  private onQuicClose(code: number, reason: string): void {
-    this.log?.debug({ remote: this.quic.remoteAddress, code: h3CodeName(code), reason }, 'http3 connection closed');
-    this.teardown(AbortReason.ConnectionClosed);
-  }
-
-  private teardown(reason: AbortReason): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
-    const open = this.requests.values();
-    this.requests.clear();
-    for (const r of open) r.abortForConnection(reason);
-    this.drained?.();
-    this.peerClosed?.();
-    this.onClosed?.();
-  }
-}

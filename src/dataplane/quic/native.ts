@@ -2,7 +2,7 @@
 // (Cloudflare quiche 0.18 + BoringSSL, prebuilt) and none of its JavaScript
 // QUICServer/QUICConnection layer, which allocates timers, events and errors
 // per packet and crashes on streams that arrive with the handshake.
-import type { Limits } from '../../../limits.js';
+import type { Limits } from '../../limits.js';
 import { native } from '@matrixai/quic';
 
 export type QuicheConfig = native.Config;

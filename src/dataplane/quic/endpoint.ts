@@ -5,8 +5,8 @@
 // all connections re-armed from the earliest quiche timeout. Nothing here
 // allocates per packet beyond what node:dgram and the binding themselves do.
 import dgram from 'node:dgram';
-import type { Logger } from '../../../observability/log.js';
-import type { Connection } from './connection.js';
+import type { Logger } from '../../observability/log.js';
+import type { Connection } from './quic-connection.js';
 
 const SOCKET_BUFFER = 4 * 1024 * 1024;
 /** Bytes of send buffers per endpoint: a ring of slots, each as large as the largest datagram it sends. */

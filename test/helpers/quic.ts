@@ -1,8 +1,8 @@
 // Shared by the QUIC transport tests: a loopback server with an echo or
 // custom handler, and helpers that turn stream callbacks into promises.
-import { listenQuic, connectQuic, type QuicConnection, type QuicServer, type QuicServerOptions, type QuicStream, type QuicClientOptions } from './transport.js';
-import type { TestCert } from '../../../../test/helpers/tls.js';
-import { DEFAULT_LIMITS } from '../../../limits.js';
+import { listenQuic, connectQuic, type QuicConnection, type QuicServer, type QuicServerOptions, type QuicStream, type QuicClientOptions } from '../../src/dataplane/quic/transport.js';
+import type { TestCert } from './tls.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
 
 export async function startServer(cert: TestCert, over: Partial<QuicServerOptions> = {}): Promise<QuicServer> {
   return listenQuic({

@@ -1,18 +1,18 @@
 // A data plane serving the JavaScript `foo.Bar` echo service (the data plane's
-// own test service, ../../testdata/echo.ts) over HTTP/2 and HTTP/3 at once:
+// own test service, test/fixtures/echo/echo.ts) over HTTP/2 and HTTP/3 at once:
 // the real shared gRPC layer, the real QUIC transport, a self-signed
 // certificate generated the way the daemon does. For the HTTP/3 integration
 // tests and the benchmark; the daemon-level tests use real guests instead.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig } from '../../../config.js';
-import { createLogger, type Logger } from '../../../observability/log.js';
-import { startDataPlane, type DataPlane } from '../../server.js';
-import { StaticRouteTable } from '../../static-routes.js';
-import { echoDescriptorSet, echoRuntime } from '../../testdata/echo.js';
-import { startHttp3, type Http3Server } from '../server.js';
-import { withLimits, type LimitName } from '../../../limits.js';
+import { defaultConfig } from '../../src/config.js';
+import { createLogger, type Logger } from '../../src/observability/log.js';
+import { startDataPlane, type DataPlane } from '../../src/dataplane/server.js';
+import { StaticRouteTable } from './static-routes.js';
+import { echoDescriptorSet, echoRuntime } from '../fixtures/echo/echo.js';
+import { startHttp3, type Http3Server } from '../../src/dataplane/http3/listener.js';
+import { withLimits, type LimitName } from '../../src/limits.js';
 
 export interface EchoPlane {
   readonly dp: DataPlane;

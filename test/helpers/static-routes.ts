@@ -2,8 +2,8 @@
 // JavaScript function. For the data plane's own unit tests and benchmarks
 // before (and beside) the real pod pool and executor; never used by the daemon.
 import semver from 'semver';
-import type { RoutableContainer, RouteTable, ServiceRoute, VersionRoute } from '../pods/routing.js';
-import type { ContainerRuntime, GuestCall, GuestResult } from '../wasm/api.js';
+import type { RoutableContainer, RouteTable, ServiceRoute, VersionRoute } from '../../src/pods/routing.js';
+import type { ContainerRuntime, GuestCall, GuestResult } from '../../src/wasm/api.js';
 
 export type JsMethod = (call: GuestCall) => GuestResult | Promise<GuestResult>;
 

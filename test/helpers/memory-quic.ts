@@ -3,7 +3,7 @@
 // integration tests (test/integration/http3-*.test.ts) run the same code over
 // the real QUIC transport. Delivery is asynchronous (setImmediate), in order,
 // like a lossless network.
-import type { QuicConnection, QuicStream } from '../quic/transport.js';
+import type { QuicConnection, QuicStream } from '../../src/dataplane/quic/transport.js';
 
 class MemStream implements QuicStream {
   onData: ((chunk: Uint8Array, fin: boolean) => void) | null = null;

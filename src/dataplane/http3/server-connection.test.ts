@@ -4,12 +4,12 @@
 // real gRPC layer are in test/integration/http3-*.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Http3ServerConnection } from './connection.js';
+import { Http3ServerConnection } from './server-connection.js';
 import { Http3Client, toFields } from './client.js';
-import { H3Code, H3Error } from './errors.js';
+import { H3Code, H3Error } from './error-codes.js';
 import { encodeFrame, encodeSettings, FrameType } from './frames.js';
 import { encodeFieldSection } from './qpack/encoder.js';
-import { memoryQuicPair, type MemConnection } from './testing/memory-quic.js';
+import { memoryQuicPair, type MemConnection } from '../../../test/helpers/memory-quic.js';
 import { AbortReason, type UniversalHandler, type UniversalRequest } from '../universal.js';
 import { Setting } from './frames.js';
 import { withLimits } from '../../limits.js';
@@ -69,6 +69,10 @@ function setup(over?: { http3MaxFieldSectionSize: number; http3MaxConcurrentRequ
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+/** Waits (up to 5 s, for loaded machines) until `cond` holds; the assertion after it says what was expected. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await tick(5);
+}
 const base = { authority: 'example.com:4433', path: '/foo.Bar/Echo', headers: ['content-type', 'application/grpc', 'te', 'trailers'] };
 
 async function closedWith(c: MemConnection): Promise<number> {
@@ -338,10 +342,10 @@ test('a stream reset mid-message aborts the call', async () => {
   const { client, seen } = setup();
   const s = client.quic.openBidi();
   s.write(Buffer.concat([encodeFrame(FrameType.HEADERS, encodeFieldSection([':method', 'POST', ':scheme', 'https', ':authority', 'x', ':path', '/hang'])), Uint8Array.of(0, 10, 1, 2)]));
-  await tick();
+  await until(() => seen.requests.length === 1);
   assert.equal(seen.requests.length, 1);
   s.reset(H3Code.H3_REQUEST_CANCELLED);
-  await tick();
+  await until(() => seen.aborts.length >= 1);
   assert.deepEqual(seen.aborts, [AbortReason.PeerReset]);
   assert.equal((await client.request({ ...base })).status, 200);
 });
@@ -350,11 +354,11 @@ test('a reset after the whole request arrived, before the answer, aborts the cal
   const { client, seen } = setup();
   const ac = new AbortController();
   const p = client.request({ ...base, path: '/hang', body: Buffer.from('x'), signal: ac.signal }).catch((e: H3Error) => e.code);
-  await tick();
+  await until(() => seen.requests.length === 1);
   assert.equal(seen.requests.length, 1);
   ac.abort();
   assert.equal(await p, H3Code.H3_REQUEST_CANCELLED);
-  await tick();
+  await until(() => seen.aborts.length >= 1);
   assert.deepEqual(seen.aborts, [AbortReason.PeerReset]);
 });
 
@@ -402,6 +406,6 @@ test('the peer closing the connection aborts calls in flight', async () => {
   await tick();
   client.close(H3Code.H3_NO_ERROR);
   assert.equal(await p, H3Code.H3_NO_ERROR);
-  await tick();
+  await until(() => seen.aborts.length >= 1);
   assert.deepEqual(seen.aborts, [AbortReason.ConnectionClosed]);
 });
