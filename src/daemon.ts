@@ -148,6 +148,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           workdHasImage: (ref) => store.resolve(ref) !== undefined,
           insecureRegistries: config.images.insecureRegistries,
           mirrors: config.images.mirrors,
+          limits: config.limits,
         })
       : undefined;
     if (downstream) started.push({ name: 'downstream', info: { downstream: downstream.endpoint }, close: () => downstream.close() });
@@ -159,6 +160,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const cri = await startCriServer({
       socket: config.cri.socket,
       log: levels.for('cri'),
+      probe: { maxHeadBytes: config.limits.criProbeMaxHeadBytes, idleMs: config.limits.criProbeIdleMs },
       observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),
       services: [
         { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, unimplemented: RUNTIME_UNIMPLEMENTED },

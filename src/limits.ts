@@ -147,6 +147,38 @@ export const LIMITS = {
     section: 'executor', key: 'max_in_flight', default: 1024, unit: 'count',
     doc: 'Calls one container admits at once; more get RESOURCE_EXHAUSTED.',
   },
+
+  // ── the CRI socket ──
+  criProbeMaxHeadBytes: {
+    section: 'cri', key: 'probe_max_head_bytes', default: 8 * KiB, unit: 'bytes',
+    doc: 'Largest HTTP/1 request head read from a connection that is not gRPC (an operator\'s `curl --unix-socket`); past it the 404 is sent without reading further.',
+  },
+  criProbeIdleMs: {
+    section: 'cri', key: 'probe_idle_ms', default: 10_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A connection to the CRI socket that has sent neither the HTTP/2 preface nor a whole HTTP/1 request head by then is closed.',
+  },
+
+  // ── the downstream runtime (containerd) ──
+  downstreamCallTimeoutMs: {
+    section: 'downstream', key: 'call_timeout_ms', default: 120_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'Deadline of one call handed to the downstream runtime (except PullImage); past it the call fails with DEADLINE_EXCEEDED naming the downstream.',
+  },
+  downstreamPullTimeoutMs: {
+    section: 'downstream', key: 'pull_timeout_ms', default: 15 * 60_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'Deadline of a PullImage handed to the downstream runtime.',
+  },
+  downstreamStatusTimeoutMs: {
+    section: 'downstream', key: 'status_timeout_ms', default: 5000, unit: 'ms', max: TIMER_MAX,
+    doc: 'How long Status and RuntimeConfig wait for the downstream before reporting it unavailable (RuntimeReady false).',
+  },
+  downstreamMaxReconnectBackoffMs: {
+    section: 'downstream', key: 'max_reconnect_backoff_ms', default: 1000, unit: 'ms', max: TIMER_MAX,
+    doc: 'Longest pause between attempts to reconnect to a downstream that went away, so one that comes back is used again within about this long.',
+  },
+  downstreamReconcileRetryMs: {
+    section: 'downstream', key: 'reconcile_retry_ms', default: 2000, unit: 'ms', max: TIMER_MAX,
+    doc: 'How often, until the downstream first answers, the record of its IDs is checked against what it lists.',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

@@ -13,7 +13,7 @@ import { WorkdError, Code } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { CRI_LOADER_OPTIONS, type ServiceHandlers } from './handler.js';
 import { unimplementedHandler, wrapUnary, type CallObserver } from './interceptor.js';
-import { listenSniffing } from './socket-probe.js';
+import { listenSniffing, type ProbeLimits } from './socket-probe.js';
 
 /** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
 export const CRI_PROTO_PATH = fileURLToPath(new URL('../../../proto/cri.proto', import.meta.url));
@@ -38,6 +38,8 @@ export interface CriServerOptions {
   readonly services: readonly CriService[];
   /** Told about every call as it ends (metrics). */
   readonly observe?: CallObserver;
+  /** What a connection that is not gRPC may send (src/cri/socket-probe.ts). */
+  readonly probe: ProbeLimits;
 }
 
 export interface CriServer {
@@ -135,7 +137,7 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
   for (const svc of opts.services) server.addService(acceptingEncoded(svc.definition), implementation(svc, opts.log, opts.observe));
   // Our own listener in front of grpc-js, so HTTP/1 probes get an HTTP answer (src/cri/socket-probe.ts).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = await listenSniffing(socket, (conn) => injector.injectConnection(conn)).catch((err: Error) => {
+  const listener = await listenSniffing(socket, (conn) => injector.injectConnection(conn), opts.probe).catch((err: Error) => {
     throw new WorkdError(Code.UNAVAILABLE, `cannot listen on the CRI socket ${socket}: ${err.message}`);
   });
   chmodSync(socket, 0o660);

@@ -9,10 +9,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** Enough of the preface to tell it from any HTTP/1 method ("PRI" is not one). */
 const PREFACE_SNIFF_BYTES = 4;
-// limit: an HTTP/1 request head larger than this is not read further; the 404 is sent anyway.
-export const PROBE_MAX_HEAD_BYTES = 8 * 1024;
-// limit: a probe connection idle this long is closed.
-export const PROBE_IDLE_MS = 10_000;
+
+/** limits.criProbeMaxHeadBytes and limits.criProbeIdleMs (src/limits.ts). */
+export interface ProbeLimits {
+  readonly maxHeadBytes: number;
+  readonly idleMs: number;
+}
 
 const REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1\.[01]\r?\n/;
 
@@ -33,9 +35,9 @@ function reply(socket: Socket, head: Buffer): void {
  * Waits for the first bytes of a connection: the HTTP/2 preface hands it to
  * `grpc` with nothing consumed; anything else is answered as HTTP/1.1.
  */
-function sniff(socket: Socket, grpc: (socket: Socket) => void): void {
+function sniff(socket: Socket, grpc: (socket: Socket) => void, limits: ProbeLimits): void {
   let seen = Buffer.alloc(0);
-  socket.setTimeout(PROBE_IDLE_MS, () => socket.destroy());
+  socket.setTimeout(limits.idleMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   const onData = (chunk: Buffer): void => {
     seen = Buffer.concat([seen, chunk]);
@@ -50,7 +52,7 @@ function sniff(socket: Socket, grpc: (socket: Socket) => void): void {
       return;
     }
     // An HTTP/1 request: answer once its head is complete (or too long to wait for).
-    if (seen.includes('\r\n\r\n') || seen.includes('\n\n') || seen.length >= PROBE_MAX_HEAD_BYTES) {
+    if (seen.includes('\r\n\r\n') || seen.includes('\n\n') || seen.length >= limits.maxHeadBytes) {
       socket.off('data', onData);
       reply(socket, seen);
       socket.resume();
@@ -60,8 +62,8 @@ function sniff(socket: Socket, grpc: (socket: Socket) => void): void {
 }
 
 /** A unix-socket listener that serves gRPC connections through `grpc` and answers HTTP/1 probes itself. */
-export function listenSniffing(path: string, grpc: (socket: Socket) => void): Promise<Server> {
-  const server = createServer({ pauseOnConnect: false }, (socket) => sniff(socket, grpc));
+export function listenSniffing(path: string, grpc: (socket: Socket) => void, limits: ProbeLimits): Promise<Server> {
+  const server = createServer({ pauseOnConnect: false }, (socket) => sniff(socket, grpc, limits));
   return new Promise((ok, fail) => {
     server.once('error', fail);
     server.listen(path, () => {

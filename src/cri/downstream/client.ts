@@ -7,12 +7,11 @@ import { Code, WorkdError } from '../../errors.js';
 import type { UnaryHandler } from '../handler.js';
 import { loadCriPackage } from '../server.js';
 
-// limit: how long one call to the downstream may take unless the verb says otherwise (pulls take longer).
-export const DOWNSTREAM_CALL_TIMEOUT_MS = 120_000;
-// limit: how long PullImage may take on the downstream.
-export const DOWNSTREAM_PULL_TIMEOUT_MS = 15 * 60_000;
-// limit: longest pause between reconnection attempts, so a downstream that comes back is used within about a second.
-export const DOWNSTREAM_MAX_RECONNECT_BACKOFF_MS = 1000;
+/** From src/limits.ts: limits.downstreamCallTimeoutMs and limits.downstreamMaxReconnectBackoffMs. */
+export interface DownstreamClientLimits {
+  readonly callTimeoutMs: number;
+  readonly maxReconnectBackoffMs: number;
+}
 
 export type DownstreamService = 'runtime' | 'image';
 
@@ -38,13 +37,13 @@ function serviceOf(name: 'RuntimeService' | 'ImageService'): grpc.ServiceClientC
   return v1[name] as grpc.ServiceClientConstructor;
 }
 
-export function connectDownstream(endpoint: string): DownstreamClient {
+export function connectDownstream(endpoint: string, limits: DownstreamClientLimits): DownstreamClient {
   if (!endpoint.startsWith('unix://')) {
     throw new WorkdError(Code.INVALID_ARGUMENT, `downstream.endpoint ${JSON.stringify(endpoint)} must be a unix socket (unix:///path/to/containerd.sock)`);
   }
   const options: grpc.ChannelOptions = {
-    'grpc.initial_reconnect_backoff_ms': 100,
-    'grpc.max_reconnect_backoff_ms': DOWNSTREAM_MAX_RECONNECT_BACKOFF_MS,
+    'grpc.initial_reconnect_backoff_ms': Math.min(100, limits.maxReconnectBackoffMs),
+    'grpc.max_reconnect_backoff_ms': limits.maxReconnectBackoffMs,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.enable_channelz': 0,
   };
@@ -55,7 +54,7 @@ export function connectDownstream(endpoint: string): DownstreamClient {
 
   return {
     endpoint,
-    call<Res>(service: DownstreamService, rpc: string, request: unknown, timeoutMs = DOWNSTREAM_CALL_TIMEOUT_MS): Promise<Res> {
+    call<Res>(service: DownstreamService, rpc: string, request: unknown, timeoutMs = limits.callTimeoutMs): Promise<Res> {
       const client = clients[service];
       const method = client[rpc];
       if (typeof method !== 'function') return Promise.reject(new WorkdError(Code.INTERNAL, `no rpc ${rpc} in runtime.v1`));

@@ -8,7 +8,7 @@ import { parseManifest } from '../../images/manifest.js';
 import { parseReference } from '../../images/reference.js';
 import { authFromCri, RegistryClient } from '../../images/registry-client.js';
 import type { ServiceHandlers, UnaryHandler } from '../handler.js';
-import { DOWNSTREAM_PULL_TIMEOUT_MS, type DownstreamClient } from './client.js';
+import type { DownstreamClient } from './client.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
@@ -19,6 +19,8 @@ export interface ImageRouterDeps {
   readonly workdHas: (ref: string) => boolean;
   readonly insecureRegistries: readonly string[];
   readonly mirrors: Readonly<Record<string, readonly string[]>>;
+  /** limits.downstreamPullTimeoutMs */
+  readonly pullTimeoutMs: number;
 }
 
 export type ImageKind = 'component' | 'linux';
@@ -60,11 +62,11 @@ export function routeImageService(workd: ServiceHandlers, d: ImageRouterDeps): S
       } catch (err) {
         // workd cannot read the manifest (a registry only the downstream's own config reaches, say): the
         // downstream tries; if it fails too, both reasons are told.
-        return theirs('PullImage', req, DOWNSTREAM_PULL_TIMEOUT_MS).catch((dsErr: WorkdError) => {
+        return theirs('PullImage', req, d.pullTimeoutMs).catch((dsErr: WorkdError) => {
           throw new WorkdError(dsErr.code ?? Code.UNKNOWN, `${dsErr.message} (workd could not read the manifest either: ${(err as Error).message})`);
         });
       }
-      return kind === 'component' ? own('PullImage')(req) : theirs('PullImage', req, DOWNSTREAM_PULL_TIMEOUT_MS);
+      return kind === 'component' ? own('PullImage')(req) : theirs('PullImage', req, d.pullTimeoutMs);
     },
     async ImageStatus(req: Msg) {
       const mine = await own('ImageStatus')(req);

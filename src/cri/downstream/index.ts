@@ -6,12 +6,10 @@ import type { ServiceHandlers } from '../handler.js';
 import { connectDownstream } from './client.js';
 import { routeImageService } from './images.js';
 import { ownershipStore } from './ownership.js';
+import type { Limits } from '../../limits.js';
 import type { StateStore } from '../../state/store.js';
 import { reconcileOwnership, routeRuntimeService, type RouterDeps } from './router.js';
 import { hybridRuntimeConfig, hybridStatus } from './status.js';
-
-// limit: how often the record of downstream IDs is checked against the downstream until that succeeds.
-export const DOWNSTREAM_RECONCILE_RETRY_MS = 2000;
 
 export interface DownstreamOptions {
   readonly endpoint: string;
@@ -23,6 +21,7 @@ export interface DownstreamOptions {
   readonly workdHasImage: (ref: string) => boolean;
   readonly insecureRegistries: readonly string[];
   readonly mirrors: Readonly<Record<string, readonly string[]>>;
+  readonly limits: Limits;
 }
 
 export interface Downstream {
@@ -35,7 +34,8 @@ export interface Downstream {
 }
 
 export async function startDownstream(o: DownstreamOptions): Promise<Downstream> {
-  const downstream = connectDownstream(o.endpoint);
+  const L = o.limits;
+  const downstream = connectDownstream(o.endpoint, { callTimeoutMs: L.downstreamCallTimeoutMs, maxReconnectBackoffMs: L.downstreamMaxReconnectBackoffMs });
   const owned = ownershipStore(o.state);
   const deps: RouterDeps = { downstream, owned, workdHandler: o.workdHandler, workdKnows: o.workdKnows, log: o.log };
   let timer: NodeJS.Timeout | undefined;
@@ -52,7 +52,7 @@ export async function startDownstream(o: DownstreamOptions): Promise<Downstream>
       (err: Error) => {
         if (closed) return;
         o.log.warn({ downstream: o.endpoint, err: err.message }, 'downstream runtime not reachable; retrying');
-        timer = setTimeout(untilReconciled, DOWNSTREAM_RECONCILE_RETRY_MS);
+        timer = setTimeout(untilReconciled, L.downstreamReconcileRetryMs);
         timer.unref();
       },
     );
@@ -62,12 +62,12 @@ export async function startDownstream(o: DownstreamOptions): Promise<Downstream>
     endpoint: o.endpoint,
     runtime(workd, why) {
       return routeRuntimeService(workd, why, deps, {
-        Status: hybridStatus(workd.Status!, downstream, o.workdHandler),
-        RuntimeConfig: hybridRuntimeConfig(downstream),
+        Status: hybridStatus(workd.Status!, downstream, o.workdHandler, L.downstreamStatusTimeoutMs),
+        RuntimeConfig: hybridRuntimeConfig(downstream, L.downstreamStatusTimeoutMs),
       });
     },
     image(workd) {
-      return routeImageService(workd, { downstream, workdHas: o.workdHasImage, insecureRegistries: o.insecureRegistries, mirrors: o.mirrors });
+      return routeImageService(workd, { downstream, workdHas: o.workdHasImage, insecureRegistries: o.insecureRegistries, mirrors: o.mirrors, pullTimeoutMs: L.downstreamPullTimeoutMs });
     },
     reconcile,
     async close() {

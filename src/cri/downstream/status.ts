@@ -9,9 +9,6 @@ import type { DownstreamClient } from './client.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = any;
 
-// limit: how long Status waits for the downstream before reporting it unavailable.
-export const DOWNSTREAM_STATUS_TIMEOUT_MS = 5000;
-
 const REQUIRED = ['RuntimeReady', 'NetworkReady'];
 
 interface Condition {
@@ -22,11 +19,11 @@ interface Condition {
 }
 
 /** Status: workd's answer with the downstream's conditions, handlers and health folded in. */
-export function hybridStatus(workd: UnaryHandler, downstream: DownstreamClient, workdHandler: string): UnaryHandler {
+export function hybridStatus(workd: UnaryHandler, downstream: DownstreamClient, workdHandler: string, timeoutMs: number): UnaryHandler {
   return async (req: Msg) => {
     const [mine, theirs] = await Promise.all([
       workd(req) as Promise<Msg>,
-      downstream.call<Msg>('runtime', 'Status', { verbose: req?.verbose ?? false }, DOWNSTREAM_STATUS_TIMEOUT_MS).then(
+      downstream.call<Msg>('runtime', 'Status', { verbose: req?.verbose ?? false }, timeoutMs).then(
         (res) => ({ ok: true as const, res }),
         (err: Error) => ({ ok: false as const, err }),
       ),
@@ -83,16 +80,16 @@ export type CgroupDriver = 'SYSTEMD' | 'CGROUPFS';
  * that predates that rpc (containerd 1.6), its default runc runtime's
  * `SystemdCgroup` option as `Status` verbose reports its config.
  */
-export async function downstreamCgroupDriver(downstream: DownstreamClient): Promise<CgroupDriver> {
+export async function downstreamCgroupDriver(downstream: DownstreamClient, timeoutMs: number): Promise<CgroupDriver> {
   try {
-    const rc = await downstream.call<Msg>('runtime', 'RuntimeConfig', {}, DOWNSTREAM_STATUS_TIMEOUT_MS);
+    const rc = await downstream.call<Msg>('runtime', 'RuntimeConfig', {}, timeoutMs);
     const driver = rc?.linux?.cgroup_driver;
     if (driver === 'SYSTEMD' || driver === 'CGROUPFS') return driver;
     if (driver === 0 || driver === 1) return driver === 0 ? 'SYSTEMD' : 'CGROUPFS';
   } catch (err) {
     if (!(err instanceof WorkdError) || err.code !== Code.UNIMPLEMENTED) throw err;
   }
-  const st = await downstream.call<Msg>('runtime', 'Status', { verbose: true }, DOWNSTREAM_STATUS_TIMEOUT_MS);
+  const st = await downstream.call<Msg>('runtime', 'Status', { verbose: true }, timeoutMs);
   let config: Msg = {};
   try {
     config = JSON.parse(st?.info?.config ?? '{}');
@@ -106,6 +103,6 @@ export async function downstreamCgroupDriver(downstream: DownstreamClient): Prom
 }
 
 /** RuntimeConfig: the downstream's cgroup driver. */
-export function hybridRuntimeConfig(downstream: DownstreamClient): UnaryHandler {
-  return async () => ({ linux: { cgroup_driver: await downstreamCgroupDriver(downstream) } });
+export function hybridRuntimeConfig(downstream: DownstreamClient, timeoutMs: number): UnaryHandler {
+  return async () => ({ linux: { cgroup_driver: await downstreamCgroupDriver(downstream, timeoutMs) } });
 }
