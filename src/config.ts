@@ -48,6 +48,8 @@ export interface Config {
     endpoint?: string;
     /** The RuntimeClass handler name that means workd itself. */
     workdHandler: string;
+    /** The node's cgroup driver as the kubelet is configured; must be the downstream's. */
+    cgroupDriver?: 'systemd' | 'cgroupfs';
   };
   /** The node-local server behind the CRI's Exec, Attach and PortForward URLs. */
   streaming: {
@@ -201,7 +203,11 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   for (const sub of LIMIT_SECTIONS) if (sub.startsWith('dataplane.') && sub !== 'dataplane.http3') section(root, sub, []);
   const ex = section(root, 'executor', ['workers']);
   const im = section(root, 'images', ['insecure_registries', 'mirrors']);
-  const ds = section(root, 'downstream', ['endpoint', 'workd_handler']);
+  const ds = section(root, 'downstream', ['endpoint', 'workd_handler', 'cgroup_driver']);
+  const cgroupDriver = take(ds, 'downstream', 'cgroup_driver', 'string', base.downstream.cgroupDriver as string | undefined);
+  if (cgroupDriver !== undefined && cgroupDriver !== 'systemd' && cgroupDriver !== 'cgroupfs') {
+    throw invalidArgument(`config: downstream.cgroup_driver must be "systemd" or "cgroupfs", not ${JSON.stringify(cgroupDriver)}`);
+  }
   const st = section(root, 'streaming', ['listen', 'token_ttl_ms', 'idle_timeout_ms', 'stream_creation_timeout_ms']);
   const me = section(root, 'metrics', ['listen']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
@@ -228,6 +234,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
     downstream: {
       endpoint: take(ds, 'downstream', 'endpoint', 'string', base.downstream.endpoint),
       workdHandler: take(ds, 'downstream', 'workd_handler', 'string', base.downstream.workdHandler),
+      cgroupDriver,
     },
     streaming: {
       listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen),

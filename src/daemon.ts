@@ -149,6 +149,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           insecureRegistries: config.images.insecureRegistries,
           mirrors: config.images.mirrors,
           limits: config.limits,
+          cgroupDriver: config.downstream.cgroupDriver,
         })
       : undefined;
     if (downstream) started.push({ name: 'downstream', info: { downstream: downstream.endpoint }, close: () => downstream.close() });

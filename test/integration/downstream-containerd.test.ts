@@ -5,14 +5,15 @@
 // of pod running.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pushLayout } from '../../src/images/push.js';
 import { BUSYBOX_IMAGE, containerdUnavailable, startContainerd, startImageRegistry, type ImageRegistry, type TestContainerd } from '../helpers/containerd.js';
 import { containerConfig, criClient, criError, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { WORKD_BIN, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { guest } from '../helpers/guests.js';
 import { buildTestImage, type TestImage } from '../helpers/images.js';
 
@@ -269,9 +270,23 @@ describe('workd with containerd downstream', { skip }, () => {
     assert.equal((await criError(cri.runtime.ContainerStatus!({ container_id: bbCtr }))).code, grpc.status.NOT_FOUND);
   });
 
-  test('RuntimeConfig reports the downstream cgroup driver', async () => {
+  test('RuntimeConfig reports the downstream cgroup driver; a config naming another is refused at start', async () => {
     const rc = await cri.runtime.RuntimeConfig!({});
     assert.equal(rc.linux.cgroup_driver, 'CGROUPFS', 'containerd here runs runc without SystemdCgroup');
+    const dir = mkdtempSync(join(tmpdir(), 'workd-cgroup-'));
+    try {
+      writeFileSync(join(dir, 'config.toml'), config().replace('[images.mirrors', 'cgroup_driver = "systemd"\n[images.mirrors'));
+      const r = spawnSync(process.execPath, [WORKD_BIN, 'serve', '--config', join(dir, 'config.toml'), '--cri-socket', join(dir, 'w.sock'), '--state-dir', join(dir, 'state'), '--listen', '127.0.0.1:0'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /downstream\.cgroup_driver is "systemd" but the downstream runtime unix:\/\/\S+ uses "cgroupfs"/);
+      const ok = await startDaemon({ configToml: config().replace('[images.mirrors', 'cgroup_driver = "cgroupfs"\n[images.mirrors') });
+      const c = criClient(ok.criSocket);
+      assert.equal((await c.runtime.RuntimeConfig!({})).linux.cgroup_driver, 'CGROUPFS');
+      c.close();
+      await ok.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

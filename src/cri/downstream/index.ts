@@ -9,7 +9,8 @@ import { ownershipStore } from './ownership.js';
 import type { Limits } from '../../limits.js';
 import type { StateStore } from '../../state/store.js';
 import { reconcileOwnership, routeRuntimeService, type RouterDeps } from './router.js';
-import { hybridRuntimeConfig, hybridStatus } from './status.js';
+import { Code, WorkdError, failedPrecondition } from '../../errors.js';
+import { downstreamCgroupDriver, hybridRuntimeConfig, hybridStatus } from './status.js';
 
 export interface DownstreamOptions {
   readonly endpoint: string;
@@ -22,6 +23,8 @@ export interface DownstreamOptions {
   readonly insecureRegistries: readonly string[];
   readonly mirrors: Readonly<Record<string, readonly string[]>>;
   readonly limits: Limits;
+  /** The cgroup driver workd's config names (the kubelet's); the downstream must use the same one. */
+  readonly cgroupDriver?: 'systemd' | 'cgroupfs';
 }
 
 export interface Downstream {
@@ -37,6 +40,23 @@ export async function startDownstream(o: DownstreamOptions): Promise<Downstream>
   const L = o.limits;
   const downstream = connectDownstream(o.endpoint, { callTimeoutMs: L.downstreamCallTimeoutMs, maxReconnectBackoffMs: L.downstreamMaxReconnectBackoffMs });
   const owned = ownershipStore(o.state);
+  // A kubelet has one cgroup driver: a config that names another than the downstream's is refused here.
+  if (o.cgroupDriver) {
+    try {
+      const theirs = await downstreamCgroupDriver(downstream, L.downstreamStatusTimeoutMs);
+      if (theirs.toLowerCase() !== o.cgroupDriver) {
+        throw failedPrecondition(
+          `config: downstream.cgroup_driver is "${o.cgroupDriver}" but the downstream runtime ${o.endpoint} uses "${theirs.toLowerCase()}"; the kubelet, workd and the downstream need one cgroup driver`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof WorkdError) || err.code !== Code.UNAVAILABLE) {
+        downstream.close();
+        throw err;
+      }
+      o.log.warn({ downstream: o.endpoint, err: err.message }, 'cannot check the downstream cgroup driver: the downstream is not reachable');
+    }
+  }
   const deps: RouterDeps = { downstream, owned, workdHandler: o.workdHandler, workdKnows: o.workdKnows, log: o.log };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
