@@ -14,6 +14,7 @@ import { Metrics } from './observability/metrics.js';
 import { startMetricsServer } from './observability/metrics-server.js';
 import { callSeries, containerReadings, containersByState, executorReading, sandboxesByState } from './observability/readings.js';
 import { PodPool } from './pods/pod-pool.js';
+import { Lifecycle } from './pods/runner.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
@@ -101,8 +102,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     metrics.sources.containersByState = () => containersByState(pool);
     metrics.sources.executor = () => executorReading(executor);
     metrics.sources.containers = () => containerReadings(pool, executor);
+    // The state store's commit hook goes here (src/pods/records.ts Commit); without it, state lives in memory.
+    const lifecycle = new Lifecycle(pool);
     const deps: RuntimeDeps = {
       pool,
+      lifecycle,
       store,
       executor,
       config,

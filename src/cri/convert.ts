@@ -1,16 +1,13 @@
-// Pod records (src/pods) → CRI messages (src/gen/cri). One direction only: the
-// domain never sees generated types, the verbs never build messages by hand.
-import type { Pod, UnixNanos } from '../pods/pod.js';
-import { containerStateOf, hasContainer, sandboxStateOf } from '../pods/pod-state.js';
+// Pod records (src/pods/records.ts) → CRI messages (src/gen/cri). One direction
+// only: the domain never sees generated types, the verbs never build messages
+// by hand. Every function takes records, which never change once made, so an
+// answer built from one is a consistent snapshot.
+import { criContainerState, criSandboxState } from '../pods/pod-state.js';
+import type { ContainerRecord, SandboxRecord } from '../pods/records.js';
 import type { Container } from '../gen/cri/runtime/v1/Container.js';
 import type { ContainerStatus } from '../gen/cri/runtime/v1/ContainerStatus.js';
 import type { PodSandbox } from '../gen/cri/runtime/v1/PodSandbox.js';
 import type { PodSandboxStatus } from '../gen/cri/runtime/v1/PodSandboxStatus.js';
-
-/** int64 nanoseconds as proto-loader carries them (decimal strings). */
-export function nanos(t: UnixNanos | undefined): string {
-  return t === undefined ? '0' : t.toString();
-}
 
 /** Every selector entry is present with the same value (the CRI's label_selector). */
 export function matchesLabels(labels: Readonly<Record<string, string>>, selector: Readonly<Record<string, string>> | null | undefined): boolean {
@@ -19,69 +16,68 @@ export function matchesLabels(labels: Readonly<Record<string, string>>, selector
   return true;
 }
 
-export function toPodSandbox(pod: Pod): PodSandbox {
+export function toPodSandbox(s: SandboxRecord): PodSandbox {
   return {
-    id: pod.id,
-    metadata: pod.spec.metadata,
-    state: sandboxStateOf(pod.state),
-    created_at: nanos(pod.spec.createdAt),
-    labels: pod.spec.labels,
-    annotations: pod.spec.annotations,
-    runtime_handler: pod.spec.runtimeHandler,
+    id: s.id,
+    metadata: s.metadata,
+    state: criSandboxState(s.state),
+    created_at: s.createdAt,
+    labels: s.labels,
+    annotations: s.annotations,
+    runtime_handler: s.runtimeHandler,
   };
 }
 
-export function toPodSandboxStatus(pod: Pod, nodeAddress: string): PodSandboxStatus {
+/**
+ * What the kubelet compares in PodSandboxChanged: state READY, the network
+ * namespace mode it asked for, and (for a pod not on the host network) an IP.
+ * Component pods share the node's data plane, so every pod's address is the
+ * node's; the namespace options are echoed as RunPodSandbox gave them.
+ */
+export function toPodSandboxStatus(s: SandboxRecord, podIp: string): PodSandboxStatus {
   return {
-    id: pod.id,
-    metadata: pod.spec.metadata,
-    state: sandboxStateOf(pod.state),
-    created_at: nanos(pod.spec.createdAt),
-    // Component pods share the node's network: their address is the node's.
-    network: { ip: nodeAddress, additional_ips: [] },
-    linux: { namespaces: { options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
-    labels: pod.spec.labels,
-    annotations: pod.spec.annotations,
-    runtime_handler: pod.spec.runtimeHandler,
+    id: s.id,
+    metadata: s.metadata,
+    state: criSandboxState(s.state),
+    created_at: s.createdAt,
+    network: { ip: podIp, additional_ips: [] },
+    linux: { namespaces: { options: { network: s.namespaces.network, pid: s.namespaces.pid, ipc: s.namespaces.ipc, target_id: s.namespaces.targetId } } },
+    labels: s.labels,
+    annotations: s.annotations,
+    runtime_handler: s.runtimeHandler,
   };
 }
 
-/** The container of a pod that has one (hasContainer(pod.state)). */
-export function toContainer(pod: Pod): Container {
-  const status = pod.status;
-  const c = status.container!;
+export function toContainer(c: ContainerRecord): Container {
   return {
-    id: pod.id,
-    pod_sandbox_id: pod.id,
+    id: c.id,
+    pod_sandbox_id: c.sandboxId,
     metadata: c.metadata,
     // As containerd: the image spec as CreateContainer gave it, and image_ref the image ID,
     // which the kubelet's image garbage collector matches against ListImages' IDs.
     image: { image: c.imageRequested, user_specified_image: c.userSpecifiedImage },
     image_ref: c.imageId,
-    state: containerStateOf(status.state),
-    created_at: nanos(c.createdAt),
+    state: criContainerState(c.state),
+    created_at: c.createdAt,
     labels: c.labels,
     annotations: c.annotations,
     image_id: c.imageId,
   };
 }
 
-export function toContainerStatus(pod: Pod): ContainerStatus | undefined {
-  const status = pod.status;
-  const c = status.container;
-  if (!c || !hasContainer(status.state)) return undefined;
+export function toContainerStatus(c: ContainerRecord): ContainerStatus {
   return {
-    id: pod.id,
+    id: c.id,
     metadata: c.metadata,
-    state: containerStateOf(status.state),
-    created_at: nanos(c.createdAt),
-    started_at: nanos(status.startedAt),
-    finished_at: nanos(status.finishedAt),
-    exit_code: status.exitCode,
+    state: criContainerState(c.state),
+    created_at: c.createdAt,
+    started_at: c.startedAt,
+    finished_at: c.finishedAt,
+    exit_code: c.exitCode,
     image: { image: c.imageName, user_specified_image: c.userSpecifiedImage || c.imageRequested },
     image_ref: c.imageRef,
-    reason: status.reason,
-    message: status.message,
+    reason: c.reason,
+    message: c.message,
     labels: c.labels,
     annotations: c.annotations,
     mounts: c.mounts.map((m) => ({
@@ -91,7 +87,7 @@ export function toContainerStatus(pod: Pod): ContainerStatus | undefined {
       selinux_relabel: m.selinuxRelabel,
       propagation: m.propagation as 'PROPAGATION_PRIVATE',
     })),
-    log_path: c.logFile ?? '',
+    log_path: c.logPath,
     resources: c.resources ? { linux: c.resources } : null,
     image_id: c.imageId,
   };

@@ -1,5 +1,5 @@
-// Component names (`example.com:foo.Bar@1.2.3`) and pod/container IDs
-// (`example.com:foo.Bar@1.2.3#0`). Pods and containers are 1:1 and share an ID.
+// Component names (`example.com:foo.Bar@1.2.3`) and the pod labels that carry them.
+// (IDs: src/pods/ids.ts.)
 import semver from 'semver';
 import { invalidArgument } from '../errors.js';
 
@@ -91,8 +91,4 @@ export function componentFromLabels(labels: Readonly<Record<string, string>>): C
 /** True when the labels carry any of the component labels (the pod is a component pod). */
 export function hasComponentLabels(labels: Readonly<Record<string, string>>): boolean {
   return LABEL_DOMAIN in labels || LABEL_SERVICE in labels || LABEL_VERSION in labels;
-}
-
-export function podId(component: ComponentName, n: number): string {
-  return `${component.name}#${n}`;
 }

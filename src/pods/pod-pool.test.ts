@@ -1,35 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, WorkdError } from '../errors.js';
-import type { ContainerRuntime } from '../wasm/api.js';
+import { containerFields, runtimeValue, sandboxFields } from '../../test/helpers/pods.js';
+import { HEX_ID_RE } from './ids.js';
 import { parseComponentName } from './names.js';
-import { Mutex, nowNanos, type PodSpec } from './pod.js';
+import { Mutex } from './pod.js';
 import { PodPool } from './pod-pool.js';
-import { PodState } from './pod-state.js';
+import { SandboxState } from './pod-state.js';
 
 const foo1 = parseComponentName('example.com:foo.Bar@1.2.3');
 const foo2 = parseComponentName('example.com:foo.Bar@2.0.0');
 const foo10 = parseComponentName('example.com:foo.Bar@1.10.0');
 const other = parseComponentName('other.org:baz.Qux@0.1.0');
-
-let seq = 0;
-function spec(name = `pod-${seq++}`): PodSpec {
-  return {
-    metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
-    labels: {},
-    annotations: {},
-    logDirectory: '',
-    hostname: '',
-    runtimeHandler: '',
-    createdAt: nowNanos(),
-  };
-}
-
-// The component map stores runtimes as opaque values; these tests never call one.
-function runtimeValue(id: string): ContainerRuntime {
-  const never = () => Promise.reject(new Error('not called in these tests'));
-  return { containerId: id, methods: new Set(), inFlight: 0, call: never, stop: never, reopenLog: never };
-}
 
 function codeOfThrow(fn: () => unknown): number | undefined {
   try {
@@ -40,109 +22,145 @@ function codeOfThrow(fn: () => unknown): number | undefined {
   return undefined;
 }
 
-test('IDs are <component>#<n> with a per-component counter that is never reused', () => {
+test('sandbox IDs are <component>#<n> with a per-component counter that is never reused; keys are 64 hex', () => {
   const pool = new PodPool();
-  const a = pool.add(foo1, spec());
-  const b = pool.add(foo1, spec());
-  const c = pool.add(other, spec());
+  const a = pool.addSandbox(foo1, sandboxFields());
+  const b = pool.addSandbox(foo1, sandboxFields());
+  const c = pool.addSandbox(other, sandboxFields());
   assert.equal(a.id, 'example.com:foo.Bar@1.2.3#0');
   assert.equal(b.id, 'example.com:foo.Bar@1.2.3#1');
   assert.equal(c.id, 'other.org:baz.Qux@0.1.0#0');
-  pool.delete(b);
-  assert.equal(pool.add(foo1, spec()).id, 'example.com:foo.Bar@1.2.3#2');
-  assert.equal(pool.get(b.id), undefined);
+  assert.match(a.record.key, HEX_ID_RE);
+  assert.notEqual(a.record.key, b.record.key);
+  assert.equal(pool.sandboxByKeyOf(a.record.key), a);
+  assert.equal(pool.resolveSandbox(a.record.key), a, 'the exact key resolves too');
+  pool.deleteSandbox(b);
+  assert.equal(pool.addSandbox(foo1, sandboxFields()).id, 'example.com:foo.Bar@1.2.3#2');
+  assert.equal(pool.sandbox(b.id), undefined);
   assert.equal(pool.size, 3);
-  assert.equal(a.state, PodState.Ready);
+  assert.equal(a.state, SandboxState.Ready);
 });
 
-test('a pod name (namespace, name, uid, attempt) is reserved until the pod is removed', () => {
+test('container IDs are 64 lowercase hex, new for every container, and name their sandbox', () => {
   const pool = new PodPool();
-  const s = spec('web');
-  const a = pool.add(foo1, s);
-  assert.equal(codeOfThrow(() => pool.add(foo1, s)), Code.ALREADY_EXISTS);
-  assert.equal(pool.add(foo1, { ...s, metadata: { ...s.metadata, attempt: 1 } }).id.endsWith('#1'), true);
-  pool.delete(a);
-  assert.equal(pool.add(foo1, s).id.endsWith('#2'), true);
+  const s = pool.addSandbox(foo1, sandboxFields());
+  const c1 = pool.addContainer(s, containerFields('main', 0));
+  const c2 = pool.addContainer(s, containerFields('main', 1));
+  assert.match(c1.id, HEX_ID_RE);
+  assert.match(c2.id, HEX_ID_RE);
+  assert.notEqual(c1.id, c2.id);
+  assert.equal(c1.record.sandboxId, s.id);
+  assert.deepEqual(s.containers, [c1, c2]);
+  pool.deleteContainer(c1);
+  assert.deepEqual(s.containers, [c2]);
+  assert.equal(pool.container(c1.id), undefined);
+  pool.deleteSandbox(s);
+  assert.equal(pool.container(c2.id), undefined, 'a sandbox takes its containers with it');
+  assert.equal(pool.containerCount, 0);
 });
 
-test('resolve accepts an exact ID or a unique prefix; an ambiguous prefix names the matches', () => {
+test('a pod name (namespace, name, uid, attempt) is reserved until the sandbox is removed', () => {
   const pool = new PodPool();
-  for (let i = 0; i < 12; i++) pool.add(foo1, spec());
-  const o = pool.add(other, spec());
-  assert.equal(pool.resolve('other')?.id, o.id);
-  assert.equal(pool.resolve('example.com:foo.Bar@1.2.3#1')?.id, 'example.com:foo.Bar@1.2.3#1', 'exact beats the #10, #11 prefix matches');
-  assert.equal(pool.resolve('example.com:foo.Bar@1.2.3#11')?.id, 'example.com:foo.Bar@1.2.3#11');
-  assert.equal(pool.resolve('nothing'), undefined);
-  assert.equal(pool.resolve(''), undefined);
+  const f = sandboxFields('web');
+  const a = pool.addSandbox(foo1, f);
+  assert.equal(codeOfThrow(() => pool.addSandbox(foo1, f)), Code.ALREADY_EXISTS);
+  assert.equal(pool.addSandbox(foo1, { ...f, metadata: { ...f.metadata, attempt: 1 } }).id.endsWith('#1'), true);
+  pool.deleteSandbox(a);
+  assert.equal(pool.addSandbox(foo1, f).id.endsWith('#2'), true);
+});
+
+test('restored records keep their IDs, and the counter never goes back', () => {
+  const pool = new PodPool();
+  const s = pool.addSandbox(foo1, sandboxFields());
+  const c = pool.addContainer(s, containerFields());
+  const fresh = new PodPool();
+  const s2 = fresh.restoreSandbox({ ...s.record, n: 7, id: 'example.com:foo.Bar@1.2.3#7' });
+  const c2 = fresh.restoreContainer({ ...c.record, sandboxId: s2.id });
+  assert.equal(c2.id, c.id);
+  assert.equal(fresh.addSandbox(foo1, sandboxFields()).id, 'example.com:foo.Bar@1.2.3#8');
+  fresh.raiseCounter(foo1.name, 3);
+  assert.equal(fresh.nextNumber(foo1.name), 9, 'raiseCounter never lowers');
+  assert.equal(codeOfThrow(() => fresh.restoreContainer({ ...c.record, id: 'f'.repeat(64), sandboxId: 'nope#0' })), Code.INTERNAL);
+});
+
+test('both kinds of ID resolve by exact ID or unique prefix; an ambiguous prefix names the matches', () => {
+  const pool = new PodPool();
+  for (let i = 0; i < 12; i++) pool.addSandbox(foo1, sandboxFields());
+  const o = pool.addSandbox(other, sandboxFields());
+  assert.equal(pool.resolveSandbox('other')?.id, o.id);
+  assert.equal(pool.resolveSandbox('example.com:foo.Bar@1.2.3#1')?.id, 'example.com:foo.Bar@1.2.3#1', 'exact beats the #10, #11 prefix matches');
+  assert.equal(pool.resolveSandbox('example.com:foo.Bar@1.2.3#11')?.id, 'example.com:foo.Bar@1.2.3#11');
+  assert.equal(pool.resolveSandbox('nothing'), undefined);
+  assert.equal(pool.resolveSandbox(''), undefined);
   try {
-    pool.resolve('example.com');
+    pool.resolveSandbox('example.com');
     assert.fail('ambiguous prefix accepted');
   } catch (err) {
     assert.ok(err instanceof WorkdError && err.code === Code.INVALID_ARGUMENT);
     assert.match(err.message, /ambiguous.*example\.com:foo\.Bar@1\.2\.3#0/);
   }
-  assert.equal(pool.find('example.com'), undefined, 'find treats ambiguity as no match');
+  assert.equal(pool.findSandbox('example.com'), undefined, 'find treats ambiguity as no match');
+
+  const c = pool.addContainer(o, containerFields());
+  assert.equal(pool.resolveContainer(c.id.slice(0, 13)), c, "crictl's 13-character short ID");
+  assert.equal(pool.resolveContainer(c.id), c);
+  assert.equal(pool.resolveContainer(o.id), undefined, 'a sandbox ID is not a container ID');
+  assert.equal(pool.resolveSandbox(c.id.slice(0, 13)), undefined, 'nor the other way round');
 });
 
-test('component map: lookup exists while pods exist, versions highest first, running containers only', () => {
+test('component map: lookup exists while sandboxes exist, versions highest first, running containers only', () => {
   const pool = new PodPool();
   assert.equal(pool.lookup('example.com', 'foo.Bar'), undefined);
-  const a = pool.add(foo1, spec());
+  const sa = pool.addSandbox(foo1, sandboxFields());
   const route = pool.lookup('example.com', 'foo.Bar');
   assert.ok(route);
-  assert.equal(route.versions.length, 0, 'a pod that is not running is not routable');
+  assert.equal(route.versions.length, 0, 'a sandbox with nothing running is not routable');
   assert.equal(pool.lookupKey('example.com:foo.Bar'), route);
 
-  const b = pool.add(foo2, spec());
-  const c = pool.add(foo10, spec());
-  const d = pool.add(foo1, spec());
-  for (const p of [a, b, c, d]) pool.publish(p, runtimeValue(p.id), new Uint8Array());
+  const sb = pool.addSandbox(foo2, sandboxFields());
+  const sc = pool.addSandbox(foo10, sandboxFields());
+  const sd = pool.addSandbox(foo1, sandboxFields());
+  const [a, b, c, d] = [sa, sb, sc, sd].map((s) => pool.addContainer(s, containerFields()));
+  for (const x of [a!, b!, c!, d!]) pool.publish(x, runtimeValue(x.id), new Uint8Array());
   assert.deepEqual(route.versions.map((v) => v.version), ['2.0.0', '1.10.0', '1.2.3']);
-  assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [a.id, d.id]);
+  assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [a!.id, d!.id], 'routes name containers, not sandboxes');
   assert.deepEqual([...pool.runningServices()].map((r) => r.serviceKey), ['example.com:foo.Bar']);
 
   // A reader holding the old array is not disturbed by a stop.
   const held = route.versions[2]!.containers;
-  pool.unpublish(a);
+  pool.unpublish(a!);
   assert.equal(held.length, 2);
-  assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [d.id]);
-  pool.unpublish(b);
+  assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [d!.id]);
+  pool.unpublish(b!);
   assert.deepEqual(route.versions.map((v) => v.version), ['1.10.0', '1.2.3']);
-  pool.unpublish(b); // twice is harmless
-  assert.equal(b.route, undefined);
+  pool.unpublish(b!); // twice is harmless
+  assert.equal(b!.route, undefined);
 
-  for (const p of [a, b, c, d]) pool.delete(p);
-  assert.equal(pool.lookup('example.com', 'foo.Bar'), undefined, 'the route goes with the last pod');
+  // A restart in the same sandbox: the exited container stays listed, the new one is routed.
+  const d2 = pool.addContainer(sd, containerFields('main', 1));
+  pool.unpublish(d!);
+  pool.publish(d2, runtimeValue(d2.id), new Uint8Array());
+  assert.deepEqual(route.versions.at(-1)!.containers.map((x) => x.id), [d2.id]);
+
+  for (const s of [sa, sb, sc, sd]) pool.deleteSandbox(s);
+  assert.equal(pool.lookup('example.com', 'foo.Bar'), undefined, 'the route goes with the last sandbox');
   assert.deepEqual([...pool.runningServices()], []);
 });
 
 test('the round-robin cursor stays in range when containers go', () => {
   const pool = new PodPool();
-  const pods = [pool.add(foo1, spec()), pool.add(foo1, spec()), pool.add(foo1, spec())];
-  for (const p of pods) pool.publish(p, runtimeValue(p.id), new Uint8Array());
+  const cs = [0, 1, 2].map(() => pool.addContainer(pool.addSandbox(foo1, sandboxFields()), containerFields()));
+  for (const c of cs) pool.publish(c, runtimeValue(c.id), new Uint8Array());
   const v = pool.lookup('example.com', 'foo.Bar')!.versions[0]!;
   v.cursor = 2;
-  pool.unpublish(pods[2]!);
+  pool.unpublish(cs[2]!);
   assert.ok(v.cursor < v.containers.length);
 });
 
-test('status updates are transactions: a failing or illegal update changes nothing', () => {
+test('a sandbox lock serialises its own work; different sandboxes do not wait on each other', async () => {
   const pool = new PodPool();
-  const p = pool.add(foo1, spec());
-  const before = p.status;
-  assert.throws(() => p.update(() => { throw new Error('boom'); }));
-  assert.equal(p.status, before);
-  assert.equal(codeOfThrow(() => p.moveTo(PodState.Running)), Code.INTERNAL);
-  assert.equal(p.status, before);
-  p.moveTo(PodState.NotReady, { reason: 'x' });
-  assert.equal(p.state, PodState.NotReady);
-  assert.equal(before.state, PodState.Ready, 'snapshots are never mutated');
-});
-
-test('a pod lock serialises its own work; different pods do not wait on each other', async () => {
-  const pool = new PodPool();
-  const a = pool.add(foo1, spec());
-  const b = pool.add(foo1, spec());
+  const a = pool.addSandbox(foo1, sandboxFields());
+  const b = pool.addSandbox(foo1, sandboxFields());
   const order: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));

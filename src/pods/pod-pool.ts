@@ -1,6 +1,7 @@
 // The pod pool: the node's one in-memory record of component pods.
 //
-//   ID map         pod/container ID ──▶ Pod                  (control plane: every CRI verb)
+//   sandboxes      sandbox ID ──▶ Sandbox (and its 64-hex key ──▶ Sandbox)
+//   containers     container ID ──▶ Container (each knows its Sandbox)
 //   component map  domain ──▶ service ──▶ ServiceRoute        (data plane: every call)
 //                    ServiceRoute.versions: [VersionRoute, …] highest semver first
 //                    VersionRoute.containers: [RoutableContainer, …] running ones only
@@ -10,11 +11,15 @@
 // in. A data-plane lookup is two Map gets on strings the caller already holds (no
 // allocation, no scan of unrelated pods); `lookupKey` serves callers that hold
 // the `domain:service` key as one string.
+//
+// The pool only stores: records change through the runner (src/pods/runner.ts).
 import semver from 'semver';
-import { Code, WorkdError, invalidArgument } from '../errors.js';
+import { Code, WorkdError, internal, invalidArgument } from '../errors.js';
 import type { ContainerRuntime } from '../wasm/api.js';
-import { podId, type ComponentName } from './names.js';
-import { Pod, type PodSpec } from './pod.js';
+import { randomHexId, sandboxId } from './ids.js';
+import { parseComponentName, type ComponentName } from './names.js';
+import { Container, Sandbox } from './pod.js';
+import type { ContainerRecord, PodMetadata, SandboxRecord } from './records.js';
 import type { RoutableContainer, RouteTable, ServiceRoute, VersionRoute } from './routing.js';
 
 interface MutableVersionRoute extends VersionRoute {
@@ -23,54 +28,146 @@ interface MutableVersionRoute extends VersionRoute {
 
 interface MutableServiceRoute extends ServiceRoute {
   versions: MutableVersionRoute[];
-  /** Pods of this service in any state; the route exists while this is > 0. */
+  /** Sandboxes of this service in any state; the route exists while this is > 0. */
   pods: number;
 }
 
-function nameKey(m: PodSpec['metadata']): string {
+function nameKey(m: PodMetadata): string {
   return `${m.namespace}\u0000${m.name}\u0000${m.uid}\u0000${m.attempt}`;
 }
 
+/** The sandbox record fields a caller gives; the pool assigns id, key, n and component. */
+export type NewSandbox = Omit<SandboxRecord, 'id' | 'key' | 'n' | 'component'>;
+/** The container record fields a caller gives; the pool assigns id and sandboxId. */
+export type NewContainer = Omit<ContainerRecord, 'id' | 'sandboxId'>;
+
+/** A prefix lookup over one ID space: exact IDs first, then a unique prefix. */
+function resolveIn<T>(map: ReadonlyMap<string, T>, what: string, idOrPrefix: string): T | undefined {
+  const exact = map.get(idOrPrefix);
+  if (exact || idOrPrefix === '') return exact;
+  // Control-plane only: a scan is fine at 10,000 entries (well under a millisecond).
+  const matches: string[] = [];
+  for (const id of map.keys()) {
+    if (id.startsWith(idOrPrefix)) {
+      matches.push(id);
+      if (matches.length > 5) break;
+    }
+  }
+  if (matches.length > 1) {
+    const shown = matches.slice(0, 5).join(', ');
+    throw invalidArgument(`${what} ID prefix ${JSON.stringify(idOrPrefix)} is ambiguous: it matches ${shown}${matches.length > 5 ? ', …' : ''}`);
+  }
+  return matches[0] === undefined ? undefined : map.get(matches[0]);
+}
+
 export class PodPool implements RouteTable {
-  private readonly byId = new Map<string, Pod>();
-  /** Pod metadata (namespace, name, uid, attempt) → ID: one sandbox per name, as containerd reserves names. */
+  private readonly sandboxById = new Map<string, Sandbox>();
+  private readonly sandboxByKey = new Map<string, Sandbox>();
+  private readonly containerById = new Map<string, Container>();
+  /** Pod metadata (namespace, name, uid, attempt) → sandbox ID: one sandbox per name, as containerd reserves names. */
   private readonly byName = new Map<string, string>();
-  /** Next number per component name; never reused while the daemon lives. */
+  /** Next N per component name; never lowered, so sandbox IDs are never reused. */
   private readonly counters = new Map<string, number>();
   private readonly routes = new Map<string, Map<string, MutableServiceRoute>>();
   private readonly routesByKey = new Map<string, MutableServiceRoute>();
 
+  /** Number of sandboxes. */
   get size(): number {
-    return this.byId.size;
+    return this.sandboxById.size;
   }
 
-  /** Adds a pod in READY with the next ID of its component. ALREADY_EXISTS if its metadata names a live pod. */
-  add(component: ComponentName, spec: PodSpec): Pod {
-    const key = nameKey(spec.metadata);
-    const holder = this.byName.get(key);
+  get containerCount(): number {
+    return this.containerById.size;
+  }
+
+  /** The next N of a component (what a new sandbox would get). */
+  nextNumber(component: string): number {
+    return this.counters.get(component) ?? 0;
+  }
+
+  /** Raises a component's counter (restoring durable state); never lowers it. */
+  raiseCounter(component: string, next: number): void {
+    if (next > this.nextNumber(component)) this.counters.set(component, next);
+  }
+
+  /** Checks that a pod name is free; ALREADY_EXISTS names the sandbox holding it. */
+  checkName(m: PodMetadata): void {
+    const holder = this.byName.get(nameKey(m));
     if (holder !== undefined) {
-      const m = spec.metadata;
       throw new WorkdError(
         Code.ALREADY_EXISTS,
-        `pod name ${m.namespace}/${m.name} (uid ${JSON.stringify(m.uid)}, attempt ${m.attempt}) is already used by pod ${holder}`,
+        `pod name ${m.namespace}/${m.name} (uid ${JSON.stringify(m.uid)}, attempt ${m.attempt}) is already used by pod sandbox ${holder}`,
       );
     }
-    const n = this.counters.get(component.name) ?? 0;
-    this.counters.set(component.name, n + 1);
-    const pod = new Pod(podId(component, n), component, spec);
-    this.byId.set(pod.id, pod);
-    this.byName.set(key, pod.id);
-    this.serviceRoute(component).pods++;
-    return pod;
   }
 
-  /** Forgets a pod (RemovePodSandbox). It must have been unpublished. */
-  delete(pod: Pod): void {
-    if (this.byId.get(pod.id) !== pod) return;
-    if (pod.route) this.unpublish(pod);
-    this.byId.delete(pod.id);
-    this.byName.delete(nameKey(pod.spec.metadata));
-    const route = this.routesByKey.get(pod.component.serviceKey);
+  /** Adds a sandbox with the next ID of its component. */
+  addSandbox(component: ComponentName, fields: NewSandbox): Sandbox {
+    this.checkName(fields.metadata);
+    const n = this.nextNumber(component.name);
+    this.counters.set(component.name, n + 1);
+    let key = randomHexId();
+    while (this.sandboxByKey.has(key)) key = randomHexId();
+    return this.insertSandbox({ ...fields, id: sandboxId(component, n), key, n, component: component.name }, component);
+  }
+
+  /** Puts back a sandbox record exactly as it was (durable state); its ID and key are kept. */
+  restoreSandbox(record: SandboxRecord): Sandbox {
+    if (this.sandboxById.has(record.id)) throw internal(`restore: sandbox ${record.id} is already in the pool`);
+    this.checkName(record.metadata);
+    this.raiseCounter(record.component, record.n + 1);
+    return this.insertSandbox(record, parseComponentName(record.component));
+  }
+
+  private insertSandbox(record: SandboxRecord, component: ComponentName): Sandbox {
+    const sandbox = new Sandbox(record, component);
+    this.sandboxById.set(record.id, sandbox);
+    this.sandboxByKey.set(record.key, sandbox);
+    this.byName.set(nameKey(record.metadata), record.id);
+    this.serviceRoute(component).pods++;
+    return sandbox;
+  }
+
+  /** Adds a container with a new random ID to a sandbox. */
+  addContainer(sandbox: Sandbox, fields: NewContainer): Container {
+    let id = randomHexId();
+    while (this.containerById.has(id)) id = randomHexId();
+    return this.insertContainer(sandbox, { ...fields, id, sandboxId: sandbox.id });
+  }
+
+  /** Puts back a container record exactly as it was (durable state). Its sandbox must be restored first. */
+  restoreContainer(record: ContainerRecord): Container {
+    const sandbox = this.sandboxById.get(record.sandboxId);
+    if (!sandbox) throw internal(`restore: container ${record.id} names sandbox ${record.sandboxId}, which is not in the pool`);
+    if (this.containerById.has(record.id)) throw internal(`restore: container ${record.id} is already in the pool`);
+    return this.insertContainer(sandbox, record);
+  }
+
+  private insertContainer(sandbox: Sandbox, record: ContainerRecord): Container {
+    const container = new Container(record, sandbox);
+    this.containerById.set(record.id, container);
+    sandbox.containers.push(container);
+    return container;
+  }
+
+  /** Forgets a container (RemoveContainer); unpublishes it if it still is. */
+  deleteContainer(container: Container): void {
+    if (this.containerById.get(container.id) !== container) return;
+    if (container.route) this.unpublish(container);
+    this.containerById.delete(container.id);
+    const list = container.sandbox.containers;
+    const at = list.indexOf(container);
+    if (at >= 0) list.splice(at, 1);
+  }
+
+  /** Forgets a sandbox (RemovePodSandbox). Its containers must have been deleted. */
+  deleteSandbox(sandbox: Sandbox): void {
+    if (this.sandboxById.get(sandbox.id) !== sandbox) return;
+    for (const c of [...sandbox.containers]) this.deleteContainer(c);
+    this.sandboxById.delete(sandbox.id);
+    this.sandboxByKey.delete(sandbox.record.key);
+    this.byName.delete(nameKey(sandbox.record.metadata));
+    const route = this.routesByKey.get(sandbox.component.serviceKey);
     if (route && --route.pods === 0) {
       this.routesByKey.delete(route.serviceKey);
       const byService = this.routes.get(route.domain);
@@ -79,49 +176,55 @@ export class PodPool implements RouteTable {
     }
   }
 
-  /** The pod with exactly this ID. */
-  get(id: string): Pod | undefined {
-    return this.byId.get(id);
+  sandbox(id: string): Sandbox | undefined {
+    return this.sandboxById.get(id);
+  }
+
+  container(id: string): Container | undefined {
+    return this.containerById.get(id);
+  }
+
+  /** The sandbox with exactly this 64-hex key. */
+  sandboxByKeyOf(key: string): Sandbox | undefined {
+    return this.sandboxByKey.get(key);
   }
 
   /**
-   * The pod an ID or a unique ID prefix names (as crictl and the kubelet allow).
-   * Undefined when nothing matches; INVALID_ARGUMENT naming the matches when several do.
+   * The sandbox an ID, a unique ID prefix, or its exact key names (as crictl and
+   * the kubelet allow prefixes). INVALID_ARGUMENT names the matches when several do.
    */
-  resolve(idOrPrefix: string): Pod | undefined {
-    const exact = this.byId.get(idOrPrefix);
-    if (exact || idOrPrefix === '') return exact;
-    const matches = this.prefixMatches(idOrPrefix, 6);
-    if (matches.length > 1) {
-      const shown = matches.slice(0, 5).join(', ');
-      throw invalidArgument(`ID prefix ${JSON.stringify(idOrPrefix)} is ambiguous: it matches ${shown}${matches.length > 5 ? ', …' : ''}`);
-    }
-    return matches[0] === undefined ? undefined : this.byId.get(matches[0]);
+  resolveSandbox(idOrPrefix: string): Sandbox | undefined {
+    return this.sandboxByKey.get(idOrPrefix) ?? resolveIn(this.sandboxById, 'pod sandbox', idOrPrefix);
   }
 
-  /** Like resolve, but an ambiguous prefix is simply no match (List filters, as containerd). */
-  find(idOrPrefix: string): Pod | undefined {
+  /** The container an ID or a unique ID prefix names. */
+  resolveContainer(idOrPrefix: string): Container | undefined {
+    return resolveIn(this.containerById, 'container', idOrPrefix);
+  }
+
+  /** Like resolveSandbox, but an ambiguous prefix is simply no match (List filters, as containerd). */
+  findSandbox(idOrPrefix: string): Sandbox | undefined {
     try {
-      return this.resolve(idOrPrefix);
+      return this.resolveSandbox(idOrPrefix);
     } catch {
       return undefined;
     }
   }
 
-  private prefixMatches(prefix: string, limit: number): string[] {
-    // Control-plane only: a scan is fine at 10,000 pods (well under a millisecond).
-    const out: string[] = [];
-    for (const id of this.byId.keys()) {
-      if (id.startsWith(prefix)) {
-        out.push(id);
-        if (out.length >= limit) break;
-      }
+  findContainer(idOrPrefix: string): Container | undefined {
+    try {
+      return this.resolveContainer(idOrPrefix);
+    } catch {
+      return undefined;
     }
-    return out;
   }
 
-  pods(): IterableIterator<Pod> {
-    return this.byId.values();
+  sandboxes(): IterableIterator<Sandbox> {
+    return this.sandboxById.values();
+  }
+
+  containers(): IterableIterator<Container> {
+    return this.containerById.values();
   }
 
   // ── the component map ────────────────────────────────────────────────
@@ -138,11 +241,12 @@ export class PodPool implements RouteTable {
     return route;
   }
 
-  /** Makes a RUNNING pod's container reachable from the data plane. */
-  publish(pod: Pod, runtime: ContainerRuntime, descriptorSet: Uint8Array): RoutableContainer {
-    if (pod.route) return pod.route;
-    const entry: RoutableContainer = { id: pod.id, version: pod.component.version, runtime, descriptorSet };
-    const route = this.serviceRoute(pod.component);
+  /** Makes a running container reachable from the data plane. */
+  publish(container: Container, runtime: ContainerRuntime, descriptorSet: Uint8Array): RoutableContainer {
+    if (container.route) return container.route;
+    const component = container.sandbox.component;
+    const entry: RoutableContainer = { id: container.id, version: component.version, runtime, descriptorSet };
+    const route = this.serviceRoute(component);
     const version = route.versions.find((v) => v.version === entry.version);
     if (version) {
       version.containers = [...version.containers, entry];
@@ -152,16 +256,16 @@ export class PodPool implements RouteTable {
       versions.sort((a, b) => semver.rcompare(a.version, b.version));
       route.versions = versions;
     }
-    pod.route = entry;
+    container.route = entry;
     return entry;
   }
 
-  /** Takes a pod's container out of the data plane; calls already routed to it finish. */
-  unpublish(pod: Pod): void {
-    const entry = pod.route;
+  /** Takes a container out of the data plane; calls already routed to it finish. */
+  unpublish(container: Container): void {
+    const entry = container.route;
     if (!entry) return;
-    pod.route = undefined;
-    const route = this.routesByKey.get(pod.component.serviceKey);
+    container.route = undefined;
+    const route = this.routesByKey.get(container.sandbox.component.serviceKey);
     const version = route?.versions.find((v) => v.version === entry.version);
     if (!route || !version) return;
     const at = version.containers.indexOf(entry);

@@ -1,98 +1,134 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code } from '../errors.js';
-import { ALL_STATES, ALL_VERBS, PodState as S, canMove, containerStateOf, hasContainer, plan, sandboxStateOf, type Verb } from './pod-state.js';
+import {
+  ALL_CONTAINER_STATES,
+  ALL_SANDBOX_STATES,
+  CONTAINER_VERBS,
+  ContainerState as C,
+  SANDBOX_VERBS,
+  SandboxState as S,
+  admitContainer,
+  canMoveContainer,
+  canMoveSandbox,
+  containerPlan,
+  criContainerState,
+  criSandboxState,
+  isLive,
+  sandboxPlan,
+  type ContainerVerb,
+  type Plan,
+  type SandboxVerb,
+} from './pod-state.js';
 
 // The expected outcome of every verb in every state, written out by hand from
 // the CRI's rules as containerd applies them. `noop` = succeeds doing nothing;
 // a state = acts and lands there; a code name = refused with that code.
-type Expect = 'noop' | S | 'NOT_FOUND' | 'ALREADY_EXISTS' | 'FAILED_PRECONDITION' | 'ABORTED';
-const TABLE: Record<Verb, Record<S, Expect>> = {
-  StopPodSandbox: {
-    [S.Ready]: S.NotReady, [S.Created]: S.NotReadyCreated, [S.Starting]: 'ABORTED', [S.Running]: S.NotReadyExited,
-    [S.Stopping]: 'ABORTED', [S.Exited]: S.NotReadyExited, [S.NotReady]: 'noop', [S.NotReadyCreated]: 'noop',
-    [S.NotReadyExited]: 'noop', [S.Removed]: 'noop',
-  },
-  RemovePodSandbox: {
-    [S.Ready]: S.Removed, [S.Created]: S.Removed, [S.Starting]: 'ABORTED', [S.Running]: S.Removed,
-    [S.Stopping]: 'ABORTED', [S.Exited]: S.Removed, [S.NotReady]: S.Removed, [S.NotReadyCreated]: S.Removed,
-    [S.NotReadyExited]: S.Removed, [S.Removed]: 'noop',
-  },
-  CreateContainer: {
-    [S.Ready]: S.Created, [S.Created]: 'ALREADY_EXISTS', [S.Starting]: 'ABORTED', [S.Running]: 'ALREADY_EXISTS',
-    [S.Stopping]: 'ABORTED', [S.Exited]: 'ALREADY_EXISTS', [S.NotReady]: 'FAILED_PRECONDITION',
-    [S.NotReadyCreated]: 'FAILED_PRECONDITION', [S.NotReadyExited]: 'FAILED_PRECONDITION', [S.Removed]: 'NOT_FOUND',
-  },
+type Expect<St> = 'noop' | St | 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'ABORTED';
+const SANDBOX: Record<SandboxVerb, Record<S, Expect<S>>> = {
+  StopPodSandbox: { [S.Ready]: S.NotReady, [S.NotReady]: 'noop', [S.Removed]: 'noop' },
+  RemovePodSandbox: { [S.Ready]: S.Removed, [S.NotReady]: S.Removed, [S.Removed]: 'noop' },
+  CreateContainer: { [S.Ready]: S.Ready, [S.NotReady]: 'FAILED_PRECONDITION', [S.Removed]: 'NOT_FOUND' },
+  UpdatePodSandboxResources: { [S.Ready]: S.Ready, [S.NotReady]: S.NotReady, [S.Removed]: 'NOT_FOUND' },
+};
+const CONTAINER: Record<ContainerVerb, Record<C, Expect<C>>> = {
   StartContainer: {
-    [S.Ready]: 'NOT_FOUND', [S.Created]: S.Running, [S.Starting]: 'ABORTED', [S.Running]: 'FAILED_PRECONDITION',
-    [S.Stopping]: 'ABORTED', [S.Exited]: 'FAILED_PRECONDITION', [S.NotReady]: 'NOT_FOUND',
-    [S.NotReadyCreated]: 'FAILED_PRECONDITION', [S.NotReadyExited]: 'FAILED_PRECONDITION', [S.Removed]: 'NOT_FOUND',
+    [C.Created]: C.Running, [C.Starting]: 'ABORTED', [C.Running]: 'FAILED_PRECONDITION', [C.Stopping]: 'ABORTED',
+    [C.Exited]: 'FAILED_PRECONDITION', [C.Removed]: 'NOT_FOUND',
   },
   StopContainer: {
-    [S.Ready]: 'noop', [S.Created]: 'noop', [S.Starting]: 'ABORTED', [S.Running]: S.Exited, [S.Stopping]: 'ABORTED',
-    [S.Exited]: 'noop', [S.NotReady]: 'noop', [S.NotReadyCreated]: 'noop', [S.NotReadyExited]: 'noop', [S.Removed]: 'noop',
+    [C.Created]: 'noop', [C.Starting]: 'ABORTED', [C.Running]: C.Exited, [C.Stopping]: 'ABORTED', [C.Exited]: 'noop', [C.Removed]: 'noop',
   },
   RemoveContainer: {
-    [S.Ready]: 'noop', [S.Created]: S.Ready, [S.Starting]: 'ABORTED', [S.Running]: S.Ready, [S.Stopping]: 'ABORTED',
-    [S.Exited]: S.Ready, [S.NotReady]: 'noop', [S.NotReadyCreated]: S.NotReady, [S.NotReadyExited]: S.NotReady,
-    [S.Removed]: 'noop',
+    [C.Created]: C.Removed, [C.Starting]: 'ABORTED', [C.Running]: C.Removed, [C.Stopping]: 'ABORTED', [C.Exited]: C.Removed, [C.Removed]: 'noop',
   },
   ReopenContainerLog: {
-    [S.Ready]: 'NOT_FOUND', [S.Created]: 'FAILED_PRECONDITION', [S.Starting]: 'ABORTED', [S.Running]: S.Running,
-    [S.Stopping]: 'ABORTED', [S.Exited]: 'FAILED_PRECONDITION', [S.NotReady]: 'NOT_FOUND',
-    [S.NotReadyCreated]: 'FAILED_PRECONDITION', [S.NotReadyExited]: 'FAILED_PRECONDITION', [S.Removed]: 'NOT_FOUND',
+    [C.Created]: 'FAILED_PRECONDITION', [C.Starting]: 'ABORTED', [C.Running]: C.Running, [C.Stopping]: 'ABORTED',
+    [C.Exited]: 'FAILED_PRECONDITION', [C.Removed]: 'NOT_FOUND',
+  },
+  UpdateContainerResources: {
+    [C.Created]: C.Created, [C.Starting]: 'ABORTED', [C.Running]: C.Running, [C.Stopping]: 'ABORTED',
+    [C.Exited]: 'FAILED_PRECONDITION', [C.Removed]: 'NOT_FOUND',
   },
 };
 
-for (const verb of ALL_VERBS) {
-  for (const state of ALL_STATES) {
-    const want = TABLE[verb][state];
-    test(`${verb} in ${state} → ${want}`, () => {
-      const p = plan(verb, state);
-      if (want === 'noop') assert.equal(p.kind, 'noop');
-      else if (Object.values(S).includes(want as S)) {
-        assert.equal(p.kind, 'go');
-        if (p.kind === 'go') {
-          assert.equal(p.to, want);
-          assert.ok(canMove(p.via ?? state, p.to), 'the landing edge is allowed');
-          if (p.via) assert.ok(canMove(state, p.via), 'the transient edge is allowed');
-        }
-      } else {
-        assert.equal(p.kind, 'refuse');
-        if (p.kind === 'refuse') {
-          assert.equal(p.code, Code[want as keyof typeof Code]);
-          assert.ok(p.why.length > 0);
-        }
+function check<St extends string>(p: Plan<St>, want: Expect<St>, states: readonly St[]): void {
+  if (want === 'noop') assert.equal(p.kind, 'noop');
+  else if ((states as readonly string[]).includes(want)) {
+    assert.equal(p.kind, 'go');
+    if (p.kind === 'go') assert.equal(p.to, want);
+  } else {
+    assert.equal(p.kind, 'refuse');
+    if (p.kind === 'refuse') {
+      assert.equal(p.code, Code[want as keyof typeof Code]);
+      assert.ok(p.why.length > 0);
+    }
+  }
+}
+
+for (const verb of SANDBOX_VERBS) {
+  for (const state of ALL_SANDBOX_STATES) {
+    const want = SANDBOX[verb][state];
+    test(`sandbox: ${verb} in ${state} → ${want}`, () => {
+      const p = sandboxPlan(verb, state);
+      check(p, want, ALL_SANDBOX_STATES);
+      if (p.kind === 'go') assert.ok(canMoveSandbox(p.via ?? state, p.to));
+    });
+  }
+}
+
+for (const verb of CONTAINER_VERBS) {
+  for (const state of ALL_CONTAINER_STATES) {
+    const want = CONTAINER[verb][state];
+    test(`container: ${verb} in ${state} → ${want}`, () => {
+      const p = containerPlan(verb, state, S.Ready);
+      check(p, want, ALL_CONTAINER_STATES);
+      if (p.kind === 'go') {
+        assert.ok(canMoveContainer(p.via ?? state, p.to), 'the landing edge is allowed');
+        if (p.via) assert.ok(canMoveContainer(state, p.via), 'the transient edge is allowed');
+        if (p.via) assert.ok(p.failTo, 'a plan through an intermediate state says where a failure lands');
       }
     });
   }
 }
 
-test('a running container is drained (stop) by every verb that ends it', () => {
-  for (const verb of ['StopPodSandbox', 'RemovePodSandbox', 'StopContainer', 'RemoveContainer'] as const) {
-    const p = plan(verb, S.Running);
-    assert.ok(p.kind === 'go' && p.stop === true && p.via === S.Stopping, verb);
+test('a running container is drained through STOPPING by every verb that ends it', () => {
+  for (const verb of ['StopContainer', 'RemoveContainer'] as const) {
+    const p = containerPlan(verb, C.Running, S.Ready);
+    assert.ok(p.kind === 'go' && p.via === C.Stopping && p.failTo === C.Exited, verb);
   }
 });
 
-test('StartContainer fails into EXITED', () => {
-  const p = plan('StartContainer', S.Created);
-  assert.ok(p.kind === 'go' && p.via === S.Starting && p.failTo === S.Exited);
-  assert.ok(canMove(S.Starting, S.Exited));
+test('StartContainer fails into EXITED, and is refused in a sandbox that is not ready', () => {
+  const p = containerPlan('StartContainer', C.Created, S.Ready);
+  assert.ok(p.kind === 'go' && p.via === C.Starting && p.failTo === C.Exited);
+  const q = containerPlan('StartContainer', C.Created, S.NotReady);
+  assert.ok(q.kind === 'refuse' && q.code === Code.FAILED_PRECONDITION && /not ready/.test(q.why));
+  assert.equal(containerPlan('StopContainer', C.Running, S.NotReady).kind, 'go', 'stopping never needs a ready sandbox');
 });
 
-test('moves the table does not have are illegal', () => {
-  assert.equal(canMove(S.Ready, S.Running), false);
-  assert.equal(canMove(S.Removed, S.Ready), false);
-  assert.equal(canMove(S.Exited, S.Running), false);
-  assert.equal(canMove(S.NotReady, S.Ready), false);
+test('the one-container rule: a live container blocks a second, an exited one does not', () => {
+  assert.deepEqual(admitContainer(undefined), { kind: 'go', to: C.Created });
+  const p = admitContainer({ id: 'abc', name: 'main', state: C.Running });
+  assert.ok(p.kind === 'refuse' && p.code === Code.FAILED_PRECONDITION);
+  assert.match(p.why, /abc.*has not exited.*one container/);
+  assert.equal(isLive(C.Exited), false);
+  assert.equal(isLive(C.Created), true);
+  assert.equal(isLive(C.Stopping), true);
+});
+
+test('moves the tables do not have are illegal', () => {
+  assert.equal(canMoveContainer(C.Created, C.Running), false, 'only through STARTING');
+  assert.equal(canMoveContainer(C.Exited, C.Running), false);
+  assert.equal(canMoveContainer(C.Removed, C.Created), false);
+  assert.equal(canMoveSandbox(S.NotReady, S.Ready), false);
+  assert.equal(canMoveSandbox(S.Removed, S.Ready), false);
 });
 
 test('CRI states reported for each state', () => {
-  assert.equal(sandboxStateOf(S.Running), 'SANDBOX_READY');
-  assert.equal(sandboxStateOf(S.NotReadyExited), 'SANDBOX_NOTREADY');
-  assert.equal(containerStateOf(S.Starting), 'CONTAINER_CREATED');
-  assert.equal(containerStateOf(S.Stopping), 'CONTAINER_RUNNING');
-  assert.equal(containerStateOf(S.NotReadyExited), 'CONTAINER_EXITED');
-  assert.deepEqual(ALL_STATES.filter((s) => !hasContainer(s)), [S.Ready, S.NotReady, S.Removed]);
+  assert.equal(criSandboxState(S.Ready), 'SANDBOX_READY');
+  assert.equal(criSandboxState(S.NotReady), 'SANDBOX_NOTREADY');
+  assert.equal(criContainerState(C.Starting), 'CONTAINER_CREATED');
+  assert.equal(criContainerState(C.Stopping), 'CONTAINER_RUNNING');
+  assert.equal(criContainerState(C.Exited), 'CONTAINER_EXITED');
 });

@@ -1,38 +1,53 @@
-// The lifecycle of a component pod and its one container, as one state machine.
+// The lifecycle of pod sandboxes and of their containers: two state machines
+// and the ONE table of their transitions. Every CRI verb that changes state is
+// carried out by the runner (src/pods/runner.ts) from the plan this table
+// gives; verbs only supply their side effects.
 //
-// Pods and containers are 1:1 and share an ID, so a single state covers both the
-// sandbox (READY / NOTREADY) and its container (none / CREATED / RUNNING / EXITED).
-// Every CRI verb is checked against this table before it acts: `plan()` says
-// whether the verb proceeds (and where it lands), does nothing (the CRI's
-// idempotent cases, as containerd applies them), or is refused with a code.
+// A sandbox:
 //
-//   RunPodSandbox
+//   RunPodSandbox ──▶ READY ── StopPodSandbox ──▶ NOTREADY
+//                       │                            │
+//                       └────── RemovePodSandbox ────┴──▶ REMOVED
+//
+//   StopPodSandbox first stops every running container of the sandbox (the
+//   container table's StopContainer plan); RemovePodSandbox first removes every
+//   container (its RemoveContainer plan). CreateContainer needs a READY sandbox.
+//
+// A container (a sandbox holds any number of them, at most one not EXITED):
+//
+//   CreateContainer
 //        │
 //        ▼
-//    ┌───────┐ CreateContainer ┌─────────┐ StartContainer ┌──────────┐   ok   ┌─────────┐
-//    │ READY │────────────────▶│ CREATED │───────────────▶│ STARTING │───────▶│ RUNNING │
-//    └───────┘                 └─────────┘                └──────────┘        └─────────┘
-//        ▲                          │                          │ fails             │ StopContainer
-//        │ RemoveContainer          │                          ▼                   ▼
-//        │                          │                     ┌────────┐   done   ┌──────────┐
-//        └──────────────────────────┴─────────────────────│ EXITED │◀─────────│ STOPPING │
-//                                                         └────────┘          └──────────┘
-//   (RemoveContainer on RUNNING drains through STOPPING, then lands on READY.)
+//   ┌─────────┐ StartContainer ┌──────────┐   ok   ┌─────────┐ StopContainer ┌──────────┐
+//   │ CREATED │───────────────▶│ STARTING │───────▶│ RUNNING │──────────────▶│ STOPPING │
+//   └─────────┘                └──────────┘        └─────────┘               └──────────┘
+//        │                          │ fails             │ RemoveContainer         │ done
+//        │                          ▼                   ▼ (forced, via STOPPING)  ▼
+//        │                     ┌────────┐◀──────────────────────────────────────────┘
+//        │                     │ EXITED │
+//        │                     └────────┘
+//        │ RemoveContainer          │ RemoveContainer
+//        ▼                          ▼
+//   ┌─────────┐◀────────────────────┘
+//   │ REMOVED │   (gone from the pool; an unknown ID behaves as REMOVED)
+//   └─────────┘
 //
-//   StopPodSandbox marks the sandbox NOTREADY and keeps what the container was
-//   (a RUNNING container is drained through STOPPING first):
-//       READY ──▶ NOTREADY    CREATED ──▶ NOTREADY_CREATED    RUNNING, EXITED ──▶ NOTREADY_EXITED
-//   RemoveContainer:   NOTREADY_CREATED, NOTREADY_EXITED ──▶ NOTREADY
-//   RemovePodSandbox:  any state ──▶ REMOVED (draining and removing the container first)
-//
-// STARTING and STOPPING are transient: verbs on one pod are serialised (see
-// Pod.lock), so another verb never observes them; List and Status calls do, and
-// report STARTING as CONTAINER_CREATED and STOPPING as CONTAINER_RUNNING.
+// STARTING and STOPPING are transient: verbs on one sandbox and its containers
+// are serialised (Sandbox.lock), so another verb never acts on them; List and
+// Status calls see them, and report STARTING as CONTAINER_CREATED and STOPPING
+// as CONTAINER_RUNNING.
 import { Code } from '../errors.js';
 
-export enum PodState {
-  /** Entered by RunPodSandbox, or by RemoveContainer from CREATED/EXITED: sandbox ready, no container. */
+export enum SandboxState {
+  /** Entered by RunPodSandbox: containers may be created and started. */
   Ready = 'READY',
+  /** Entered by StopPodSandbox: its containers have exited; nothing new may start. */
+  NotReady = 'NOTREADY',
+  /** Entered by RemovePodSandbox: gone from the pool. */
+  Removed = 'REMOVED',
+}
+
+export enum ContainerState {
   /** Entered by CreateContainer: the container exists and holds its image. */
   Created = 'CREATED',
   /** Entered by StartContainer while the module is compiled and instantiated. */
@@ -41,167 +56,197 @@ export enum PodState {
   Running = 'RUNNING',
   /** Entered by StopContainer, StopPodSandbox, RemoveContainer or RemovePodSandbox on a running container: unpublished, draining. */
   Stopping = 'STOPPING',
-  /** Entered by StopContainer when draining finished, or by StartContainer when the module failed. */
+  /** Entered by StopContainer when draining finished, or by StartContainer when the module failed. Kept until RemoveContainer. */
   Exited = 'EXITED',
-  /** Entered by StopPodSandbox from READY, or by RemoveContainer from NOTREADY_*: sandbox stopped, no container. */
-  NotReady = 'NOTREADY',
-  /** Entered by StopPodSandbox from CREATED: sandbox stopped, container never started. */
-  NotReadyCreated = 'NOTREADY_CREATED',
-  /** Entered by StopPodSandbox from RUNNING or EXITED: sandbox stopped, container exited. */
-  NotReadyExited = 'NOTREADY_EXITED',
-  /** Entered by RemovePodSandbox: gone from the pool. Unknown IDs behave as REMOVED. */
+  /** Entered by RemoveContainer (or RemovePodSandbox): gone from the pool. */
   Removed = 'REMOVED',
 }
 
-export const ALL_STATES: readonly PodState[] = Object.values(PodState);
+export const ALL_SANDBOX_STATES: readonly SandboxState[] = Object.values(SandboxState);
+export const ALL_CONTAINER_STATES: readonly ContainerState[] = Object.values(ContainerState);
 
-/** The CRI verbs that change a pod; reads (status, list) never do. */
-export type Verb =
-  | 'StopPodSandbox'
-  | 'RemovePodSandbox'
-  | 'CreateContainer'
-  | 'StartContainer'
-  | 'StopContainer'
-  | 'RemoveContainer'
-  | 'ReopenContainerLog';
+/** Verbs the sandbox table answers. */
+export type SandboxVerb = 'StopPodSandbox' | 'RemovePodSandbox' | 'CreateContainer' | 'UpdatePodSandboxResources';
+/** Verbs the container table answers. */
+export type ContainerVerb = 'StartContainer' | 'StopContainer' | 'RemoveContainer' | 'ReopenContainerLog' | 'UpdateContainerResources';
 
-export const ALL_VERBS: readonly Verb[] = [
-  'StopPodSandbox',
-  'RemovePodSandbox',
-  'CreateContainer',
-  'StartContainer',
-  'StopContainer',
-  'RemoveContainer',
-  'ReopenContainerLog',
-];
+export const SANDBOX_VERBS: readonly SandboxVerb[] = ['StopPodSandbox', 'RemovePodSandbox', 'CreateContainer', 'UpdatePodSandboxResources'];
+export const CONTAINER_VERBS: readonly ContainerVerb[] = ['StartContainer', 'StopContainer', 'RemoveContainer', 'ReopenContainerLog', 'UpdateContainerResources'];
 
-export type Plan =
-  /** Nothing to do; the verb succeeds (idempotent repeat or unknown target). */
+export type Plan<S> =
+  /** Nothing to do; the verb succeeds (an idempotent repeat, or an unknown target). */
   | { readonly kind: 'noop' }
-  /** The verb fails with this code; `why` completes "pod X ...". */
+  /** The verb fails with this code; `why` completes "sandbox X ..." / "container X ...". */
   | { readonly kind: 'refuse'; readonly code: Code; readonly why: string }
   /**
-   * The verb acts. `stop`: a running container must be unpublished and drained
-   * first (through STOPPING). `to`: the state on success; `failTo`: on failure.
+   * The verb acts: the runner moves to `via` (when given) before the verb's
+   * action, to `to` when it succeeds, and to `failTo` when it fails (without
+   * `failTo`, a failed action changes no state).
    */
-  | { readonly kind: 'go'; readonly to: PodState; readonly via?: PodState; readonly failTo?: PodState; readonly stop?: boolean };
+  | { readonly kind: 'go'; readonly to: S; readonly via?: S; readonly failTo?: S };
 
-const noop: Plan = { kind: 'noop' };
-const refuse = (code: Code, why: string): Plan => ({ kind: 'refuse', code, why });
-const go = (to: PodState, extra: Partial<Extract<Plan, { kind: 'go' }>> = {}): Plan => ({ kind: 'go', to, ...extra });
+export type GoPlan<S> = Extract<Plan<S>, { kind: 'go' }>;
+
+/** The state a record is born in, and by which verb. */
+export const SANDBOX_BIRTH = { verb: 'RunPodSandbox', state: SandboxState.Ready } as const;
+export const CONTAINER_BIRTH = { verb: 'CreateContainer', state: ContainerState.Created } as const;
+
+const noop = { kind: 'noop' } as const;
+const refuse = (code: Code, why: string) => ({ kind: 'refuse', code, why }) as const;
 const busy = refuse(Code.ABORTED, 'is busy with another operation');
+const S = SandboxState;
+const C = ContainerState;
 
-/** True for states in which the pod has a container (CRI ContainerStatus answers). */
-export function hasContainer(s: PodState): boolean {
-  return s !== PodState.Ready && s !== PodState.NotReady && s !== PodState.Removed;
+/** Every sandbox verb from every sandbox state. */
+export const SANDBOX_TABLE: Readonly<Record<SandboxVerb, Readonly<Record<SandboxState, Plan<SandboxState>>>>> = {
+  StopPodSandbox: {
+    [S.Ready]: { kind: 'go', to: S.NotReady },
+    [S.NotReady]: noop,
+    [S.Removed]: noop,
+  },
+  RemovePodSandbox: {
+    [S.Ready]: { kind: 'go', to: S.Removed },
+    [S.NotReady]: { kind: 'go', to: S.Removed },
+    [S.Removed]: noop,
+  },
+  // The sandbox stays READY; the action gives birth to a container (CONTAINER_BIRTH).
+  CreateContainer: {
+    [S.Ready]: { kind: 'go', to: S.Ready },
+    [S.NotReady]: refuse(Code.FAILED_PRECONDITION, 'is not ready (stopped by StopPodSandbox); run a new sandbox'),
+    [S.Removed]: refuse(Code.NOT_FOUND, 'does not exist'),
+  },
+  // Component pods have no pod-level cgroup: the kubelet's new pod resources are recorded.
+  UpdatePodSandboxResources: {
+    [S.Ready]: { kind: 'go', to: S.Ready },
+    [S.NotReady]: { kind: 'go', to: S.NotReady },
+    [S.Removed]: refuse(Code.NOT_FOUND, 'does not exist'),
+  },
+};
+
+/** Every container verb from every container state. */
+export const CONTAINER_TABLE: Readonly<Record<ContainerVerb, Readonly<Record<ContainerState, Plan<ContainerState>>>>> = {
+  StartContainer: {
+    [C.Created]: { kind: 'go', via: C.Starting, to: C.Running, failTo: C.Exited },
+    [C.Starting]: busy,
+    [C.Running]: refuse(Code.FAILED_PRECONDITION, 'is already running'),
+    [C.Stopping]: busy,
+    [C.Exited]: refuse(Code.FAILED_PRECONDITION, 'has exited and cannot be started again (create a new container)'),
+    [C.Removed]: refuse(Code.NOT_FOUND, 'does not exist'),
+  },
+  // Stopping anything not running succeeds and changes nothing (containerd, critest's idempotence).
+  StopContainer: {
+    [C.Created]: noop,
+    [C.Starting]: busy,
+    [C.Running]: { kind: 'go', via: C.Stopping, to: C.Exited, failTo: C.Exited },
+    [C.Stopping]: busy,
+    [C.Exited]: noop,
+    [C.Removed]: noop,
+  },
+  // The CRI says a running container is removed forcibly: it drains through STOPPING first.
+  RemoveContainer: {
+    [C.Created]: { kind: 'go', to: C.Removed },
+    [C.Starting]: busy,
+    [C.Running]: { kind: 'go', via: C.Stopping, to: C.Removed, failTo: C.Exited },
+    [C.Stopping]: busy,
+    [C.Exited]: { kind: 'go', to: C.Removed },
+    [C.Removed]: noop,
+  },
+  ReopenContainerLog: {
+    [C.Created]: refuse(Code.FAILED_PRECONDITION, 'is not running'),
+    [C.Starting]: busy,
+    [C.Running]: { kind: 'go', to: C.Running },
+    [C.Stopping]: busy,
+    [C.Exited]: refuse(Code.FAILED_PRECONDITION, 'is not running'),
+    [C.Removed]: refuse(Code.NOT_FOUND, 'does not exist'),
+  },
+  // As containerd: resources of a created or running container may change; an exited one's may not.
+  UpdateContainerResources: {
+    [C.Created]: { kind: 'go', to: C.Created },
+    [C.Starting]: busy,
+    [C.Running]: { kind: 'go', to: C.Running },
+    [C.Stopping]: busy,
+    [C.Exited]: refuse(Code.FAILED_PRECONDITION, 'has exited'),
+    [C.Removed]: refuse(Code.NOT_FOUND, 'does not exist'),
+  },
+};
+
+/** Container verbs that also need the sandbox READY (containerd refuses them in a stopped sandbox). */
+export const NEEDS_READY_SANDBOX: ReadonlySet<ContainerVerb> = new Set(['StartContainer']);
+
+export function sandboxPlan(verb: SandboxVerb, s: SandboxState): Plan<SandboxState> {
+  return SANDBOX_TABLE[verb][s];
 }
 
-/** The CRI PodSandboxState for a state (REMOVED has none). */
-export function sandboxStateOf(s: PodState): 'SANDBOX_READY' | 'SANDBOX_NOTREADY' {
-  return s === PodState.NotReady || s === PodState.NotReadyCreated || s === PodState.NotReadyExited || s === PodState.Removed
-    ? 'SANDBOX_NOTREADY'
-    : 'SANDBOX_READY';
+export function containerPlan(verb: ContainerVerb, s: ContainerState, sandbox: SandboxState): Plan<ContainerState> {
+  const p = CONTAINER_TABLE[verb][s];
+  if (p.kind === 'go' && NEEDS_READY_SANDBOX.has(verb) && sandbox !== SandboxState.Ready) {
+    return refuse(Code.FAILED_PRECONDITION, 'is in a sandbox that is not ready (stopped by StopPodSandbox)');
+  }
+  return p;
 }
 
-/** The CRI ContainerState for a state that has a container. */
-export function containerStateOf(s: PodState): 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN' {
+/**
+ * The one-container rule: a component pod serves one component, so a sandbox
+ * holds at most one container that has not exited. An init container, a
+ * sidecar or an ephemeral debug container is refused; a restart (the old
+ * container exited) is not.
+ */
+export function admitContainer(live: { readonly id: string; readonly name: string; readonly state: ContainerState } | undefined): Plan<ContainerState> {
+  if (live === undefined) return { kind: 'go', to: CONTAINER_BIRTH.state };
+  return refuse(
+    Code.FAILED_PRECONDITION,
+    `already holds container ${live.id} (${JSON.stringify(live.name)}, ${live.state}) that has not exited: a component pod runs one container at a time, so init containers, sidecars and ephemeral containers are not supported`,
+  );
+}
+
+/** True while a container counts against the one-container rule. */
+export function isLive(s: ContainerState): boolean {
+  return s !== ContainerState.Exited && s !== ContainerState.Removed;
+}
+
+function edgesOf<V extends string, S extends string>(table: Readonly<Record<V, Readonly<Record<S, Plan<S>>>>>): Set<string> {
+  const edges = new Set<string>();
+  for (const byState of Object.values(table) as Readonly<Record<S, Plan<S>>>[]) {
+    for (const [from, p] of Object.entries(byState) as [S, Plan<S>][]) {
+      if (p.kind !== 'go') continue;
+      const acting = p.via ?? from;
+      if (p.via) edges.add(`${from}>${p.via}`);
+      edges.add(`${acting}>${p.to}`);
+      if (p.failTo) edges.add(`${acting}>${p.failTo}`);
+    }
+  }
+  return edges;
+}
+
+const SANDBOX_EDGES = edgesOf(SANDBOX_TABLE);
+const CONTAINER_EDGES = edgesOf(CONTAINER_TABLE);
+
+/** Whether the sandbox table has this move (a state to itself always is one). */
+export function canMoveSandbox(from: SandboxState, to: SandboxState): boolean {
+  return from === to || SANDBOX_EDGES.has(`${from}>${to}`);
+}
+
+export function canMoveContainer(from: ContainerState, to: ContainerState): boolean {
+  return from === to || CONTAINER_EDGES.has(`${from}>${to}`);
+}
+
+/** The CRI PodSandboxState. */
+export function criSandboxState(s: SandboxState): 'SANDBOX_READY' | 'SANDBOX_NOTREADY' {
+  return s === SandboxState.Ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY';
+}
+
+/** The CRI ContainerState. */
+export function criContainerState(s: ContainerState): 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN' {
   switch (s) {
-    case PodState.Created:
-    case PodState.Starting:
-    case PodState.NotReadyCreated:
+    case ContainerState.Created:
+    case ContainerState.Starting:
       return 'CONTAINER_CREATED';
-    case PodState.Running:
-    case PodState.Stopping:
+    case ContainerState.Running:
+    case ContainerState.Stopping:
       return 'CONTAINER_RUNNING';
-    case PodState.Exited:
-    case PodState.NotReadyExited:
+    case ContainerState.Exited:
       return 'CONTAINER_EXITED';
     default:
       return 'CONTAINER_UNKNOWN';
   }
-}
-
-/** What `verb` does to a pod in state `s`. Total over ALL_VERBS × ALL_STATES. */
-export function plan(verb: Verb, s: PodState): Plan {
-  if (s === PodState.Starting || s === PodState.Stopping) {
-    // Unreachable for verbs under the pod lock; kept total so a bug cannot slip through silently.
-    return busy;
-  }
-  switch (verb) {
-    case 'StopPodSandbox':
-      switch (s) {
-        case PodState.Ready: return go(PodState.NotReady);
-        case PodState.Created: return go(PodState.NotReadyCreated);
-        case PodState.Running: return go(PodState.NotReadyExited, { via: PodState.Stopping, stop: true });
-        case PodState.Exited: return go(PodState.NotReadyExited);
-        default: return noop; // already stopped, or unknown
-      }
-    case 'RemovePodSandbox':
-      if (s === PodState.Removed) return noop;
-      return go(PodState.Removed, s === PodState.Running ? { via: PodState.Stopping, stop: true } : {});
-    case 'CreateContainer':
-      switch (s) {
-        case PodState.Ready: return go(PodState.Created);
-        case PodState.Created:
-        case PodState.Running:
-        case PodState.Exited:
-          return refuse(Code.ALREADY_EXISTS, 'already has its container (component pods hold exactly one)');
-        case PodState.Removed: return refuse(Code.NOT_FOUND, 'does not exist');
-        default: return refuse(Code.FAILED_PRECONDITION, 'is not ready (stopped by StopPodSandbox)');
-      }
-    case 'StartContainer':
-      switch (s) {
-        case PodState.Created: return go(PodState.Running, { via: PodState.Starting, failTo: PodState.Exited });
-        case PodState.Running: return refuse(Code.FAILED_PRECONDITION, 'its container is already running');
-        case PodState.Exited:
-        case PodState.NotReadyExited:
-          return refuse(Code.FAILED_PRECONDITION, 'its container has exited and cannot be started again');
-        case PodState.NotReadyCreated: return refuse(Code.FAILED_PRECONDITION, 'is not ready (stopped by StopPodSandbox)');
-        default: return refuse(Code.NOT_FOUND, 'has no container');
-      }
-    case 'StopContainer':
-      // Stopping anything not running succeeds and changes nothing (containerd).
-      return s === PodState.Running ? go(PodState.Exited, { via: PodState.Stopping, stop: true }) : noop;
-    case 'RemoveContainer':
-      switch (s) {
-        case PodState.Created:
-        case PodState.Exited:
-          return go(PodState.Ready);
-        case PodState.Running: return go(PodState.Ready, { via: PodState.Stopping, stop: true }); // the CRI says: forcibly
-        case PodState.NotReadyCreated:
-        case PodState.NotReadyExited:
-          return go(PodState.NotReady);
-        default: return noop; // no container, or unknown
-      }
-    case 'ReopenContainerLog':
-      switch (s) {
-        case PodState.Running: return go(PodState.Running);
-        case PodState.Created:
-        case PodState.Exited:
-        case PodState.NotReadyCreated:
-        case PodState.NotReadyExited:
-          return refuse(Code.FAILED_PRECONDITION, 'its container is not running');
-        default: return refuse(Code.NOT_FOUND, 'has no container');
-      }
-  }
-}
-
-/** Every edge the table can take, for Pod.update's check. */
-const EDGES: ReadonlySet<string> = (() => {
-  const edges = new Set<string>();
-  for (const v of ALL_VERBS) {
-    for (const s of ALL_STATES) {
-      const p = plan(v, s);
-      if (p.kind !== 'go') continue;
-      const from = p.via ?? s;
-      if (p.via) edges.add(`${s}>${p.via}`);
-      edges.add(`${from}>${p.to}`);
-      if (p.failTo) edges.add(`${from}>${p.failTo}`);
-    }
-  }
-  return edges;
-})();
-
-export function canMove(from: PodState, to: PodState): boolean {
-  return from === to || EDGES.has(`${from}>${to}`);
 }

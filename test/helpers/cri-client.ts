@@ -137,7 +137,7 @@ export async function importImage(cri: CriClient, dir: string, tags: string[] = 
   return res.images[0].id as string;
 }
 
-/** RunPodSandbox + CreateContainer + StartContainer; returns the shared pod/container ID. */
+/** RunPodSandbox + CreateContainer + StartContainer; returns the container ID (64 hex; its sandbox ID is another). */
 export async function runComponent(cri: CriClient, component: string, image: string, opts: { logDirectory?: string; logPath?: string } = {}): Promise<string> {
   const config = podConfig(component, { logDirectory: opts.logDirectory });
   const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });

@@ -29,10 +29,17 @@ after(async () => {
 });
 
 type State = 'READY' | 'CREATED' | 'RUNNING' | 'EXITED' | 'NOTREADY' | 'NOTREADY_CREATED' | 'NOTREADY_EXITED' | 'REMOVED';
-/** What the CRI shows: sandbox state (or gone) / container state (or none). */
-type Seen = `${'READY' | 'NOTREADY' | 'gone'}/${'none' | 'CREATED' | 'RUNNING' | 'EXITED'}`;
+/** What the CRI shows: sandbox state (or gone) / its containers' states in creation order (or none). */
+type Seen = `${'READY' | 'NOTREADY' | 'gone'}/${string}`;
+interface Target {
+  readonly sandbox: string;
+  /** The sandbox's container; for a state without one, an ID no container has ever had. */
+  readonly container: string;
+}
 
-async function podIn(state: State): Promise<string> {
+const NEVER_USED = 'f'.repeat(64);
+
+async function podIn(state: State): Promise<Target> {
   const config = podConfig(COMPONENT);
   const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config });
   const steps: Record<State, string[]> = {
@@ -43,41 +50,43 @@ async function podIn(state: State): Promise<string> {
     NOTREADY: ['stopp'],
     NOTREADY_CREATED: ['create', 'stopp'],
     NOTREADY_EXITED: ['create', 'start', 'stopp'],
-    REMOVED: ['rmp'],
+    REMOVED: ['create', 'rmp'],
   };
+  let container = NEVER_USED;
   for (const s of steps[state]) {
-    if (s === 'create') await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(image), sandbox_config: config });
-    if (s === 'start') await cri.runtime.StartContainer!({ container_id: id });
-    if (s === 'stop') await cri.runtime.StopContainer!({ container_id: id, timeout: 0 });
+    if (s === 'create') container = (await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(image), sandbox_config: config })).container_id;
+    if (s === 'start') await cri.runtime.StartContainer!({ container_id: container });
+    if (s === 'stop') await cri.runtime.StopContainer!({ container_id: container, timeout: 0 });
     if (s === 'stopp') await cri.runtime.StopPodSandbox!({ pod_sandbox_id: id });
     if (s === 'rmp') await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
   }
-  return id;
+  return { sandbox: id, container };
 }
 
-async function seen(id: string): Promise<Seen> {
-  const pods = (await cri.runtime.ListPodSandbox!({ filter: { id } })).items;
-  const ctrs = (await cri.runtime.ListContainers!({ filter: { id } })).containers;
+async function seen(t: Target): Promise<Seen> {
+  const pods = (await cri.runtime.ListPodSandbox!({ filter: { id: t.sandbox } })).items;
+  const ctrs = (await cri.runtime.ListContainers!({ filter: { pod_sandbox_id: t.sandbox } })).containers as Array<{ state: string; created_at: string }>;
   const sandbox = pods.length === 0 ? 'gone' : pods[0].state === 'SANDBOX_READY' ? 'READY' : 'NOTREADY';
-  const container = ctrs.length === 0 ? 'none' : (ctrs[0].state as string).replace('CONTAINER_', '');
-  return `${sandbox}/${container}` as Seen;
+  ctrs.sort((a, b) => (BigInt(a.created_at) < BigInt(b.created_at) ? -1 : 1));
+  const containers = ctrs.length === 0 ? 'none' : ctrs.map((c) => c.state.replace('CONTAINER_', '')).join(',');
+  return `${sandbox}/${containers}` as Seen;
 }
 
-const VERBS: Record<string, (id: string) => Promise<unknown>> = {
-  StopPodSandbox: (id) => cri.runtime.StopPodSandbox!({ pod_sandbox_id: id }),
-  RemovePodSandbox: (id) => cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id }),
-  CreateContainer: (id) => cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(image) }),
-  StartContainer: (id) => cri.runtime.StartContainer!({ container_id: id }),
-  StopContainer: (id) => cri.runtime.StopContainer!({ container_id: id, timeout: 0 }),
-  RemoveContainer: (id) => cri.runtime.RemoveContainer!({ container_id: id }),
-  ReopenContainerLog: (id) => cri.runtime.ReopenContainerLog!({ container_id: id }),
-  PodSandboxStatus: (id) => cri.runtime.PodSandboxStatus!({ pod_sandbox_id: id }),
-  ContainerStatus: (id) => cri.runtime.ContainerStatus!({ container_id: id }),
+const VERBS: Record<string, (t: Target) => Promise<unknown>> = {
+  StopPodSandbox: (t) => cri.runtime.StopPodSandbox!({ pod_sandbox_id: t.sandbox }),
+  RemovePodSandbox: (t) => cri.runtime.RemovePodSandbox!({ pod_sandbox_id: t.sandbox }),
+  // The kubelet's restart: the same name with the next attempt.
+  CreateContainer: (t) => cri.runtime.CreateContainer!({ pod_sandbox_id: t.sandbox, config: { ...containerConfig(image), metadata: { name: 'main', attempt: 1 } } }),
+  StartContainer: (t) => cri.runtime.StartContainer!({ container_id: t.container }),
+  StopContainer: (t) => cri.runtime.StopContainer!({ container_id: t.container, timeout: 0 }),
+  RemoveContainer: (t) => cri.runtime.RemoveContainer!({ container_id: t.container }),
+  ReopenContainerLog: (t) => cri.runtime.ReopenContainerLog!({ container_id: t.container }),
+  PodSandboxStatus: (t) => cri.runtime.PodSandboxStatus!({ pod_sandbox_id: t.sandbox }),
+  ContainerStatus: (t) => cri.runtime.ContainerStatus!({ container_id: t.container }),
 };
 
 const OK = 'OK';
 const NF = 'NOT_FOUND';
-const AE = 'ALREADY_EXISTS';
 const FP = 'FAILED_PRECONDITION';
 // [answer, what the CRI shows afterwards]
 const TABLE: Record<string, Record<State, [string, Seen]>> = {
@@ -90,7 +99,7 @@ const TABLE: Record<string, Record<State, [string, Seen]>> = {
     NOTREADY: [OK, 'gone/none'], NOTREADY_CREATED: [OK, 'gone/none'], NOTREADY_EXITED: [OK, 'gone/none'], REMOVED: [OK, 'gone/none'],
   },
   CreateContainer: {
-    READY: [OK, 'READY/CREATED'], CREATED: [AE, 'READY/CREATED'], RUNNING: [AE, 'READY/RUNNING'], EXITED: [AE, 'READY/EXITED'],
+    READY: [OK, 'READY/CREATED'], CREATED: [FP, 'READY/CREATED'], RUNNING: [FP, 'READY/RUNNING'], EXITED: [OK, 'READY/EXITED,CREATED'],
     NOTREADY: [FP, 'NOTREADY/none'], NOTREADY_CREATED: [FP, 'NOTREADY/CREATED'], NOTREADY_EXITED: [FP, 'NOTREADY/EXITED'], REMOVED: [NF, 'gone/none'],
   },
   StartContainer: {
@@ -136,7 +145,7 @@ for (const [verb, row] of Object.entries(TABLE)) {
         await VERBS[verb]!(id);
         assert.equal(await seen(id), after, `after ${verb} twice in ${state}`);
       }
-      await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+      await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id.sandbox });
     }
   });
 }

@@ -111,9 +111,9 @@ test('a log_directory with ".." or a relative one is INVALID_ARGUMENT at RunPodS
 test('the kubelet\'s <container>/<restart>.log is created inside the pod log directory', async () => {
   const podDir = join(logs, 'ns_ok_1');
   const { id, p } = await create(podDir, 'main/0.log');
-  await p;
-  await cri.runtime.StartContainer!({ container_id: id });
-  assert.equal((await cri.runtime.ContainerStatus!({ container_id: id })).status.log_path, join(podDir, 'main/0.log'));
+  const cid = (await p).container_id;
+  await cri.runtime.StartContainer!({ container_id: cid });
+  assert.equal((await cri.runtime.ContainerStatus!({ container_id: cid })).status.log_path, join(podDir, 'main/0.log'));
   assert.equal(await print('inside\n'), null);
   await waitFor(() => existsSync(join(podDir, 'main/0.log')) && readFileSync(join(podDir, 'main/0.log'), 'utf8').includes('inside'));
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
@@ -126,8 +126,8 @@ test('a symlink planted for the log file, or for its directory, makes the start 
   await writeFile(target, 'root:secret\n');
   await symlink(target, join(podDir, 'main', '0.log'));
   const { id, p } = await create(podDir, 'main/0.log');
-  await p;
-  const e = await criError(cri.runtime.StartContainer!({ container_id: id }));
+  const cid = (await p).container_id;
+  const e = await criError(cri.runtime.StartContainer!({ container_id: cid }));
   assert.notEqual(e.code, grpc.status.OK);
   assert.match(e.details, /symbolic link/);
   assert.equal(readFileSync(target, 'utf8'), 'root:secret\n', 'the symlink target is untouched');
@@ -137,8 +137,8 @@ test('a symlink planted for the log file, or for its directory, makes the start 
   await mkdir(podDir2, { recursive: true });
   await symlink(outside, join(podDir2, 'main'));
   const second = await create(podDir2, 'main/0.log');
-  await second.p;
-  const e2 = await criError(cri.runtime.StartContainer!({ container_id: second.id }));
+  const cid2 = (await second.p).container_id;
+  const e2 = await criError(cri.runtime.StartContainer!({ container_id: cid2 }));
   assert.match(e2.details, /symbolic link/);
   assert.deepEqual(readdir(outside), ['shadow'], 'no 0.log appeared in the directory the symlink points at');
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: second.id });
@@ -147,8 +147,8 @@ test('a symlink planted for the log file, or for its directory, makes the start 
 test('a symlink planted after a rotation is not followed by ReopenContainerLog or later writes', async () => {
   const podDir = join(logs, 'ns_rotate_1');
   const { id, p } = await create(podDir, 'main/0.log');
-  await p;
-  await cri.runtime.StartContainer!({ container_id: id });
+  const cid = (await p).container_id;
+  await cri.runtime.StartContainer!({ container_id: cid });
   const file = join(podDir, 'main/0.log');
   assert.equal(await print('before\n'), null);
   await waitFor(() => readFileSync(file, 'utf8').includes('before'));
@@ -157,7 +157,7 @@ test('a symlink planted after a rotation is not followed by ReopenContainerLog o
   const target = join(outside, 'passwd');
   await writeFile(target, 'root:x:0:0\n');
   await symlink(target, file);
-  const e = await criError(cri.runtime.ReopenContainerLog!({ container_id: id }));
+  const e = await criError(cri.runtime.ReopenContainerLog!({ container_id: cid }));
   assert.match(e.details, /symbolic link/);
   assert.equal(await print('after\n'), null, 'the container keeps serving');
   await new Promise((r) => setTimeout(r, 200));

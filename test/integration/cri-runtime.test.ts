@@ -32,7 +32,8 @@ test('Status reports RuntimeReady and NetworkReady; verbose adds info', async ()
   assert.deepEqual(s.info, {});
   const v = await cri.runtime.Status!({ verbose: true });
   assert.equal(JSON.parse(v.info.config).cri.socket, d.criSocket);
-  assert.equal(typeof JSON.parse(v.info.pods).total, 'number');
+  assert.equal(typeof JSON.parse(v.info.pods).sandboxes, 'number');
+  assert.equal(typeof JSON.parse(v.info.pods).containers, 'number');
 });
 
 test('Status lists every runtime handler RunPodSandbox accepts', async () => {
@@ -65,7 +66,7 @@ test('RunPodSandbox keeps metadata, labels, annotations; status reports the node
   assert.equal(status.labels['workd.dev/service'], 'foo.Bar');
   assert.deepEqual(status.annotations, { note: 'hello' });
   assert.ok(status.network.ip.length > 0, 'pod IP is the node address');
-  assert.equal(status.linux.namespaces.options.network, 'NODE');
+  assert.equal(status.linux.namespaces.options.network, 'POD', 'the namespace mode asked for (POD unless hostNetwork) is echoed');
   assert.ok(BigInt(status.created_at) > 1_600_000_000_000_000_000n, 'created_at is in nanoseconds');
   assert.deepEqual(containers_statuses, []);
   const verbose = JSON.parse(info.info);
@@ -168,8 +169,8 @@ test('a pod without a container: container status NOT_FOUND, start NOT_FOUND', a
   const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config: podConfig(FOO) });
   assert.equal((await criError(cri.runtime.ContainerStatus!({ container_id: id }))).code, grpc.status.NOT_FOUND);
   const start = await criError(cri.runtime.StartContainer!({ container_id: id }));
-  assert.equal(start.code, grpc.status.NOT_FOUND);
-  assert.match(start.details, /has no container/);
+  assert.equal(start.code, grpc.status.NOT_FOUND, 'a sandbox ID is not a container ID');
+  assert.match(start.details, /container .* not found/);
   assert.deepEqual((await cri.runtime.ListContainers!({ filter: { pod_sandbox_id: id } })).containers, []);
 });
 

@@ -40,13 +40,13 @@ function call(method: string): Promise<{ code: number; details: string }> {
   );
 }
 
-async function running(): Promise<string> {
+async function running(): Promise<{ pod: string; id: string }> {
   const config = podConfig(COMPONENT);
-  const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config });
-  await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: containerConfig(image), sandbox_config: config });
+  const { pod_sandbox_id: pod } = await cri.runtime.RunPodSandbox!({ config });
+  const { container_id: id } = await cri.runtime.CreateContainer!({ pod_sandbox_id: pod, config: containerConfig(image), sandbox_config: config });
   await cri.runtime.StartContainer!({ container_id: id });
   assert.equal((await call('Echo')).code, 0, 'the container serves calls');
-  return id;
+  return { pod, id };
 }
 
 async function untilInFlight(id: string): Promise<void> {
@@ -58,7 +58,7 @@ async function untilInFlight(id: string): Promise<void> {
 }
 
 test('timeout 0: the in-flight call is cut off by the stop', async () => {
-  const id = await running();
+  const { pod, id } = await running();
   const inFlight = call('Loop');
   await untilInFlight(id);
   await cri.runtime.StopContainer!({ container_id: id, timeout: 0 });
@@ -66,11 +66,11 @@ test('timeout 0: the in-flight call is cut off by the stop', async () => {
   assert.equal(r.code, grpc.status.UNAVAILABLE);
   assert.match(r.details, /was stopped/);
   assert.equal((await cri.runtime.ContainerStatus!({ container_id: id })).status.state, 'CONTAINER_EXITED');
-  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: pod });
 });
 
 test('a long timeout: the stop waits for the in-flight call, and new calls no longer reach the container', async () => {
-  const id = await running();
+  const { pod, id } = await running();
   const inFlight = call('Loop');
   await untilInFlight(id);
   const stopping = cri.runtime.StopContainer!({ container_id: id, timeout: 60 });
@@ -88,5 +88,5 @@ test('a long timeout: the stop waits for the in-flight call, and new calls no lo
   const s = (await cri.runtime.ContainerStatus!({ container_id: id })).status;
   assert.equal(s.state, 'CONTAINER_EXITED');
   assert.equal(s.reason, 'Completed');
-  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+  await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: pod });
 });

@@ -122,8 +122,8 @@ describe('health (grpc.health.v1)', () => {
     assert.deepEqual(await check('other.org:baz.Qux'), { code: 0, status: 'SERVING' });
     assert.equal((await check('nope.Nope')).code, grpc.status.NOT_FOUND);
     // Stop Qux: NOT_SERVING by its domain:name; then back.
-    const [qux] = (await cri.runtime.ListContainers!({ filter: { label_selector: { 'workd.dev/service': 'baz.Qux' } } })).containers;
-    const id = qux?.id ?? (await cri.runtime.ListContainers!({})).containers.find((c: { id: string }) => c.id.startsWith('other.org:')).id;
+    // The pod's labels name the component; its container is found by the sandbox ID's prefix.
+    const id = (await cri.runtime.ListContainers!({ filter: { pod_sandbox_id: 'other.org:', state: { state: 'CONTAINER_RUNNING' } } })).containers[0].id;
     await cri.runtime.StopContainer!({ container_id: id, timeout: 5 });
     assert.deepEqual(await check('other.org:baz.Qux'), { code: 0, status: 'NOT_SERVING' });
     await startComponent(cri, QUX);

@@ -1,21 +1,25 @@
-// CreateContainer: binds the pod to an image from the node's image store. The
-// image must hold the pod's own component; it stays in use until RemoveContainer.
+// CreateContainer: a new container, with a new ID, bound to an image from the
+// node's image store. The image must hold the sandbox's own component; it stays
+// in use until RemoveContainer. The sandbox may still list exited containers
+// (the kubelet's restarts keep the last one for garbage collection).
 import type { UnaryHandler } from '../handler.js';
 import type { CreateContainerRequest__Output } from '../../gen/cri/runtime/v1/CreateContainerRequest.js';
 import type { CreateContainerResponse } from '../../gen/cri/runtime/v1/CreateContainerResponse.js';
 import type { ContainerConfig__Output } from '../../gen/cri/runtime/v1/ContainerConfig.js';
-import { WorkdError, invalidArgument, notFound } from '../../errors.js';
+import { WorkdError, internal, invalidArgument, notFound } from '../../errors.js';
 import type { ImageRecord } from '../../images/api.js';
-import { nowNanos, type ContainerSpec, type Pod } from '../../pods/pod.js';
+import { nowNanos, type Container, type Sandbox } from '../../pods/pod.js';
+import type { NewContainer } from '../../pods/pod-pool.js';
 import { checkAbiVersion } from '../../wasm/guest-abi.js';
 import { containerLogFile } from '../../wasm/log-path.js';
-import { onPod, requireId, type RuntimeDeps } from './deps.js';
+import { onSandbox, requireId, type RuntimeDeps } from './deps.js';
+import { limitsFromResources } from './resources.js';
 
-function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRecord): ContainerSpec {
+function containerFields(sandbox: Sandbox, config: ContainerConfig__Output, image: ImageRecord): Omit<NewContainer, 'state'> {
   const env: Record<string, string> = {};
   for (const kv of config.envs) env[kv.key] = Buffer.from(kv.value).toString('utf8');
-  const memory = Number(config.linux?.resources?.memory_limit_in_bytes ?? 0);
-  const logFile = containerLogFile(pod.spec.logDirectory, config.log_path);
+  const logPath = containerLogFile(sandbox.record.logDirectory, config.log_path) ?? '';
+  const resources = config.linux?.resources ?? null;
   return {
     metadata: { name: config.metadata!.name, attempt: config.metadata!.attempt },
     imageRequested: config.image!.image,
@@ -27,7 +31,7 @@ function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRe
     annotations: config.annotations,
     env,
     args: [...config.command, ...config.args],
-    logFile,
+    logPath,
     mounts: config.mounts.map((m) => ({
       containerPath: m.container_path,
       hostPath: m.host_path,
@@ -35,9 +39,14 @@ function containerSpec(pod: Pod, config: ContainerConfig__Output, image: ImageRe
       selinuxRelabel: m.selinux_relabel,
       propagation: m.propagation,
     })),
-    memoryLimitBytes: memory > 0 ? memory : undefined,
-    resources: config.linux?.resources ?? undefined,
+    resources,
+    ...limitsFromResources(resources),
     createdAt: nowNanos(),
+    startedAt: '0',
+    finishedAt: '0',
+    exitCode: 0,
+    reason: '',
+    message: '',
   };
 }
 
@@ -49,25 +58,29 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
     if (!config.metadata || config.metadata.name === '') throw invalidArgument('CreateContainer: config.metadata.name is missing');
     const ref = config.image?.image ?? '';
     if (ref === '') throw invalidArgument('CreateContainer: config.image.image is missing');
-    const pod = await onPod(d, 'CreateContainer', 'pod sandbox', id, async (pod, p) => {
-      const image = d.store.resolve(ref);
-      if (!image) throw notFound(`CreateContainer: image ${JSON.stringify(ref)} is not in the image store (pull it first, or import it with \`workd image import\`)`);
-      if (image.component.name !== pod.component.name) {
-        throw invalidArgument(
-          `CreateContainer: image ${JSON.stringify(ref)} holds component ${image.component.name} but pod ${pod.id} runs ${pod.component.name}`,
-        );
-      }
-      // Refused here rather than at StartContainer so the kubelet sees the image is unusable before a container exists.
-      try {
-        checkAbiVersion(image.abiVersion);
-      } catch (err) {
-        if (err instanceof WorkdError) throw new WorkdError(err.code, `CreateContainer: image ${JSON.stringify(ref)}: ${err.message}`);
-        throw err;
-      }
-      const spec = containerSpec(pod, config, image);
-      d.store.acquire(image.id, pod.id);
-      pod.moveTo(p.to, { container: spec, startedAt: undefined, finishedAt: undefined, exitCode: 0, reason: '', message: '' });
+    const container = await onSandbox(d, 'CreateContainer', id, async (tx, sandbox) => {
+      let created: Container | undefined;
+      await d.lifecycle.sandboxVerb(tx, 'CreateContainer', sandbox, async () => {
+        const image = d.store.resolve(ref);
+        if (!image) throw notFound(`CreateContainer: image ${JSON.stringify(ref)} is not in the image store (pull it first, or import it with \`workd image import\`)`);
+        if (image.component.name !== sandbox.component.name) {
+          throw invalidArgument(
+            `CreateContainer: image ${JSON.stringify(ref)} holds component ${image.component.name} but pod sandbox ${sandbox.id} runs ${sandbox.component.name}`,
+          );
+        }
+        // Refused here rather than at StartContainer so the kubelet sees the image is unusable before a container exists.
+        try {
+          checkAbiVersion(image.abiVersion);
+        } catch (err) {
+          if (err instanceof WorkdError) throw new WorkdError(err.code, `CreateContainer: image ${JSON.stringify(ref)}: ${err.message}`);
+          throw err;
+        }
+        created = d.lifecycle.createContainer(tx, sandbox, containerFields(sandbox, config, image));
+        d.store.acquire(image.id, created.id);
+      });
+      return created;
     });
-    return { container_id: pod!.id };
+    if (!container) throw internal('CreateContainer: the sandbox plan created no container');
+    return { container_id: container.id };
   };
 }

@@ -3,23 +3,23 @@
 import type { UnaryHandler } from '../handler.js';
 import type { RemoveContainerRequest__Output } from '../../gen/cri/runtime/v1/RemoveContainerRequest.js';
 import type { RemoveContainerResponse } from '../../gen/cri/runtime/v1/RemoveContainerResponse.js';
-import type { Pod } from '../../pods/pod.js';
-import { PodState } from '../../pods/pod-state.js';
-import { drainContainer } from './container-stop.js';
-import { onPod, requireId, type RuntimeDeps } from './deps.js';
+import type { Container } from '../../pods/pod.js';
+import type { Transaction } from '../../pods/runner.js';
+import { stopGuest } from './container-stop.js';
+import { onContainer, requireId, type RuntimeDeps } from './deps.js';
 
-/** Stops (if running) and forgets a pod's container, landing on `to`. Shared with RemovePodSandbox. */
-export async function removeContainerOf(d: RuntimeDeps, pod: Pod, to: PodState): Promise<void> {
-  if (pod.state === PodState.Running) await drainContainer(d, pod, 0, PodState.Exited);
-  const c = pod.status.container;
-  if (c) d.store.release(c.imageId, pod.id);
-  pod.moveTo(to, { container: undefined, startedAt: undefined, finishedAt: undefined, exitCode: 0, reason: '', message: '' });
+/** The RemoveContainer plan on one container; shared with RemovePodSandbox. */
+export function removeContainerIn(d: RuntimeDeps, tx: Transaction, container: Container): Promise<boolean> {
+  return d.lifecycle.containerVerb(tx, 'RemoveContainer', container, async (p) => {
+    if (p.via) await stopGuest(d, container, 0);
+    d.store.release(container.record.imageId, container.id);
+  });
 }
 
 export function removeContainer(d: RuntimeDeps): UnaryHandler<RemoveContainerRequest__Output, RemoveContainerResponse> {
   return async (req) => {
     const id = requireId(req.container_id, 'RemoveContainer: container_id');
-    await onPod(d, 'RemoveContainer', 'container', id, (pod, p) => removeContainerOf(d, pod, p.to));
+    await onContainer(d, 'RemoveContainer', id, (tx, c) => removeContainerIn(d, tx, c));
     return {};
   };
 }

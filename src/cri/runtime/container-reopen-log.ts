@@ -2,14 +2,16 @@
 import type { UnaryHandler } from '../handler.js';
 import type { ReopenContainerLogRequest__Output } from '../../gen/cri/runtime/v1/ReopenContainerLogRequest.js';
 import type { ReopenContainerLogResponse } from '../../gen/cri/runtime/v1/ReopenContainerLogResponse.js';
-import { onPod, requireId, type RuntimeDeps } from './deps.js';
+import { onContainer, requireId, type RuntimeDeps } from './deps.js';
 
 export function reopenContainerLog(d: RuntimeDeps): UnaryHandler<ReopenContainerLogRequest__Output, ReopenContainerLogResponse> {
   return async (req) => {
     const id = requireId(req.container_id, 'ReopenContainerLog: container_id');
-    await onPod(d, 'ReopenContainerLog', 'container', id, async (pod) => {
-      await pod.runtime?.reopenLog();
-    });
+    await onContainer(d, 'ReopenContainerLog', id, (tx, c) =>
+      d.lifecycle.containerVerb(tx, 'ReopenContainerLog', c, async () => {
+        await c.runtime?.reopenLog();
+      }),
+    );
     return {};
   };
 }

@@ -5,13 +5,13 @@ import type { UnaryHandler } from '../handler.js';
 import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
 import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartContainerResponse.js';
 import { failedPrecondition } from '../../errors.js';
-import { nowNanos, type Pod } from '../../pods/pod.js';
-import { PodState } from '../../pods/pod-state.js';
+import { nowNanos, type Container } from '../../pods/pod.js';
+import type { ContainerPatch } from '../../pods/runner.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
 import { parseDescriptorSet } from '../../images/proto-compile.js';
 import { serviceMismatches } from '../../wasm/validate.js';
-import { onPod, requireId, type GoPlan, type PreparedImage, type RuntimeDeps } from './deps.js';
+import { onContainer, requireId, type PreparedImage, type RuntimeDeps } from './deps.js';
 
 /** Reads and compiles an image once; a failure is not cached, so a retry tries again. */
 function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
@@ -34,9 +34,23 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
   return p;
 }
 
-async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
-  const c = pod.status.container!;
-  pod.moveTo(PodState.Starting);
+/** A start failure with the CRI reason the container's status will carry. */
+class StartFailure extends Error {
+  constructor(
+    readonly reason: string,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/**
+ * Starts a container's guest and publishes it in the component map. Used by
+ * StartContainer, and by the state store to serve a recorded RUNNING container
+ * again after a daemon restart. Throws StartFailure.
+ */
+export async function startGuest(d: RuntimeDeps, container: Container): Promise<void> {
+  const c = container.record;
   let reason = 'StartError';
   try {
     const image = d.store.resolve(c.imageId);
@@ -44,38 +58,56 @@ async function start(d: RuntimeDeps, pod: Pod, p: GoPlan): Promise<void> {
     reason = 'InvalidModule';
     const { module, descriptorSet } = await prepare(d, image);
     reason = 'StartError';
-    if (c.logFile) {
+    if (c.logPath !== '') {
       // The kubelet and crictl read the log file as soon as the container runs, even before it wrote anything.
-      await new LogFile(c.logFile, pod.spec.logDirectory).create();
+      await new LogFile(c.logPath, container.sandbox.record.logDirectory).create();
     }
     const runtime = await d.executor.start({
-      containerId: pod.id,
+      containerId: container.id,
       module,
       env: c.env,
       args: c.args,
       limits: {
         memoryBytes: c.memoryLimitBytes ?? d.config.executor.memoryLimitBytes,
-        cpuMsPerCall: d.config.executor.cpuMsPerCall,
+        cpuMsPerCall: c.cpuMsPerCall ?? d.config.executor.cpuMsPerCall,
         maxInFlight: d.config.executor.maxInFlight,
       },
-      logPath: c.logFile,
-      logDirectory: pod.spec.logDirectory,
+      logPath: c.logPath === '' ? undefined : c.logPath,
+      logDirectory: container.sandbox.record.logDirectory,
     });
-    pod.runtime = runtime;
-    pod.moveTo(p.to, { startedAt: nowNanos() });
-    d.pool.publish(pod, runtime, descriptorSet);
+    container.runtime = runtime;
+    d.pool.publish(container, runtime, descriptorSet);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    pod.moveTo(p.failTo ?? PodState.Exited, { finishedAt: nowNanos(), exitCode: 1, reason, message });
-    d.log.warn({ pod: pod.id, reason, msg: message }, 'container failed to start');
-    throw err;
+    throw new StartFailure(reason, err);
   }
+}
+
+function failed(err: unknown): ContainerPatch {
+  const reason = err instanceof StartFailure ? err.reason : 'StartError';
+  return { finishedAt: nowNanos(), exitCode: 1, reason, message: err instanceof Error ? err.message : String(err) };
 }
 
 export function startContainer(d: RuntimeDeps): UnaryHandler<StartContainerRequest__Output, StartContainerResponse> {
   return async (req) => {
     const id = requireId(req.container_id, 'StartContainer: container_id');
-    await onPod(d, 'StartContainer', 'container', id, (pod, p) => start(d, pod, p));
+    await onContainer(d, 'StartContainer', id, async (tx, container) => {
+      try {
+        await d.lifecycle.containerVerb(
+          tx,
+          'StartContainer',
+          container,
+          async () => {
+            await startGuest(d, container);
+            return { startedAt: nowNanos() };
+          },
+          failed,
+        );
+      } catch (err) {
+        if (!(err instanceof StartFailure)) throw err;
+        d.log.warn({ container: container.id, reason: err.reason, msg: err.message }, 'container failed to start');
+        throw err.cause;
+      }
+    });
     return {};
   };
 }

@@ -9,24 +9,24 @@ import { requireId, type RuntimeDeps } from './deps.js';
 export function containerStatus(d: RuntimeDeps): UnaryHandler<ContainerStatusRequest__Output, ContainerStatusResponse> {
   return async (req) => {
     const id = requireId(req.container_id, 'ContainerStatus: container_id');
-    const pod = d.pool.resolve(id);
-    const status = pod && toContainerStatus(pod);
-    if (!pod || !status) throw notFound(`ContainerStatus: container ${JSON.stringify(id)} not found`);
+    const container = d.pool.resolveContainer(id);
+    if (!container) throw notFound(`ContainerStatus: container ${JSON.stringify(id)} not found`);
+    const c = container.record;
     const info: Record<string, string> = {};
     if (req.verbose) {
-      const c = pod.status.container!;
       info.info = JSON.stringify({
-        sandboxID: pod.id,
-        component: pod.component.name,
-        state: pod.state,
+        sandboxID: c.sandboxId,
+        component: container.sandbox.component.name,
+        state: c.state,
         imageId: c.imageId,
         env: Object.keys(c.env),
         args: c.args,
         memoryLimitBytes: c.memoryLimitBytes ?? d.config.executor.memoryLimitBytes,
-        methods: pod.runtime ? [...pod.runtime.methods] : [],
-        inFlight: pod.runtime?.inFlight ?? 0,
+        cpuMsPerCall: c.cpuMsPerCall ?? d.config.executor.cpuMsPerCall,
+        methods: container.runtime ? [...container.runtime.methods] : [],
+        inFlight: container.runtime?.inFlight ?? 0,
       });
     }
-    return { status, info };
+    return { status: toContainerStatus(c), info };
   };
 }

@@ -1,17 +1,21 @@
-// What the RuntimeService verbs share, and the one helper that runs a verb on
-// a pod: resolve the ID (or unique prefix), take the pod's lock, consult the
-// state table (src/pods/pod-state.ts), then act.
+// What the RuntimeService verbs share, and the helpers that run a verb on a
+// sandbox or a container: resolve the ID (or unique prefix), take the
+// sandbox's lock, and let the runner (src/pods/runner.ts) carry out the state
+// table's plan with the verb's side effects.
 import { Code, WorkdError, invalidArgument } from '../../errors.js';
 import type { Config } from '../../config.js';
 import type { ImageStore } from '../../images/api.js';
 import type { Logger } from '../../observability/log.js';
-import type { Pod } from '../../pods/pod.js';
+import type { Container, Sandbox } from '../../pods/pod.js';
 import type { PodPool } from '../../pods/pod-pool.js';
-import { PodState, plan, type Plan, type Verb } from '../../pods/pod-state.js';
+import { ContainerState, SandboxState, containerPlan, sandboxPlan, type ContainerVerb, type SandboxVerb } from '../../pods/pod-state.js';
+import type { Lifecycle, Transaction } from '../../pods/runner.js';
 import type { Executor, PreparedModule } from '../../wasm/api.js';
 
 export interface RuntimeDeps {
   readonly pool: PodPool;
+  /** The one runner of the state table; it also commits each verb's changes. */
+  readonly lifecycle: Lifecycle;
   readonly store: ImageStore;
   readonly executor: Executor;
   readonly config: Config;
@@ -36,8 +40,6 @@ export interface PreparedImage {
   readonly descriptorSet: Uint8Array;
 }
 
-export type GoPlan = Extract<Plan, { kind: 'go' }>;
-
 /** Checks that a request carries an ID, naming the field when it does not. */
 export function requireId(id: string, field: string): string {
   if (id === '') throw invalidArgument(`${field} is missing`);
@@ -45,29 +47,28 @@ export function requireId(id: string, field: string): string {
 }
 
 /**
- * Runs `verb` on the pod `id` names. Unknown IDs are treated as removed pods,
- * so idempotent verbs succeed and the others answer NOT_FOUND. The state is
- * checked again under the lock, because a verb queued behind another sees the
- * state that one left. Returns the pod (undefined when nothing was done to an unknown ID).
+ * Runs `fn` on the sandbox `id` names, under its lock, in one transaction.
+ * An unknown ID is a removed sandbox: the verb's plan from REMOVED decides
+ * whether that succeeds doing nothing (undefined) or answers NOT_FOUND.
  */
-export async function onPod(
-  d: RuntimeDeps,
-  verb: Verb,
-  what: 'pod sandbox' | 'container',
-  id: string,
-  act: (pod: Pod, p: GoPlan) => Promise<void>,
-): Promise<Pod | undefined> {
-  const pod = d.pool.resolve(id);
-  if (!pod) {
-    const p = plan(verb, PodState.Removed);
+export async function onSandbox<T>(d: RuntimeDeps, verb: SandboxVerb, id: string, fn: (tx: Transaction, sandbox: Sandbox) => Promise<T>): Promise<T | undefined> {
+  const sandbox = d.pool.resolveSandbox(id);
+  if (!sandbox) {
+    const p = sandboxPlan(verb, SandboxState.Removed);
     if (p.kind === 'noop') return undefined;
-    throw new WorkdError(p.kind === 'refuse' ? p.code : Code.NOT_FOUND, `${verb}: ${what} ${JSON.stringify(id)} not found`);
+    throw new WorkdError(p.kind === 'refuse' ? p.code : Code.NOT_FOUND, `${verb}: pod sandbox ${JSON.stringify(id)} not found`);
   }
-  return pod.lock.run(async () => {
-    const p = plan(verb, pod.state);
-    if (p.kind === 'noop') return pod;
-    if (p.kind === 'refuse') throw new WorkdError(p.code, `${verb}: pod ${pod.id} ${p.why}`);
-    await act(pod, p);
-    return pod;
-  });
+  return d.lifecycle.locked(sandbox, (tx) => fn(tx, sandbox));
+}
+
+/** As onSandbox, for the container `id` names (the lock is its sandbox's). */
+export async function onContainer<T>(d: RuntimeDeps, verb: ContainerVerb, id: string, fn: (tx: Transaction, container: Container) => Promise<T>): Promise<T | undefined> {
+  const container = d.pool.resolveContainer(id);
+  if (!container) {
+    const p = containerPlan(verb, ContainerState.Removed, SandboxState.Removed);
+    if (p.kind === 'noop') return undefined;
+    throw new WorkdError(p.kind === 'refuse' ? p.code : Code.NOT_FOUND, `${verb}: container ${JSON.stringify(id)} not found`);
+  }
+  // Removed while this call waited for the lock: its record says REMOVED, and the plan from there answers.
+  return d.lifecycle.locked(container.sandbox, (tx) => fn(tx, container));
 }

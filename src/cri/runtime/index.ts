@@ -1,13 +1,13 @@
 // runtime.v1.RuntimeService: the verbs workd serves, and why it does not serve the others.
 import type { ServiceHandlers } from '../handler.js';
-import { PodState } from '../../pods/pod-state.js';
+import { ContainerState } from '../../pods/pod-state.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './container-create.js';
 import { listContainers } from './container-list.js';
 import { removeContainer } from './container-remove.js';
 import { reopenContainerLog } from './container-reopen-log.js';
 import { startContainer } from './container-start.js';
-import { drainContainer, stopContainer } from './container-stop.js';
+import { stopContainer, stopContainerIn } from './container-stop.js';
 import type { RuntimeDeps } from './deps.js';
 import { listPodSandbox } from './sandbox-list.js';
 import { removePodSandbox } from './sandbox-remove.js';
@@ -68,13 +68,13 @@ export const RUNTIME_UNIMPLEMENTED: Readonly<Record<string, string>> = {
   RuntimeConfig: 'workd has no cgroup driver to report',
 };
 
-/** Stops every running container (daemon shutdown), each pod under its own lock. */
+/** Stops every running container (daemon shutdown), each sandbox under its own lock. */
 export async function stopAllContainers(d: RuntimeDeps, graceMs: number): Promise<void> {
-  const running = [...d.pool.pods()].filter((p) => p.state === PodState.Running);
+  const sandboxes = [...d.pool.sandboxes()].filter((s) => s.running() !== undefined);
   await Promise.all(
-    running.map((pod) =>
-      pod.lock.run(async () => {
-        if (pod.state === PodState.Running) await drainContainer(d, pod, graceMs, PodState.Exited);
+    sandboxes.map((sandbox) =>
+      d.lifecycle.locked(sandbox, async (tx) => {
+        for (const c of [...sandbox.containers]) if (c.state === ContainerState.Running) await stopContainerIn(d, tx, c, graceMs);
       }),
     ),
   );

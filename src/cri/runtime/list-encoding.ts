@@ -1,25 +1,24 @@
-// List responses at 10,000 pods: each item's encoding is cached per status
-// snapshot (snapshots never change, so the cache never goes stale), and a
-// response is the concatenation of its items' encodings. Encoding
-// `{ items: [x] }` yields exactly the bytes of one repeated-field entry, and
-// protobuf defines concatenated entries as the repeated field in order.
-import type { PodStatus } from '../../pods/pod.js';
+// List responses at 10,000 pods: each item's encoding is cached per record
+// (records never change, so the cache never goes stale), and a response is the
+// concatenation of its items' encodings. Encoding `{ items: [x] }` yields
+// exactly the bytes of one repeated-field entry, and protobuf defines
+// concatenated entries as the repeated field in order.
 import { criServiceDefinition } from '../server.js';
 
-export interface ItemEncoder<T> {
-  /** The entry's bytes for `snapshot`, building and encoding the item only on a miss. */
-  entry(snapshot: PodStatus, build: () => T): Buffer;
+export interface ItemEncoder<R extends object, T> {
+  /** The entry's bytes for `record`, building and encoding the item only on a miss. */
+  entry(record: R, build: (record: R) => T): Buffer;
 }
 
-export function itemEncoder<T>(method: 'ListPodSandbox' | 'ListContainers', field: 'items' | 'containers'): ItemEncoder<T> {
+export function itemEncoder<R extends object, T>(method: 'ListPodSandbox' | 'ListContainers', field: 'items' | 'containers'): ItemEncoder<R, T> {
   const serialize = criServiceDefinition('RuntimeService')[method]!.responseSerialize;
-  const cache = new WeakMap<PodStatus, Buffer>();
+  const cache = new WeakMap<R, Buffer>();
   return {
-    entry(snapshot, build) {
-      let bytes = cache.get(snapshot);
+    entry(record, build) {
+      let bytes = cache.get(record);
       if (!bytes) {
-        bytes = serialize({ [field]: [build()] });
-        cache.set(snapshot, bytes);
+        bytes = serialize({ [field]: [build(record)] });
+        cache.set(record, bytes);
       }
       return bytes;
     },

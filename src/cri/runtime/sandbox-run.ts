@@ -1,18 +1,39 @@
 // RunPodSandbox: a component pod is a record in the pool (READY at once: there
 // is no process or network namespace to set up). The pod's component comes from
-// its workd.dev/* labels.
+// its workd.dev/* labels; the namespace options are kept to be echoed by
+// PodSandboxStatus, which the kubelet compares with what it asked for.
 import type { UnaryHandler } from '../handler.js';
 import type { RunPodSandboxRequest__Output } from '../../gen/cri/runtime/v1/RunPodSandboxRequest.js';
 import type { RunPodSandboxResponse } from '../../gen/cri/runtime/v1/RunPodSandboxResponse.js';
+import type { NamespaceOption__Output } from '../../gen/cri/runtime/v1/NamespaceOption.js';
 import { invalidArgument } from '../../errors.js';
 import { componentFromLabels } from '../../pods/names.js';
 import { nowNanos } from '../../pods/pod.js';
 import { podLogDirectory } from '../../wasm/log-path.js';
+import type { NamespaceMode, NamespaceOptions } from '../../pods/records.js';
 import type { RuntimeDeps } from './deps.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
 /** Runtime handlers that mean "workd itself" (RuntimeClass handler names); Status lists the same ones. */
 export const OWN_HANDLERS: ReadonlySet<string> = new Set(['', 'workd']);
+
+const MODES: readonly NamespaceMode[] = ['POD', 'CONTAINER', 'NODE', 'TARGET'];
+
+function mode(m: string | number | undefined, field: string): NamespaceMode {
+  const name = typeof m === 'number' ? MODES[m] : (m ?? 'POD');
+  if (!MODES.includes(name as NamespaceMode)) throw invalidArgument(`RunPodSandbox: ${field} ${JSON.stringify(m)} is not a namespace mode`);
+  return name as NamespaceMode;
+}
+
+/** The proto defaults (POD) when the kubelet sent no options, as containerd reads them. */
+export function namespaceOptions(o: NamespaceOption__Output | null | undefined): NamespaceOptions {
+  return {
+    network: mode(o?.network, 'namespace_options.network'),
+    pid: mode(o?.pid, 'namespace_options.pid'),
+    ipc: mode(o?.ipc, 'namespace_options.ipc'),
+    targetId: o?.target_id ?? '',
+  };
+}
 
 export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest__Output, RunPodSandboxResponse> {
   return async (req) => {
@@ -26,16 +47,20 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
       throw invalidArgument(`RunPodSandbox: unknown runtime handler ${JSON.stringify(req.runtime_handler)} (workd serves "" and "workd")`);
     }
     const component = componentFromLabels(config.labels);
-    const pod = d.pool.add(component, {
+    const linux = config.linux;
+    const sandbox = await d.lifecycle.runSandbox(component, {
       metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
       labels: config.labels,
       annotations: config.annotations,
       logDirectory: podLogDirectory(config.log_directory),
       hostname: config.hostname,
       runtimeHandler: req.runtime_handler,
+      namespaces: namespaceOptions(linux?.security_context?.namespace_options),
+      cgroupParent: linux?.cgroup_parent ?? '',
+      resources: linux?.resources ?? null,
       createdAt: nowNanos(),
     });
-    d.log.debug({ pod: pod.id, name: `${m.namespace}/${m.name}` }, 'pod sandbox ready');
-    return { pod_sandbox_id: pod.id };
+    d.log.debug({ pod: sandbox.id, name: `${m.namespace}/${m.name}` }, 'pod sandbox ready');
+    return { pod_sandbox_id: sandbox.id };
   };
 }

@@ -1,34 +1,37 @@
-// PodSandboxStatus: the sandbox, its container's status, and (verbose) workd's own view as JSON.
+// PodSandboxStatus: the sandbox, its containers' statuses, and (verbose) workd's own view as JSON.
 import type { UnaryHandler } from '../handler.js';
 import type { PodSandboxStatusRequest__Output } from '../../gen/cri/runtime/v1/PodSandboxStatusRequest.js';
 import type { PodSandboxStatusResponse } from '../../gen/cri/runtime/v1/PodSandboxStatusResponse.js';
 import { notFound } from '../../errors.js';
 import { nowNanos } from '../../pods/pod.js';
-import { nanos, toContainerStatus, toPodSandboxStatus } from '../convert.js';
+import { toContainerStatus, toPodSandboxStatus } from '../convert.js';
 import { requireId, type RuntimeDeps } from './deps.js';
 
 export function podSandboxStatus(d: RuntimeDeps): UnaryHandler<PodSandboxStatusRequest__Output, PodSandboxStatusResponse> {
   return async (req) => {
     const id = requireId(req.pod_sandbox_id, 'PodSandboxStatus: pod_sandbox_id');
-    const pod = d.pool.resolve(id);
-    if (!pod) throw notFound(`PodSandboxStatus: pod sandbox ${JSON.stringify(id)} not found`);
-    const container = toContainerStatus(pod);
+    const sandbox = d.pool.resolveSandbox(id);
+    if (!sandbox) throw notFound(`PodSandboxStatus: pod sandbox ${JSON.stringify(id)} not found`);
+    const s = sandbox.record;
+    const containers = sandbox.containers.map((c) => c.record);
     const info: Record<string, string> = {};
     if (req.verbose) {
       info.info = JSON.stringify({
-        id: pod.id,
-        component: pod.component.name,
-        state: pod.state,
-        logDirectory: pod.spec.logDirectory,
-        hostname: pod.spec.hostname,
-        container: pod.status.container ? { image: pod.status.container.imageId, logPath: pod.status.container.logFile ?? null } : null,
+        id: s.id,
+        key: s.key,
+        component: s.component,
+        state: s.state,
+        logDirectory: s.logDirectory,
+        hostname: s.hostname,
+        cgroupParent: s.cgroupParent,
+        containers: containers.map((c) => ({ id: c.id, name: c.metadata.name, attempt: c.metadata.attempt, state: c.state, image: c.imageId, logPath: c.logPath })),
       });
     }
     return {
-      status: toPodSandboxStatus(pod, d.nodeAddress),
+      status: toPodSandboxStatus(s, d.nodeAddress),
       info,
-      containers_statuses: container ? [container] : [],
-      timestamp: nanos(nowNanos()),
+      containers_statuses: containers.map(toContainerStatus),
+      timestamp: nowNanos(),
     };
   };
 }

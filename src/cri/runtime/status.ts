@@ -3,7 +3,7 @@
 import type { UnaryHandler } from '../handler.js';
 import type { StatusRequest__Output } from '../../gen/cri/runtime/v1/StatusRequest.js';
 import type { StatusResponse } from '../../gen/cri/runtime/v1/StatusResponse.js';
-import { PodState } from '../../pods/pod-state.js';
+import { ContainerState } from '../../pods/pod-state.js';
 import type { RuntimeDeps } from './deps.js';
 import { OWN_HANDLERS } from './sandbox-run.js';
 
@@ -22,10 +22,10 @@ export function status(d: RuntimeDeps): UnaryHandler<StatusRequest__Output, Stat
     };
     if (req.verbose) {
       let running = 0;
-      for (const p of d.pool.pods()) if (p.state === PodState.Running) running++;
+      for (const c of d.pool.containers()) if (c.state === ContainerState.Running) running++;
       res.info = {
         config: JSON.stringify({ ...d.config, runtimeConfig: d.runtimeConfig }),
-        pods: JSON.stringify({ total: d.pool.size, running }),
+        pods: JSON.stringify({ sandboxes: d.pool.size, containers: d.pool.containerCount, running }),
         nodeAddress: d.nodeAddress,
         version: d.version,
       };
