@@ -148,7 +148,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           workdHandler: config.downstream.workdHandler,
           state,
           log,
-          workdKnows: (id) => pool.find(id) !== undefined,
+          workdKnows: (id) => pool.findSandbox(id) !== undefined || pool.findContainer(id) !== undefined,
           workdHasImage: (ref) => store.resolve(ref) !== undefined,
           insecureRegistries: config.images.insecureRegistries,
           mirrors: config.images.mirrors,
