@@ -15,6 +15,7 @@ import { BUSYBOX_IMAGE, containerdUnavailable, startContainerd, startImageRegist
 import { containerConfig, criClient, criError, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
 import { WORKD_BIN, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { guest } from '../helpers/guests.js';
+import { freePort, registryAvailable, startRegistry } from '../helpers/registry.js';
 import { buildTestImage, type TestImage } from '../helpers/images.js';
 
 const skip = containerdUnavailable();
@@ -300,5 +301,36 @@ test('with no downstream configured, an ordinary pod is refused with how to conf
   } finally {
     cri.close();
     await d.stop();
+  }
+});
+
+test('registry mirrors: a dead mirror hands the pull on to the next; with none alive the error names the registry', { skip: registryAvailable() ? undefined : 'docker-registry missing' }, async () => {
+  const reg = await startRegistry();
+  const image = await buildTestImage({ component: COMPONENT });
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  try {
+    await pushLayout({ dir: image.dir, reference: `${reg.host}/workd-test/kitchen-sink:1.0.0` });
+    const good = await startDaemon({ configToml: `[images.mirrors."registry.k8s.io"]\nendpoints = ["${dead}", "http://${reg.host}"]\n` });
+    const c = criClient(good.criSocket);
+    try {
+      assert.equal((await c.image.PullImage!({ image: { image: COMPONENT_IMAGE } })).image_ref, image.configDigest);
+      assert.deepEqual((await c.image.ImageStatus!({ image: { image: COMPONENT_IMAGE } })).image.repo_tags, [COMPONENT_IMAGE]);
+    } finally {
+      c.close();
+      await good.stop();
+    }
+    const bad = await startDaemon({ configToml: `[images.mirrors."registry.k8s.io"]\nendpoints = ["${dead}"]\n` });
+    const b = criClient(bad.criSocket);
+    try {
+      const err = await criError(b.image.PullImage!({ image: { image: COMPONENT_IMAGE } }));
+      assert.equal(err.code, grpc.status.UNAVAILABLE);
+      assert.match(err.details, /registry\.k8s\.io/);
+    } finally {
+      b.close();
+      await bad.stop();
+    }
+  } finally {
+    await image.cleanup();
+    await reg.stop();
   }
 });
