@@ -7,7 +7,7 @@ import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
 import { startDownstream } from './cri/downstream/index.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
-import { RUNTIME_UNIMPLEMENTED, createRuntimeService, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
+import { RUNTIME_UNIMPLEMENTED, createRuntimeService, createRuntimeStreams, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import { LogLevels, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
@@ -168,7 +168,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       probe: { maxHeadBytes: config.limits.criProbeMaxHeadBytes, idleMs: config.limits.criProbeIdleMs },
       observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),
       services: [
-        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, unimplemented: RUNTIME_UNIMPLEMENTED },
+        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, streams: createRuntimeStreams(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
         { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: downstream ? downstream.image(imageHandlers) : imageHandlers, unimplemented: IMAGE_UNIMPLEMENTED },
         ...extraServices,
       ],

@@ -17,5 +17,17 @@ export const CRI_LOADER_OPTIONS = {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type UnaryHandler<Req = any, Res = any> = (request: Req) => Promise<Res>;
 
+/**
+ * A server-streaming rpc (e.g. GetContainerEvents): `send` writes one message
+ * (false when the client is slow to read); the promise settles when the stream
+ * should end (OK) or fail; `signal` aborts when the client goes away.
+ */
+export interface StreamHandler<Req = any, Res = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  readonly stream: (request: Req, send: (message: Res) => boolean, signal: AbortSignal) => Promise<void>;
+}
+
 /** rpc name (as in the .proto, e.g. `PullImage`) → handler. Methods absent here answer UNIMPLEMENTED. */
 export type ServiceHandlers = Readonly<Record<string, UnaryHandler>>;
+
+/** rpc name → handler of a server-streaming rpc. */
+export type StreamHandlers = Readonly<Record<string, StreamHandler>>;

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Code, WorkdError, codeName, codeOf } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import type { UnaryHandler } from './handler.js';
+import type { StreamHandler, UnaryHandler } from './handler.js';
 
 /** WorkdError codes are gRPC status numbers by construction; this table is the one mapping. */
 const STATUS_OF: Readonly<Record<Code, grpc.status>> = {
@@ -64,6 +64,38 @@ export function wrapUnary(path: string, handler: UnaryHandler, log: Logger, obse
         else log.info({ ...fields, reason: status.details }, 'cri call refused');
         observe?.(method, fields.code, (performance.now() - t0) / 1000);
         callback(status, null);
+      },
+    );
+  };
+}
+
+/** Adapts a server-streaming handler: errors end the stream with their status, as unary calls answer them. */
+export function wrapServerStream(path: string, handler: StreamHandler, log: Logger, observe?: CallObserver): grpc.handleServerStreamingCall<unknown, unknown> {
+  const method = path.slice(path.lastIndexOf('/') + 1);
+  return (call) => {
+    const t0 = performance.now();
+    const abort = new AbortController();
+    call.on('cancelled', () => abort.abort());
+    call.on('close', () => abort.abort());
+    let pending: Promise<void>;
+    try {
+      pending = handler.stream(call.request, (m) => (abort.signal.aborted ? false : call.write(m)), abort.signal);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      () => {
+        observe?.(method, 'OK', (performance.now() - t0) / 1000);
+        if (!abort.signal.aborted) call.end();
+      },
+      (err: unknown) => {
+        const status = toStatus(err);
+        const code = codeOf(err);
+        const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
+        if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, 'cri stream failed');
+        else log.info({ ...fields, reason: status.details }, 'cri stream refused');
+        observe?.(method, fields.code, (performance.now() - t0) / 1000);
+        if (!abort.signal.aborted) call.emit('error', status);
       },
     );
   };

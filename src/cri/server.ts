@@ -11,8 +11,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkdError, Code } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { CRI_LOADER_OPTIONS, type ServiceHandlers } from './handler.js';
-import { unimplementedHandler, wrapUnary, type CallObserver } from './interceptor.js';
+import { CRI_LOADER_OPTIONS, type ServiceHandlers, type StreamHandlers } from './handler.js';
+import { unimplementedHandler, wrapServerStream, wrapUnary, type CallObserver } from './interceptor.js';
 import { listenSniffing, type ProbeLimits } from './socket-probe.js';
 
 /** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
@@ -27,6 +27,8 @@ export interface CriService {
   readonly name: string;
   readonly definition: grpc.ServiceDefinition;
   readonly handlers: ServiceHandlers;
+  /** Server-streaming rpcs served (e.g. GetContainerEvents). */
+  readonly streams?: StreamHandlers;
   /** Why specific rpcs are not served, e.g. `{ Exec: 'component containers have no processes' }`. */
   readonly unimplemented?: Readonly<Record<string, string>>;
 }
@@ -67,8 +69,11 @@ function implementation(svc: CriService, log: Logger, observe?: CallObserver): g
   for (const [method, def] of Object.entries(svc.definition)) {
     const handler = svc.handlers[method];
     const path = `${svc.name}/${method}`;
+    const stream = svc.streams?.[method];
     if (handler && !def.requestStream && !def.responseStream) {
       impl[method] = wrapUnary(path, handler, log, observe);
+    } else if (stream && def.responseStream && !def.requestStream) {
+      impl[method] = wrapServerStream(path, stream, log, observe);
     } else {
       const why = svc.unimplemented?.[method];
       impl[method] = unimplementedHandler(def, `workd does not implement ${path}${why ? ` (${why})` : ''}`, log, observe);

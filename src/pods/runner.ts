@@ -21,13 +21,16 @@ import {
   type GoPlan,
   type SandboxVerb,
 } from './pod-state.js';
-import type { Change, Commit, ContainerRecord, SandboxRecord } from './records.js';
+import { nowNanos } from './pod.js';
+import type { Change, Commit, ContainerRecord, SandboxRecord, UnixNanos } from './records.js';
 
 /** What a container event tells the evented PLEG (runtime.v1 ContainerEventType). */
 export type ContainerEventType = 'CONTAINER_CREATED_EVENT' | 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT' | 'CONTAINER_DELETED_EVENT';
 
 export interface ContainerEvent {
   readonly type: ContainerEventType;
+  /** When it happened (nanoseconds since the epoch). */
+  readonly at: UnixNanos;
   readonly container: ContainerRecord;
   /** The sandbox as it was when the event happened. */
   readonly sandbox: SandboxRecord;
@@ -196,8 +199,9 @@ export class Lifecycle {
     container.record = { ...container.record, ...patch, state: to };
     if (to === ContainerState.Removed) {
       if (STOPPED_FROM.has(from)) this.event(tx, 'CONTAINER_STOPPED_EVENT', container);
-      this.event(tx, 'CONTAINER_DELETED_EVENT', container);
       this.pool.deleteContainer(container);
+      // As containerd: the statuses that go with a deletion are the sandbox's remaining containers'.
+      this.event(tx, 'CONTAINER_DELETED_EVENT', container);
       tx.note({ kind: 'container-removed', id: container.id, sandboxId: container.sandbox.id });
       return;
     }
@@ -208,6 +212,6 @@ export class Lifecycle {
 
   private event(tx: Transaction, type: ContainerEventType, container: Container): void {
     if (this.listeners.size === 0) return;
-    tx.events.push({ type, container: container.record, sandbox: container.sandbox.record, containers: container.sandbox.containers.map((c) => c.record) });
+    tx.events.push({ type, at: nowNanos(), container: container.record, sandbox: container.sandbox.record, containers: container.sandbox.containers.map((c) => c.record) });
   }
 }

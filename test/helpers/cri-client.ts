@@ -32,6 +32,8 @@ export interface CriClient {
   readonly admin: Readonly<Record<string, Call>>;
   /** Calls a server-streaming rpc and collects every message (e.g. `StreamPodSandboxes`). */
   stream(service: 'runtime' | 'image', rpc: string, request?: Msg): Promise<Msg[]>;
+  /** A server stream left open (e.g. GetContainerEvents); cancel() it when done. */
+  open(service: 'runtime' | 'image', rpc: string, request?: Msg): grpc.ClientReadableStream<Msg>;
   close(): void;
 }
 
@@ -79,6 +81,10 @@ export function criClient(socketPath: string): CriClient {
         s.on('error', reject);
         s.on('end', () => resolve(items));
       });
+    },
+    open(service, rpc, request = {}) {
+      const c = service === 'runtime' ? rc : ic;
+      return c[rpc]!.call(c, request) as grpc.ClientReadableStream<Msg>;
     },
     close() {
       rc.close();

@@ -222,14 +222,34 @@ test('unserved rpcs answer UNIMPLEMENTED saying why', async () => {
   const exec = await criError(cri.runtime.ExecSync!({ container_id: 'x', cmd: ['sh'] }));
   assert.equal(exec.code, grpc.status.UNIMPLEMENTED);
   assert.equal(exec.details, 'workd does not implement runtime.v1.RuntimeService/ExecSync (component containers have no processes)');
-  for (const rpc of ['Exec', 'Attach', 'PortForward', 'ContainerStats', 'ListContainerStats', 'UpdateContainerResources', 'CheckpointContainer', 'RuntimeConfig']) {
+  for (const rpc of ['CheckpointContainer']) {
     const err = await criError(cri.runtime[rpc]!({}));
     assert.equal(err.code, grpc.status.UNIMPLEMENTED, rpc);
     assert.match(err.details, new RegExp(`^workd does not implement runtime\\.v1\\.RuntimeService/${rpc} \\(.+\\)$`));
   }
-  const stream = await criError(cri.stream('runtime', 'GetContainerEvents', {}));
+  const stream = await criError(cri.stream('runtime', 'StreamContainerStats', {}));
   assert.equal(stream.code, grpc.status.UNIMPLEMENTED);
-  assert.match(stream.details, /RuntimeService\/GetContainerEvents/);
+  assert.match(stream.details, /RuntimeService\/StreamContainerStats/);
   // The daemon is still fine.
   assert.equal((await cri.runtime.Version!({})).runtime_name, 'workd');
+});
+
+test('PodSandboxStatus echoes the namespace options RunPodSandbox asked for, with a pod IP (what PodSandboxChanged compares)', async () => {
+  const cases = [
+    { network: 'POD', pid: 'CONTAINER', ipc: 'POD' }, // an ordinary pod, as the kubelet sends it
+    { network: 'NODE', pid: 'NODE', ipc: 'NODE' }, // hostNetwork, hostPID, hostIPC
+    { network: 'POD', pid: 'POD', ipc: 'POD' }, // shareProcessNamespace
+  ];
+  for (const options of cases) {
+    const config = { ...podConfig(FOO), linux: { security_context: { namespace_options: options } } };
+    const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config });
+    const { status } = await cri.runtime.PodSandboxStatus!({ pod_sandbox_id: id });
+    assert.deepEqual(
+      { network: status.linux.namespaces.options.network, pid: status.linux.namespaces.options.pid, ipc: status.linux.namespaces.options.ipc },
+      options,
+    );
+    assert.equal(status.state, 'SANDBOX_READY');
+    assert.ok(status.network.ip.length > 0, 'a pod IP is always set');
+    await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
+  }
 });

@@ -77,6 +77,9 @@ describe('ImageService on the CRI socket', { skip }, () => {
     assert.equal(info.component, FOO);
     assert.equal(info.abiVersion, 1);
     assert.equal(info.manifest.config.mediaType, 'application/vnd.wasm.config.v0+json');
+    // The kubelet's runAsNonRoot check needs a numeric, non-zero user (verifyRunAsNonRoot).
+    assert.equal(st.image.uid.value, '65532');
+    assert.equal(st.image.username, '');
 
     const fs = await cri.image.ImageFsInfo!({});
     assert.equal(fs.image_filesystems.length, 1);

@@ -27,13 +27,23 @@ export function requireImage(spec: ImageSpec__Output | null | undefined, verb: s
   return ref;
 }
 
+/**
+ * The user every component image reports (ImageStatus uid). A component has no
+ * process and no host identity: its guest reaches nothing but the calls it is
+ * given, as any user. The kubelet still refuses to start a container with
+ * runAsNonRoot when the image reports no numeric user or user 0, so images report
+ * 65532, the non-root user of distroless images ("nonroot"); the kubelet then
+ * passes it back as run_as_user, which workd accepts (docs/kubernetes.md).
+ */
+export const COMPONENT_IMAGE_UID = 65532;
+
 export function toCriImage(r: ImageRecord): Image {
   return {
     id: r.id,
     repo_tags: [...r.repoTags],
     repo_digests: [...r.repoDigests],
     size: String(r.size),
-    uid: null,
+    uid: { value: String(COMPONENT_IMAGE_UID) },
     username: '',
     spec: { image: r.id, annotations: { 'dev.workd.component': r.component.name, 'dev.workd.abi-version': String(r.abiVersion) } },
     pinned: r.pinned,

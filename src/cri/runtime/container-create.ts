@@ -15,7 +15,7 @@ import { containerLogFile } from '../../wasm/log-path.js';
 import { onSandbox, requireId, type RuntimeDeps } from './deps.js';
 import { limitsFromResources } from './resources.js';
 
-function containerFields(sandbox: Sandbox, config: ContainerConfig__Output, image: ImageRecord): Omit<NewContainer, 'state'> {
+function containerFields(d: RuntimeDeps, sandbox: Sandbox, config: ContainerConfig__Output, image: ImageRecord): Omit<NewContainer, 'state'> {
   const env: Record<string, string> = {};
   for (const kv of config.envs) env[kv.key] = Buffer.from(kv.value).toString('utf8');
   const logPath = containerLogFile(sandbox.record.logDirectory, config.log_path) ?? '';
@@ -40,7 +40,7 @@ function containerFields(sandbox: Sandbox, config: ContainerConfig__Output, imag
       propagation: m.propagation,
     })),
     resources,
-    ...limitsFromResources(resources),
+    ...limitsFromResources(resources, d.config.executor.cpuMsPerCall),
     createdAt: nowNanos(),
     startedAt: '0',
     finishedAt: '0',
@@ -75,7 +75,7 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
           if (err instanceof WorkdError) throw new WorkdError(err.code, `CreateContainer: image ${JSON.stringify(ref)}: ${err.message}`);
           throw err;
         }
-        created = d.lifecycle.createContainer(tx, sandbox, containerFields(sandbox, config, image));
+        created = d.lifecycle.createContainer(tx, sandbox, containerFields(d, sandbox, config, image));
         d.store.acquire(image.id, created.id);
       });
       return created;

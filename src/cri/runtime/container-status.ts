@@ -6,6 +6,11 @@ import { notFound } from '../../errors.js';
 import { toContainerStatus } from '../convert.js';
 import { requireId, type RuntimeDeps } from './deps.js';
 
+function limitsNow(d: RuntimeDeps, id: string): { memoryLimitBytes: number; cpuMsPerCall: number } | null {
+  const u = d.executor.containerUsage(id);
+  return u ? { memoryLimitBytes: u.memoryLimitBytes, cpuMsPerCall: u.cpuMsPerCall } : null;
+}
+
 export function containerStatus(d: RuntimeDeps): UnaryHandler<ContainerStatusRequest__Output, ContainerStatusResponse> {
   return async (req) => {
     const id = requireId(req.container_id, 'ContainerStatus: container_id');
@@ -25,6 +30,8 @@ export function containerStatus(d: RuntimeDeps): UnaryHandler<ContainerStatusReq
         cpuMsPerCall: c.cpuMsPerCall ?? d.config.executor.cpuMsPerCall,
         methods: container.runtime ? [...container.runtime.methods] : [],
         inFlight: container.runtime?.inFlight ?? 0,
+        // What the executor enforces now (after UpdateContainerResources too), while the guest runs.
+        executorLimits: container.runtime ? limitsNow(d, container.id) : null,
       });
     }
     return { status: toContainerStatus(c), info };

@@ -1,6 +1,7 @@
 // runtime.v1.RuntimeService: the verbs workd serves, and why it does not serve the others.
-import type { ServiceHandlers } from '../handler.js';
+import type { ServiceHandlers, StreamHandlers } from '../handler.js';
 import { ContainerState } from '../../pods/pod-state.js';
+import { getContainerEvents } from './container-events.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './container-create.js';
 import { listContainers } from './container-list.js';
@@ -8,12 +9,15 @@ import { removeContainer } from './container-remove.js';
 import { reopenContainerLog } from './container-reopen-log.js';
 import { startContainer } from './container-start.js';
 import { stopContainer, stopContainerIn } from './container-stop.js';
+import { updateContainerResources } from './container-update.js';
 import type { RuntimeDeps } from './deps.js';
 import { listPodSandbox } from './sandbox-list.js';
 import { removePodSandbox } from './sandbox-remove.js';
+import { runtimeConfig } from './runtime-config.js';
 import { runPodSandbox } from './sandbox-run.js';
 import { podSandboxStatus } from './sandbox-status.js';
 import { stopPodSandbox } from './sandbox-stop.js';
+import { updatePodSandboxResources } from './sandbox-update-resources.js';
 import { status } from './status.js';
 import { updateRuntimeConfig } from './update-runtime-config.js';
 import { version } from './version.js';
@@ -37,7 +41,15 @@ export function createRuntimeService(d: RuntimeDeps): ServiceHandlers {
     ListContainers: listContainers(d),
     ContainerStatus: containerStatus(d),
     ReopenContainerLog: reopenContainerLog(d),
+    UpdateContainerResources: updateContainerResources(d),
+    UpdatePodSandboxResources: updatePodSandboxResources(d),
+    RuntimeConfig: runtimeConfig(d),
   };
+}
+
+/** The server-streaming rpcs workd serves. */
+export function createRuntimeStreams(d: RuntimeDeps): StreamHandlers {
+  return { GetContainerEvents: getContainerEvents(d) };
 }
 
 const NO_PROCESSES = 'component containers have no processes';
@@ -61,11 +73,7 @@ export const RUNTIME_UNIMPLEMENTED: Readonly<Record<string, string>> = {
   StreamPodSandboxMetrics: NO_STATS,
   StreamPodSandboxes: NO_STREAMS,
   StreamContainers: NO_STREAMS,
-  UpdateContainerResources: 'limits are fixed when a container starts',
-  UpdatePodSandboxResources: 'limits are fixed when a container starts',
   CheckpointContainer: 'checkpointing is not supported',
-  GetContainerEvents: 'container events are not published yet; the kubelet falls back to polling',
-  RuntimeConfig: 'workd has no cgroup driver to report',
 };
 
 /** Stops every running container (daemon shutdown), each sandbox under its own lock. */
