@@ -49,3 +49,32 @@ export const internal = (msg: string, cause?: unknown) => new WorkdError(Code.IN
 export function codeOf(err: unknown): Code {
   return err instanceof WorkdError ? err.code : Code.INTERNAL;
 }
+
+/**
+ * Error messages echo what the client or an image sent (IDs, references,
+ * import lists): past this many UTF-8 bytes the middle is cut with a marker,
+ * so a 200,000-character ID cannot make a trailer that stalls the connection.
+ * The CRI interceptor applies it to every error; stored status messages too.
+ */
+export const MAX_MESSAGE_BYTES = 4096; // limit: error and status message size
+/** How much of the end of a long message is kept (the reason is often last). */
+const TAIL_BYTES = 512;
+
+/** Moves a cut point back to the start of a UTF-8 character. */
+function charStart(b: Buffer, i: number): number {
+  while (i > 0 && i < b.length && (b[i]! & 0xc0) === 0x80) i--;
+  return i;
+}
+
+/** `msg`, or its head and tail around a marker saying how much was cut, in at most `max` UTF-8 bytes. */
+export function boundedMessage(msg: string, max = MAX_MESSAGE_BYTES): string {
+  if (msg.length * 3 <= max) return msg;
+  const b = Buffer.from(msg, 'utf8');
+  if (b.length <= max) return msg;
+  const marker = (cut: number) => ` [… ${cut} bytes cut …] `;
+  const room = max - Buffer.byteLength(marker(b.length));
+  const tail = Math.min(TAIL_BYTES, room >> 2);
+  const headEnd = charStart(b, room - tail);
+  const tailStart = charStart(b, b.length - tail);
+  return b.subarray(0, headEnd).toString('utf8') + marker(tailStart - headEnd) + b.subarray(tailStart).toString('utf8');
+}

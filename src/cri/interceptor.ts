@@ -2,7 +2,7 @@
 // every CRI call is logged. Handlers throw WorkdError (src/errors.ts); anything
 // else is a bug and answers INTERNAL without leaking a stack to the client.
 import * as grpc from '@grpc/grpc-js';
-import { Code, WorkdError, codeName, codeOf } from '../errors.js';
+import { Code, WorkdError, boundedMessage, codeName, codeOf } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { StreamHandler, UnaryHandler } from './handler.js';
 
@@ -32,8 +32,8 @@ const SERVER_FAULTS: ReadonlySet<Code> = new Set([Code.INTERNAL, Code.UNKNOWN, C
 
 /** Converts any thrown value into the status sent to the client. */
 export function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof WorkdError) return { code: STATUS_OF[err.code] ?? grpc.status.UNKNOWN, details: err.message };
-  return { code: grpc.status.INTERNAL, details: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+  if (err instanceof WorkdError) return { code: STATUS_OF[err.code] ?? grpc.status.UNKNOWN, details: boundedMessage(err.message) };
+  return { code: grpc.status.INTERNAL, details: boundedMessage(`internal error: ${err instanceof Error ? err.message : String(err)}`) };
 }
 
 /** Told about every CRI call as it ends (metrics): the rpc's name, its status code's name, and its duration. */

@@ -14,6 +14,7 @@ import { checkAbiVersion } from '../../wasm/guest-abi.js';
 import { containerLogFile } from '../../wasm/log-path.js';
 import { onSandbox, requireId, type RuntimeDeps } from './deps.js';
 import { limitsFromResources } from './resources.js';
+import { checkLabelsAndAnnotations, checkMetadata } from '../metadata.js';
 
 function containerFields(d: RuntimeDeps, sandbox: Sandbox, config: ContainerConfig__Output, image: ImageRecord): Omit<NewContainer, 'state'> {
   const env: Record<string, string> = {};
@@ -56,6 +57,8 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
     const config = req.config;
     if (!config) throw invalidArgument('CreateContainer: config is missing');
     if (!config.metadata || config.metadata.name === '') throw invalidArgument('CreateContainer: config.metadata.name is missing');
+    checkMetadata(config.metadata, 'CreateContainer: config');
+    checkLabelsAndAnnotations(config, 'CreateContainer: config');
     const ref = config.image?.image ?? '';
     if (ref === '') throw invalidArgument('CreateContainer: config.image.image is missing');
     const container = await onSandbox(d, 'CreateContainer', id, async (tx, sandbox) => {

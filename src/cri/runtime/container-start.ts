@@ -4,7 +4,7 @@
 import type { UnaryHandler } from '../handler.js';
 import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
 import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartContainerResponse.js';
-import { failedPrecondition } from '../../errors.js';
+import { boundedMessage, failedPrecondition } from '../../errors.js';
 import { nowNanos, type Container } from '../../pods/pod.js';
 import type { ContainerPatch } from '../../pods/runner.js';
 import { LogFile } from '../../wasm/log-path.js';
@@ -84,7 +84,7 @@ export async function startGuest(d: RuntimeDeps, container: Container): Promise<
 
 function failed(err: unknown): ContainerPatch {
   const reason = err instanceof StartFailure ? err.reason : 'StartError';
-  return { finishedAt: nowNanos(), exitCode: 1, reason, message: err instanceof Error ? err.message : String(err) };
+  return { finishedAt: nowNanos(), exitCode: 1, reason, message: boundedMessage(err instanceof Error ? err.message : String(err)) };
 }
 
 export function startContainer(d: RuntimeDeps): UnaryHandler<StartContainerRequest__Output, StartContainerResponse> {

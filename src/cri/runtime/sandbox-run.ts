@@ -11,6 +11,7 @@ import { componentFromLabels } from '../../pods/names.js';
 import { nowNanos } from '../../pods/pod.js';
 import { podLogDirectory } from '../../wasm/log-path.js';
 import type { NamespaceMode, NamespaceOptions } from '../../pods/records.js';
+import { checkLabelsAndAnnotations, checkMetadata } from '../metadata.js';
 import type { RuntimeDeps } from './deps.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
@@ -43,6 +44,8 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
     const m = config.metadata;
     if (!m) throw invalidArgument('RunPodSandbox: config.metadata is missing');
     if (m.name === '') throw invalidArgument('RunPodSandbox: config.metadata.name is missing');
+    checkMetadata(m, 'RunPodSandbox: config');
+    checkLabelsAndAnnotations(config, 'RunPodSandbox: config');
     if (!OWN_HANDLERS.has(req.runtime_handler)) {
       throw invalidArgument(`RunPodSandbox: unknown runtime handler ${JSON.stringify(req.runtime_handler)} (workd serves "" and "workd")`);
     }
