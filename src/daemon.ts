@@ -85,7 +85,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'state', close: () => state.close() });
     await claimSocketPath(config.cri.socket, log);
 
-    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors });
+    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors, limits: config.limits });
     started.push({ name: 'image store', close: () => store.close() });
 
     const executor = createExecutor(config.executor, log);

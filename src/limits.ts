@@ -158,6 +158,46 @@ export const LIMITS = {
     doc: 'A connection to the CRI socket that has sent neither the HTTP/2 preface nor a whole HTTP/1 request head by then is closed.',
   },
 
+  // ── what a CRI client stores with a pod or container (src/cri/metadata.ts) ──
+  criMaxLabelValueBytes: {
+    section: 'cri', key: 'max_label_value_bytes', default: 253, unit: 'bytes',
+    doc: 'One label value of a pod or container (the Kubernetes API allows 63 on pod labels; the kubelet puts the pod name, up to 253, in io.kubernetes.pod.name); longer is INVALID_ARGUMENT.',
+  },
+  criMaxLabelsBytes: {
+    section: 'cri', key: 'max_labels_bytes', default: 256 * KiB, unit: 'bytes',
+    doc: 'All labels of one pod or container, keys and values together; more is INVALID_ARGUMENT (every List answer carries them).',
+  },
+  criMaxAnnotationsBytes: {
+    section: 'cri', key: 'max_annotations_bytes', default: 256 * KiB, unit: 'bytes',
+    doc: 'All annotations of one pod or container, keys and values together, as the Kubernetes API limits them (TotalAnnotationSizeLimitB); more is INVALID_ARGUMENT.',
+  },
+  criMaxMetadataNameBytes: {
+    section: 'cri', key: 'max_metadata_name_bytes', default: 253, unit: 'bytes',
+    doc: 'metadata.name, namespace and uid of a pod or container (a Kubernetes name is at most 253); longer is INVALID_ARGUMENT.',
+  },
+
+  // ── image pulls and imports (src/images/image-store.ts) ──
+  imagesMaxLayers: {
+    section: 'images', key: 'max_layers', default: 16, unit: 'count',
+    doc: 'Layers in one image manifest (a component image has 2); more is refused with RESOURCE_EXHAUSTED before any layer is fetched.',
+  },
+  imagesMaxBlobBytes: {
+    section: 'images', key: 'max_blob_bytes', default: 512 * MiB, unit: 'bytes',
+    doc: 'Declared size of one layer; larger is refused before it is fetched, and a download longer than its declared size fails (DATA_LOSS).',
+  },
+  imagesMaxImageBytes: {
+    section: 'images', key: 'max_image_bytes', default: 1024 * MiB, unit: 'bytes',
+    doc: 'Declared size of config and layers of one image together; larger is refused with RESOURCE_EXHAUSTED before any layer is fetched.',
+  },
+  imagesMaxManifestBytes: {
+    section: 'images', key: 'max_manifest_bytes', default: 4 * MiB, unit: 'bytes',
+    doc: 'One manifest or index as the registry serves it; larger is INVALID_ARGUMENT.',
+  },
+  imagesMaxConfigBytes: {
+    section: 'images', key: 'max_config_bytes', default: 4 * MiB, unit: 'bytes',
+    doc: 'The image config blob (read into memory); larger is INVALID_ARGUMENT.',
+  },
+
   // ── the downstream runtime (containerd) ──
   downstreamCallTimeoutMs: {
     section: 'downstream', key: 'call_timeout_ms', default: 120_000, unit: 'ms', max: TIMER_MAX,

@@ -13,12 +13,10 @@
 // - annotations together are at most 256 KiB (TotalAnnotationSizeLimitB, the
 //   sum of key and value lengths), and labels together the same;
 // - metadata name, namespace and uid are at most 253 bytes each.
+//
+// The numbers are limits of the one table (src/limits.ts, section [cri]).
 import { invalidArgument } from '../errors.js';
-
-export const MAX_LABEL_VALUE_BYTES = 253; // limit: one label value
-export const MAX_LABELS_BYTES = 256 * 1024; // limit: all labels of one pod or container (keys + values)
-export const MAX_ANNOTATIONS_BYTES = 256 * 1024; // limit: all annotations of one pod or container (keys + values)
-export const MAX_METADATA_NAME_BYTES = 253; // limit: metadata name, namespace, uid
+import { limitKey, type Limits } from '../limits.js';
 
 const NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -42,34 +40,37 @@ export function qualifiedNameError(key: string): string | undefined {
   return undefined;
 }
 
-function checkMap(map: Record<string, string> | undefined, what: string, kind: 'label' | 'annotation', total: number): void {
+function checkMap(map: Record<string, string> | undefined, what: string, kind: 'label' | 'annotation', limits: Limits): void {
   if (!map) return;
+  const name = kind === 'label' ? 'criMaxLabelsBytes' : 'criMaxAnnotationsBytes';
+  const total = limits[name];
   let size = 0;
   for (const [k, v] of Object.entries(map)) {
     size += Buffer.byteLength(k) + Buffer.byteLength(v);
-    if (size > total) throw invalidArgument(`${what}: ${kind}s take more than ${total} bytes (keys and values together)`);
+    if (size > total) throw invalidArgument(`${what}: ${kind}s take more than ${total} bytes (keys and values together; ${limitKey(name)})`);
     // Annotation keys are checked lowercased, as apimachinery does.
     const why = qualifiedNameError(kind === 'annotation' ? k.toLowerCase() : k);
     if (why) throw invalidArgument(`${what}: ${kind} key ${show(k)} is not a qualified name: ${why}`);
-    if (kind === 'label' && Buffer.byteLength(v) > MAX_LABEL_VALUE_BYTES) {
-      throw invalidArgument(`${what}: label ${show(k)} has a value of ${Buffer.byteLength(v)} bytes, more than ${MAX_LABEL_VALUE_BYTES}`);
+    if (kind === 'label' && Buffer.byteLength(v) > limits.criMaxLabelValueBytes) {
+      throw invalidArgument(`${what}: label ${show(k)} has a value of ${Buffer.byteLength(v)} bytes, more than ${limits.criMaxLabelValueBytes} (${limitKey('criMaxLabelValueBytes')})`);
     }
   }
 }
 
 /** Labels and annotations of a PodSandboxConfig or ContainerConfig. */
-export function checkLabelsAndAnnotations(config: { labels?: Record<string, string>; annotations?: Record<string, string> }, what: string): void {
-  checkMap(config.labels, what, 'label', MAX_LABELS_BYTES);
-  checkMap(config.annotations, what, 'annotation', MAX_ANNOTATIONS_BYTES);
+export function checkLabelsAndAnnotations(config: { labels?: Record<string, string>; annotations?: Record<string, string> }, what: string, limits: Limits): void {
+  checkMap(config.labels, what, 'label', limits);
+  checkMap(config.annotations, what, 'annotation', limits);
 }
 
 /** Metadata strings (name, namespace, uid) of a PodSandboxConfig or ContainerConfig. */
-export function checkMetadata(metadata: { name?: string; namespace?: string; uid?: string } | null | undefined, what: string): void {
+export function checkMetadata(metadata: { name?: string; namespace?: string; uid?: string } | null | undefined, what: string, limits: Limits): void {
   if (!metadata) return;
+  const max = limits.criMaxMetadataNameBytes;
   for (const field of ['name', 'namespace', 'uid'] as const) {
     const v = metadata[field];
-    if (typeof v === 'string' && Buffer.byteLength(v) > MAX_METADATA_NAME_BYTES) {
-      throw invalidArgument(`${what}: metadata.${field} is ${Buffer.byteLength(v)} bytes, more than ${MAX_METADATA_NAME_BYTES}`);
+    if (typeof v === 'string' && Buffer.byteLength(v) > max) {
+      throw invalidArgument(`${what}: metadata.${field} is ${Buffer.byteLength(v)} bytes, more than ${max} (${limitKey('criMaxMetadataNameBytes')})`);
     }
   }
 }

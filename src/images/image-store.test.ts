@@ -198,3 +198,30 @@ test('an image ID never changes what it names: a second manifest for the same co
       await img.cleanup();
     }
   }));
+
+test('pull and import limits: layer count, one layer\'s declared size and the image\'s total are refused before any layer is read', () =>
+  withDir(async (dir) => {
+    const { withLimits } = await import('../limits.js');
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3', wasm: paddedWasm(10_000) });
+    try {
+      for (const [limits, why] of [
+        [{ imagesMaxLayers: 1 }, /lists 2 layers, more than 1 \(\[images\] max_layers\)/],
+        [{ imagesMaxBlobBytes: 5_000 }, /is 10000 bytes, more than 5000 \(\[images\] max_blob_bytes\)/],
+        [{ imagesMaxImageBytes: 10_000 }, /the image is \d+ bytes, more than 10000 \(\[images\] max_image_bytes\)/],
+      ] as const) {
+        const store = await openImageStore({ dir, log, insecureRegistries: [], limits: withLimits(limits) });
+        const e = await store.importLayout(img.dir).then(() => undefined, (err: unknown) => err);
+        assert.ok(e instanceof WorkdError, String(e));
+        assert.equal(e.code, Code.RESOURCE_EXHAUSTED);
+        assert.match(e.message, why);
+        assert.equal(store.list().length, 0);
+        assert.equal(await blobCount(dir), 0, 'nothing was stored');
+        await store.close();
+      }
+      const store = await openImageStore({ dir, log, insecureRegistries: [] });
+      assert.equal((await store.importLayout(img.dir)).length, 1, 'the defaults accept it');
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));

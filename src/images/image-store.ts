@@ -12,6 +12,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, WorkdError, invalidArgument } from '../errors.js';
+import { DEFAULT_LIMITS, limitKey, type Limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import { parseComponentName } from '../pods/names.js';
 import type { ImageRecord, ImageStore } from './api.js';
@@ -66,6 +67,8 @@ export interface ImageStoreOptions {
   /** `<state-dir>/images` */
   dir: string;
   log: Logger;
+  /** The images section of the one table of limits (layers, sizes); default DEFAULT_LIMITS. */
+  limits?: Limits;
   insecureRegistries: string[];
   /** registry host → mirror endpoints (config `[images.mirrors."host"] endpoints`). */
   mirrors?: Readonly<Record<string, readonly string[]>>;
@@ -79,8 +82,6 @@ export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStor
 }
 
 type BlobOpener = (desc: Descriptor) => Promise<BlobSource>;
-
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** Reads a small blob into memory, checking size and digest as the content store would. */
 async function readVerified(d: Descriptor, src: BlobSource, limit: number): Promise<Buffer> {
@@ -104,6 +105,7 @@ export class ImageStoreImpl implements ImageStore {
   private records = new Map<string, ImageRecord>();
   private readonly users = new Map<string, Set<string>>();
   private readonly client: RegistryClient;
+  private readonly limits: Limits;
   private readonly log: Logger;
   private readonly dbPath: string;
   /** Pulls in flight by normalised reference + credentials, and registrations by manifest digest. */
@@ -118,7 +120,8 @@ export class ImageStoreImpl implements ImageStore {
   private readonly removeListeners: Array<(imageId: string) => void> = [];
 
   constructor(opts: ImageStoreOptions, readonly content: ContentStore) {
-    this.client = new RegistryClient({ insecureRegistries: opts.insecureRegistries, mirrors: opts.mirrors });
+    this.limits = opts.limits ?? DEFAULT_LIMITS;
+    this.client = new RegistryClient({ insecureRegistries: opts.insecureRegistries, mirrors: opts.mirrors, maxManifestBytes: this.limits.imagesMaxManifestBytes });
     this.log = opts.log;
     this.dbPath = join(opts.dir, DB_FILE);
   }
@@ -466,8 +469,9 @@ export class ImageStoreImpl implements ImageStore {
     open: BlobOpener;
     progress?: Progress;
   }): Promise<ImageRecord> {
-    // Refuses a Linux image (or anything else) before a single layer is fetched.
+    // Refuses a Linux image (or anything else), or one past the limits, before a single layer is fetched.
     const layers = componentLayers(c.manifest, c.origin);
+    this.checkSizes(c.manifest, c.origin);
     const id = layers.config.digest;
     const have = this.images.get(id);
     if (have && have.manifestDigest === c.manifestDigest && c.extraBlobs.every((b) => this.content.has(b.desc.digest))) {
@@ -511,7 +515,7 @@ export class ImageStoreImpl implements ImageStore {
       // the pull before the big layers. It is written with them.
       const configBytes = this.content.has(layers.config.digest)
         ? await this.content.read(layers.config.digest)
-        : await readVerified(layers.config, await c.open(layers.config), MAX_CONFIG_BYTES);
+        : await readVerified(layers.config, await c.open(layers.config), this.limits.imagesMaxConfigBytes);
       const { component, abiVersion } = componentIdentity(c.manifest, configBytes, c.origin);
       this.checkSameContent(layers, component.name, abiVersion, c);
       // Then everything at once. allSettled: a failed layer must not leave a
@@ -583,6 +587,24 @@ export class ImageStoreImpl implements ImageStore {
       `${c.origin}: manifest ${c.manifestDigest} reuses image ${prev.id} (held from manifest ${prev.manifestDigest}) with ${diffs.join(', ')}; ` +
         `an image ID never changes what it names: remove the image first to replace it`,
     );
+  }
+
+  /** The pull limits of the one table, checked on the sizes the manifest declares (the content store holds each blob to its declared size). */
+  private checkSizes(m: ImageManifest, origin: string): void {
+    const l = this.limits;
+    if (m.layers.length > l.imagesMaxLayers) {
+      throw new WorkdError(Code.RESOURCE_EXHAUSTED, `${origin}: the manifest lists ${m.layers.length} layers, more than ${l.imagesMaxLayers} (${limitKey('imagesMaxLayers')}); a component image has 2`);
+    }
+    let total = m.config.size;
+    for (const d of m.layers) {
+      if (d.size > l.imagesMaxBlobBytes) {
+        throw new WorkdError(Code.RESOURCE_EXHAUSTED, `${origin}: layer ${d.digest} is ${d.size} bytes, more than ${l.imagesMaxBlobBytes} (${limitKey('imagesMaxBlobBytes')})`);
+      }
+      total += d.size;
+    }
+    if (total > l.imagesMaxImageBytes) {
+      throw new WorkdError(Code.RESOURCE_EXHAUSTED, `${origin}: the image is ${total} bytes, more than ${l.imagesMaxImageBytes} (${limitKey('imagesMaxImageBytes')})`);
+    }
   }
 
   private release1(digest: string): void {

@@ -67,6 +67,8 @@ export interface RegistryClientOptions {
   /** registry host → mirror endpoints (`http(s)://host[:port]`) tried in order before the registry itself. */
   mirrors?: Readonly<Record<string, readonly string[]>>;
   userAgent?: string;
+  /** Largest manifest or index accepted (limits.imagesMaxManifestBytes). Default 4 MiB. */
+  maxManifestBytes?: number;
 }
 
 export interface ManifestResponse {
@@ -107,7 +109,11 @@ export class RegistryClient {
 
   private readonly mirrors: Readonly<Record<string, readonly string[]>>;
 
+  /** @internal read by Repository.manifest */
+  readonly maxManifestBytes: number;
+
   constructor(opts: RegistryClientOptions) {
+    this.maxManifestBytes = opts.maxManifestBytes ?? 4 * 1024 * 1024;
     this.insecure = new Set(opts.insecureRegistries);
     this.mirrors = opts.mirrors ?? {};
     this.userAgent = opts.userAgent ?? 'workd';
@@ -295,9 +301,9 @@ export class Repository {
     );
     let bytes: Uint8Array;
     try {
-      bytes = await res.bytes(4 * 1024 * 1024);
+      bytes = await res.bytes(this.client.maxManifestBytes);
     } catch (err) {
-      if (err instanceof RangeError) throw new WorkdError(Code.INVALID_ARGUMENT, `${what} is larger than 4 MiB`);
+      if (err instanceof RangeError) throw new WorkdError(Code.INVALID_ARGUMENT, `${what} is larger than ${this.client.maxManifestBytes} bytes ([images] max_manifest_bytes)`);
       throw networkError(err, `${what}: the download broke off`);
     }
     const digest = sha256Digest(bytes);

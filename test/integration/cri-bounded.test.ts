@@ -56,12 +56,12 @@ test('a module with 10,000 unknown imports fails StartContainer with a bounded m
   const image = await importImage(cri, img.dir);
   const config = podConfig(FOO);
   const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
-  await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(image), sandbox_config: config });
-  const e = await criError(cri.runtime.StartContainer!({ container_id: pod_sandbox_id }));
+  const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(image), sandbox_config: config });
+  const e = await criError(cri.runtime.StartContainer!({ container_id }));
   assert.notEqual(e.code, grpc.status.OK);
   assert.ok(bytes(e.details) <= MAX_ERROR_DETAILS_BYTES, `${bytes(e.details)} bytes`);
   assert.match(e.details, /nowhere_0/, e.details.slice(0, 300));
-  const s = (await cri.runtime.ContainerStatus!({ container_id: pod_sandbox_id })).status;
+  const s = (await cri.runtime.ContainerStatus!({ container_id })).status;
   assert.ok(bytes(s.message) <= MAX_ERROR_DETAILS_BYTES, `the container's status message is ${bytes(s.message)} bytes`);
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id });
 });

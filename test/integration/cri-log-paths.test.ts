@@ -151,7 +151,9 @@ test('a symlink planted after a rotation is not followed by ReopenContainerLog o
   await cri.runtime.StartContainer!({ container_id: cid });
   const file = join(podDir, 'main/0.log');
   assert.equal(await print('before\n'), null);
-  await waitFor(() => readFileSync(file, 'utf8').includes('before'));
+  // Both streams' entries are on disk (a late batch would recreate the file after the rename).
+  await waitFor(() => /stdout F before\n[^]*stderr F before\n/.test(readFileSync(file, 'utf8')));
+  await new Promise((r) => setTimeout(r, 100));
   // A rotation, then someone replaces the file by a symlink to a root file.
   await rename(file, `${file}.1`);
   const target = join(outside, 'passwd');

@@ -15,7 +15,7 @@ import { openImageStore, type ImageStoreImpl } from '../../src/images/image-stor
 import { ANNOTATION_COMPONENT, type ImageManifest } from '../../src/images/media-types.js';
 import { pushLayout } from '../../src/images/push.js';
 import { buildTestImage, paddedWasm, type TestImage } from '../helpers/images.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registryAvailable, startFaultyProxy, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const log = pino({ level: 'silent' });
 const skip = registryAvailable() ? false : 'needs Debian package docker-registry';
@@ -154,5 +154,30 @@ describe('an image cannot be swapped through another repository', { skip }, () =
     assert.equal(rec.id, trusted.configDigest);
     assert.ok(rec.repoTags.includes(`${reg.host}/mirror/foo.bar:1.2.3`));
     await assertTrustedIntact();
+  });
+
+  test('a manifest with 10,000 extra layers is refused before anything is downloaded (RESOURCE_EXHAUSTED naming the limit)', async () => {
+    const extra = trustedManifest.layers[1]!;
+    const forged: ImageManifest = {
+      ...trustedManifest,
+      layers: [...trustedManifest.layers, ...Array.from({ length: 10_000 }, () => ({ ...extra, mediaType: 'application/octet-stream' }))],
+    };
+    const layout = await forgedLayout(forged, [trusted]);
+    dirs.push(layout.dir);
+    await pushLayout({ dir: layout.dir, reference: `${reg.host}/mallory/layers:many` });
+    const proxy = await startFaultyProxy(reg.host);
+    const dir = await mkdtemp(join(tmpdir(), 'workd-swap-layers-'));
+    dirs.push(dir);
+    const fresh = await openImageStore({ dir, log, insecureRegistries: [] });
+    try {
+      const e = await failure(fresh.pull(`${proxy.host}/mallory/layers:many`));
+      assert.equal(e.code, Code.RESOURCE_EXHAUSTED);
+      assert.match(e.message, /10002 layers, more than 16 \(\[images\] max_layers\)/);
+      assert.deepEqual(proxy.requests.filter((r) => r.path.includes('/blobs/')), [], 'no blob was requested');
+      assert.equal(fresh.list().length, 0);
+    } finally {
+      await fresh.close();
+      await proxy.stop();
+    }
   });
 });

@@ -57,8 +57,8 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
     const config = req.config;
     if (!config) throw invalidArgument('CreateContainer: config is missing');
     if (!config.metadata || config.metadata.name === '') throw invalidArgument('CreateContainer: config.metadata.name is missing');
-    checkMetadata(config.metadata, 'CreateContainer: config');
-    checkLabelsAndAnnotations(config, 'CreateContainer: config');
+    checkMetadata(config.metadata, 'CreateContainer: config', d.config.limits);
+    checkLabelsAndAnnotations(config, 'CreateContainer: config', d.config.limits);
     const ref = config.image?.image ?? '';
     if (ref === '') throw invalidArgument('CreateContainer: config.image.image is missing');
     const container = await onSandbox(d, 'CreateContainer', id, async (tx, sandbox) => {

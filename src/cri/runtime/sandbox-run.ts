@@ -44,8 +44,8 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
     const m = config.metadata;
     if (!m) throw invalidArgument('RunPodSandbox: config.metadata is missing');
     if (m.name === '') throw invalidArgument('RunPodSandbox: config.metadata.name is missing');
-    checkMetadata(m, 'RunPodSandbox: config');
-    checkLabelsAndAnnotations(config, 'RunPodSandbox: config');
+    checkMetadata(m, 'RunPodSandbox: config', d.config.limits);
+    checkLabelsAndAnnotations(config, 'RunPodSandbox: config', d.config.limits);
     if (!OWN_HANDLERS.has(req.runtime_handler)) {
       throw invalidArgument(`RunPodSandbox: unknown runtime handler ${JSON.stringify(req.runtime_handler)} (workd serves "" and "workd")`);
     }
