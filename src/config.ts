@@ -66,13 +66,18 @@ export interface Config {
   metrics: { listen: string };
 }
 
+/** The environment variable naming the CRI socket, for `workd serve` and the CLI alike. */
+export const CRI_SOCKET_ENV = 'WORKD_CRI_SOCKET';
+export const ROOT_CRI_SOCKET = '/run/workd/workd.sock';
+
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 export function defaultConfig(): Config {
   const userDir = process.env.XDG_RUNTIME_DIR ?? join(homedir(), '.local', 'run');
   const dataDir = process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share');
   return {
-    cri: { socket: isRoot ? '/run/workd/workd.sock' : join(userDir, 'workd', 'workd.sock') },
+    // $WORKD_CRI_SOCKET, so the daemon and the workd CLI agree without flags (as crictl reads CONTAINER_RUNTIME_ENDPOINT).
+    cri: { socket: process.env[CRI_SOCKET_ENV] || (isRoot ? ROOT_CRI_SOCKET : join(userDir, 'workd', 'workd.sock')) },
     state: { dir: isRoot ? '/var/lib/workd' : join(dataDir, 'workd') },
     log: { level: 'info' },
     dataplane: {

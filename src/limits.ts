@@ -43,6 +43,10 @@ export const LIMITS = {
     section: 'dataplane', key: 'max_buffered_request_bytes', default: 256 * MiB, unit: 'bytes',
     doc: 'Request bytes held by all unfinished calls together, node-wide (partial messages, requests waiting for their half-close); past it new request data fails its call with RESOURCE_EXHAUSTED.',
   },
+  failedCallLogsPerSecond: {
+    section: 'dataplane', key: 'failed_call_logs_per_second', default: 20, unit: 'count',
+    doc: 'Failed guest calls the daemon logs (a warning with container, method and status) per second; past it one line a second counts those left out.',
+  },
   builtinMaxHeldRequests: {
     section: 'dataplane', key: 'builtin_max_held_requests', default: 64, unit: 'count',
     doc: 'Requests of one built-in streaming call (reflection) held while its client does not read the answers; one more ends the call with RESOURCE_EXHAUSTED.',

@@ -5,8 +5,7 @@
 //   workd call --insecure --authority example.com -d '{"x":3.5,"y":-1.2}' localhost:8443 foo.Bar/AddFloats
 //   workd call --plaintext 127.0.0.1:8443 list
 //
-// Exit status: 0 on OK; 64 + the gRPC code when the call fails with a status
-// (as grpcurl does); 1 for usage or connection errors.
+// Exit status: CALL_EXIT_HELP below (0 on OK, 64 + the gRPC code, 1).
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
@@ -28,6 +27,25 @@ interface CallFlags {
   data: string;
   timeout?: string;
   http3?: boolean;
+  verbose?: boolean;
+}
+
+/** What `workd call --help` says after the options: the exit status rule. */
+export const CALL_EXIT_HELP = `
+Exit status:
+  0         the call answered OK
+  64 + N    the call failed with gRPC status N (e.g. 69 = 64 + 5 NOT_FOUND, 76 = 64 + 12 UNIMPLEMENTED), as grpcurl does
+  1         a usage error, bad request JSON, or no connection to the address
+
+With -v, the response headers and trailers are printed to stderr before the result.
+`;
+
+function printFields(title: string, fields: Readonly<Record<string, string | string[] | undefined>>, err: (s: string) => void): void {
+  err(`${title}:\n`);
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) err(`  ${k}: ${one}\n`);
+  }
 }
 
 /** Where the HTTP/3 transport lives; loaded only for --http3 (it exports `connectHttp3(target)`). */
@@ -103,6 +121,11 @@ export async function runCall(address: string, methodText: string, flags: CallFl
       throw new WorkdError(Code.INVALID_ARGUMENT, `request data does not fit ${desc.input.typeName}: ${(err as Error).message}`);
     }
     const r = await transport.call(`/${service}/${method}`, [request], { metadata, timeoutMs });
+    if (flags.verbose) {
+      const err = (t: string) => process.stderr.write(t);
+      printFields('Response headers received', r.headers, err);
+      printFields('Response trailers received', r.trailers, err);
+    }
     if (r.status !== 0) {
       process.stderr.write(`ERROR:\n  Code: ${codeName(r.status)}\n  Message: ${r.message}\n`);
       return 64 + r.status;
@@ -130,6 +153,8 @@ export function registerCallCommand(program: Command): void {
     .option('-d, --data <json>', 'request message as JSON (@file or @- for stdin)', '{}')
     .option('--timeout <seconds>', 'deadline for each call (grpc-timeout)')
     .addOption(new Option('--http3', 'call over HTTP/3 (QUIC) instead of HTTP/2').conflicts('plaintext'))
+    .option('-v, --verbose', 'print the response headers and trailers (to stderr)')
+    .addHelpText('after', CALL_EXIT_HELP)
     .action(async (address: string, method: string, flags: CallFlags) => {
       try {
         process.exitCode = await runCall(address, method, flags);

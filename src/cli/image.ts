@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { defaultConfig } from '../config.js';
+import { CRI_SOCKET_HELP, criSocketPath } from './socket.js';
 import { Code, WorkdError, codeName, invalidArgument } from '../errors.js';
 import { buildImageLayout } from '../images/build.js';
 import { checkAbiVersion } from '../wasm/guest-abi.js';
@@ -21,7 +21,7 @@ type Unary = (req: Msg) => Promise<Msg>;
 /** grpc status → an Error whose message is the daemon's own, with the code's name. */
 function callError(err: grpc.ServiceError, socket: string): Error {
   if (err.code === grpc.status.UNAVAILABLE && /connect|ENOENT|ECONNREFUSED|No connection/i.test(err.details)) {
-    return new WorkdError(Code.UNAVAILABLE, `cannot reach the workd CRI socket ${socket} (is \`workd serve\` running? use --cri-socket): ${err.details}`);
+    return new WorkdError(Code.UNAVAILABLE, `cannot reach the workd CRI socket ${socket} (is \`workd serve\` running? give its socket with --cri-socket or $WORKD_CRI_SOCKET): ${err.details}`);
   }
   return new WorkdError(err.code as Code, `${err.details} (${codeName(err.code)})`);
 }
@@ -131,8 +131,6 @@ function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-const defaultSocket = () => defaultConfig().cri.socket;
-
 export function registerImageCommands(program: Command): void {
   const image = program.command('image').description('build, publish and manage component images');
 
@@ -193,9 +191,9 @@ export function registerImageCommands(program: Command): void {
     .description("load an image layout directory into the node's store (for air-gapped nodes); the daemon reads the directory")
     .argument('<dir>', 'OCI image layout directory')
     .option('-t, --tag <reference>', 'tag the image with this reference (repeatable)', collect)
-    .option('--cri-socket <path>', 'the node daemon\'s CRI socket', defaultSocket())
-    .action(async (dir: string, o: { tag?: string[]; criSocket: string }) => {
-      const c = unaryClient(adminImagesConstructor(), o.criSocket);
+    .option('--cri-socket <path>', CRI_SOCKET_HELP)
+    .action(async (dir: string, o: { tag?: string[]; criSocket?: string }) => {
+      const c = unaryClient(adminImagesConstructor(), criSocketPath(o.criSocket));
       try {
         const r = (await c.call.ImportImage!({ path: resolve(dir), tags: o.tag ?? [] })) as { images: Array<{ id: string; repo_tags: string[]; component: string }> };
         for (const img of r.images) process.stdout.write(`imported ${img.component} as ${img.repo_tags.join(', ') || '(untagged)'}\n  image ID ${img.id}\n`);
@@ -211,9 +209,9 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'only image IDs')
     .option('--digests', 'show repo digests')
     .option('--no-trunc', 'full image IDs')
-    .option('--cri-socket <path>', 'the node daemon\'s CRI socket', defaultSocket())
-    .action(async (o: { quiet?: boolean; digests?: boolean; trunc: boolean; criSocket: string }) => {
-      const c = imageClient(o.criSocket);
+    .option('--cri-socket <path>', CRI_SOCKET_HELP)
+    .action(async (o: { quiet?: boolean; digests?: boolean; trunc: boolean; criSocket?: string }) => {
+      const c = imageClient(criSocketPath(o.criSocket));
       try {
         const r = (await c.call.ListImages!({})) as { images: CriImage[] };
         const images = r.images.sort((a, b) => (a.repo_tags[0] ?? a.id).localeCompare(b.repo_tags[0] ?? b.id));
@@ -247,16 +245,19 @@ export function registerImageCommands(program: Command): void {
     .option('-p, --password <password>', 'registry password')
     .option('--password-stdin', 'read the password from stdin')
     .option('--creds <user:password>', 'registry credentials')
-    .option('--cri-socket <path>', 'the node daemon\'s CRI socket', defaultSocket())
-    .action(async (reference: string, o: CredFlags & { criSocket: string }) => {
+    .option('--cri-socket <path>', CRI_SOCKET_HELP)
+    .action(async (reference: string, o: CredFlags & { criSocket?: string }) => {
       const auth = await credentials(o);
-      const c = imageClient(o.criSocket);
+      const c = imageClient(criSocketPath(o.criSocket));
       const progress = new Progress();
       progress.spin(`pulling ${reference}`);
       try {
+        // Whether the store already had it decides the wording (crictl says "up to date" either way, which misleads).
+        const before = ((await c.call.ImageStatus!({ image: { image: reference } })) as { image: CriImage | null }).image;
         const r = (await c.call.PullImage!({ image: { image: reference }, auth: auth ? { username: auth.username, password: auth.password } : null })) as { image_ref: string };
         progress.done();
-        process.stdout.write(`Image is up to date for ${r.image_ref}\n`);
+        if (before?.id === r.image_ref) process.stdout.write(`Image is up to date for ${reference}\n  image ID ${r.image_ref}\n`);
+        else process.stdout.write(`Pulled ${reference}\n  image ID ${r.image_ref}\n`);
       } finally {
         progress.done();
         c.close();
@@ -268,9 +269,9 @@ export function registerImageCommands(program: Command): void {
     .alias('remove')
     .description('remove images from the node\'s store (CRI RemoveImage)')
     .argument('<reference...>', 'image references or IDs')
-    .option('--cri-socket <path>', 'the node daemon\'s CRI socket', defaultSocket())
-    .action(async (refs: string[], o: { criSocket: string }) => {
-      const c = imageClient(o.criSocket);
+    .option('--cri-socket <path>', CRI_SOCKET_HELP)
+    .action(async (refs: string[], o: { criSocket?: string }) => {
+      const c = imageClient(criSocketPath(o.criSocket));
       let failed = false;
       try {
         for (const ref of refs) {
@@ -298,9 +299,9 @@ export function registerImageCommands(program: Command): void {
     .command('inspect')
     .description('show an image\'s status with its manifest (CRI ImageStatus, verbose)')
     .argument('<reference>', 'image reference or ID')
-    .option('--cri-socket <path>', 'the node daemon\'s CRI socket', defaultSocket())
-    .action(async (ref: string, o: { criSocket: string }) => {
-      const c = imageClient(o.criSocket);
+    .option('--cri-socket <path>', CRI_SOCKET_HELP)
+    .action(async (ref: string, o: { criSocket?: string }) => {
+      const c = imageClient(criSocketPath(o.criSocket));
       try {
         const st = (await c.call.ImageStatus!({ image: { image: ref }, verbose: true })) as { image: CriImage | null; info: Record<string, string> };
         if (!st.image) throw new WorkdError(Code.NOT_FOUND, `no such image ${ref}`);

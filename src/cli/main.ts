@@ -9,6 +9,8 @@ const program = new Command()
   .name('workd')
   .description('Kubernetes container runtime (CRI) for WebAssembly gRPC components')
   .version(WORKD_VERSION, '-V, --version', 'print the version')
+  // Program options only before the sub-command, so `workd call --version 1.2.3` is call's option.
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 registerServeCommand(program);

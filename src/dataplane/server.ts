@@ -6,7 +6,7 @@ import type { Logger } from '../observability/log.js';
 import type { RouteTable } from '../pods/routing.js';
 import { createBuiltins } from './builtin/index.js';
 import { CallStats } from './call-stats.js';
-import { createGrpcHandler, type GrpcHandler } from './grpc/handler.js';
+import { createGrpcHandler, type GrpcHandler, type GrpcHandlerOptions } from './grpc/handler.js';
 import { listenHttp2 } from './http2/listener.js';
 import type { Limits } from '../limits.js';
 import { Router } from './router.js';
@@ -21,6 +21,8 @@ export interface DataPlaneOptions {
   readonly limits: Limits;
   /** How often health Watch re-checks the route table. */
   readonly healthWatchIntervalMs?: number;
+  /** Told of every finished guest call (see grpc/handler.ts). */
+  readonly onCallFinished?: GrpcHandlerOptions['onCallFinished'];
 }
 
 export interface DataPlane {
@@ -54,6 +56,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     limits: opts.limits,
     log: opts.log,
     builtins: builtins.methods,
+    onCallFinished: opts.onCallFinished,
   });
   const listener = await listenHttp2({
     handler,

@@ -231,6 +231,9 @@ describe('workd image CLI', { skip }, () => {
 
     const pulled = await workd('image', 'pull', '--cri-socket', daemon.criSocket, '--creds', 'alice:wonderland', `${reg.host}/example.com/foo.bar:2.0.0`);
     assert.match(pulled.stdout, new RegExp(id));
+    assert.match(pulled.stdout, /^Pulled /, 'the store did not have it: not "up to date"');
+    const again = await workd('image', 'pull', '--cri-socket', daemon.criSocket, '--creds', 'alice:wonderland', `${reg.host}/example.com/foo.bar:2.0.0`);
+    assert.match(again.stdout, /^Image is up to date for /);
     const ls = await workd('image', 'ls', '--cri-socket', daemon.criSocket);
     const lines = ls.stdout.trim().split('\n');
     assert.match(lines[0]!, /^IMAGE\s+TAG\s+IMAGE ID\s+SIZE\s+COMPONENT$/);

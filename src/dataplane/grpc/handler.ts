@@ -7,6 +7,7 @@ import type { Logger } from '../../observability/log.js';
 import type { GuestResult, MetadataEntry } from '../../wasm/api.js';
 import type { Router } from '../router.js';
 import { OTHER_METHOD, UNKNOWN, type CallStats } from '../call-stats.js';
+import { FailedCallLog, type FinishedCall } from '../failed-calls.js';
 import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalRequestBody, UniversalResponse } from '../universal.js';
 import type { BuiltinMethods, BuiltinStream } from './builtin.js';
 import { ByteBudget } from './budget.js';
@@ -20,12 +21,14 @@ import type { Limits } from '../../limits.js';
 
 export interface GrpcHandlerOptions {
   readonly router: Router;
-  /** maxMessageBytes, maxBufferedRequestBytes, builtinMaxHeldRequests (src/limits.ts). */
-  readonly limits: Pick<Limits, 'maxMessageBytes' | 'maxBufferedRequestBytes' | 'builtinMaxHeldRequests'>;
+  /** maxMessageBytes, maxBufferedRequestBytes, builtinMaxHeldRequests, failedCallLogsPerSecond (src/limits.ts). */
+  readonly limits: Pick<Limits, 'maxMessageBytes' | 'maxBufferedRequestBytes' | 'builtinMaxHeldRequests' | 'failedCallLogsPerSecond'>;
   readonly log: Logger;
   readonly builtins?: BuiltinMethods;
   /** Where finished guest calls are counted (by domain, service, method, code). */
   readonly stats?: CallStats;
+  /** Told of every finished guest call (`workd dev` prints them); failed ones are logged in any case. */
+  readonly onCallFinished?: (call: FinishedCall) => void;
 }
 
 export interface GrpcHandler extends UniversalHandler {
@@ -47,6 +50,11 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
   const fields = new ResponseFields();
   const builtins: BuiltinMethods = opts.builtins ?? new Map();
   let active = 0;
+  const failures = new FailedCallLog(opts.log, opts.limits.failedCallLogsPerSecond);
+  const onFinished = (c: FinishedCall) => {
+    failures.note(c);
+    opts.onCallFinished?.(c);
+  };
   const env: CallEnv = {
     fields,
     maxMessageBytes: opts.limits.maxMessageBytes,
@@ -119,7 +127,7 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
         call.attach(builtin.start(call));
       } else {
         const version = header(h, HDR_VERSION);
-        call = new GuestCall(res, env, opts, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
+        call = new GuestCall(res, env, opts, onFinished, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
       }
       if (timeoutMs >= 0) call.startDeadline(timeoutMs);
       return call;
@@ -186,6 +194,7 @@ class GuestCall extends RequestCall {
   private gotMessage = false;
   private halfClosedSeen = false;
   private routed = false;
+  private containerId: string | undefined;
   private requestBytes = 0;
   private responseBytes = 0;
   private readonly startedAt = performance.now();
@@ -194,6 +203,7 @@ class GuestCall extends RequestCall {
     res: UniversalResponse,
     env: CallEnv,
     private readonly opts: GrpcHandlerOptions,
+    private readonly onFinished: (call: FinishedCall) => void,
     encoding: Encoding,
     private readonly respEncoding: Encoding,
     private readonly domain: string,
@@ -257,6 +267,7 @@ class GuestCall extends RequestCall {
       throw err;
     }
     this.routed = true;
+    this.containerId = container.id;
     const request = this.request!;
     this.request = null;
     this.releaseRequest();
@@ -295,13 +306,19 @@ class GuestCall extends RequestCall {
   }
 
   override finish(code: number, message: string, metadata?: readonly MetadataEntry[]): void {
-    if (!this.done) this.count(code);
+    if (!this.done) this.ended(code, message);
     super.finish(code, message, metadata);
   }
 
   override abort(): void {
-    if (!this.done) this.count(Code.CANCELLED);
+    if (!this.done) this.ended(Code.CANCELLED, 'the client cancelled the call');
     super.abort();
+  }
+
+  private ended(code: number, message: string): void {
+    this.count(code);
+    const { domain, service, method, containerId: container } = this;
+    this.onFinished({ domain, service, method, container, code, message, ms: performance.now() - this.startedAt });
   }
 
   /** Counts the call once, under names bounded by what the node runs (see call-stats.ts). */
