@@ -19,8 +19,25 @@ function collect(dir, out) {
 }
 
 const filter = process.argv.slice(2);
-let files = [...collect('dist/src', []), ...collect('dist/test', [])].sort();
+// The examples' own tests (examples/*/test/*.test.mjs), written as an author would, on workd/testing.
+function collectMjs(dir, out) {
+  let entries;
+  try { entries = readdirSync(dir); } catch { return out; }
+  for (const name of entries) {
+    const p = join(dir, name);
+    if (name === 'dist' || name === 'node_modules') continue;
+    if (statSync(p).isDirectory()) collectMjs(p, out);
+    else if (name.endsWith('.test.mjs')) out.push(p);
+  }
+  return out;
+}
+let files = [...collect('dist/src', []), ...collect('dist/test', []), ...collectMjs('examples', [])].sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((s) => f.includes(s)));
+// Those test the built examples: build them first (`npm run examples`).
+if (files.some((f) => f.startsWith('examples'))) {
+  const b = spawnSync(process.execPath, ['scripts/examples.mjs'], { stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);

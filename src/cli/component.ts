@@ -3,9 +3,11 @@
 // node's own validator (src/wasm/validate.ts), for `workd image build`,
 // `workd dev` and workd/testing.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { defaultConfig } from '../config.js';
 import { invalidArgument } from '../errors.js';
 import { readWasmFile } from '../images/build.js';
+import { componentIdentity, componentLayers, parseManifest } from '../images/manifest.js';
 import { compileProtoFilesToBinary, parseDescriptorSet, requireService } from '../images/proto-compile.js';
 import { parseComponentName, type ComponentName } from '../pods/names.js';
 import { Code, WorkdError } from '../errors.js';
@@ -81,4 +83,33 @@ export function checkComponentModule(wasm: Uint8Array, service: string, rpcs: re
   const { missing, extra } = serviceMismatches(service, rpcs, report.methods);
   if (missing.length + extra.length > 0) throw serviceError([...missing, ...extra]);
   return { report, guest };
+}
+
+/** Reads an OCI image layout directory (as `workd image build` writes it): the module, descriptors and component name. */
+export async function readImageLayout(dir: string): Promise<{ wasm: Uint8Array; descriptorSet: Uint8Array; component: string; abiVersion: number }> {
+  const blob = async (digest: string) => {
+    const hex = digest.replace(/^sha256:/, '');
+    return readFile(join(dir, 'blobs', 'sha256', hex)).catch((e: Error) => { throw invalidArgument(`${dir}: blob ${digest} is missing: ${e.message}`); });
+  };
+  const indexText = await readFile(join(dir, 'index.json'), 'utf8').catch((e: Error) => { throw invalidArgument(`${dir} is not an OCI image layout (no index.json: ${e.message}); build one with \`workd image build\``); });
+  const index = JSON.parse(indexText) as { manifests?: Array<{ digest: string; mediaType?: string }> };
+  const first = index.manifests?.[0];
+  if (!first) throw invalidArgument(`${dir}/index.json lists no manifest`);
+  const parsed = parseManifest(await blob(first.digest), first.mediaType, dir);
+  const manifest = parsed.kind === 'manifest' ? parsed.manifest : undefined;
+  if (!manifest) throw invalidArgument(`${dir}: the index's first entry is an index, not a component manifest`);
+  const layers = componentLayers(manifest, dir);
+  const { component, abiVersion } = componentIdentity(manifest, await blob(layers.config.digest), dir);
+  return { wasm: await blob(layers.wasm.digest), descriptorSet: await blob(layers.descriptorSet.digest), component: component.name, abiVersion };
+}
+
+/** A component name for a .wasm given without one: the service the .proto defines (exactly one), at `localhost`, version 0.0.0. */
+export function defaultComponentName(descriptorSet: Uint8Array): string {
+  const { registry } = parseDescriptorSet(descriptorSet);
+  const services: string[] = [];
+  for (const t of registry) if (t.kind === 'service') services.push(t.typeName);
+  if (services.length !== 1) {
+    throw invalidArgument(`the .proto files define ${services.length === 0 ? 'no service' : `${services.length} services (${services.join(', ')})`}: name the component (e.g. example.com:${services[0] ?? 'pkg.Service'}@1.0.0)`);
+  }
+  return `localhost:${services[0]}@0.0.0`;
 }
