@@ -233,7 +233,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
       http3: take(h3, 'dataplane.http3', 'enabled', 'boolean', base.dataplane.http3),
     },
-    executor: executorConfig(take(ex, 'executor', 'workers', 'number', base.executor.workers), limits),
+    executor: executorConfig(positiveInt(ex, 'executor', 'workers', base.executor.workers), limits),
     limits,
     images: { insecureRegistries: insecure as string[], mirrors: im.mirrors === undefined ? base.images.mirrors : parseMirrors(im.mirrors) },
     downstream: {

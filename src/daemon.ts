@@ -1,7 +1,7 @@
 // Wiring: builds the daemon's parts from a Config, starts them in order, and
 // closes them in reverse. Each part is a Component with close(); the CRI socket
 // is opened last, so a client that can connect finds everything ready.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
@@ -18,6 +18,7 @@ import { Lifecycle } from './pods/runner.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
+import { checkStateDir, listening } from './util/startup-checks.js';
 import { openNodeState } from './state/node-state.js';
 import type { StateStore } from './state/store.js';
 import { createExecutor } from './wasm/executor.js';
@@ -79,7 +80,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
 
   try {
-    mkdirSync(config.state.dir, { recursive: true, mode: 0o750 });
+    await checkStateDir(config.state.dir);
     // First: it takes the state dir's lock, so a second daemon on this dir stops here.
     const state = await openNodeState(config.state.dir, log);
     started.push({ name: 'state', close: () => state.close() });
@@ -124,19 +125,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     });
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
-    const dataPlane = await startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits });
+    const dataPlane = await listening('the data plane (gRPC over HTTP/2, TCP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
     if (config.dataplane.http3 && dataPlane.tls) {
-      const h3 = await startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log, limits: config.limits });
+      const h3 = await listening('the data plane (gRPC over HTTP/3, UDP)', `${dataPlane.host}:${dataPlane.tcpPort}`, startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log, limits: config.limits }));
       dataPlane.advertiseHttp3(h3.udpPort);
       started.push({ name: 'http3', info: { udpPort: h3.udpPort }, close: () => h3.close(2000) });
       metrics.sources.quicConnections = () => h3.connections;
     }
 
     if (config.metrics.listen !== '') {
-      const ms = await startMetricsServer({ listen: config.metrics.listen, metrics, levels, log: levels.for('metrics') });
+      const ms = await listening('the metrics listener', config.metrics.listen, startMetricsServer({ listen: config.metrics.listen, metrics, levels, log: levels.for('metrics') }));
       started.push({ name: 'metrics', info: { metricsUrl: `${ms.url}/metrics` }, close: () => ms.close() });
     }
 
