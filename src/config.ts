@@ -172,6 +172,13 @@ function positiveInt(t: Table, sec: string, key: string, fallback: number): numb
   return v;
 }
 
+/** `[executor] workers`: a whole number, 0 meaning one per core. */
+function workerCount(t: Table, fallback: number): number {
+  const v = take(t, 'executor', 'workers', 'number', fallback);
+  if (!Number.isSafeInteger(v) || v < 0) throw invalidArgument(`config: executor.workers must be a whole number (0 = one per core), not ${v}`);
+  return v;
+}
+
 /** `[images.mirrors."HOST"] endpoints = ["http://…", …]`, as containerd's registry mirrors. */
 function parseMirrors(v: unknown): Record<string, string[]> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument('config: images.mirrors must be a table of registries');
@@ -233,7 +240,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
       http3: take(h3, 'dataplane.http3', 'enabled', 'boolean', base.dataplane.http3),
     },
-    executor: executorConfig(positiveInt(ex, 'executor', 'workers', base.executor.workers), limits),
+    executor: executorConfig(workerCount(ex, base.executor.workers), limits),
     limits,
     images: { insecureRegistries: insecure as string[], mirrors: im.mirrors === undefined ? base.images.mirrors : parseMirrors(im.mirrors) },
     downstream: {

@@ -51,7 +51,7 @@ test('negative or fractional limits are refused naming the key', async () => {
     ['[images]\nmax_layers = -3\n', /\[images\] max_layers must be a positive integer, not -3/],
     ['[images]\nmax_blob_bytes = 2.5\n', /\[images\] max_blob_bytes must be a whole number \(bytes\), not 2\.5/],
     ['[cri]\nmax_annotations_bytes = 0\n', /\[cri\] max_annotations_bytes must be a positive integer, not 0/],
-    ['[executor]\nworkers = -1.5\n', /executor\.workers must be a positive integer, not -1\.5/],
+    ['[executor]\nworkers = -1.5\n', /executor\.workers must be a whole number \(0 = one per core\), not -1\.5/],
   ] as const) {
     const r = await serve(['--state-dir', join(dir, `st${n}`)], toml);
     assert.notEqual(r.code, 0, toml);
