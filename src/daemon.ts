@@ -15,6 +15,7 @@ import { startMetricsServer } from './observability/metrics-server.js';
 import { callSeries, containerReadings, containersByState, executorReading, sandboxesByState } from './observability/readings.js';
 import { PodPool } from './pods/pod-pool.js';
 import { Lifecycle } from './pods/runner.js';
+import type { CallStats } from './dataplane/call-stats.js';
 import { startDataPlane } from './dataplane/server.js';
 import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
@@ -93,6 +94,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     started.push({ name: 'executor', close: () => executor.close() });
 
     const pool = new PodPool();
+    let callStats: CallStats | undefined;
     const levels = new LogLevels(log);
     const metrics = new Metrics();
     metrics.sources.podsByState = () => sandboxesByState(pool);
@@ -116,6 +118,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       nodeAddress: nodeAddress(config.dataplane.listen),
       runtimeConfig: { podCidr: '' },
       prepared: new Map(),
+      callStats: () => callStats,
     };
     started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
     // A removed image has no container (RemoveImage refuses one in use), so its compiled module can go.
@@ -127,6 +130,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await listening('the data plane (gRPC over HTTP/2, TCP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
     metrics.sources.calls = () => callSeries(dataPlane.stats);
+    callStats = dataPlane.stats;
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
     if (config.dataplane.http3 && dataPlane.tls) {

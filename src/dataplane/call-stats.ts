@@ -37,8 +37,40 @@ export class MethodStats {
   }
 }
 
+/** What one container has served: calls by status code, and message bytes. */
+export class ContainerCalls {
+  readonly calls: number[] = new Array<number>(17).fill(0);
+  requestBytes = 0;
+  responseBytes = 0;
+
+  record(code: number, requestBytes: number, responseBytes: number): void {
+    this.calls[code >= 0 && code <= 16 ? code : 2]!++;
+    this.requestBytes += requestBytes;
+    this.responseBytes += responseBytes;
+  }
+}
+
 export class CallStats {
   private readonly domains = new Map<string, Map<string, Map<string, MethodStats>>>();
+  /** Per container ID, for CRI stats and metrics; bounded by the containers the node has (forgetContainer at removal). */
+  private readonly byContainer = new Map<string, ContainerCalls>();
+
+  /** The counters of calls routed to one container. */
+  containerEntry(containerId: string): ContainerCalls {
+    let c = this.byContainer.get(containerId);
+    if (c === undefined) this.byContainer.set(containerId, (c = new ContainerCalls()));
+    return c;
+  }
+
+  /** What a container has served so far (undefined: no call reached it). */
+  container(containerId: string): ContainerCalls | undefined {
+    return this.byContainer.get(containerId);
+  }
+
+  /** Drops a removed container's counters. */
+  forgetContainer(containerId: string): void {
+    this.byContainer.delete(containerId);
+  }
 
   /** The entry for a call's (already bounded) names. */
   entry(domain: string, service: string, method: string): MethodStats {

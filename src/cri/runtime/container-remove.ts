@@ -7,12 +7,17 @@ import type { Container } from '../../pods/pod.js';
 import type { Transaction } from '../../pods/runner.js';
 import { stopGuest } from './container-stop.js';
 import { onContainer, requireId, type RuntimeDeps } from './deps.js';
+import { forgetSample } from './stats.js';
 
 /** The RemoveContainer plan on one container; shared with RemovePodSandbox. */
 export function removeContainerIn(d: RuntimeDeps, tx: Transaction, container: Container): Promise<boolean> {
   return d.lifecycle.containerVerb(tx, 'RemoveContainer', container, async (p) => {
     if (p.via) await stopGuest(d, container, 0);
     d.store.release(container.record.imageId, container.id);
+    // Its counters go with it (exited containers keep theirs for stats until removed).
+    d.executor.forget(container.id);
+    d.callStats()?.forgetContainer(container.id);
+    forgetSample(d, container.id);
   });
 }
 

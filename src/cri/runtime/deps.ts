@@ -10,6 +10,7 @@ import type { Container, Sandbox } from '../../pods/pod.js';
 import type { PodPool } from '../../pods/pod-pool.js';
 import { ContainerState, SandboxState, containerPlan, sandboxPlan, type ContainerVerb, type SandboxVerb } from '../../pods/pod-state.js';
 import type { Lifecycle, Transaction } from '../../pods/runner.js';
+import type { CallStats } from '../../dataplane/call-stats.js';
 import type { Executor, PreparedModule } from '../../wasm/api.js';
 
 export interface RuntimeDeps {
@@ -33,6 +34,8 @@ export interface RuntimeDeps {
    * removed (the daemon wires the store's onRemove to it).
    */
   readonly prepared: Map<string, Promise<PreparedImage>>;
+  /** The data plane's call counters (per container among them), once the data plane runs. */
+  readonly callStats: () => CallStats | undefined;
 }
 
 export interface PreparedImage {

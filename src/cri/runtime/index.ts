@@ -2,6 +2,7 @@
 import type { ServiceHandlers, StreamHandlers } from '../handler.js';
 import { ContainerState } from '../../pods/pod-state.js';
 import { getContainerEvents } from './container-events.js';
+import { containerStats, listContainerStats } from './container-stats.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './container-create.js';
 import { listContainers } from './container-list.js';
@@ -12,9 +13,11 @@ import { stopContainer, stopContainerIn } from './container-stop.js';
 import { updateContainerResources } from './container-update.js';
 import type { RuntimeDeps } from './deps.js';
 import { listPodSandbox } from './sandbox-list.js';
+import { listMetricDescriptors, listPodSandboxMetrics } from './sandbox-metrics.js';
 import { removePodSandbox } from './sandbox-remove.js';
 import { runtimeConfig } from './runtime-config.js';
 import { runPodSandbox } from './sandbox-run.js';
+import { listPodSandboxStats, podSandboxStats } from './sandbox-stats.js';
 import { podSandboxStatus } from './sandbox-status.js';
 import { stopPodSandbox } from './sandbox-stop.js';
 import { updatePodSandboxResources } from './sandbox-update-resources.js';
@@ -44,6 +47,12 @@ export function createRuntimeService(d: RuntimeDeps): ServiceHandlers {
     UpdateContainerResources: updateContainerResources(d),
     UpdatePodSandboxResources: updatePodSandboxResources(d),
     RuntimeConfig: runtimeConfig(d),
+    ContainerStats: containerStats(d),
+    ListContainerStats: listContainerStats(d),
+    PodSandboxStats: podSandboxStats(d),
+    ListPodSandboxStats: listPodSandboxStats(d),
+    ListMetricDescriptors: listMetricDescriptors(),
+    ListPodSandboxMetrics: listPodSandboxMetrics(d),
   };
 }
 
@@ -53,7 +62,7 @@ export function createRuntimeStreams(d: RuntimeDeps): StreamHandlers {
 }
 
 const NO_PROCESSES = 'component containers have no processes';
-const NO_STATS = 'resource statistics are not collected yet';
+const NO_STATS = 'the streaming stats variants are not served; use the unary ListContainerStats, ListPodSandboxStats and ListPodSandboxMetrics';
 const NO_STREAMS = 'the streaming List variants are not served yet; use the unary List rpcs';
 
 /** Why each RuntimeService rpc workd does not serve answers UNIMPLEMENTED. */
@@ -62,12 +71,6 @@ export const RUNTIME_UNIMPLEMENTED: Readonly<Record<string, string>> = {
   Exec: NO_PROCESSES,
   Attach: NO_PROCESSES,
   PortForward: 'component pods share the node network; call the service on the data plane',
-  ContainerStats: NO_STATS,
-  ListContainerStats: NO_STATS,
-  PodSandboxStats: NO_STATS,
-  ListPodSandboxStats: NO_STATS,
-  ListMetricDescriptors: NO_STATS,
-  ListPodSandboxMetrics: NO_STATS,
   StreamContainerStats: NO_STATS,
   StreamPodSandboxStats: NO_STATS,
   StreamPodSandboxMetrics: NO_STATS,

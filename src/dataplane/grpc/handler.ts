@@ -194,6 +194,7 @@ class GuestCall extends RequestCall {
   private gotMessage = false;
   private halfClosedSeen = false;
   private routed = false;
+  /** The container the call was routed to (its per-container counters). */
   private containerId: string | undefined;
   private requestBytes = 0;
   private responseBytes = 0;
@@ -331,6 +332,7 @@ class GuestCall extends RequestCall {
       else method = OTHER_METHOD;
     }
     stats.entry(domain, service, method).record(code, this.requestBytes, this.responseBytes, (performance.now() - this.startedAt) / 1000);
+    if (this.containerId !== undefined) stats.containerEntry(this.containerId).record(code, this.requestBytes, this.responseBytes);
   }
 
   private reply(frame: Uint8Array, enc: Encoding, trailers: readonly MetadataEntry[], message: string): void {
