@@ -4,6 +4,7 @@ import { WORKD_VERSION } from '../daemon.js';
 import { registerServeCommand } from './serve.js';
 import { registerImageCommands } from './image.js';
 import { registerCallCommand } from './call.js';
+import { registerDevCommand } from './dev.js';
 
 const program = new Command()
   .name('workd')
@@ -17,6 +18,7 @@ registerServeCommand(program);
 // Sub-commands owned by other parts register here (one line each).
 registerImageCommands(program);
 registerCallCommand(program);
+registerDevCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`workd: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -74,6 +74,8 @@ export interface CallResult {
   readonly ms: number;
 }
 
+let started = 0;
+
 /** One running component, in this process. */
 export class LocalComponent {
   private logOffset = 0;
@@ -84,7 +86,8 @@ export class LocalComponent {
   private constructor(
     readonly checked: CheckedComponent,
     private readonly executor: Executor,
-    private readonly runtime: ContainerRuntime,
+    /** The running container (what the data plane routes to). */
+    readonly runtime: ContainerRuntime,
     private readonly dir: string,
   ) {
     this.registry = parseDescriptorSet(checked.descriptorSet).registry;
@@ -109,7 +112,7 @@ export class LocalComponent {
     try {
       const module = await executor.prepare(`local:${Date.now()}:${Math.random()}`, checked.wasm, abiVersion);
       const runtime = await executor.start({
-        containerId: checked.component.name,
+        containerId: `${checked.component.name}#${++started}`,
         module,
         env: o.env ?? {},
         args: o.args,
@@ -190,10 +193,15 @@ export class LocalComponent {
     }
   }
 
-  async close(): Promise<void> {
+  /** Stops the container; the executor stays (for the next one, as `workd dev` reloads). */
+  async stop(): Promise<void> {
     await this.runtime.stop(1000);
-    await this.executor.close();
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.executor.close();
   }
 }
 
@@ -228,15 +236,20 @@ export async function readComponent(o: LoadOptions): Promise<{ checked: CheckedC
  */
 export async function loadComponent(o: LoadOptions): Promise<LocalComponent> {
   const { checked, abiVersion } = await readComponent(o);
-  const d = defaultConfig().executor;
-  const executor = createExecutor(
-    { ...d, workers: 1, memoryLimitBytes: o.memoryLimitBytes ?? d.memoryLimitBytes, cpuMsPerCall: o.cpuMsPerCall ?? d.cpuMsPerCall },
-    createLogger('silent'),
-  );
+  const executor = localExecutor(o);
   try {
     return await LocalComponent.start(checked, executor, o, abiVersion);
   } catch (err) {
     await executor.close();
     throw err;
   }
+}
+
+/** An executor with the node's settings (one worker) for components run in this process. */
+export function localExecutor(o: Pick<LoadOptions, 'memoryLimitBytes' | 'cpuMsPerCall'> = {}): Executor {
+  const d = defaultConfig().executor;
+  return createExecutor(
+    { ...d, workers: 1, memoryLimitBytes: o.memoryLimitBytes ?? d.memoryLimitBytes, cpuMsPerCall: o.cpuMsPerCall ?? d.cpuMsPerCall },
+    createLogger('silent'),
+  );
 }
