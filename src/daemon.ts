@@ -173,7 +173,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       probe: { maxHeadBytes: config.limits.criProbeMaxHeadBytes, idleMs: config.limits.criProbeIdleMs },
       observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),
       services: [
-        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, streams: createRuntimeStreams(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
+        { name: RUNTIME_SERVICE, definition: criServiceDefinition('RuntimeService'), handlers: downstream ? downstream.runtime(runtimeHandlers, RUNTIME_UNIMPLEMENTED) : runtimeHandlers, streams: downstream ? downstream.runtimeStreams(createRuntimeStreams(deps)) : createRuntimeStreams(deps), unimplemented: RUNTIME_UNIMPLEMENTED },
         { name: IMAGE_SERVICE, definition: criServiceDefinition('ImageService'), handlers: downstream ? downstream.image(imageHandlers) : imageHandlers, unimplemented: IMAGE_UNIMPLEMENTED },
         ...extraServices,
       ],

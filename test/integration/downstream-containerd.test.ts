@@ -271,6 +271,12 @@ describe('workd with containerd downstream', { skip }, () => {
     assert.equal((await criError(cri.runtime.ContainerStatus!({ container_id: bbCtr }))).code, grpc.status.NOT_FOUND);
   });
 
+  test('GetContainerEvents: a downstream that does not serve it (containerd 1.6) makes the stream UNIMPLEMENTED, so the kubelet relists both sides', async () => {
+    const err = await criError(cri.stream('runtime', 'GetContainerEvents', {}));
+    assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+    assert.ok(err.details.includes(ctrd.endpoint), err.details);
+  });
+
   test('RuntimeConfig reports the downstream cgroup driver; a config naming another is refused at start', async () => {
     const rc = await cri.runtime.RuntimeConfig!({});
     assert.equal(rc.linux.cgroup_driver, 'CGROUPFS', 'containerd here runs runc without SystemdCgroup');

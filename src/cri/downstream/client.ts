@@ -20,6 +20,8 @@ export interface DownstreamClient {
   readonly endpoint: string;
   /** Calls `rpc` on the downstream's RuntimeService or ImageService. */
   call<Res = unknown>(service: DownstreamService, rpc: string, request: unknown, timeoutMs?: number): Promise<Res>;
+  /** Calls a server-streaming rpc; resolves when the downstream ends it, rejects on its error or `signal`. */
+  stream(service: DownstreamService, rpc: string, request: unknown, onMessage: (message: unknown) => void, signal: AbortSignal): Promise<void>;
   /** The encoder of an rpc's response (to merge a downstream answer into an encoded workd answer). */
   encodeResponse(service: DownstreamService, rpc: string, response: unknown): Buffer;
   close(): void;
@@ -61,6 +63,23 @@ export function connectDownstream(endpoint: string, limits: DownstreamClientLimi
       return new Promise<Res>((resolve, reject) => {
         method.call(client, request, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: Res) => {
           if (!err) return resolve(res);
+          const what = err.code === grpc.status.UNAVAILABLE ? 'is unavailable' : 'answered';
+          reject(new DownstreamError(err.code as Code, `downstream runtime ${endpoint} ${what}: ${err.details || err.message}`, err.details));
+        });
+      });
+    },
+    stream(service, rpc, request, onMessage, signal) {
+      const client = clients[service];
+      const method = client[rpc];
+      if (typeof method !== 'function') return Promise.reject(new WorkdError(Code.INTERNAL, `no rpc ${rpc} in runtime.v1`));
+      return new Promise<void>((resolve, reject) => {
+        const call = method.call(client, request) as grpc.ClientReadableStream<unknown>;
+        const abort = (): void => call.cancel();
+        signal.addEventListener('abort', abort, { once: true });
+        call.on('data', onMessage);
+        call.on('end', () => resolve());
+        call.on('error', (err: grpc.ServiceError) => {
+          signal.removeEventListener('abort', abort);
           const what = err.code === grpc.status.UNAVAILABLE ? 'is unavailable' : 'answered';
           reject(new DownstreamError(err.code as Code, `downstream runtime ${endpoint} ${what}: ${err.details || err.message}`, err.details));
         });

@@ -2,7 +2,8 @@
 // of which IDs it owns, and the routing of both CRI services in front of
 // workd's own verbs. The daemon builds it only when `[downstream] endpoint` is set.
 import type { Logger } from '../../observability/log.js';
-import type { ServiceHandlers } from '../handler.js';
+import type { ServiceHandlers, StreamHandlers } from '../handler.js';
+import { mergedContainerEvents } from './events.js';
 import { connectDownstream } from './client.js';
 import { routeImageService } from './images.js';
 import { ownershipStore } from './ownership.js';
@@ -31,6 +32,8 @@ export interface Downstream {
   readonly endpoint: string;
   runtime(workd: ServiceHandlers, why: Readonly<Record<string, string>>): ServiceHandlers;
   image(workd: ServiceHandlers): ServiceHandlers;
+  /** RuntimeService's server-streaming rpcs: GetContainerEvents carries both sides' events. */
+  runtimeStreams(workd: StreamHandlers): StreamHandlers;
   /** Checks the record against the downstream now (the daemon does it at start, retrying until the downstream answers). */
   reconcile(): Promise<{ added: number; removed: number }>;
   close(): Promise<void>;
@@ -85,6 +88,9 @@ export async function startDownstream(o: DownstreamOptions): Promise<Downstream>
         Status: hybridStatus(workd.Status!, downstream, o.workdHandler, L.downstreamStatusTimeoutMs),
         RuntimeConfig: hybridRuntimeConfig(downstream, L.downstreamStatusTimeoutMs),
       });
+    },
+    runtimeStreams(workd) {
+      return { ...workd, GetContainerEvents: mergedContainerEvents(workd.GetContainerEvents, downstream) };
     },
     image(workd) {
       return routeImageService(workd, { downstream, workdHas: o.workdHasImage, insecureRegistries: o.insecureRegistries, mirrors: o.mirrors, pullTimeoutMs: L.downstreamPullTimeoutMs });
