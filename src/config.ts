@@ -10,7 +10,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export interface Config {
-  cri: { socket: string };
+  /** socketGroup: `[cri] socket_group`, the group (name or gid) the 0660 CRI socket is given to. */
+  cri: { socket: string; socketGroup?: string };
   state: { dir: string };
   log: { level: LogLevel };
   dataplane: {
@@ -204,7 +205,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   }
   const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics', 'downstream']);
   for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
-  const cri = section(root, 'cri', ['socket']);
+  const cri = section(root, 'cri', ['socket', 'socket_group']);
   const state = section(root, 'state', ['dir']);
   const log = section(root, 'log', ['level']);
   // `[dataplane] http3 = <bool>` is accepted as `[dataplane.http3] enabled = <bool>`.
@@ -230,7 +231,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   }
   const limits = readLimits(root, base.limits);
   return {
-    cri: { socket: take(cri, 'cri', 'socket', 'string', base.cri.socket) },
+    cri: { socket: take(cri, 'cri', 'socket', 'string', base.cri.socket), socketGroup: take(cri, 'cri', 'socket_group', 'string', base.cri.socketGroup) },
     state: { dir: take(state, 'state', 'dir', 'string', base.state.dir) },
     log: { level },
     dataplane: {

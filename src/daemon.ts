@@ -169,6 +169,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const extraServices: CriService[] = [createAdminService(store)];
     const cri = await startCriServer({
       socket: config.cri.socket,
+      socketGroup: config.cri.socketGroup,
       log: levels.for('cri'),
       probe: { maxHeadBytes: config.limits.criProbeMaxHeadBytes, idleMs: config.limits.criProbeIdleMs },
       observe: (method, code, seconds) => metrics.observeCri(method, code, seconds),

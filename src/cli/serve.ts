@@ -26,7 +26,7 @@ export function resolveConfig(flags: ServeFlags): Config {
   if (flags.listen !== undefined) parseListen(flags.listen);
   return {
     ...config,
-    cri: { socket: flags.criSocket ?? config.cri.socket },
+    cri: { ...config.cri, socket: flags.criSocket ?? config.cri.socket },
     state: { dir: flags.stateDir ?? config.state.dir },
     log: { level: (flags.logLevel as LogLevel | undefined) ?? config.log.level },
     dataplane: {

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/log.js';
 import { CRI_LOADER_OPTIONS, type ServiceHandlers, type StreamHandlers } from './handler.js';
 import { unimplementedHandler, wrapServerStream, wrapUnary, type CallObserver } from './interceptor.js';
 import { listenSniffing, type ProbeLimits } from './socket-probe.js';
+import { applySocketGroup } from './socket-group.js';
 
 /** proto/cri.proto, relative to this file compiled at dist/src/cri/server.js. */
 export const CRI_PROTO_PATH = fileURLToPath(new URL('../../../proto/cri.proto', import.meta.url));
@@ -42,6 +43,8 @@ export interface CriServerOptions {
   readonly observe?: CallObserver;
   /** What a connection that is not gRPC may send (src/cri/socket-probe.ts). */
   readonly probe: ProbeLimits;
+  /** The group the 0660 socket is given to (`[cri] socket_group`, name or gid); default the daemon's. */
+  readonly socketGroup?: string;
 }
 
 export interface CriServer {
@@ -146,6 +149,7 @@ export async function startCriServer(opts: CriServerOptions): Promise<CriServer>
     throw new WorkdError(Code.UNAVAILABLE, `cannot listen on the CRI socket ${socket}: ${err.message}`);
   });
   chmodSync(socket, 0o660);
+  applySocketGroup(socket, opts.socketGroup);
   opts.log.info({ socket, services: opts.services.map((s) => s.name) }, 'CRI server listening');
 
   let closed: Promise<void> | undefined;
