@@ -83,7 +83,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   try {
     await checkStateDir(config.state.dir);
     // First: it takes the state dir's lock, so a second daemon on this dir stops here.
-    const state = await openNodeState(config.state.dir, log);
+    const state = await openNodeState(config.state.dir, config.limits, log);
     started.push({ name: 'state', close: () => state.close() });
     await claimSocketPath(config.cri.socket, log);
 

@@ -223,6 +223,20 @@ export const LIMITS = {
     section: 'downstream', key: 'reconcile_retry_ms', default: 2000, unit: 'ms', max: TIMER_MAX,
     doc: 'How often, until the downstream first answers, the record of its IDs is checked against what it lists.',
   },
+
+  // ── the state store (docs/state.md) ──
+  stateMaxCommitBytes: {
+    section: 'state', key: 'max_commit_bytes', default: 64 * MiB, unit: 'bytes', max: 1024 * MiB,
+    doc: 'Largest encoded commit (one verb\'s changed records); a bigger one is refused with INVALID_ARGUMENT and changes nothing.',
+  },
+  stateCompactMinBytes: {
+    section: 'state', key: 'compact_min_bytes', default: 64 * MiB, unit: 'bytes', min: 64 * KiB,
+    doc: 'The journal is compacted into a snapshot once it is over this size and over 4 × the last snapshot.',
+  },
+  stateRestoreConcurrency: {
+    section: 'state', key: 'restore_concurrency', default: 64, unit: 'count',
+    doc: 'Recorded RUNNING containers whose guests a restarted daemon starts at once.',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

@@ -10,8 +10,8 @@
 import { crc32 } from 'node:zlib';
 
 export const FRAME_HEADER_BYTES = 8;
-/** A frame larger than this is refused when written and taken as damage when read. */
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024; // limit: one batch of state changes
+/** The format's bound on a payload: a longer length field can only be damage. Writers bound commits lower (limits.ts). */
+export const FRAME_FORMAT_MAX_BYTES = 1024 * 1024 * 1024;
 
 /** JSON with bigints: a bigint is written as {"$big":"<decimal>"} (the CRI's nanosecond timestamps are int64). */
 function replacer(_key: string, value: unknown): unknown {
@@ -26,10 +26,10 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
-export function encodeFrame(value: unknown): Buffer {
+export function encodeFrame(value: unknown, maxBytes = FRAME_FORMAT_MAX_BYTES): Buffer {
   const json = JSON.stringify(value, replacer);
   const payloadBytes = Buffer.byteLength(json);
-  if (payloadBytes > MAX_FRAME_BYTES) throw new RangeError(`state frame of ${payloadBytes} bytes is over the ${MAX_FRAME_BYTES}-byte limit`);
+  if (payloadBytes > maxBytes) throw new RangeError(`a commit of ${payloadBytes} bytes is over the ${maxBytes}-byte limit ([state] max_commit_bytes)`);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
   frame.write(json, FRAME_HEADER_BYTES, 'utf8');
   frame.writeUInt32LE(payloadBytes, 0);
@@ -55,7 +55,7 @@ export function scanFrames(data: Uint8Array): ScanResult {
     const length = buf.readUInt32LE(at);
     const sum = buf.readUInt32LE(at + 4);
     const end = at + FRAME_HEADER_BYTES + length;
-    if (length > MAX_FRAME_BYTES) return { values, goodBytes: at, damage: `frame length ${length} at offset ${at} is over the limit` };
+    if (length > FRAME_FORMAT_MAX_BYTES) return { values, goodBytes: at, damage: `frame length ${length} at offset ${at} is over the limit` };
     if (end > buf.length) return { values, goodBytes: at, damage: `frame at offset ${at} needs ${length} payload bytes, ${buf.length - at - FRAME_HEADER_BYTES} are there` };
     const payload = buf.subarray(at + FRAME_HEADER_BYTES, end);
     if (crc32(payload) !== sum) return { values, goodBytes: at, damage: `CRC mismatch in the frame at offset ${at}` };

@@ -15,6 +15,7 @@ import { constants, mkdirSync, openSync, closeSync, fsyncSync, readdirSync, read
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Code, WorkdError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 import { encodeFrame, scanFrames } from './frames.js';
 import { killPoint } from './kill-points.js';
 import { lockStateDir, type StateLock } from './lock.js';
@@ -27,7 +28,9 @@ export interface StateChange {
 }
 
 export interface StoreOptions {
-  /** Compact when the journal holds more than this many bytes and more than `compactRatio` × the live records. */
+  /** Largest encoded commit (limits.ts stateMaxCommitBytes). */
+  readonly maxCommitBytes?: number;
+  /** Compact when the journal holds more than this many bytes (limits.ts stateCompactMinBytes) and more than `compactRatio` × the last snapshot. */
   readonly compactMinBytes?: number;
   readonly compactRatio?: number;
   /** Told about a damaged tail dropped on open, and about compactions. */
@@ -49,8 +52,6 @@ export interface StoreStats {
 
 const FORMAT = 'workd-state';
 const VERSION = 1;
-// limit: the journal size below which it is never compacted
-export const COMPACT_MIN_BYTES = 64 * 1024 * 1024;
 const SNAPSHOT_CHUNK_RECORDS = 1024;
 
 type Header = { format: string; version: number; generation: number; file: 'journal' | 'snapshot' };
@@ -215,7 +216,7 @@ export class StateStore {
     const disk: DiskChange[] = changes.map((c) => (c.value === undefined ? [c.kind, c.id] : [c.kind, c.id, c.value]));
     let frame: Buffer;
     try {
-      frame = encodeFrame(disk);
+      frame = encodeFrame(disk, this.options.maxCommitBytes ?? DEFAULT_LIMITS.stateMaxCommitBytes);
     } catch (err) {
       // Nothing changed: a value JSON cannot hold (a cycle, a frame over the limit).
       return Promise.reject(new WorkdError(Code.INVALID_ARGUMENT, `state change refused: ${(err as Error).message}`, { cause: err }));
@@ -320,7 +321,7 @@ export class StateStore {
   }
 
   private shouldCompact(): boolean {
-    const min = this.options.compactMinBytes ?? COMPACT_MIN_BYTES;
+    const min = this.options.compactMinBytes ?? DEFAULT_LIMITS.stateCompactMinBytes;
     const ratio = this.options.compactRatio ?? 4;
     return this.journalBytes > min && this.journalBytes > ratio * this.liveBytesEstimate;
   }
