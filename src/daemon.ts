@@ -7,7 +7,8 @@ import { parseListen, type Config } from './config.js';
 import { createAdminService } from './cri/admin.js';
 import { startDownstream } from './cri/downstream/index.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
-import { RUNTIME_UNIMPLEMENTED, createRuntimeService, createRuntimeStreams, stopAllContainers, type RuntimeDeps } from './cri/runtime/index.js';
+import { RUNTIME_UNIMPLEMENTED, createRuntimeService, createRuntimeStreams, type RuntimeDeps } from './cri/runtime/index.js';
+import { startGuest } from './cri/runtime/container-start.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import { LogLevels, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
@@ -21,6 +22,7 @@ import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
 import { checkStateDir, listening } from './util/startup-checks.js';
 import { openNodeState } from './state/node-state.js';
+import { PodCommitter, restorePods } from './state/pod-records.js';
 import type { StateStore } from './state/store.js';
 import { createExecutor } from './wasm/executor.js';
 
@@ -49,7 +51,7 @@ export interface Daemon {
   readonly pool: PodPool;
   readonly state: StateStore;
   readonly ready: ReadyInfo;
-  /** Stops accepting CRI calls, stops running containers, closes every part (idempotent). */
+  /** Stops accepting CRI calls, drains, closes every part (idempotent). Running containers stay recorded RUNNING. */
   close(): Promise<void>;
 }
 
@@ -105,8 +107,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     metrics.sources.containersByState = () => containersByState(pool);
     metrics.sources.executor = () => executorReading(executor);
     metrics.sources.containers = () => containerReadings(pool, executor);
-    // The state store's commit hook goes here (src/pods/records.ts Commit); without it, state lives in memory.
-    const lifecycle = new Lifecycle(pool);
+    // Every verb's changes are durable before it answers (src/state/pod-records.ts).
+    const committer = new PodCommitter(state);
+    const lifecycle = new Lifecycle(pool, committer.commit);
     const deps: RuntimeDeps = {
       pool,
       lifecycle,
@@ -120,12 +123,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       prepared: new Map(),
       callStats: () => callStats,
     };
-    started.push({ name: 'containers', close: () => stopAllContainers(deps, 2000) });
+    // A planned shutdown is not a stop: once the CRI and the data plane have drained, nothing more is
+    // recorded, so the containers stay RUNNING on disk and the next daemon serves them again.
+    started.push({ name: 'containers', close: async () => committer.freeze() });
     // A removed image has no container (RemoveImage refuses one in use), so its compiled module can go.
     store.onRemove((imageId) => {
       deps.prepared.delete(imageId);
       executor.evict(imageId);
     });
+
+    const restored = await restorePods(state, { pool, log, serve: (c) => startGuest(deps, c), concurrency: config.limits.stateRestoreConcurrency });
+    log.info(restored, 'restored pod sandboxes and containers from the state store');
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await listening('the data plane (gRPC over HTTP/2, TCP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
