@@ -154,12 +154,6 @@ async function main(): Promise<void> {
       }
     }));
     const sweepMs = performance.now() - sweepStart;
-    {
-      const t = performance.now();
-      let k = 0;
-      await Promise.all(Array.from({ length: 32 }, async () => { while (k < have) { k++; await echo(data, 'x'); } }));
-      console.log(`second sweep ${(performance.now() - t).toFixed(0)} ms`);
-    }
     const servedMs = performance.now() - t0;
     data.close();
     cri = criClient(d.criSocket);
