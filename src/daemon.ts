@@ -132,7 +132,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       executor.evict(imageId);
     });
 
-    const restored = await restorePods(state, { pool, log, serve: (c) => startGuest(deps, c), concurrency: config.limits.stateRestoreConcurrency });
+    const restored = await restorePods(state, { pool, log, serve: (c, o) => startGuest(deps, c, o), concurrency: config.limits.stateRestoreConcurrency });
     log.info(restored, 'restored pod sandboxes and containers from the state store');
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.

@@ -85,16 +85,17 @@ function confirmedState(s: ContainerState): ContainerState {
 export interface RestoreDeps {
   readonly pool: PodPool;
   readonly log: Logger;
-  /** Starts a restored RUNNING container's guest and publishes it (container-start.ts startGuest). */
-  readonly serve: (container: Container) => Promise<void>;
+  /** Starts a restored RUNNING container's guest and publishes it (container-start.ts startGuest); `restored` skips the start probe. */
+  readonly serve: (container: Container, opts: { readonly restored: boolean }) => Promise<void>;
   /** Guests started at once (limits.ts stateRestoreConcurrency). */
   readonly concurrency: number;
 }
 
 /**
  * Loads every recorded sandbox, container and counter into the (empty) pool, then
- * starts the guests of the RUNNING containers, `concurrency` at a time (each
- * image is compiled once, by the first of its containers). A container whose guest
+ * starts the guests of the RUNNING containers, `concurrency` at a time. Each image is
+ * compiled once, by the first of its containers; the first container of each image and
+ * options runs the executor's start probe, and the others skip it once that passed. A container whose guest
  * cannot start again (its image was removed by hand, its module no longer loads) is
  * recorded EXITED with reason RestoreFailed and its cause, so the kubelet sees an exit
  * it can act on instead of a RUNNING container that answers nothing.
@@ -126,25 +127,42 @@ export async function restorePods(store: StateStore, d: RestoreDeps): Promise<Re
   }
   if (orphans.length > 0) await store.commit(orphans);
 
+  // One full start (with the executor's probe instantiation) per distinct image and options: it proves that
+  // this workd still links and initialises the module; the others of the group then skip the probe.
+  const keyOf = ({ record: r }: Container) => JSON.stringify([r.imageId, r.memoryLimitBytes ?? 0, r.env, r.args]);
+  const groups = new Map<string, Container[]>();
+  for (const c of running) {
+    const key = keyOf(c);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(c);
+  }
   let served = 0;
   const exited: StateChange[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < running.length) {
-      const container = running[next++]!;
-      try {
-        await d.serve(container);
-        served++;
-      } catch (err) {
-        const cause = (err as { cause?: unknown }).cause ?? err;
-        const message = `workd restarted and could not serve the container again: ${cause instanceof Error ? cause.message : String(cause)}`;
-        d.log.error({ container: container.id, err: cause }, 'restore: a RUNNING container could not be served again; it is now EXITED');
-        container.record = { ...container.record, state: ContainerState.Exited, finishedAt: nowNanos(), exitCode: 1, reason: 'RestoreFailed', message };
-        exited.push({ kind: CONTAINER_KIND, id: container.id, value: container.record });
+  const serveAll = async (list: readonly Container[], restored: (c: Container) => boolean) => {
+    let next = 0;
+    const lane = async () => {
+      while (next < list.length) {
+        const container = list[next++]!;
+        try {
+          await d.serve(container, { restored: restored(container) });
+          served++;
+        } catch (err) {
+          const cause = (err as { cause?: unknown }).cause ?? err;
+          const message = `workd restarted and could not serve the container again: ${cause instanceof Error ? cause.message : String(cause)}`;
+          d.log.error({ container: container.id, err: cause }, 'restore: a RUNNING container could not be served again; it is now EXITED');
+          container.record = { ...container.record, state: ContainerState.Exited, finishedAt: nowNanos(), exitCode: 1, reason: 'RestoreFailed', message };
+          exited.push({ kind: CONTAINER_KIND, id: container.id, value: container.record });
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(d.concurrency, list.length) }, lane));
   };
-  await Promise.all(Array.from({ length: Math.min(d.concurrency, running.length) }, lane));
+  const firsts = [...groups.values()].map((g) => g[0]!);
+  await serveAll(firsts, () => false);
+  // A group whose first failed gets the full start for each of its containers, so each fails (or not) on its own.
+  const proven = new Set(firsts.filter((c) => c.state === ContainerState.Running).map(keyOf));
+  await serveAll([...groups.values()].flatMap((g) => g.slice(1)), (c) => proven.has(keyOf(c)));
   if (exited.length > 0) await store.commit(exited);
   return { sandboxes, containers, served, failed: exited.length, ms: performance.now() - t0 };
 }

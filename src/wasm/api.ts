@@ -119,6 +119,11 @@ export interface StartOptions {
   readonly logPath?: string;
   /** The pod's log directory: the log file must stay inside it (log-path.ts). Default: the file's own directory. */
   readonly logDirectory?: string;
+  /**
+   * A container a restarted daemon serves again: it passed its start probe in an earlier run with this
+   * same image and options, so the probe's instantiation is skipped (10,000 of them would take seconds).
+   */
+  readonly restored?: boolean;
 }
 
 /** The running side of one container. */

@@ -121,13 +121,18 @@ export class Container implements ContainerRuntime, PoolClient {
     };
   }
 
-  /** Creates the log file, then instantiates once (through the pool) to prove the module links and initialises. */
-  async probe(): Promise<GuestResult> {
+  /**
+   * Creates the log file, then instantiates once (through the pool) to prove the module links and initialises.
+   * `instantiate` false (a container restored after a daemon restart, which passed this probe with the same
+   * content-addressed image and options before) only creates the log: its first call instantiates as usual.
+   */
+  async probe(instantiate = true): Promise<GuestResult> {
     try {
       await this.log?.create();
     } catch (err) {
       return failure(Code.FAILED_PRECONDITION, `cannot create the container log ${this.log?.path}: ${(err as Error).message}`);
     }
+    if (!instantiate) return { status: Code.OK, message: '', trailers: [] };
     const r = await this.pool.submit(this, '', new Uint8Array(0), [], 0, undefined);
     // The probe is the container's initialisation, not one of its calls (its CPU and memory do count).
     this.callsCompleted = 0;

@@ -120,7 +120,7 @@ class WorkerExecutor implements Executor {
     });
     this.stopped.delete(o.containerId);
     this.containers.set(o.containerId, container);
-    const probe = await container.probe();
+    const probe = await container.probe(!o.restored);
     if (probe.status !== Code.OK) {
       await container.discard();
       this.stopped.delete(o.containerId);

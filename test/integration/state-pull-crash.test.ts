@@ -41,7 +41,7 @@ test('kill -9 during PullImage: after restart the image is whole or absent, no h
     // Time one pull, then kill at moments spread over that span (and a little past it).
     let pullMs = 0;
     {
-      const d = await startDaemon({ stateDir: join(dir, 'timing') });
+      const d = await startDaemon({ stateDir: join(dir, 'timing'), args: ['--plaintext'] });
       const cri = criClient(d.criSocket);
       const t0 = performance.now();
       await cri.image.PullImage!({ image: { image: ref } });
@@ -51,7 +51,7 @@ test('kill -9 during PullImage: after restart the image is whole or absent, no h
     }
     let absent = 0;
     for (const fraction of [0.05, 0.25, 0.5, 0.75, 0.95, 1.1]) {
-      const d = await startDaemon({ stateDir, logLevel: 'info' });
+      const d = await startDaemon({ stateDir, logLevel: 'info', args: ['--plaintext'] });
       const cri = criClient(d.criSocket);
       const pull = cri.image.PullImage!({ image: { image: ref } }).catch(() => undefined);
       await new Promise((r) => setTimeout(r, fraction * pullMs));
@@ -60,7 +60,7 @@ test('kill -9 during PullImage: after restart the image is whole or absent, no h
       cri.close();
       assert.equal((await d.stop()).signal, 'SIGKILL');
 
-      const r = await startDaemon({ stateDir, logLevel: 'info' });
+      const r = await startDaemon({ stateDir, logLevel: 'info', args: ['--plaintext'] });
       const rc = criClient(r.criSocket);
       try {
         const listed = (await rc.image.ListImages!({})).images as Array<{ id: string }>;

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, containerConfig, podConfig, type Msg } from '../helpers/cri-client.js';
@@ -54,6 +55,30 @@ test('kill -9: the restarted daemon lists every pod and container as last confir
     assert.ok(n(next.pod) > Math.max(...[running, stopped, notReady, removed].map((p) => n(p.pod)), n(createdPod)), `${next.pod} reuses no N`);
     assert.ok(![running, stopped, notReady, removed].some((p) => p.container === next.container));
     assert.match(next.container, /^[0-9a-f]{64}$/);
+  } finally {
+    await node.close();
+  }
+});
+
+test('a RUNNING container that cannot be served again after a restart is reported EXITED with reason RestoreFailed', async () => {
+  const node = new Node(built);
+  try {
+    await node.start();
+    const { container } = await node.runPod('lost');
+    await node.kill();
+    // The image's blobs removed by hand while the daemon was down: the image store forgets the image.
+    const blobs = join(node.stateDir, 'images', 'blobs', 'sha256');
+    for (const f of readdirSync(blobs)) rmSync(join(blobs, f));
+    const cri = await node.start();
+    const st = (await cri.runtime.ContainerStatus!({ container_id: container })).status;
+    assert.equal(st.state, 'CONTAINER_EXITED');
+    assert.equal(st.reason, 'RestoreFailed');
+    assert.equal(st.exit_code, 1);
+    assert.match(st.message, /could not serve the container again: .*image/);
+    // Recorded: the next daemon reports the same exit.
+    await node.kill();
+    const again = (await (await node.start()).runtime.ContainerStatus!({ container_id: container })).status;
+    assert.equal(again.finished_at, st.finished_at);
   } finally {
     await node.close();
   }

@@ -47,9 +47,9 @@ class StartFailure extends Error {
 /**
  * Starts a container's guest and publishes it in the component map. Used by
  * StartContainer, and by the state store to serve a recorded RUNNING container
- * again after a daemon restart. Throws StartFailure.
+ * again after a daemon restart (`restored`: its start probe passed in the earlier run). Throws StartFailure.
  */
-export async function startGuest(d: RuntimeDeps, container: Container): Promise<void> {
+export async function startGuest(d: RuntimeDeps, container: Container, opts: { restored?: boolean } = {}): Promise<void> {
   const c = container.record;
   let reason = 'StartError';
   try {
@@ -74,6 +74,7 @@ export async function startGuest(d: RuntimeDeps, container: Container): Promise<
       },
       logPath: c.logPath === '' ? undefined : c.logPath,
       logDirectory: container.sandbox.record.logDirectory,
+      restored: opts.restored,
     });
     container.runtime = runtime;
     d.pool.publish(container, runtime, descriptorSet);
