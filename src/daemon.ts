@@ -18,7 +18,6 @@ import { PodPool } from './pods/pod-pool.js';
 import { Lifecycle } from './pods/runner.js';
 import type { CallStats } from './dataplane/call-stats.js';
 import { startDataPlane } from './dataplane/server.js';
-import { startHttp3 } from './dataplane/http3/listener.js';
 import { openImageStore } from './images/image-store.js';
 import { checkStateDir, listening } from './util/startup-checks.js';
 import { openNodeState } from './state/node-state.js';
@@ -136,17 +135,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log.info(restored, 'restored pod sandboxes and containers from the state store');
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
-    const dataPlane = await listening('the data plane (gRPC over HTTP/2, TCP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
+    const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
-    started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
-    // HTTP/3 on UDP, same port number, same gRPC handler and TLS identity (h3 has no cleartext form).
-    if (config.dataplane.http3 && dataPlane.tls) {
-      const h3 = await listening('the data plane (gRPC over HTTP/3, UDP)', `${dataPlane.host}:${dataPlane.tcpPort}`, startHttp3({ config: config.dataplane, handler: dataPlane.handler, host: dataPlane.host, port: dataPlane.tcpPort, certPem: dataPlane.tls.cert, keyPem: dataPlane.tls.key, log, limits: config.limits }));
-      dataPlane.advertiseHttp3(h3.udpPort);
-      started.push({ name: 'http3', info: { udpPort: h3.udpPort }, close: () => h3.close(2000) });
-      metrics.sources.quicConnections = () => h3.connections;
-    }
+    started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, udpPort: dataPlane.udpPort ?? 0, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
+    if (dataPlane.udpPort !== undefined) metrics.sources.quicConnections = () => dataPlane.connections().http3;
 
     if (config.metrics.listen !== '') {
       const ms = await listening('the metrics listener', config.metrics.listen, startMetricsServer({ listen: config.metrics.listen, metrics, levels, log: levels.for('metrics') }));

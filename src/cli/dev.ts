@@ -75,7 +75,8 @@ export async function dev(flags: DevFlags, out: (s: string) => void = (s) => pro
     limits: cfg.limits,
     onCallFinished,
   });
-  const host = plane.host.includes(':') ? `[${plane.host === '::' ? '::1' : plane.host}]` : plane.host === '0.0.0.0' ? '127.0.0.1' : plane.host;
+  const bound = plane.listeners()[0]!.host;
+  const host = bound.includes(':') ? `[${bound === '::' ? '::1' : bound}]` : bound === '0.0.0.0' ? '127.0.0.1' : bound;
   const address = `${host}:${plane.tcpPort}`;
 
   let loading: Promise<void> = Promise.resolve();

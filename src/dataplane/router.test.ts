@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, WorkdError } from '../errors.js';
-import { hostOf, pickContainer, Router } from './router.js';
+import { hostOf } from './authority.js';
+import { pickContainer, Router } from './router.js';
 import { JsRuntime, StaticRouteTable } from '../../test/helpers/static-routes.js';
 import type { VersionRoute } from '../pods/routing.js';
 

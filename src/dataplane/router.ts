@@ -9,6 +9,7 @@
 import semver from 'semver';
 import { Code, WorkdError } from '../errors.js';
 import type { RoutableContainer, RouteTable, VersionRoute } from '../pods/routing.js';
+import { hostOf } from './authority.js';
 
 const RANGE_CACHE_MAX = 256;
 
@@ -97,17 +98,4 @@ export function pickContainer(vr: VersionRoute): RoutableContainer | undefined {
   }
   vr.cursor = best + 1 === n ? 0 : best + 1;
   return list[best];
-}
-
-export function hostOf(authority: string): string {
-  let host = authority;
-  if (host.charCodeAt(0) === 91 /* '[' */) {
-    const close = host.indexOf(']');
-    host = close > 0 ? host.slice(1, close) : host;
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon >= 0 && host.indexOf(':') === colon) host = host.slice(0, colon);
-  }
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  return host.toLowerCase();
 }

@@ -298,7 +298,7 @@ describe('listening', () => {
   test('[::]:0 picks a free port and serves IPv4 and IPv6 clients (dual stack); close ends lingering streams after the grace period', async () => {
     const ds = await startDataPlane({ config: { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: true }, routes, log: createLogger('silent'), stateDir: dir, limits: DEFAULT_LIMITS });
     assert.ok(ds.tcpPort > 0);
-    assert.equal(ds.host, '::');
+    assert.deepEqual(ds.listeners().map((l) => l.host), ['::']);
     const lingering: http2.ClientHttp2Session[] = [];
     for (const host of ['127.0.0.1', '[::1]']) {
       const s = http2.connect(`http://${host}:${ds.tcpPort}`);
@@ -318,16 +318,49 @@ describe('listening', () => {
 });
 
 describe('HTTP/3 advertisement', () => {
-  test('alt-svc names the HTTP/3 port on every response once advertised, and is gone when withdrawn', async () => {
+  test('with TLS, HTTP/3 listens at the TCP port number and alt-svc names it on every response; h2c has neither', async () => {
     const body = encodeMessage(echo.requestSerialize({ text: 'alt' }));
     const path = { ':path': '/foo.Bar/Echo', ':authority': 'example.com' };
+    assert.equal(dp.udpPort, undefined);
     assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], undefined);
-    dp.advertiseHttp3(4433);
-    assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], 'h3=":4433"');
-    const err = await rawRequest(await session(), { ...path, ':path': '/foo.Nope/Echo' }, body);
-    assert.equal(err.headers['alt-svc'], 'h3=":4433"', 'trailers-only answers carry it too');
-    dp.advertiseHttp3(undefined);
-    assert.equal((await rawRequest(await session(), path, body)).headers['alt-svc'], undefined);
+    const tdir = await mkdtemp(join(tmpdir(), 'workd-dp-tls-'));
+    const tp = await startDataPlane({ config: { ...defaultConfig().dataplane, listen: '127.0.0.1:0' }, routes, log: createLogger('silent'), stateDir: tdir, limits: DEFAULT_LIMITS });
+    const s = http2.connect(`https://127.0.0.1:${tp.tcpPort}`, { rejectUnauthorized: false });
+    s.on('error', () => {});
+    try {
+      assert.equal(tp.udpPort, tp.tcpPort);
+      assert.equal((await rawRequest(s, path, body)).headers['alt-svc'], `h3=":${tp.udpPort}"`);
+      const err = await rawRequest(s, { ...path, ':path': '/foo.Nope/Echo' }, body);
+      assert.equal(err.headers['alt-svc'], `h3=":${tp.udpPort}"`, 'trailers-only answers carry it too');
+    } finally {
+      s.destroy();
+      await tp.close(100);
+      await rm(tdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('listeners added and removed at run time', () => {
+  test('a second address serves the same routes; removing it closes only it', async () => {
+    const body = encodeMessage(echo.requestSerialize({ text: 'second' }));
+    const path = { ':path': '/foo.Bar/Echo', ':authority': 'example.com' };
+    const added = await dp.addListener('127.0.0.2:0');
+    assert.equal(added.host, '127.0.0.2');
+    assert.deepEqual(dp.listeners().map((l) => l.address), ['127.0.0.1:0', '127.0.0.2:0']);
+    await assert.rejects(dp.addListener('127.0.0.2:0'), /already listens/);
+    const s = http2.connect(`http://127.0.0.2:${added.tcpPort}`);
+    s.on('error', () => {});
+    assert.equal(grpcStatus(await rawRequest(s, path, body)).code, 0);
+    assert.ok(dp.connections().http2 >= 1);
+    s.close();
+    await dp.removeListener('127.0.0.2:0', 100);
+    assert.deepEqual(dp.listeners().map((l) => l.address), ['127.0.0.1:0']);
+    await assert.rejects(dp.removeListener('127.0.0.2:0'), /does not listen/);
+    await assert.rejects(dp.removeListener('127.0.0.1:0'), /configured listener/);
+    const gone = http2.connect(`http://127.0.0.2:${added.tcpPort}`);
+    await new Promise<void>((resolve) => gone.once('error', () => resolve()));
+    gone.destroy();
+    assert.equal(grpcStatus(await rawRequest(await session(), path, body)).code, 0, 'the configured listener still serves');
   });
 });
 

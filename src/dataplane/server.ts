@@ -1,16 +1,19 @@
-// The data plane: one gRPC server for every running component, on one port.
-// Wires the router, the built-in services and the shared gRPC handler to the
-// HTTP/2 listener; the HTTP/3 listener attaches to the same handler.
+// The data plane: one gRPC server for every running component. The one
+// assembly: TLS identity, router, built-in services and the shared gRPC
+// handler, and every listener (HTTP/2 on TCP and HTTP/3 on UDP per address:
+// the configured one, and any added at run time), with their shutdown.
 import { parseListen, type Config } from '../config.js';
 import type { Logger } from '../observability/log.js';
 import type { RouteTable } from '../pods/routing.js';
 import { createBuiltins } from './builtin/index.js';
 import { CallStats } from './call-stats.js';
-import { createGrpcHandler, type GrpcHandler, type GrpcHandlerOptions } from './grpc/handler.js';
-import { listenHttp2 } from './http2/listener.js';
+import { Code, failedPrecondition, notFound, unavailable, WorkdError } from '../errors.js';
+import { createGrpcHandler, type GrpcHandlerOptions } from './grpc/handler.js';
+import { listenHttp2, type Http2Listener } from './http2/listener.js';
+import { startHttp3, type Http3Server } from './http3/listener.js';
 import type { Limits } from '../limits.js';
 import { Router } from './router.js';
-import { loadTlsIdentity, type TlsIdentity } from './tls.js';
+import { loadTlsIdentity } from './tls.js';
 
 export interface DataPlaneOptions {
   readonly config: Config['dataplane'];
@@ -25,25 +28,44 @@ export interface DataPlaneOptions {
   readonly onCallFinished?: GrpcHandlerOptions['onCallFinished'];
 }
 
-export interface DataPlane {
-  /** The TCP port HTTP/2 listens on (the configured one, or the one picked for `:0`). */
-  readonly tcpPort: number;
-  /** The host the listener is bound to (`::` = dual stack). */
+/** One address the data plane serves: HTTP/2 on TCP and, with TLS and HTTP/3 on, HTTP/3 on UDP at the same port number. */
+export interface DataPlaneListener {
+  /** The address as asked for (`HOST:PORT`); removeListener takes it. */
+  readonly address: string;
+  /** Bound host (`::` = dual stack). */
   readonly host: string;
-  /** The TLS identity in use; undefined with `plaintext` (h2c). HTTP/3 reuses it. */
-  readonly tls: TlsIdentity | undefined;
-  /** The shared gRPC handler; HTTP/3 attaches its streams to it. */
-  readonly handler: GrpcHandler;
+  readonly tcpPort: number;
+  /** undefined when HTTP/3 is off (config, or h2c). */
+  readonly udpPort: number | undefined;
+}
+
+export interface DataPlane {
+  /** The configured listener's TCP port (the one picked for `:0`). */
+  readonly tcpPort: number;
+  /** The configured listener's UDP (HTTP/3) port, when HTTP/3 serves. */
+  readonly udpPort: number | undefined;
+  /** The certificate in use (generated or configured); undefined with h2c. */
+  readonly tls: { readonly certPath: string; readonly selfSigned: boolean } | undefined;
   /** Finished guest calls by domain, service, method and code (metrics read it). */
   readonly stats: CallStats;
-  /** Advertise HTTP/3 on UDP `port` (`alt-svc: h3=":port"`) on every response, or stop with undefined. */
-  advertiseHttp3(port: number | undefined): void;
-  /** GOAWAY, let in-flight calls finish for up to graceMs (default 5 s), then close what is left. */
+  /** Every address served now, the configured one first. */
+  listeners(): DataPlaneListener[];
+  /** Starts serving another address (e.g. a pod's own IP) with the same handler, TLS and limits. */
+  addListener(address: string): Promise<DataPlaneListener>;
+  /** Stops serving an address added with addListener: GOAWAY, in-flight calls finish for up to graceMs. */
+  removeListener(address: string, graceMs?: number): Promise<void>;
+  /** Open connections, by transport, over every listener, and HTTP/3 connections accepted since start. */
+  connections(): { http2: number; http3: number; http3Accepted: number };
+  /** GOAWAY everywhere, let in-flight calls finish for up to graceMs (default 5 s), then close what is left. */
   close(graceMs?: number): Promise<void>;
 }
 
+interface Served extends DataPlaneListener {
+  readonly h2: Http2Listener;
+  readonly h3: Http3Server | undefined;
+}
+
 export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane> {
-  const { host, port } = parseListen(opts.config.listen);
   const tls = opts.config.plaintext
     ? undefined
     : await loadTlsIdentity({ tlsCert: opts.config.tlsCert, tlsKey: opts.config.tlsKey, stateDir: opts.stateDir, log: opts.log });
@@ -58,32 +80,75 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     builtins: builtins.methods,
     onCallFinished: opts.onCallFinished,
   });
-  const listener = await listenHttp2({
-    handler,
-    host,
-    port,
-    tls: tls && { cert: tls.cert, key: tls.key },
-    log: opts.log,
-    limits: opts.limits,
-  });
-  opts.log.info(
-    { listen: `${host.includes(':') ? `[${host}]` : host}:${listener.port}`, protocol: tls ? 'h2' : 'h2c', certPath: tls?.certPath },
-    'data plane listening',
-  );
+  // HTTP/3 has no cleartext form: it needs the TLS identity.
+  const http3 = opts.config.http3 && tls !== undefined;
+  const served = new Map<string, Served>();
+
+  async function listen(address: string): Promise<Served> {
+    const { host, port } = parseListen(address);
+    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, log: opts.log, limits: opts.limits });
+    let h3: Http3Server | undefined;
+    if (http3) {
+      try {
+        // The same port number as TCP, so `alt-svc: h3=":PORT"` names both.
+        h3 = await startHttp3({ handler, host, port: h2.port, certPem: tls.cert, keyPem: tls.key, log: opts.log, limits: opts.limits });
+      } catch (err) {
+        await h2.close(0);
+        throw err;
+      }
+    }
+    const shown = `${host.includes(':') ? `[${host}]` : host}:${h2.port}`;
+    opts.log.info({ listen: shown, protocol: tls ? (h3 ? 'h2+h3' : 'h2') : 'h2c', certPath: tls?.certPath }, 'data plane listening');
+    return { address, host, tcpPort: h2.port, udpPort: h3?.udpPort, h2, h3 };
+  }
+
+  async function unlisten(s: Served, graceMs: number): Promise<void> {
+    await Promise.all([s.h2.close(graceMs), s.h3?.close(graceMs)]);
+  }
+
+  const first = await listen(opts.config.listen);
+  served.set(first.address, first);
+  // Clients learn of HTTP/3 from the first HTTP/2 answer (RFC 7838); per-pod listeners share the port number.
+  if (first.udpPort !== undefined) handler.setResponseField('alt-svc', `h3=":${first.udpPort}"`);
+
   let closed: Promise<void> | undefined;
+  const view = ({ address, host, tcpPort, udpPort }: Served): DataPlaneListener => ({ address, host, tcpPort, udpPort });
   return {
-    tcpPort: listener.port,
-    host,
-    tls,
-    handler,
+    tcpPort: first.tcpPort,
+    udpPort: first.udpPort,
+    tls: tls && { certPath: tls.certPath, selfSigned: tls.selfSigned },
     stats,
-    advertiseHttp3(udpPort) {
-      handler.setResponseField('alt-svc', udpPort === undefined ? undefined : `h3=":${udpPort}"`);
+    listeners: () => [...served.values()].map(view),
+    async addListener(address) {
+      if (closed) throw unavailable('the data plane is shut down');
+      if (served.has(address)) throw new WorkdError(Code.ALREADY_EXISTS, `the data plane already listens on ${address}`);
+      const s = await listen(address);
+      served.set(address, s);
+      return view(s);
+    },
+    async removeListener(address, graceMs = 5000) {
+      const s = served.get(address);
+      if (s === undefined) throw notFound(`the data plane does not listen on ${address}`);
+      if (s === first) throw failedPrecondition(`${address} is the configured listener; it closes with the data plane`);
+      served.delete(address);
+      await unlisten(s, graceMs);
+    },
+    connections() {
+      let http2 = 0;
+      let http3Count = 0;
+      let http3Accepted = 0;
+      for (const s of served.values()) {
+        http2 += s.h2.connections;
+        http3Count += s.h3?.connections ?? 0;
+        http3Accepted += s.h3?.accepted ?? 0;
+      }
+      return { http2, http3: http3Count, http3Accepted };
     },
     close(graceMs = 5000) {
       closed ??= (async () => {
         builtins.health.close();
-        await listener.close(graceMs);
+        await Promise.all([...served.values()].map((s) => unlisten(s, graceMs)));
+        served.clear();
       })();
       return closed;
     },

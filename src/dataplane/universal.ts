@@ -84,8 +84,8 @@ export interface UniversalResponse {
   sendTrailers(trailers: OutgoingFields): void;
   /** One HEADERS frame with END_STREAM (gRPC "Trailers-Only", or a plain HTTP error). */
   sendTrailersOnly(status: number, headers: OutgoingFields): void;
-  /** Abruptly end the stream (RST_STREAM / RESET_STREAM) with an HTTP/2-style error code. */
-  reset(code: number): void;
+  /** Abruptly end the stream (RST_STREAM / RESET_STREAM), saying why. */
+  reset(reason: ResetReason): void;
 }
 
 /** The one gRPC handler both adapters attach to. */
@@ -99,11 +99,23 @@ export interface UniversalHandler {
   readonly active: number;
 }
 
-/** HTTP/2 error codes, used by `reset` on both transports (HTTP/3 maps them to its own). */
-export const ResetCode = {
-  NO_ERROR: 0x0,
-  PROTOCOL_ERROR: 0x1,
-  INTERNAL_ERROR: 0x2,
-  CANCEL: 0x8,
-  ENHANCE_YOUR_CALM: 0xb,
+/**
+ * Why the server resets a stream, in no transport's terms: each adapter maps
+ * it to its own code (HTTP/2 RST_STREAM codes in http2/adapter.ts, HTTP/3
+ * codes in http3/request-stream.ts).
+ */
+export const ResetReason = {
+  /** The answer is complete and the rest of the request is not wanted. */
+  Done: 0,
+  /** The server gave up on the call (deadline, shutdown). */
+  Cancel: 1,
+  /** Refused before any processing: the client may retry elsewhere. */
+  Refused: 2,
+  /** The peer sends more than the server will take. */
+  ExcessiveLoad: 3,
+  /** The request broke the protocol. */
+  Protocol: 4,
+  /** The server failed. */
+  Internal: 5,
 } as const;
+export type ResetReason = (typeof ResetReason)[keyof typeof ResetReason];

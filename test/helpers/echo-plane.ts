@@ -3,20 +3,18 @@
 // the real shared gRPC layer, the real QUIC transport, a self-signed
 // certificate generated the way the daemon does. For the HTTP/3 integration
 // tests and the benchmark; the daemon-level tests use real guests instead.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defaultConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/observability/log.js';
 import { startDataPlane, type DataPlane } from '../../src/dataplane/server.js';
 import { StaticRouteTable } from './static-routes.js';
 import { echoDescriptorSet, echoRuntime } from '../fixtures/echo/echo.js';
-import { startHttp3, type Http3Server } from '../../src/dataplane/http3/listener.js';
 import { withLimits, type LimitName } from '../../src/limits.js';
 
 export interface EchoPlane {
   readonly dp: DataPlane;
-  readonly h3: Http3Server;
   /** TCP and UDP port (the same number). */
   readonly port: number;
   readonly certPem: Buffer;
@@ -38,28 +36,20 @@ export async function startEchoPlane(opts: { limits?: Partial<Record<LimitName, 
     routes.add(domain, 'foo.Bar', { id, version: '1.0.0', runtime: echoRuntime(id, '', { onCancelled: () => cancelled++ }), descriptorSet: set });
   }
   const log = opts.log ?? createLogger('silent');
-  const config = { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: false };
+  const config = { ...defaultConfig().dataplane, listen: '[::]:0', plaintext: false, http3: true };
   const limits = withLimits({ maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024, ...opts.limits });
   const dp = await startDataPlane({ config, routes, log, stateDir: dir, limits });
-  const tls = dp.tls!;
-  let h3: Http3Server;
-  try {
-    h3 = await startHttp3({ config, handler: dp.handler, port: dp.tcpPort, certPem: tls.cert, keyPem: tls.key, log, limits });
-  } catch (err) {
-    await dp.close(0);
-    throw err;
-  }
-  dp.advertiseHttp3(h3.udpPort);
+  const certPath = dp.tls!.certPath;
+  const certPem = await readFile(certPath);
+  const keyPem = await readFile(join(dirname(certPath), 'key.pem'));
   return {
     dp,
-    h3,
-    port: h3.udpPort,
-    certPem: tls.cert,
-    keyPem: tls.key,
-    certPath: tls.certPath,
+    port: dp.udpPort!,
+    certPem,
+    keyPem,
+    certPath,
     cancelled: () => cancelled,
     async close() {
-      await h3.close(200);
       await dp.close(200);
       await rm(dir, { recursive: true, force: true });
     },

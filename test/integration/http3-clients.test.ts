@@ -18,7 +18,6 @@ import { startHttp3, type Http3Server } from '../../src/dataplane/http3/listener
 import { echo } from '../fixtures/echo/echo.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { createLogger } from '../../src/observability/log.js';
-import { defaultConfig } from '../../src/config.js';
 import type { UniversalHandler } from '../../src/dataplane/universal.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 
@@ -90,8 +89,7 @@ describe('gtlsclient (ngtcp2-client)', () => {
         };
       },
     };
-    const config = { ...defaultConfig().dataplane, listen: '[::]:0' };
-    const srv: Http3Server = await startHttp3({ config, handler, port: 0, certPem: plane.certPem, keyPem: plane.keyPem, log: createLogger('silent'), limits: DEFAULT_LIMITS });
+    const srv: Http3Server = await startHttp3({ host: '::', handler, port: 0, certPem: plane.certPem, keyPem: plane.keyPem, log: createLogger('silent'), limits: DEFAULT_LIMITS });
     try {
       const body = encodeMessage(Buffer.from('hello over h3'));
       const { fields, out, body: got } = await gtlsclient(srv.udpPort, '/foo.Bar/Echo', body, ['-n', '20']);

@@ -393,8 +393,8 @@ setInterval(() => {}, 1000);
       });
       assert.equal(opened, 'opened 1000');
       // The client's last handshake packets may still be on their way to the server.
-      for (let i = 0; i < 40 && small.h3.accepted < 1000; i++) await new Promise((res) => setTimeout(res, 50));
-      assert.equal(small.h3.accepted, 1000, 'the server accepted every connection');
+      for (let i = 0; i < 40 && small.dp.connections().http3Accepted < 1000; i++) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(small.dp.connections().http3Accepted, 1000, 'the server accepted every connection');
       // Abandon them all at once: no CONNECTION_CLOSE, the peer just goes silent.
       child.kill('SIGKILL');
       const c = await Http3Client.connect({ host: '127.0.0.1', port: small.port, servername: 'localhost' });
@@ -405,8 +405,8 @@ setInterval(() => {}, 1000);
         const r = await c.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: echoReq(`served ${calls}`) });
         assert.equal(echoText(r.response!), `served ${calls++}`);
         await new Promise((res) => setTimeout(res, 50));
-      } while (small.h3.connections > 1 && Date.now() < deadline);
-      assert.equal(small.h3.connections, 1, 'only the live connection is left');
+      } while (small.dp.connections().http3 > 1 && Date.now() < deadline);
+      assert.equal(small.dp.connections().http3, 1, 'only the live connection is left');
       c.close();
     } finally {
       await small.close();
@@ -435,7 +435,7 @@ describe('shutdown', () => {
     try {
       const inflight = c.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: echoReq('sleep:300') });
       await new Promise((r) => setTimeout(r, 50));
-      const closing = small.h3.close(5000);
+      const closing = small.dp.close(5000);
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(c.goawayId, 4, 'GOAWAY names the first stream not processed');
       const late = await c.unary({ authority: AUTH, path: '/foo.Bar/Echo', message: echoReq('late') });

@@ -3,7 +3,7 @@
 import { parseListen } from '../../config.js';
 import { Code, WorkdError } from '../../errors.js';
 import type { ClientCallOptions, ClientCallResult, GrpcTransport, TransportTarget } from './transport.js';
-import { hostOf } from '../router.js';
+import { hostOf } from '../authority.js';
 import { createLogger } from '../../observability/log.js';
 import { Http3Client } from '../http3/client.js';
 

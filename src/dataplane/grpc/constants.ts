@@ -11,6 +11,11 @@ export const HDR_MESSAGE = 'grpc-message';
 /** Request metadata that pins the component version (exact `1.2.3` or a semver range like `^1.2`). */
 export const HDR_VERSION = 'workd-version';
 
+/** `content-type` of the plain-text bodies of HTTP errors (405, 415, 431). */
+export const TEXT_PLAIN = 'text/plain; charset=utf-8';
+export const HDR_TE = 'te';
+export const TE_TRAILERS = 'trailers';
+
 /** The message encodings we decode and can produce, as advertised in grpc-accept-encoding. */
 export const ACCEPT_ENCODING = 'identity,deflate,gzip';
 

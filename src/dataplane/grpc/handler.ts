@@ -12,7 +12,7 @@ import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalReq
 import type { BuiltinMethods, BuiltinStream } from './builtin.js';
 import { ByteBudget } from './budget.js';
 import { accepts, compress, decompress, parseEncoding, type Encoding } from './compression.js';
-import { ACCEPT_ENCODING, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE } from './constants.js';
+import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_CONTENT_TYPE, TEXT_PLAIN, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE } from './constants.js';
 import { encodeMessage, MessageDecoder, type MessageSink } from './framing.js';
 import { requestMetadata } from './metadata.js';
 import { ResponseFields, ServerCall, type CallEnv } from './server-call.js';
@@ -73,7 +73,7 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
   }
 
   function plainHttpError(res: UniversalResponse, status: number, text: string, extra?: Record<string, string>): UniversalRequestBody {
-    res.sendHeaders(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
+    res.sendHeaders(status, { [HDR_CONTENT_TYPE]: TEXT_PLAIN, ...extra });
     res.sendData(Buffer.from(text + '\n'));
     res.sendTrailers({});
     return IGNORE_BODY;
@@ -91,8 +91,8 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
       if (req.method !== 'POST') {
         return plainHttpError(res, HTTP_METHOD_NOT_ALLOWED, `gRPC requires POST, not ${req.method}`, { allow: 'POST' });
       }
-      const ct = header(h, 'content-type');
-      if (ct === undefined || !ct.startsWith('application/grpc')) {
+      const ct = header(h, HDR_CONTENT_TYPE);
+      if (ct === undefined || !ct.startsWith(CONTENT_TYPE)) {
         return plainHttpError(res, HTTP_UNSUPPORTED_MEDIA_TYPE, `content-type ${ct === undefined ? '(none)' : JSON.stringify(ct)} is not application/grpc`);
       }
       if (ct.length > 16 && ct !== 'application/grpc+proto' && ct.charCodeAt(16) !== 59 /* ';' */) {

@@ -5,7 +5,7 @@
 import type { MetadataEntry } from '../../wasm/api.js';
 import { Code, WorkdError } from '../../errors.js';
 import type { OutgoingFields, UniversalResponse } from '../universal.js';
-import { ACCEPT_ENCODING, CONTENT_TYPE, HTTP_OK } from './constants.js';
+import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_ACCEPT_ENCODING, HDR_CONTENT_TYPE, HDR_ENCODING, HDR_MESSAGE, HDR_STATUS, HTTP_OK } from './constants.js';
 import { addMetadata, percentEncode } from './metadata.js';
 import type { Encoding } from './compression.js';
 import type { ByteBudget } from './budget.js';
@@ -15,7 +15,7 @@ export class ResponseFields {
   identity: OutgoingFields = {};
   gzip: OutgoingFields = {};
   deflate: OutgoingFields = {};
-  okTrailers: OutgoingFields = { 'grpc-status': '0' };
+  okTrailers: OutgoingFields = { [HDR_STATUS]: '0' };
   private extra: OutgoingFields = {};
 
   constructor() {
@@ -37,19 +37,19 @@ export class ResponseFields {
 
   /** Trailers-only: HTTP headers and status in one HEADERS frame. */
   trailersOnly(code: number, message: string, metadata?: readonly MetadataEntry[]): OutgoingFields {
-    const f: OutgoingFields = { ...this.extra, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING };
+    const f: OutgoingFields = { ...this.extra, [HDR_CONTENT_TYPE]: CONTENT_TYPE, [HDR_ACCEPT_ENCODING]: ACCEPT_ENCODING };
     if (metadata !== undefined) addMetadata(f, metadata);
-    f['grpc-status'] = String(code);
-    if (message !== '') f['grpc-message'] = percentEncode(message);
+    f[HDR_STATUS] = String(code);
+    if (message !== '') f[HDR_MESSAGE] = percentEncode(message);
     return f;
   }
 
   private rebuild(): void {
-    const base = { ...this.extra, 'content-type': CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING };
+    const base = { ...this.extra, [HDR_CONTENT_TYPE]: CONTENT_TYPE, [HDR_ACCEPT_ENCODING]: ACCEPT_ENCODING };
     this.identity = Object.freeze({ ...base }) as OutgoingFields;
-    this.gzip = Object.freeze({ ...base, 'grpc-encoding': 'gzip' }) as OutgoingFields;
-    this.deflate = Object.freeze({ ...base, 'grpc-encoding': 'deflate' }) as OutgoingFields;
-    this.okTrailers = Object.freeze({ 'grpc-status': '0' }) as OutgoingFields;
+    this.gzip = Object.freeze({ ...base, [HDR_ENCODING]: 'gzip' }) as OutgoingFields;
+    this.deflate = Object.freeze({ ...base, [HDR_ENCODING]: 'deflate' }) as OutgoingFields;
+    this.okTrailers = Object.freeze({ [HDR_STATUS]: '0' }) as OutgoingFields;
   }
 }
 
@@ -115,8 +115,8 @@ export abstract class ServerCall {
     }
     const t: OutgoingFields = {};
     if (metadata !== undefined) addMetadata(t, metadata);
-    t['grpc-status'] = String(code);
-    if (message !== '') t['grpc-message'] = percentEncode(message);
+    t[HDR_STATUS] = String(code);
+    if (message !== '') t[HDR_MESSAGE] = percentEncode(message);
     this.res.sendTrailers(t);
   }
 

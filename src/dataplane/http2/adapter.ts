@@ -13,15 +13,25 @@
 // `destroyed`. Whatever still throws inside a stream's callbacks (a bug of
 // ours) is caught here and ends that stream's connection only: nothing one
 // peer does may reach the process.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
+import { constants as http2constants, type IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
 import type { Logger } from '../../observability/log.js';
-import { AbortReason, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
+import { AbortReason, ResetReason, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 
 // ':status' is left out for 200: node fills it in (and copies the object, so shared frozen fields are safe).
 // `sendDate` is honoured by node (no Date header: gRPC has no use for it) but missing from its types.
 const RESPOND_STREAMING = { waitForTrailers: true, sendDate: false } as ServerStreamResponseOptions;
 const RESPOND_PLAIN = { sendDate: false } as ServerStreamResponseOptions;
 const RESPOND_END = { endStream: true, sendDate: false } as ServerStreamResponseOptions;
+
+/** The gRPC layer's reset reasons as HTTP/2 RST_STREAM codes (RFC 9113 §7). */
+const H2_RESET_CODES: Readonly<Record<ResetReason, number>> = {
+  [ResetReason.Done]: http2constants.NGHTTP2_NO_ERROR,
+  [ResetReason.Cancel]: http2constants.NGHTTP2_CANCEL,
+  [ResetReason.Refused]: http2constants.NGHTTP2_REFUSED_STREAM,
+  [ResetReason.ExcessiveLoad]: http2constants.NGHTTP2_ENHANCE_YOUR_CALM,
+  [ResetReason.Protocol]: http2constants.NGHTTP2_PROTOCOL_ERROR,
+  [ResetReason.Internal]: http2constants.NGHTTP2_INTERNAL_ERROR,
+};
 
 const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
@@ -125,12 +135,12 @@ class H2Response implements UniversalResponse {
     }
   }
 
-  reset(code: number): void {
+  reset(reason: ResetReason): void {
     this.ended = true;
     const s = this.stream;
     if (!open(s)) return;
     try {
-      s.close(code);
+      s.close(H2_RESET_CODES[reason] ?? http2constants.NGHTTP2_INTERNAL_ERROR);
     } catch (err) {
       contain(this.ctx, s, err);
     }

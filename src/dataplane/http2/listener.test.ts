@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { createLogger } from '../../observability/log.js';
-import type { UniversalHandler, UniversalResponse } from '../universal.js';
+import { ResetReason, type UniversalHandler, type UniversalResponse } from '../universal.js';
 import { listenHttp2, type Http2Listener } from './listener.js';
 
 let listener: Http2Listener;
@@ -93,6 +93,6 @@ test('answering a stream whose connection is gone is ignored, not thrown', async
     res.sendData(Buffer.from('late'));
     res.sendTrailers({ 'grpc-status': '0' });
     res.sendTrailersOnly(200, { 'grpc-status': '0' });
-    res.reset(0);
+    res.reset(ResetReason.Cancel);
   });
 });

@@ -21,6 +21,8 @@ export interface Http2ListenOptions {
 
 export interface Http2Listener {
   readonly port: number;
+  /** Connections open now. */
+  readonly connections: number;
   /** Stops accepting, sends GOAWAY, lets in-flight streams finish for up to graceMs, then destroys what is left. */
   close(graceMs: number): Promise<void>;
 }
@@ -81,6 +83,9 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
   let closing: Promise<void> | null = null;
   return {
     port,
+    get connections() {
+      return sessions.size;
+    },
     close(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -3,12 +3,11 @@
 // craft bad input, and unary gRPC calls (`unary`) with metadata, deadlines
 // and trailers for `workd call --http3`, the integration tests and the bench.
 import zlib from 'node:zlib';
-import { Code, WorkdError } from '../../errors.js';
+import { Code } from '../../errors.js';
 import type { MetadataEntry } from '../../wasm/api.js';
 import type { Logger } from '../../observability/log.js';
-import { ACCEPT_ENCODING } from '../grpc/constants.js';
-import { encodeMessage, MessageDecoder } from '../grpc/framing.js';
-import { percentDecode } from '../grpc/metadata.js';
+import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_ACCEPT_ENCODING, HDR_CONTENT_TYPE, HDR_ENCODING, HDR_TE, HDR_TIMEOUT, TE_TRAILERS } from '../grpc/constants.js';
+import { encodeMessage } from '../grpc/framing.js';
 import { formatTimeout } from '../grpc/timeout.js';
 import { openLocalStreams, PeerStreams } from './control.js';
 import { connectionError, H3Code, H3Error, h3CodeName } from './error-codes.js';
@@ -17,6 +16,7 @@ import { decodeFieldSection } from './qpack/decoder.js';
 import { encodeFieldSection } from './qpack/encoder.js';
 import { connectQuic, type QuicConnection, type QuicStream } from '../quic/transport.js';
 import { IdMap } from '../../util/id-map.js';
+import { ResponseReader } from '../client/validate-response.js';
 
 export interface Http3ClientOptions {
   host: string;
@@ -91,7 +91,6 @@ export interface GrpcUnaryResult extends Omit<GrpcCallResult, 'messages'> {
   response: Uint8Array | null;
 }
 
-const MAX_RESPONSE_MESSAGE = 64 * 1024 * 1024;
 const DEADLINE_GRACE_MS = 1000;
 
 /** Folds a flat field list into an object (repeated names become arrays). */
@@ -198,7 +197,7 @@ class ClientStream implements FrameSink {
   }
 
   data(chunk: Uint8Array): void {
-    // The transport hands over a fresh buffer per chunk (quic/connection.ts copies out of quiche's scratch).
+    // The transport hands over a fresh buffer per chunk (quic/quic-connection.ts copies out of quiche's scratch).
     this.chunks.push(chunk);
     this.size += chunk.length;
   }
@@ -361,8 +360,8 @@ export class Http3Client {
 
   /** A gRPC call: sends the messages, half-closes, collects the answer. Never rejects: failures are statuses. */
   async grpcCall(call: GrpcCallRequest): Promise<GrpcCallResult> {
-    const headers = ['content-type', 'application/grpc', 'te', 'trailers', 'grpc-accept-encoding', ACCEPT_ENCODING, 'user-agent', 'workd-h3'];
-    if (call.timeoutMs !== undefined) headers.push('grpc-timeout', formatTimeout(call.timeoutMs));
+    const headers = [HDR_CONTENT_TYPE, CONTENT_TYPE, HDR_TE, TE_TRAILERS, HDR_ACCEPT_ENCODING, ACCEPT_ENCODING, 'user-agent', 'workd-h3'];
+    if (call.timeoutMs !== undefined) headers.push(HDR_TIMEOUT, formatTimeout(call.timeoutMs));
     const md = call.metadata ?? {};
     const entries: ReadonlyArray<readonly [string, string | Uint8Array | readonly string[]]> = Array.isArray(md)
       ? (md as readonly MetadataEntry[])
@@ -378,7 +377,7 @@ export class Http3Client {
     // The server enforces grpc-timeout and answers DEADLINE_EXCEEDED with its own message; we give up
     // a little later (as the HTTP/2 client does) in case its answer never comes.
     if (call.timeoutMs !== undefined) timer = setTimeout(() => ac.abort(), call.timeoutMs + DEADLINE_GRACE_MS);
-    if (call.compress) headers.push('grpc-encoding', call.compress);
+    if (call.compress) headers.push(HDR_ENCODING, call.compress);
     const frame = (m: Uint8Array) => (call.compress ? encodeMessage(call.compress === 'gzip' ? zlib.gzipSync(m) : zlib.deflateSync(m), true) : encodeMessage(m));
     const body = call.messages.length === 1 ? frame(call.messages[0]!) : Buffer.concat(call.messages.map(frame));
     let res: H3Response;
@@ -445,62 +444,12 @@ export class Http3Client {
 
 /** Reads a gRPC answer (headers + messages + trailers, or trailers only) the way a gRPC client does. */
 export function grpcResult(res: H3Response): GrpcCallResult {
-  // A trailers-only answer's fields are its headers (as node:http2 and grpc-js report them); the status is read from them.
+  // A trailers-only answer's fields are its headers (as node:http2 and grpc-js report them).
   const headers = toFields(res.headers);
-  const trailers = res.trailers === null ? headers : toFields(res.trailers);
-  const base = { httpStatus: res.status, headers, trailers: res.trailers === null ? {} : trailers };
-  const statusText = trailers['grpc-status'];
-  const m = trailers['grpc-message'];
-  if (res.status !== 200 || typeof statusText !== 'string') {
-    // Not a gRPC answer: the PROTOCOL-HTTP2 mapping of HTTP statuses.
-    const code = typeof statusText === 'string' ? Number(statusText) : res.status === 200 ? Code.UNKNOWN : httpToGrpc(res.status);
-    const text = res.body.length ? `: ${Buffer.from(res.body).toString('utf8').trim()}` : '';
-    const msg = typeof m === 'string' ? percentDecode(m) : res.status === 200 ? 'response without grpc-status' : `HTTP status ${res.status}${text}`;
-    return { ...base, code, message: msg, messages: [] };
-  }
-  const encoding = headers['grpc-encoding'];
-  const messages: Uint8Array[] = [];
-  let frameError: WorkdError | null = null;
-  const dec = new MessageDecoder(
-    {
-      onMessage(compressed, msg) {
-        if (!compressed) return void messages.push(msg.slice());
-        try {
-          if (encoding === 'gzip') messages.push(zlib.gunzipSync(msg));
-          else if (encoding === 'deflate') messages.push(zlib.inflateSync(msg));
-          else frameError ??= new WorkdError(Code.INTERNAL, `compressed response message with grpc-encoding ${String(encoding ?? '(none)')}`);
-        } catch (err) {
-          frameError ??= new WorkdError(Code.INTERNAL, `cannot decompress a ${String(encoding)} response message: ${(err as Error).message}`);
-        }
-      },
-      onFrameError(e) {
-        frameError ??= e;
-      },
-    },
-    MAX_RESPONSE_MESSAGE,
-  );
-  dec.push(res.body);
-  dec.end(); // a truncated message reaches onFrameError
-  if (frameError !== null) return { ...base, code: (frameError as WorkdError).code, message: (frameError as WorkdError).message, messages: [] };
-  return { ...base, code: Number(statusText), message: typeof m === 'string' ? percentDecode(m) : '', messages };
-}
-
-function httpToGrpc(status: number): number {
-  switch (status) {
-    case 400:
-      return Code.INTERNAL;
-    case 401:
-      return Code.UNAUTHENTICATED;
-    case 403:
-      return Code.PERMISSION_DENIED;
-    case 404:
-      return Code.UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.UNAVAILABLE;
-    default:
-      return Code.UNKNOWN;
-  }
+  const trailers = res.trailers === null ? null : toFields(res.trailers);
+  const reader = new ResponseReader();
+  reader.head(res.status, headers);
+  reader.data(res.body);
+  const r = reader.finish(trailers);
+  return { code: r.code, message: r.message, httpStatus: res.status, headers, trailers: trailers ?? {}, messages: r.messages };
 }

@@ -2,7 +2,6 @@
 // each connection served by an Http3ServerConnection attached to the same
 // gRPC handler as HTTP/2. Bounded per node (connections), per connection
 // (requests, field section size) and in time (idle timeout).
-import { parseListen, type Config } from '../../config.js';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { Http3ServerConnection } from './server-connection.js';
@@ -11,15 +10,14 @@ import { listenQuic } from '../quic/transport.js';
 import type { Limits } from '../../limits.js';
 
 export interface Http3ServerOptions {
-  readonly config: Config['dataplane'];
   readonly handler: UniversalHandler;
   /** The UDP port: the same number as the TCP (HTTP/2) listener; 0 picks one. */
   readonly port: number;
   readonly certPem: string | Buffer;
   readonly keyPem: string | Buffer;
   readonly log: Logger;
-  /** Bind address; defaults to the host of config.listen (`::`, dual stack, when none). */
-  readonly host?: string;
+  /** Bind address (`::` = dual stack). */
+  readonly host: string;
   /** The node's limits (config.limits); HTTP/3 uses the `http3*` and `quic*` ones. */
   readonly limits: Limits;
 }
@@ -36,7 +34,7 @@ export interface Http3Server {
 
 export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server> {
   const limits = opts.limits;
-  const host = opts.host ?? parseListen(opts.config.listen).host;
+  const host = opts.host;
   const quic = await listenQuic({
     host,
     port: opts.port,

@@ -1,6 +1,6 @@
 // HTTP/3 request messages as field lists (RFC 9114 §4.2-4.3): a decoded
 // request field section becomes the transport-free request head (responses
-// are encoded straight into HEADERS frames by connection.ts). Anything
+// are encoded straight into HEADERS frames by headers-frame.ts). Anything
 // malformed is a stream error H3_MESSAGE_ERROR naming what was wrong.
 import { H3Code, streamError } from './error-codes.js';
 import type { H3Error } from './error-codes.js';

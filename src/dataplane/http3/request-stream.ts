@@ -10,7 +10,7 @@
 //   FIN in Head: H3_REQUEST_INCOMPLETE.  Any frame out of this order:
 //   H3_FRAME_UNEXPECTED (connection).  Peer reset: body.abort(PeerReset).
 //   Dead: answered early (431), reset or failed; further input is dropped.
-import { AbortReason, ResetCode, type OutgoingFields, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
+import { AbortReason, ResetReason, type OutgoingFields, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 import { connectionError, H3Code, h3CodeName, streamError } from './error-codes.js';
 import { FrameReader, frameHeader, FrameType, type FrameSink } from './frames.js';
 import { headersFrame, sharedHeadersFrame } from './headers-frame.js';
@@ -19,24 +19,17 @@ import { decodeFieldSectionShared, FieldSectionTooLargeError } from './qpack/dec
 import type { QuicStream } from '../quic/transport.js';
 import { varintLength, writeVarint } from './varint.js';
 import type { Http3ServerConnection } from './server-connection.js';
+import { HDR_CONTENT_TYPE, TEXT_PLAIN } from '../grpc/constants.js';
 
-/** HTTP/2 reset codes (what the gRPC layer speaks) → HTTP/3 codes. */
-function h3ResetCode(h2: number): number {
-  switch (h2) {
-    case ResetCode.NO_ERROR:
-      return H3Code.H3_NO_ERROR;
-    case ResetCode.CANCEL:
-      return H3Code.H3_REQUEST_CANCELLED;
-    case ResetCode.ENHANCE_YOUR_CALM:
-      return H3Code.H3_EXCESSIVE_LOAD;
-    case 0x7: // REFUSED_STREAM
-      return H3Code.H3_REQUEST_REJECTED;
-    case ResetCode.PROTOCOL_ERROR:
-      return H3Code.H3_GENERAL_PROTOCOL_ERROR;
-    default:
-      return H3Code.H3_INTERNAL_ERROR;
-  }
-}
+/** The gRPC layer's reset reasons as HTTP/3 codes (RFC 9114 §8.1). */
+const H3_RESET_CODES: Readonly<Record<ResetReason, number>> = {
+  [ResetReason.Done]: H3Code.H3_NO_ERROR,
+  [ResetReason.Cancel]: H3Code.H3_REQUEST_CANCELLED,
+  [ResetReason.Refused]: H3Code.H3_REQUEST_REJECTED,
+  [ResetReason.ExcessiveLoad]: H3Code.H3_EXCESSIVE_LOAD,
+  [ResetReason.Protocol]: H3Code.H3_GENERAL_PROTOCOL_ERROR,
+  [ResetReason.Internal]: H3Code.H3_INTERNAL_ERROR,
+};
 
 const NOOP_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
 // Below this, a response's frames are joined into one write so a unary answer leaves in one packet.
@@ -157,7 +150,7 @@ export class RequestStream implements FrameSink, UniversalResponse {
     const live = this.callLive;
     this.state = RequestState.Dead;
     if (!this.headersSent && !this.ended) {
-      this.queue(headersFrame(431, null, ['content-type', 'text/plain; charset=utf-8']), false);
+      this.queue(headersFrame(431, null, [HDR_CONTENT_TYPE, TEXT_PLAIN]), false);
       const text = Buffer.from(`request field section larger than ${this.conn.maxFieldSectionSize} bytes\n`);
       this.queue(frameHeader(FrameType.DATA, text.length), false);
       this.queue(text, true);
@@ -257,11 +250,11 @@ export class RequestStream implements FrameSink, UniversalResponse {
     this.conn.responseDone(this);
   }
 
-  reset(code: number): void {
+  reset(reason: ResetReason): void {
     if (this.ended) return;
     this.ended = true;
     this.out = [];
-    const h3 = h3ResetCode(code);
+    const h3 = H3_RESET_CODES[reason] ?? H3Code.H3_INTERNAL_ERROR;
     this.stream.reset(h3);
     if (this.state !== RequestState.Dead) {
       this.state = RequestState.Dead;

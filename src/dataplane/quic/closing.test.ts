@@ -40,7 +40,7 @@ class MemoryEndpoint extends Endpoint {
   protected packet(): void {}
 
   remove(conn: Connection): void {
-    conn.removed = true;
+    conn.detach();
     this.conns.delete(conn);
   }
 
@@ -80,7 +80,7 @@ async function unconfirmedClient(): Promise<{
   const ep = new MemoryEndpoint();
   const scid = randomBytes(CID_LEN);
   const q = quiche.Connection.connect('localhost', scid, CLIENT, SERVER, buildConfig({ ...base, verifyPeer: false }));
-  const conn = new Connection(ep, q, false, scid, SERVER, CLIENT);
+  const conn = new Connection(ep, q, false, scid, SERVER, CLIENT, () => {});
   ep.conns.add(conn);
   const closes: Array<{ code: number; reason: string }> = [];
   conn.onClose = (code, reason) => closes.push({ code, reason });

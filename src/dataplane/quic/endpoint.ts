@@ -120,8 +120,7 @@ export abstract class Endpoint {
   };
 
   markDirty(conn: Connection): void {
-    if (conn.dirty) return;
-    conn.dirty = true;
+    if (!conn.enqueue()) return;
     this.dirty.push(conn);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -167,13 +166,12 @@ export abstract class Endpoint {
     const s = this.sending;
     for (let i = 0; i < s.length; i++) {
       const c = s[i];
-      c.sendDue = false;
+      c.sending();
       if (c.mayDelayAck()) {
         // A request arrived and its answer is not written yet (it runs in
         // the executor): hold the ACK so the answer carries it, for at most
         // ACK_DELAY_MS (RFC 9000 §13.2.1; quiche itself acks at once).
-        c.ackAt = performance.now() + ACK_DELAY_MS;
-        this.arm(c.ackAt);
+        this.arm(c.holdAck(performance.now() + ACK_DELAY_MS));
         continue;
       }
       try {
@@ -194,15 +192,11 @@ export abstract class Endpoint {
       try {
         c.ingest();
       } catch (err) {
-        c.dirty = false;
+        c.dropFromBatch();
         c.fail(err);
         continue;
       }
-      c.dirty = false;
-      if (!c.sendDue) {
-        c.sendDue = true;
-        s.push(c);
-      }
+      if (c.dequeue()) s.push(c);
     }
     d.length = 0;
   }
@@ -222,19 +216,9 @@ export abstract class Endpoint {
     let next = Infinity;
     this.afterPoll = true;
     for (const c of this.conns) {
-      if (c.deadline <= now) {
-        c.deadline = Infinity;
-        // quiche's onTimeout() runs in ingest(), after the poll phase: if
-        // the loop stalled, datagrams waiting in the socket are fed to quiche
-        // first, so a busy peer is not mistaken for an idle one.
-        c.timeoutDue = true;
-        this.markDirty(c);
-      } else if (c.deadline < next) next = c.deadline;
-      if (c.ackAt <= now) {
-        c.ackAt = Infinity;
-        c.ackDue = true;
-        this.markDirty(c);
-      } else if (c.ackAt < next) next = c.ackAt;
+      if (c.expire(now)) this.markDirty(c);
+      const at = c.wakeAt;
+      if (at < next) next = at;
     }
     this.afterPoll = false;
     if (next !== Infinity) this.arm(next);

@@ -20,8 +20,7 @@ class ClientEndpoint extends Endpoint {
   }
 
   remove(conn: Connection): void {
-    if (conn.removed) return;
-    conn.removed = true;
+    if (!conn.detach()) return;
     this.conns.delete(conn);
     void this.closeSocket();
   }
@@ -67,14 +66,13 @@ export async function connectQuic(opts: QuicClientOptions): Promise<QuicConnecti
     await ep.closeSocket();
     throw unavailable(`QUIC client: cannot start a connection to ${opts.host}:${opts.port}: ${errorMessage(err)}`);
   }
-  const conn = new Connection(ep, q, false, scid, remote, local);
-  ep.conn = conn;
-  ep.conns.add(conn);
   return new Promise<QuicConnection>((resolve, reject) => {
-    conn.establishedHook = (c) => {
+    const conn = new Connection(ep, q, false, scid, remote, local, (c) => {
       c.onClose = null;
       resolve(c);
-    };
+    });
+    ep.conn = conn;
+    ep.conns.add(conn);
     // Until established, onClose is ours: the handshake failed or timed out.
     conn.onClose = () => {
       const info = conn.closeInfo;

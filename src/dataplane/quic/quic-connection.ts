@@ -43,16 +43,18 @@ export class Connection implements QuicConnection {
   readonly isServer: boolean;
   /** Our source connection ID (server: the routing key). */
   readonly scid: Buffer;
-  /** The client's first destination ID, hex, while it may still route Initials. */
-  odcidKey = '';
+  /** The client's first destination ID, hex (server side: routes its Initials for the connection's lifetime). */
+  readonly odcidKey: string;
 
-  established = false;
-  closeNotified = false;
-  removed = false;
-  failed = false;
-  dirty = false;
+  // State the endpoint reads; only this class's methods change it.
+  private _established = false;
+  private _closeNotified = false;
+  private _removed = false;
+  private failed = false;
+  /** In the endpoint's batch of connections to ingest. */
+  private dirty = false;
   /** Queued for the endpoint's next send pass. */
-  sendDue = false;
+  private sendDue = false;
   // Since the last egress (what decides whether an ACK may wait for the app's answer):
   /** Datagrams fed to quiche. */
   private datagramsIn = 0;
@@ -61,18 +63,98 @@ export class Connection implements QuicConnection {
   /** We wrote, reset, opened or closed something, or quiche's timer ran. */
   private mustSend = false;
   /** performance.now() until which an ACK is held for the app (Infinity: none held). */
-  ackAt = Infinity;
+  private ackAt = Infinity;
   /** The held ACK's time is up. */
-  ackDue = false;
+  private ackDue = false;
   /** The endpoint's timer found our deadline passed; onTimeout() runs in the next ingest(). */
-  timeoutDue = false;
+  private timeoutDue = false;
   /** close() was called: stop delivering data. */
-  closeRequested = false;
+  private closeRequested = false;
   /** performance.now() at which quiche wants onTimeout(); Infinity when none. */
-  deadline = Infinity;
-  /** Set by the endpoint that owns it (server accept, client connect). */
-  establishedHook: ((c: Connection) => void) | null = null;
+  private deadline = Infinity;
+  /** Called once when the handshake completes (server accept, client connect). */
+  private readonly establishedHook: (c: Connection) => void;
   onStreamCredit: (() => void) | null = null;
+
+
+  get established(): boolean {
+    return this._established;
+  }
+  /** onClose has run: nothing can be sent or received any more. */
+  get closeNotified(): boolean {
+    return this._closeNotified;
+  }
+  /** The endpoint no longer routes datagrams to it. */
+  get removed(): boolean {
+    return this._removed;
+  }
+
+  // ── the endpoint's scheduling, as methods (endpoint.ts) ──
+
+  /** Joins the endpoint's next ingest batch; false when already in it. */
+  enqueue(): boolean {
+    if (this.dirty) return false;
+    this.dirty = true;
+    return true;
+  }
+
+  /** Leaves the ingest batch; true when it must join the send pass (not already queued there). */
+  dequeue(): boolean {
+    this.dirty = false;
+    if (this.sendDue) return false;
+    this.sendDue = true;
+    return true;
+  }
+
+  /** Leaves the ingest batch without joining the send pass (its ingest failed). */
+  dropFromBatch(): void {
+    this.dirty = false;
+  }
+
+  /** Leaves the send pass. */
+  sending(): void {
+    this.sendDue = false;
+  }
+
+  /** Holds the ACK for the app's answer until `until` (performance.now() ms); returns it for the timer. */
+  holdAck(until: number): number {
+    this.ackAt = until;
+    return until;
+  }
+
+  /**
+   * The endpoint's timer at `now`: marks quiche's timeout or a held ACK due
+   * (they run in the next ingest). Returns whether anything became due.
+   */
+  expire(now: number): boolean {
+    let due = false;
+    if (this.deadline <= now) {
+      this.deadline = Infinity;
+      // quiche's onTimeout() runs in ingest(), after the poll phase: if the loop
+      // stalled, datagrams waiting in the socket are fed to quiche first, so a
+      // busy peer is not mistaken for an idle one.
+      this.timeoutDue = true;
+      due = true;
+    }
+    if (this.ackAt <= now) {
+      this.ackAt = Infinity;
+      this.ackDue = true;
+      due = true;
+    }
+    return due;
+  }
+
+  /** The earliest time the endpoint's timer must wake for this connection (Infinity: none). */
+  get wakeAt(): number {
+    return this.deadline < this.ackAt ? this.deadline : this.ackAt;
+  }
+
+  /** The endpoint forgets it; false when it already had. */
+  detach(): boolean {
+    if (this._removed) return false;
+    this._removed = true;
+    return true;
+  }
 
   private readonly endpoint: Endpoint;
   private readonly recvInfo: { from: HostPort; to: HostPort };
@@ -85,8 +167,19 @@ export class Connection implements QuicConnection {
   private nextPeerBidi: number;
   private nextPeerUni: number;
 
-  constructor(endpoint: Endpoint, quic: QuicheConnection, isServer: boolean, scid: Buffer, remote: HostPort, local: HostPort) {
+  constructor(
+    endpoint: Endpoint,
+    quic: QuicheConnection,
+    isServer: boolean,
+    scid: Buffer,
+    remote: HostPort,
+    local: HostPort,
+    onEstablished: (c: Connection) => void,
+    odcidKey = '',
+  ) {
     this.endpoint = endpoint;
+    this.establishedHook = onEstablished;
+    this.odcidKey = odcidKey;
     this.quic = quic;
     this.isServer = isServer;
     this.scid = scid;
@@ -119,7 +212,7 @@ export class Connection implements QuicConnection {
   }
 
   markDirty(): void {
-    if (!this.removed) this.endpoint.markDirty(this);
+    if (!this._removed) this.endpoint.markDirty(this);
   }
 
   /** Feeds quiche's timeout and the streams' data in both directions; sending waits for egress(). */
@@ -132,8 +225,8 @@ export class Connection implements QuicConnection {
     }
     // A handshake that completes in the same flight as a CONNECTION_CLOSE
     // (a refusing server) is never announced.
-    if (!this.established && q.isEstablished() && !q.isDraining() && !q.isClosed()) {
-      this.established = true;
+    if (!this._established && q.isEstablished() && !q.isDraining() && !q.isClosed()) {
+      this._established = true;
       this.alpn = Buffer.from(q.applicationProto()).toString('latin1');
       // The flight that completes the handshake (the client's Finished, the
       // server's HANDSHAKE_DONE) is not held back for the app: an app that
@@ -142,9 +235,9 @@ export class Connection implements QuicConnection {
       // Announce before reading: the handshake-completing flight may carry
       // the peer's first streams (HTTP/3 control and QPACK streams), which
       // must reach onStream of the connection the app has just been given.
-      this.establishedHook?.(this);
+      this.establishedHook(this);
     }
-    if (this.established && !this.closeNotified && !this.closeRequested) {
+    if (this._established && !this._closeNotified && !this.closeRequested) {
       this.readStreams();
       if (this.sendOpenCount > 0 && !this.closeRequested) this.writeStreams();
       // The peer's MAX_STREAMS may have come in: whoever waits for a stream can open it now.
@@ -153,7 +246,7 @@ export class Connection implements QuicConnection {
   }
 
   get bidiStreamsLeft(): number {
-    return this.established && !this.closeNotified && !this.closeRequested ? this.quic.peerStreamsLeftBidi() : 0;
+    return this._established && !this._closeNotified && !this.closeRequested ? this.quic.peerStreamsLeftBidi() : 0;
   }
 
   /**
@@ -164,12 +257,12 @@ export class Connection implements QuicConnection {
    * the datagram's ACK unblocked) waits no longer than the ACK.
    */
   mayDelayAck(): boolean {
-    return this.requestEnded && !this.mustSend && !this.ackDue && this.datagramsIn === 1 && this.established && !this.closeRequested && !this.closeNotified;
+    return this.requestEnded && !this.mustSend && !this.ackDue && this.datagramsIn === 1 && this._established && !this.closeRequested && !this._closeNotified;
   }
 
   /** Sends what quiche has, notices the close, re-arms the timer. */
   egress(): void {
-    if (this.removed) return;
+    if (this._removed) return;
     this.datagramsIn = 0;
     this.requestEnded = false;
     this.mustSend = false;
@@ -177,7 +270,7 @@ export class Connection implements QuicConnection {
     this.ackDue = false;
     const q = this.quic;
     this.flush();
-    if (!this.closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
+    if (!this._closeNotified && (q.isDraining() || q.isClosed())) this.notifyClose();
     if (q.isClosed()) {
       this.deadline = Infinity;
       this.endpoint.remove(this);
@@ -466,8 +559,8 @@ export class Connection implements QuicConnection {
   }
 
   private open(bidi: boolean): Stream {
-    if (!this.established) throw failedPrecondition('QUIC connection: handshake not complete');
-    if (this.closeNotified) throw unavailable('QUIC connection is closed');
+    if (!this._established) throw failedPrecondition('QUIC connection: handshake not complete');
+    if (this._closeNotified) throw unavailable('QUIC connection is closed');
     const id = bidi ? this.nextBidi : this.nextUni;
     try {
       // An empty write makes quiche create the stream now, so the peer's
@@ -489,7 +582,7 @@ export class Connection implements QuicConnection {
   }
 
   closeWith(app: boolean, errorCode: number, reason: string): void {
-    if (this.removed) return;
+    if (this._removed) return;
     this.closeRequested = true;
     this.mustSend = true;
     // Sending waits for the app's microtasks (endpoint.ts), so what quiche
@@ -497,7 +590,7 @@ export class Connection implements QuicConnection {
     // tick) goes out first: quiche sends nothing but CONNECTION_CLOSE once
     // closing, and a server that never saw our Finished would not see the
     // close either and would keep the connection until its idle timeout.
-    if (!this.closeNotified) this.flush(true);
+    if (!this._closeNotified) this.flush(true);
     try {
       this.quic.close(app, errorCode, Buffer.from(reason, 'utf8'));
     } catch (err) {
@@ -505,7 +598,7 @@ export class Connection implements QuicConnection {
     }
     // The CONNECTION_CLOSE leaves now, not in the send pass: a timer that
     // reaches quiche first can keep it from ever being sent (stuckClosing()).
-    if (!this.closeNotified && !this.removed) this.flush(true);
+    if (!this._closeNotified && !this._removed) this.flush(true);
     this.markDirty();
   }
 
@@ -514,8 +607,8 @@ export class Connection implements QuicConnection {
    * vanished would (tests of abandoned connections; a client's last resort).
    */
   abandon(): void {
-    if (this.removed) return;
-    this.closeNotified = true;
+    if (this._removed) return;
+    this._closeNotified = true;
     this.streams.clear();
     this.endpoint.remove(this);
   }
@@ -533,8 +626,8 @@ export class Connection implements QuicConnection {
   }
 
   private notifyClose(): void {
-    if (this.closeNotified) return;
-    this.closeNotified = true;
+    if (this._closeNotified) return;
+    this._closeNotified = true;
     const q = this.quic;
     let code = 0;
     let reason = '';

@@ -114,9 +114,7 @@ class Server extends Endpoint implements QuicServer {
       this.log?.warn({ err: errorMessage(err), remote: address }, 'quic: accept failed');
       return;
     }
-    const conn = new Connection(this, q, true, scid, remote, this.local);
-    conn.odcidKey = Buffer.from(hdr.dcid).toString('hex');
-    conn.establishedHook = this.established;
+    const conn = new Connection(this, q, true, scid, remote, this.local, this.established, Buffer.from(hdr.dcid).toString('hex'));
     this.byPrefix.set(scid.readUIntBE(0, 6), conn);
     this.byOdcid.set(conn.odcidKey, conn);
     this.conns.add(conn);
@@ -142,8 +140,7 @@ class Server extends Endpoint implements QuicServer {
   };
 
   remove(conn: Connection): void {
-    if (conn.removed) return;
-    conn.removed = true;
+    if (!conn.detach()) return;
     this.byPrefix.delete(conn.scid.readUIntBE(0, 6));
     this.byOdcid.delete(conn.odcidKey);
     this.conns.delete(conn);

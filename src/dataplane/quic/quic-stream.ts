@@ -1,7 +1,7 @@
 // One QUIC stream as the HTTP/3 layer sees it. The stream keeps what quiche
 // could not take yet (flow control, congestion window) and hands it over when
 // quiche lists the stream as writable again; received bytes are pulled by the
-// connection (connection.ts) only while someone listens (`onData` set), so a
+// connection (quic-connection.ts) only while someone listens (`onData` set), so a
 // stream nobody reads is back-pressured by QUIC flow control, not dropped.
 import { failedPrecondition } from '../../errors.js';
 import type { QuicStream } from './transport.js';

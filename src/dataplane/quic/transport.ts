@@ -1,6 +1,6 @@
 // The QUIC transport seen by the HTTP/3 layer: callback style so the hot path
 // allocates no promises or events per packet. Implemented over the native
-// quiche binding that @matrixai/quic ships (see server.ts / client.ts).
+// quiche binding that @matrixai/quic ships (quic-server.ts, quic-client.ts).
 //
 // Contract details the types cannot say:
 // - Callbacks run inside the transport's loop; whatever they write, there or
@@ -24,7 +24,7 @@
 import type { Logger } from '../../observability/log.js';
 import type { QuicWindows } from './native.js';
 
-/** onReset's code (-1) for a STOP_SENDING whose code quiche did not keep (see above). Added beyond the agreed interface. */
+/** onReset's code (-1) for a STOP_SENDING whose code quiche did not keep (see above). */
 export { STOP_SENDING_CODE_UNKNOWN } from './quic-stream.js';
 
 export interface QuicStream {
@@ -77,7 +77,7 @@ export interface QuicConnection {
 
 export interface QuicServer {
   readonly port: number;
-  /** Connections accepted and not yet closed (handshaking ones included). Added beyond the agreed interface. */
+  /** Connections accepted and not yet closed (handshaking ones included). */
   readonly connectionCount: number;
   /** Called when a handshake completes (ALPN known). */
   onConnection: ((conn: QuicConnection) => void) | null;
