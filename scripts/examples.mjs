@@ -1,5 +1,5 @@
 // `npm run examples`: builds every example under examples/ (AssemblyScript
-// with asc, WAT with wabt, C with clang --target=wasm32-wasi) and packages each as an OCI image layout in
+// with asc, WAT with wabt, C with clang --target=wasm32-wasi, Rust with rustc --target wasm32-wasi) and packages each as an OCI image layout in
 // examples/<name>/dist/image/ with `workd image build`.
 // `node scripts/examples.mjs add-floats echo` builds only those.
 // Needs `npm run build` first (the CLI runs from dist/).
@@ -17,6 +17,20 @@ const SDK_ABORT = 'sdk/assemblyscript/abi/workdAbort';
 export function haveWasiClang() {
   const r = spawnSync('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-x', 'c', '-o', '/dev/null', '-'], { input: 'int x;', encoding: 'utf8' });
   return !r.error && r.status === 0;
+}
+
+/**
+ * A rustc that has the wasm32-wasi standard library: $RUSTC, else Debian's
+ * (/usr/bin/rustc, with libstd-rust-dev-wasm32), else the one on PATH. A
+ * rustup toolchain without that target is skipped.
+ */
+export function wasiRustc() {
+  for (const c of [process.env.RUSTC, '/usr/bin/rustc', 'rustc']) {
+    if (!c) continue;
+    const r = spawnSync(c, ['--print', 'target-libdir', '--target', 'wasm32-wasi'], { encoding: 'utf8' });
+    if (!r.error && r.status === 0 && existsSync(r.stdout.trim())) return c;
+  }
+  return undefined;
 }
 
 /** The examples: directories of examples/ holding an example.json. */
@@ -59,6 +73,12 @@ export async function compileExample(name) {
     const r = spawnSync('clang', ['--target=wasm32-wasi', '-mexec-model=reactor', '-O2', '-o', out, src], { encoding: 'utf8' });
     if (r.error) throw new Error(`${name} needs clang for wasm32-wasi (Debian: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32): ${r.error.message}`);
     if (r.status !== 0) throw new Error(`clang failed for ${name}:\n${r.stderr}`);
+    wasm = new Uint8Array(await readFile(out));
+  } else if (src.endsWith('.rs')) {
+    const rustc = wasiRustc();
+    if (!rustc) throw new Error(`${name} needs rustc with the wasm32-wasi standard library (Debian: apt-get install rustc libstd-rust-dev-wasm32)`);
+    const r = spawnSync(rustc, ['--edition', '2021', '--target', 'wasm32-wasi', '--crate-type', 'cdylib', '-O', '-C', 'strip=symbols', '-o', out, src], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`rustc failed for ${name}:\n${r.stderr}`);
     wasm = new Uint8Array(await readFile(out));
   } else {
     throw new Error(`${name}: do not know how to build ${meta.source}`);
