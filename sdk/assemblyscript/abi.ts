@@ -2,7 +2,7 @@
 // provides, the allocator export, and helpers to answer a call.
 // Build with `--runtime stub` (a bump allocator that never frees: each call
 // starts from a pristine instance, so nothing needs freeing) and
-// `--use abort=<path to this SDK>/abi/workdAbort`.
+// `--use abort=~lib/workd-assemblyscript/abi/workdAbort` (README.md).
 
 // @ts-ignore: decorator
 @external("workd", "respond")

@@ -55,7 +55,7 @@ export const isReservedName = (name: string) => name.startsWith('workd_') || nam
 
 /** What toolchains import that the node does not provide, and how to avoid it. */
 const IMPORT_HINTS: Record<string, string> = {
-  'env.abort': 'AssemblyScript: build with `--use abort=workd-sdk/abi/workdAbort` (see sdk/assemblyscript/README.md)',
+  'env.abort': 'AssemblyScript: extend the SDK\'s asconfig.json, or build with --use abort=~lib/workd-assemblyscript/abi/workdAbort (sdk/assemblyscript/README.md)',
   'env.seed': 'AssemblyScript: do not use Math.random without a WASI shim, or build with --use Math=NativeMath and --use seed=...',
   'env.trace': 'AssemblyScript: remove trace() calls',
 };
