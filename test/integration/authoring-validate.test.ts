@@ -52,7 +52,7 @@ test('each ABI problem is refused at build time with the message the node gives 
   const cases: [string, string, RegExp][] = [
     ['no memory export', `(memory 1) ${ALLOC} ${METHOD}`, /does not export its memory as "memory"/],
     ['no workd_alloc', `${MEM} ${METHOD}`, /does not export the function workd_alloc/],
-    ['unknown import', `(import "env" "abort" (func (param i32 i32 i32 i32))) ${MEM} ${ALLOC} ${METHOD}`, /import env\.abort: the node provides only the modules wasi_snapshot_preview1 and workd \(AssemblyScript: build with `--use abort=/],
+    ['unknown import', `(import "env" "abort" (func (param i32 i32 i32 i32))) ${MEM} ${ALLOC} ${METHOD}`, /import env\.abort: the node provides only the modules wasi_snapshot_preview1 and workd \(AssemblyScript: extend the SDK.s asconfig\.json, or build with --use abort=~lib\/workd-assemblyscript/],
     ['method with the wrong signature', `${MEM} ${ALLOC} (func (export "AddItem") (param i32) (result i32) i32.const 0)`, /method export "AddItem" has type \(i32\) -> \(i32\); methods must be \(i32, i32\) -> \(i32\)/],
     ['a command module', `${MEM} ${ALLOC} ${METHOD} (func (export "_start"))`, /is a WASI command \(it exports _start and no _initialize\).*build it as a reactor/],
   ];
