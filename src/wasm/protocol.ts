@@ -32,7 +32,8 @@ export const WD_CALLER = 2; // 1 when the deadline is the caller's, 0 when it is
 export const WD_START = 3; // epoch ms when the running call started
 export const WD_TID = 4; // the worker's kernel thread id (its CPU clock is readable from the main thread), 0 if unknown
 export const WD_CPU0 = 5; // the worker's thread CPU ns when it last attributed CPU to calls (see worker.ts)
-export const WD_SLOTS = 6;
+export const WD_CPU_MARK = 6; // the same, or later: right after an instantiation (which is not the call's running long)
+export const WD_SLOTS = 7;
 
 /**
  * Work stealing (Int32Array slots after the Float64 ones, used with Atomics):
@@ -99,7 +100,15 @@ export const C_DEADLINE = 3; // epoch ms, or 0
 export const C_CPU_MS = 4;
 export const C_OFF = 5;
 export const C_LEN = 6;
-export const CALL_FIELDS = 7;
+export const C_FLAGS = 7;
+export const CALL_FIELDS = 8;
+/**
+ * C_FLAGS bit: send the results of the batch's calls run so far before this
+ * one starts. Set for calls that may run long (of a long-running method, or of
+ * one not measured yet): results held back behind a long call would wait for
+ * it to end.
+ */
+export const F_POST_FIRST = 1;
 
 /** One call as the worker runs it. */
 export interface WireCall {

@@ -1,20 +1,33 @@
-// The pool of worker threads that run guest calls. Calls are queued and sent
-// in batches, one message per worker per event-loop turn (a thread hop costs
-// 50-80 µs here), as packed buffers (protocol.ts). A watchdog stops a call that
-// runs past its limit by terminating its worker; a ready spare takes over and
-// the other calls that worker held are dispatched again. A call that runs long
+// The pool of worker threads that run guest calls. Calls wait in their
+// container's lane of a fair queue (fair-queue.ts) and are sent in batches,
+// one message per worker per event-loop turn (a thread hop costs 50-80 µs
+// here), as packed buffers (protocol.ts). A watchdog stops a call that runs
+// past its limit by terminating its worker; a ready spare takes over and the
+// other calls that worker held are dispatched again. A call that runs long
 // (but within its limit) makes its worker give back the calls queued behind it.
+//
+// Sharing between containers: the lanes are served in turn. A container whose
+// calls are long-running (their CPU average, or one seen running long) gets
+// its calls sent one to a worker, nothing queued behind them, and long-running
+// calls together hold at most all workers but RESERVED_WORKERS, shared among
+// the long-running containers; the other workers serve the rest. When calls
+// that looked short turn long on every worker while other containers wait, the
+// last one started is preempted: its worker is terminated and the call runs
+// again later from the start, with the CPU time it already used deducted from
+// its limit (a call changes nothing outside itself but its output).
 import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
 import type { GuestResult, MetadataEntry } from './api.js';
 import {
-  nowMs, WD_CALLER, WD_CPU0, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type CtxMessage, type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
+import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo } from './fair-queue.js';
 
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
@@ -24,6 +37,10 @@ const STEAL_AFTER_MS = 10;
 const WORKER_HEAP_MB = 512;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
+// limit: workers (or cores, if fewer) that long-running containers' calls may never all take, when there are more than this.
+export const RESERVED_WORKERS = 1;
+// limit: calls sent to one worker and not yet answered; more wait in their lanes.
+export const MAX_CALLS_PER_WORKER = 1024;
 
 /** What the pool needs from the container a call belongs to. */
 export interface PoolClient {
@@ -69,6 +86,11 @@ interface Pending {
   attempts: number;
   /** The signal's lasting guard, while it points at this call. */
   guard: Guard | null;
+  readonly lane: Lane<Pending>;
+  /** Holds a worker of its own as a long-running call (see the header). */
+  holds: boolean;
+  /** Wall ms it ran in runs that were preempted (deducted from its CPU limit). */
+  spentMs: number;
   /** Removes this call's own abort listener (a signal shared by calls running at once). */
   unlisten: (() => void) | null;
 }
@@ -86,6 +108,10 @@ interface Slot {
   batchSeq: number;
   /** Its calls were taken back because one ran long; not dispatched to until it answers again. */
   stuck: boolean;
+  /** The long-running call it holds (nothing is sent to it until that ends). */
+  long: Pending | null;
+  /** The worker thread's CPU clock, opened when first needed (undefined: not yet; null: unavailable). */
+  clock: ThreadCpuClock | null | undefined;
   readonly modules: Set<string>;
   /** Contexts sent to the worker: id → module key (an evict drops that module's contexts there too). */
   readonly ctxs: Map<number, string>;
@@ -109,12 +135,16 @@ export class WorkerPool {
   private flushQueued = false;
   private closed = false;
   private readonly guards = new WeakMap<AbortSignal, Guard>();
+  private readonly lanes = new WeakMap<PoolClient, Lane<Pending>>();
+  private readonly queue = new FairQueue<Pending>();
   /** Calls submitted and not yet released. */
   private pending = 0;
   private cpuNanos = 0;
   private replaced = 0;
   /** Runs only while some worker has calls: an idle node should not wake every few ms. */
   private watchdog: NodeJS.Timeout | null = null;
+
+  private readonly cores = availableParallelism();
 
   constructor(
     size: number,
@@ -141,10 +171,12 @@ export class WorkerPool {
     const all = [...this.slots, ...(this.spare ? [this.spare] : [])];
     this.slots.length = 0;
     this.spare = undefined;
+    const waiting = this.queue.lanes.flatMap((l) => l.drain());
     for (const s of all) {
       s.dead = true;
-      for (const p of [...s.queue, ...s.inflight.values()]) this.settle(p, failure(Code.UNAVAILABLE, 'the executor is shutting down'), true);
+      waiting.push(...s.queue, ...s.inflight.values());
     }
+    for (const p of waiting) this.settle(p, failure(Code.UNAVAILABLE, 'the executor is shutting down'), true);
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
@@ -169,6 +201,12 @@ export class WorkerPool {
   /** Queues one call; resolves when it completes (never rejects). */
   submit(container: PoolClient, method: string, request: Uint8Array, metadata: readonly MetadataEntry[], deadlineEpoch: number, signal: AbortSignal | undefined): Promise<GuestResult> {
     if (this.closed) return Promise.resolve(failure(Code.UNAVAILABLE, 'the executor is closed'));
+    let lane = this.lanes.get(container);
+    if (lane === undefined) {
+      lane = new Lane<Pending>();
+      this.lanes.set(container, lane);
+    }
+    const l = lane;
     return new Promise<GuestResult>((resolve) => {
       const p: Pending = {
         seq: ++this.seq,
@@ -185,6 +223,9 @@ export class WorkerPool {
         attempts: 0,
         guard: null,
         unlisten: null,
+        lane: l,
+        holds: false,
+        spentMs: 0,
       };
       container.inFlight++;
       this.pending++;
@@ -209,29 +250,115 @@ export class WorkerPool {
     });
   }
 
-  private dispatch(p: Pending): void {
-    let best = this.slots[0]!;
-    let load = Infinity;
+  /** Puts a call in its container's lane (at the front: it was sent before and came back unrun). */
+  private dispatch(p: Pending, front = false): void {
+    const fifo = p.lane.fifo(p.method);
+    if (front) fifo.pushFront(p);
+    else fifo.push(p);
+    this.queue.activate(p.lane);
+    if (!this.watchdog) {
+      this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
+      this.watchdog.unref();
+    }
+    this.kick();
+  }
+
+  /** Sends what can be sent on the next event-loop turn. */
+  private kick(): void {
+    if (this.flushQueued || this.queue.lanes.length === 0) return;
+    this.flushQueued = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Workers long-running calls may hold in all: all but RESERVED_WORKERS of
+   * the workers, or of the cores when there are more workers than cores (each
+   * long call keeps a core busy).
+   */
+  private longCap(): number {
+    const n = Math.min(this.slots.length, this.cores);
+    return n > RESERVED_WORKERS ? n - RESERVED_WORKERS : 1;
+  }
+
+  /** The least loaded worker that can take calls now, if any. */
+  private openSlot(): Slot | undefined {
+    let best: Slot | undefined;
+    let load = MAX_CALLS_PER_WORKER;
     for (const s of this.slots) {
-      const l = s.queue.length + s.inflight.size + (s.stuck ? 1e9 : 0);
+      if (s.stuck || s.long !== null) continue;
+      const l = s.queue.length + s.inflight.size;
       if (l < load) {
         best = s;
         load = l;
       }
     }
-    best.queue.push(p);
-    if (!this.watchdog) {
-      this.watchdog = setInterval(() => this.checkDeadlines(), WATCHDOG_MS);
-      this.watchdog.unref();
+    return best;
+  }
+
+  /** Moves calls from the lanes to the workers' outgoing queues, lane by lane in turn (see the header). */
+  private place(): void {
+    const cap = this.longCap();
+    let held = 0;
+    const longLanes = new Set<Lane<Pending>>();
+    for (const s of this.slots) {
+      if (s.long === null) continue;
+      held++;
+      longLanes.add(s.long.lane);
     }
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(() => this.flush());
+    for (const l of this.queue.lanes) if (l.long.size > 0) longLanes.add(l);
+    const share = Math.max(1, Math.floor(cap / Math.max(1, longLanes.size)));
+    this.queue.serve((lane) => {
+      let progress = this.dropSettled(lane.long) || this.dropSettled(lane.short);
+      if (lane.long.size > 0 && held < cap && lane.holding < share) {
+        const s = this.openSlot();
+        if (s) {
+          const p = lane.long.shift()!;
+          s.queue.push(p);
+          s.long = p;
+          p.holds = true;
+          lane.holding++;
+          held++;
+          progress = true;
+        }
+      }
+      if (lane.short.size > 0) {
+        const s = this.openSlot();
+        if (s) {
+          let room = Math.min(LANE_QUANTUM, MAX_CALLS_PER_WORKER - s.queue.length - s.inflight.size);
+          let p: Pending | undefined;
+          while (room-- > 0 && (p = lane.short.shift()) !== undefined) {
+            if (p.settled) this.release(p);
+            else s.queue.push(p);
+          }
+          progress = true;
+        }
+      }
+      return progress;
+    });
+  }
+
+  /** Releases cancelled calls waiting at the front of a queue; whether there were any. */
+  private dropSettled(fifo: Fifo<Pending>): boolean {
+    let any = false;
+    for (let p = fifo.peek(); p !== undefined && p.settled; p = fifo.peek()) {
+      fifo.shift();
+      this.release(p);
+      any = true;
     }
+    return any;
+  }
+
+  /** A call leaves the worker it was sent to (answered, taken back, or the worker is gone). */
+  private leave(s: Slot, p: Pending): void {
+    if (!p.holds) return;
+    p.holds = false;
+    p.lane.holding--;
+    if (s.long === p) s.long = null;
   }
 
   private flush(): void {
     this.flushQueued = false;
+    this.place();
     for (const s of this.slots) {
       if (s.queue.length === 0) continue;
       const live: Pending[] = [];
@@ -275,9 +402,10 @@ export class WorkerPool {
         head[o + C_CTX] = p.container.ctx.id;
         head[o + C_METHOD] = m;
         head[o + C_DEADLINE] = p.deadline;
-        head[o + C_CPU_MS] = p.container.cpuMs;
+        head[o + C_CPU_MS] = Math.max(1, p.container.cpuMs - p.spentMs);
         head[o + C_OFF] = off;
         head[o + C_LEN] = p.request.length;
+        head[o + C_FLAGS] = p.holds || !p.lane.known(p.method) ? F_POST_FIRST : 0;
         body.set(p.request, off);
         off += p.request.length;
       }
@@ -299,8 +427,9 @@ export class WorkerPool {
       const p = s.inflight.get(m.head[o + R_SEQ]!);
       if (!p) continue;
       s.inflight.delete(p.seq);
+      this.leave(s, p);
       if (m.head[o + R_STATUS] === STATUS_REQUEUE) {
-        if (!p.settled) this.dispatch(p);
+        if (!p.settled) this.dispatch(p, true);
         else this.release(p);
         continue;
       }
@@ -310,6 +439,8 @@ export class WorkerPool {
       const cpu = m.head[o + R_CPU_NS]!;
       this.cpuNanos += cpu;
       p.container.ran(cpu, m.head[o + R_MEM]!);
+      // The start probe (instantiation) says nothing about how long calls are.
+      if (p.method !== '') p.lane.measured(p.method, cpu);
       if (extra) p.container.output(extra);
       const res: GuestResult = {
         status: m.head[o + R_STATUS]!,
@@ -319,6 +450,7 @@ export class WorkerPool {
       };
       this.settle(p, res, true);
     }
+    this.kick();
   }
 
   private settle(p: Pending, r: GuestResult, release: boolean): void {
@@ -346,6 +478,8 @@ export class WorkerPool {
 
   /** Fails every call of one container still queued or running (stop past its timeout). */
   abandon(container: PoolClient, r: GuestResult): void {
+    const lane = this.lanes.get(container);
+    if (lane) for (const p of lane.drain()) this.settle(p, r, true);
     for (const s of [...this.slots]) {
       const running = s.wd[WD_DEADLINE] !== 0 ? s.inflight.get(s.wd[WD_SEQ]!) : undefined;
       for (const p of [...s.queue, ...s.inflight.values()]) if (p.container === container) this.settle(p, r, true);
@@ -379,6 +513,8 @@ export class WorkerPool {
       steal: new Int32Array(sab, WD_SLOTS * 8, ST_SLOTS),
       batchSeq: 0,
       stuck: false,
+      long: null,
+      clock: undefined,
       modules: new Set(),
       ctxs: new Map(),
       queue: [],
@@ -403,7 +539,7 @@ export class WorkerPool {
   }
 
   private checkDeadlines(): void {
-    if (this.slots.every((s) => s.queue.length === 0 && s.inflight.size === 0)) {
+    if (this.queue.lanes.length === 0 && this.slots.every((s) => s.queue.length === 0 && s.inflight.size === 0)) {
       clearInterval(this.watchdog!);
       this.watchdog = null;
       return;
@@ -412,12 +548,24 @@ export class WorkerPool {
     for (const s of [...this.slots]) {
       const d = s.wd[WD_DEADLINE]!;
       if (d === 0) continue;
-      if (now <= d) {
-        if (!s.stuck && now - s.wd[WD_START]! > STEAL_AFTER_MS && s.inflight.size > 1) this.stealFrom(s);
-        continue;
-      }
       const seq = s.wd[WD_SEQ]!;
       const p = s.inflight.get(seq);
+      if (now <= d) {
+        const ran = now - s.wd[WD_START]!;
+        if (ran > STEAL_AFTER_MS) {
+          // Seen using as much CPU as a long-running call does (CPU time, not wall time: on loaded
+          // cores a short call can wait long for one): its method is long-running, and it holds its worker.
+          const cpuMs = p && s.long === null ? this.cpuSince(s, WD_CPU_MARK) / 1e6 : 0;
+          if (p && s.long === null && cpuMs >= LONG_RUNNING_CPU_MS) {
+            p.lane.ranLong(p.method, cpuMs);
+            s.long = p;
+            p.holds = true;
+            p.lane.holding++;
+          }
+          if (!s.stuck && s.inflight.size > 1) this.stealFrom(s);
+        }
+        continue;
+      }
       const r = s.wd[WD_CALLER] === 1
         ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
         : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`);
@@ -425,6 +573,34 @@ export class WorkerPool {
       this.stopRunning(s, p);
       this.replace(s, seq, r);
     }
+    this.preemptIfStarving(now);
+    this.kick();
+  }
+
+  /**
+   * Long-running calls hold more workers than they may (they looked short when
+   * they were sent) while a container with short calls waits: the one started
+   * last, of the container holding the most workers, is stopped and runs again later.
+   */
+  private preemptIfStarving(now: number): void {
+    const holding = this.slots.filter((s) => s.long !== null && s.wd[WD_DEADLINE] !== 0 && s.inflight.get(s.wd[WD_SEQ]!) === s.long);
+    // Calls that ran before a long call in its batch, their results held back until it ends (it was not expected to be long).
+    let victim = holding.find((s) => s.stuck && s.inflight.size > 1);
+    if (!victim) {
+      if (this.slots.length <= RESERVED_WORKERS || holding.length <= this.longCap()) return;
+      if (!this.queue.lanes.some((l) => l.short.size > 0)) return;
+      victim = holding[0]!;
+      for (const s of holding) {
+        const a = s.long!.lane.holding;
+        const b = victim.long!.lane.holding;
+        if (a > b || (a === b && s.wd[WD_START]! > victim.wd[WD_START]!)) victim = s;
+      }
+    }
+    const p = victim.long!;
+    p.spentMs += now - victim.wd[WD_START]!;
+    this.log.info({ containerId: p.container.containerId, method: p.method }, 'preempting a long-running call: other containers are waiting');
+    this.stopRunning(victim, p);
+    this.replace(victim, -1, failure(Code.INTERNAL, 'preempted'), true);
   }
 
   /**
@@ -433,14 +609,18 @@ export class WorkerPool {
    * and charged to the call's container.
    */
   private stopRunning(s: Slot, p: Pending | undefined): void {
-    const clock = s.wd[WD_TID] ? ThreadCpuClock.ofThread(s.wd[WD_TID]) : null;
-    if (clock) {
-      const spent = Math.max(0, clock.read() - s.wd[WD_CPU0]!);
-      clock.close();
-      this.cpuNanos += spent;
-      p?.container.ran(spent, -1);
-    }
+    const spent = this.cpuSince(s, WD_CPU0);
+    this.cpuNanos += spent;
+    p?.container.ran(spent, -1);
+    s.clock?.close();
+    s.clock = null;
     void s.worker.terminate();
+  }
+
+  /** CPU ns the worker's thread used since the reading in a WD_CPU* slot (0 if its clock cannot be read). */
+  private cpuSince(s: Slot, slot: typeof WD_CPU0 | typeof WD_CPU_MARK): number {
+    if (s.clock === undefined) s.clock = s.wd[WD_TID] ? ThreadCpuClock.ofThread(s.wd[WD_TID]) : null;
+    return s.clock ? Math.max(0, s.clock.read() - s.wd[slot]!) : 0;
   }
 
   usage(): PoolUsage {
@@ -449,9 +629,11 @@ export class WorkerPool {
     return { workers: this.slots.length, busyWorkers: busy, queued: this.pending - busy, workerCpuNanos: this.cpuNanos, workersReplaced: this.replaced };
   }
 
-  /** A call is running long on `s`: run the calls queued behind it on other workers. */
+  /**
+   * A call is running long on `s`: the calls queued behind it go back to their
+   * lanes, to run on other workers (or on this one once it answers again).
+   */
   private stealFrom(s: Slot): void {
-    if (this.slots.every((x) => x === s || x.stuck)) return; // nowhere better to go
     // Set the mark, then read the worker's position (it publishes, then checks).
     Atomics.store(s.steal, ST_STOLEN, s.batchSeq);
     const batch = Atomics.load(s.steal, ST_BATCH);
@@ -463,21 +645,28 @@ export class WorkerPool {
     }
     for (const p of moved) {
       s.inflight.delete(p.seq);
-      if (p.settled) this.release(p);
-      else this.dispatch(p);
+      this.leave(s, p);
     }
-    if (s.queue.length > 0) {
-      const queued = s.queue;
-      s.queue = [];
-      for (const p of queued) this.dispatch(p);
+    moved.push(...s.queue);
+    s.queue = [];
+    // Back to the front of their lanes, last first, so each lane keeps its order.
+    for (let i = moved.length - 1; i >= 0; i--) {
+      const p = moved[i]!;
+      if (p.settled) this.release(p);
+      else this.dispatch(p, true);
     }
   }
 
-  /** Takes a dead or stopped worker out: its culprit call fails, its other calls run elsewhere. */
-  private replace(s: Slot, culprit: number, r: GuestResult): void {
+  /**
+   * Takes a dead or stopped worker out: its culprit call fails, its other calls
+   * run elsewhere (without counting an attempt when the worker was preempted).
+   */
+  private replace(s: Slot, culprit: number, r: GuestResult, preempted = false): void {
     if (s.dead) return;
     s.dead = true;
     this.replaced++;
+    s.clock?.close();
+    s.clock = null;
     const i = this.slots.indexOf(s);
     if (i >= 0) {
       this.slots[i] = this.spare ?? this.spawn();
@@ -486,14 +675,18 @@ export class WorkerPool {
       this.spare = undefined;
     }
     this.spare ??= this.spawn();
-    const orphans = [...s.queue, ...s.inflight.values()];
+    const orphans = [...s.inflight.values(), ...s.queue];
     s.queue = [];
     s.inflight.clear();
-    for (const p of orphans) {
+    s.long = null;
+    for (let i = orphans.length - 1; i >= 0; i--) {
+      const p = orphans[i]!;
+      this.leave(s, p);
       if (p.seq === culprit) this.settle(p, r, true);
       else if (p.settled || this.closed) this.release(p);
-      else if (++p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
-      else this.dispatch(p);
+      else if (!preempted && ++p.attempts >= MAX_ATTEMPTS) this.settle(p, failure(Code.UNAVAILABLE, 'the call lost its worker thread too often'), true);
+      else this.dispatch(p, true);
     }
+    this.kick();
   }
 }

@@ -9,7 +9,7 @@ import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder } from './host.js';
 import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
 import {
-  nowMs, WD_CALLER, WD_CPU0, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS,
+  nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
@@ -35,6 +35,7 @@ const cpuClock = ThreadCpuClock.self();
 let lastCpu = cpuClock?.read() ?? 0;
 wd[WD_TID] = currentThreadId();
 wd[WD_CPU0] = lastCpu;
+wd[WD_CPU_MARK] = lastCpu;
 
 interface Ctx {
   readonly moduleKey: string;
@@ -216,6 +217,7 @@ function acquire(ctx: Ctx, state: CallState, probe: boolean): { inst: Inst; key:
     instances.delete(key);
   } else {
     inst = instantiate(ctx, probe ? state : new CallState([], ctx.env, ctx.args));
+    if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
     key = poolKeyOf(ctx);
     instances.delete(key);
     while (instances.size >= maxInstances) instances.delete(instances.keys().next().value!);
@@ -362,6 +364,7 @@ class Packer {
     const spent = cpu - lastCpu;
     lastCpu = cpu;
     wd[WD_CPU0] = cpu;
+    wd[WD_CPU_MARK] = cpu;
     let wall = 0;
     for (let i = 0; i < this.n; i++) wall += this.walls[i]!;
     for (let i = 0; i < this.n; i++) this.head[i * RESULT_FIELDS + R_CPU_NS] = wall > 0 ? (spent * this.walls[i]!) / wall : spent / this.n;
@@ -396,6 +399,10 @@ function runBatch(b: Batch): void {
       for (let j = i; j < n; j++) packer.add(requeued(b.head[j * CALL_FIELDS + C_SEQ]!), 0, -1);
       break;
     }
+    if (b.head[o + C_FLAGS]! & F_POST_FIRST && packer.size > 0) {
+      packer.post();
+      last = nowMs();
+    }
     const off = b.head[o + C_OFF]!;
     const call: WireCall = {
       seq: b.head[o + C_SEQ]!,
@@ -426,6 +433,8 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.t) {
     case 'module':
       modules.set(msg.key, { module: msg.module, spec: msg.spec });
+      // Receiving a module costs CPU that is no call's running long.
+      if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
       return;
     case 'evict':
       modules.delete(msg.key);
