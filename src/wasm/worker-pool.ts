@@ -27,7 +27,7 @@ import {
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
-import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo } from './fair-queue.js';
+import { FairQueue, Lane, LANE_QUANTUM, type Fifo } from './fair-queue.js';
 
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
@@ -553,10 +553,11 @@ export class WorkerPool {
       if (now <= d) {
         const ran = now - s.wd[WD_START]!;
         if (ran > STEAL_AFTER_MS) {
-          // Seen using as much CPU as a long-running call does (CPU time, not wall time: on loaded
-          // cores a short call can wait long for one): its method is long-running, and it holds its worker.
+          // Seen using 10 ms of CPU time (not wall time: on loaded cores a short call can wait long for a
+          // core; and well past what a first call's lazy compilation or a GC costs): its method is
+          // long-running, and this call holds its worker.
           const cpuMs = p && s.long === null ? this.cpuSince(s, WD_CPU_MARK) / 1e6 : 0;
-          if (p && s.long === null && cpuMs >= LONG_RUNNING_CPU_MS) {
+          if (p && s.long === null && cpuMs >= STEAL_AFTER_MS) {
             p.lane.ranLong(p.method, cpuMs);
             s.long = p;
             p.holds = true;
