@@ -46,8 +46,9 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
     if (m.name === '') throw invalidArgument('RunPodSandbox: config.metadata.name is missing');
     checkMetadata(m, 'RunPodSandbox: config', d.config.limits);
     checkLabelsAndAnnotations(config, 'RunPodSandbox: config', d.config.limits);
-    if (!OWN_HANDLERS.has(req.runtime_handler)) {
-      throw invalidArgument(`RunPodSandbox: unknown runtime handler ${JSON.stringify(req.runtime_handler)} (workd serves "" and "workd")`);
+    const own = d.config.downstream.workdHandler;
+    if (!OWN_HANDLERS.has(req.runtime_handler) && req.runtime_handler !== own) {
+      throw invalidArgument(`RunPodSandbox: unknown runtime handler ${JSON.stringify(req.runtime_handler)} (workd serves "" and ${JSON.stringify(own)})`);
     }
     const component = componentFromLabels(config.labels);
     const linux = config.linux;
