@@ -62,7 +62,8 @@ test('Run → Create → Start → Stop → Remove → RemovePodSandbox, with th
   const { id, config } = await pod(FOO, { logDirectory: logDir });
   const cc = containerConfig(fooImage, { name: 'server', labels: { tier: 'api' }, env: { GREETING: 'hi' }, logPath: 'server/0.log' });
   cc.annotations = { 'note/a': 'b' };
-  cc.mounts = [{ container_path: '/data', host_path: '/tmp', readonly: true }];
+  // A mount the kubelet adds to every container (accepted; the guest has no filesystem to see it in).
+  cc.mounts = [{ container_path: '/var/run/secrets/kubernetes.io/serviceaccount', host_path: '/tmp', readonly: true }];
   cc.linux = { resources: { memory_limit_in_bytes: String(32 * 1024 * 1024) } };
   const { container_id: cid } = await cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: cc, sandbox_config: config });
   assert.match(cid, /^[0-9a-f]{64}$/, 'container IDs are 64 lowercase hex, as containerd makes them');
@@ -78,7 +79,7 @@ test('Run → Create → Start → Stop → Remove → RemovePodSandbox, with th
   assert.deepEqual(s.labels, { tier: 'api' });
   assert.deepEqual(s.annotations, { 'note/a': 'b' });
   assert.equal(s.log_path, join(logDir, 'server/0.log'));
-  assert.deepEqual(s.mounts.map((m: { container_path: string; readonly: boolean }) => [m.container_path, m.readonly]), [['/data', true]]);
+  assert.deepEqual(s.mounts.map((m: { container_path: string; readonly: boolean }) => [m.container_path, m.readonly]), [['/var/run/secrets/kubernetes.io/serviceaccount', true]]);
   assert.equal(s.resources.linux.memory_limit_in_bytes, String(32 * 1024 * 1024));
 
   const again = await criError(cri.runtime.CreateContainer!({ pod_sandbox_id: id, config: cc, sandbox_config: config }));

@@ -12,6 +12,7 @@ import { nowNanos, type Container, type Sandbox } from '../../pods/pod.js';
 import type { NewContainer } from '../../pods/pod-pool.js';
 import { checkAbiVersion } from '../../wasm/guest-abi.js';
 import { containerLogFile } from '../../wasm/log-path.js';
+import { checkContainerConfig } from './container-config-check.js';
 import { onSandbox, requireId, type RuntimeDeps } from './deps.js';
 import { limitsFromResources } from './resources.js';
 import { checkLabelsAndAnnotations, checkMetadata } from '../metadata.js';
@@ -61,6 +62,7 @@ export function createContainer(d: RuntimeDeps): UnaryHandler<CreateContainerReq
     checkLabelsAndAnnotations(config, 'CreateContainer: config', d.config.limits);
     const ref = config.image?.image ?? '';
     if (ref === '') throw invalidArgument('CreateContainer: config.image.image is missing');
+    checkContainerConfig(config);
     const container = await onSandbox(d, 'CreateContainer', id, async (tx, sandbox) => {
       let created: Container | undefined;
       await d.lifecycle.sandboxVerb(tx, 'CreateContainer', sandbox, async () => {
