@@ -39,6 +39,17 @@ export function toStatus(err: unknown): Partial<grpc.StatusObject> {
 /** Told about every CRI call as it ends (metrics): the rpc's name, its status code's name, and its duration. */
 export type CallObserver = (method: string, code: string, seconds: number) => void;
 
+/** Logs and observes a failed call; the status to send. */
+function failed(path: string, method: string, t0: number, err: unknown, log: Logger, observe: CallObserver | undefined, kind: 'call' | 'stream'): Partial<grpc.StatusObject> {
+  const status = toStatus(err);
+  const code = codeOf(err);
+  const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
+  if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, `cri ${kind} failed`);
+  else log.info({ ...fields, reason: status.details }, `cri ${kind} refused`);
+  observe?.(method, fields.code, (performance.now() - t0) / 1000);
+  return status;
+}
+
 /** Adapts a plain async handler to grpc-js, mapping errors and logging the call. */
 export function wrapUnary(path: string, handler: UnaryHandler, log: Logger, observe?: CallObserver): grpc.handleUnaryCall<unknown, unknown> {
   const method = path.slice(path.lastIndexOf('/') + 1);
@@ -56,15 +67,7 @@ export function wrapUnary(path: string, handler: UnaryHandler, log: Logger, obse
         observe?.(method, 'OK', (performance.now() - t0) / 1000);
         callback(null, res ?? {});
       },
-      (err: unknown) => {
-        const status = toStatus(err);
-        const code = codeOf(err);
-        const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
-        if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, 'cri call failed');
-        else log.info({ ...fields, reason: status.details }, 'cri call refused');
-        observe?.(method, fields.code, (performance.now() - t0) / 1000);
-        callback(status, null);
-      },
+      (err: unknown) => callback(failed(path, method, t0, err, log, observe, 'call'), null),
     );
   };
 }
@@ -89,12 +92,7 @@ export function wrapServerStream(path: string, handler: StreamHandler, log: Logg
         if (!abort.signal.aborted) call.end();
       },
       (err: unknown) => {
-        const status = toStatus(err);
-        const code = codeOf(err);
-        const fields = { rpc: path, code: codeName(code), ms: +(performance.now() - t0).toFixed(3) };
-        if (SERVER_FAULTS.has(code)) log.error({ ...fields, err }, 'cri stream failed');
-        else log.info({ ...fields, reason: status.details }, 'cri stream refused');
-        observe?.(method, fields.code, (performance.now() - t0) / 1000);
+        const status = failed(path, method, t0, err, log, observe, 'stream');
         if (!abort.signal.aborted) call.emit('error', status);
       },
     );

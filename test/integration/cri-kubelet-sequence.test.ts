@@ -10,40 +10,27 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
-import { criClient, importImage, componentLabels, type CriClient, type Msg } from '../helpers/cri-client.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { guest } from '../helpers/guests.js';
-import { buildTestImage, type TestImage } from '../helpers/images.js';
+import { componentLabels, type CriClient, type Msg } from '../helpers/cri-client.js';
+import { startComponentNode, type ComponentNode } from '../helpers/component-node.js';
+import type { TestDaemon } from '../helpers/daemon.js';
 
 const COMPONENT = 'kubelet.example:k.Svc@1.0.0';
 const PROTO = 'syntax = "proto3";\npackage k;\nservice Svc {\n  rpc Echo(M) returns (M);\n}\nmessage M { string text = 1; }\n';
 const POD = { name: 'web-7d4b9c', namespace: 'shop', uid: '5f0c2a9e-1b7d-4c38-9e51-0d2f6a7b8c91' };
 const LOG_DIR_ROOT = 'logs';
 
+let n: ComponentNode;
 let d: TestDaemon;
 let cri: CriClient;
-let img: TestImage;
 let image: string;
-let dp: grpc.Client;
 
 before(async () => {
-  d = await startDaemon({ args: ['--plaintext'] });
-  cri = criClient(d.criSocket);
-  img = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen'), proto: PROTO });
-  image = await importImage(cri, img.dir, ['kubelet.example/k.svc:1.0.0']);
-  dp = new grpc.Client(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'kubelet.example' });
+  n = await startComponentNode({ component: COMPONENT, proto: PROTO, tags: ['kubelet.example/k.svc:1.0.0'] });
+  ({ d, cri, image } = n);
 });
-after(async () => {
-  dp?.close();
-  cri?.close();
-  await d?.stop();
-  await img?.cleanup();
-});
+after(() => n?.close());
 
-function echo(): Promise<number> {
-  const m = Buffer.from([0x0a, 2, 0x6f, 0x6b]);
-  return new Promise((resolve) => dp.makeUnaryRequest('/k.Svc/Echo', (b: Buffer) => b, (b: Buffer) => b, m, (err) => resolve(err?.code ?? 0)));
-}
+const echo = async () => (await n.call('/k.Svc/Echo', Buffer.from([0x0a, 2, 0x6f, 0x6b]))).code;
 
 const logDir = () => join(d.dir, LOG_DIR_ROOT, `${POD.namespace}_${POD.name}_${POD.uid}`);
 

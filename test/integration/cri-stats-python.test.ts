@@ -12,10 +12,9 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { compileProtoFilesToBinary } from '../../src/images/proto-compile.js';
 import { CRI_PROTO_PATH } from '../../src/cri/server.js';
-import { criClient, containerConfig, importImage, podConfig, type CriClient } from '../helpers/cri-client.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { guest } from '../helpers/guests.js';
-import { buildTestImage, type TestImage } from '../helpers/images.js';
+import { containerConfig, podConfig, type CriClient } from '../helpers/cri-client.js';
+import { startComponentNode, type ComponentNode } from '../helpers/component-node.js';
+import type { TestDaemon } from '../helpers/daemon.js';
 
 const run = promisify(execFile);
 const PYTHON = '/usr/bin/python3';
@@ -68,29 +67,18 @@ out['events'] = events
 print(json.dumps(out))
 `;
 
+let n: ComponentNode;
 let d: TestDaemon;
 let cri: CriClient;
-let img: TestImage;
 let image: string;
-let dp: grpc.Client;
 
 before(async () => {
-  d = await startDaemon({ args: ['--plaintext'] });
-  cri = criClient(d.criSocket);
-  img = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen'), proto: PROTO });
-  image = await importImage(cri, img.dir);
-  dp = new grpc.Client(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'pystats.example' });
+  n = await startComponentNode({ component: COMPONENT, proto: PROTO });
+  ({ d, cri, image } = n);
 });
-after(async () => {
-  dp?.close();
-  cri?.close();
-  await d?.stop();
-  await img?.cleanup();
-});
+after(() => n?.close());
 
-function call(method: string, body: Buffer): Promise<number> {
-  return new Promise((resolve) => dp.makeUnaryRequest(`/s.Svc/${method}`, (b: Buffer) => b, (b: Buffer) => b, body, (err) => resolve(err?.code ?? 0)));
-}
+const call = async (method: string, body: Buffer) => (await n.call(`/s.Svc/${method}`, body)).code;
 
 test('python3-grpcio reads container and sandbox stats, metrics and events', { skip: !haveGrpcio && 'python3-grpcio (Debian) is not installed' }, async () => {
   const config = podConfig(COMPONENT, { logDirectory: join(d.dir, 'logs', 'pystats') });

@@ -3,42 +3,24 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { criClient, containerConfig, importImage, podConfig, type CriClient } from '../helpers/cri-client.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { guest } from '../helpers/guests.js';
-import { buildTestImage, type TestImage } from '../helpers/images.js';
+import { containerConfig, podConfig, type CriClient } from '../helpers/cri-client.js';
+import { startComponentNode, type ComponentNode } from '../helpers/component-node.js';
 
 const COMPONENT = 'stop.example:s.Svc@1.0.0';
 const PROTO = 'syntax = "proto3";\npackage s;\nservice Svc {\n  rpc Echo(M) returns (M);\n  rpc Loop(M) returns (M);\n}\nmessage M { string text = 1; }\n';
 const CPU_MS = 1500;
-let d: TestDaemon;
+let n: ComponentNode;
 let cri: CriClient;
-let img: TestImage;
 let image: string;
-let dp: grpc.Client;
 
 before(async () => {
-  d = await startDaemon({ args: ['--plaintext'], configToml: `[executor]\ncpu_ms_per_call = ${CPU_MS}\n` });
-  cri = criClient(d.criSocket);
-  img = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen'), proto: PROTO });
-  image = await importImage(cri, img.dir);
-  dp = new grpc.Client(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'stop.example' });
+  n = await startComponentNode({ component: COMPONENT, proto: PROTO, daemon: { configToml: `[executor]\ncpu_ms_per_call = ${CPU_MS}\n` } });
+  ({ cri, image } = n);
 });
-after(async () => {
-  dp?.close();
-  cri?.close();
-  await d?.stop();
-  await img?.cleanup();
-});
+after(() => n?.close());
 
 /** A raw data-plane call; resolves with its status (never rejects). */
-function call(method: string): Promise<{ code: number; details: string }> {
-  return new Promise((resolve) =>
-    dp.makeUnaryRequest(`/s.Svc/${method}`, (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (err) =>
-      resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '' }),
-    ),
-  );
-}
+const call = (method: string) => n.call(`/s.Svc/${method}`, Buffer.alloc(0));
 
 async function running(): Promise<{ pod: string; id: string }> {
   const config = podConfig(COMPONENT);
