@@ -54,14 +54,8 @@ export interface Config {
   };
   /** The node-local server behind the CRI's Exec, Attach and PortForward URLs. */
   streaming: {
-    /** HOST:PORT (port 0 picks a free one; the kubelet gets the full URL). */
+    /** HOST:PORT (port 0 picks a free one; the kubelet gets the full URL). Its bounds are limits (streaming*). */
     listen: string;
-    /** How long an Exec/Attach/PortForward URL stays valid before it is used. */
-    tokenTtlMs: number;
-    /** A session with no traffic either way for this long is closed. */
-    idleTimeoutMs: number;
-    /** How long a client has to open the streams of a session. */
-    streamCreationTimeoutMs: number;
   };
   /** Prometheus metrics and the run-time log levels (GET /metrics, /debug/log-levels); listen '' turns it off. */
   metrics: { listen: string };
@@ -91,7 +85,7 @@ export function defaultConfig(): Config {
     images: { insecureRegistries: [], mirrors: {} },
     downstream: { workdHandler: 'workd' },
     // As containerd's stream server: loopback, any free port.
-    streaming: { listen: '127.0.0.1:0', tokenTtlMs: 60_000, idleTimeoutMs: 4 * 60 * 60 * 1000, streamCreationTimeoutMs: 30_000 },
+    streaming: { listen: '127.0.0.1:0' },
     metrics: { listen: '127.0.0.1:0' },
   };
 }
@@ -167,12 +161,6 @@ function take<T>(t: Table, sec: string, key: string, kind: 'string' | 'number' |
   return v as T;
 }
 
-function positiveInt(t: Table, sec: string, key: string, fallback: number): number {
-  const v = take(t, sec, key, 'number', fallback);
-  if (!Number.isSafeInteger(v) || v <= 0) throw invalidArgument(`config: ${sec}.${key} must be a positive integer, not ${v}`);
-  return v;
-}
-
 /** `[executor] workers`: a whole number, 0 meaning one per core. */
 function workerCount(t: Table, fallback: number): number {
   const v = take(t, 'executor', 'workers', 'number', fallback);
@@ -221,7 +209,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   if (cgroupDriver !== undefined && cgroupDriver !== 'systemd' && cgroupDriver !== 'cgroupfs') {
     throw invalidArgument(`config: downstream.cgroup_driver must be "systemd" or "cgroupfs", not ${JSON.stringify(cgroupDriver)}`);
   }
-  const st = section(root, 'streaming', ['listen', 'token_ttl_ms', 'idle_timeout_ms', 'stream_creation_timeout_ms']);
+  const st = section(root, 'streaming', ['listen']);
   const me = section(root, 'metrics', ['listen']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
   if (!LOG_LEVELS.includes(level)) throw invalidArgument(`config: log.level must be one of ${LOG_LEVELS.join(', ')}`);
@@ -249,12 +237,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       workdHandler: take(ds, 'downstream', 'workd_handler', 'string', base.downstream.workdHandler),
       cgroupDriver,
     },
-    streaming: {
-      listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen),
-      tokenTtlMs: positiveInt(st, 'streaming', 'token_ttl_ms', base.streaming.tokenTtlMs),
-      idleTimeoutMs: positiveInt(st, 'streaming', 'idle_timeout_ms', base.streaming.idleTimeoutMs),
-      streamCreationTimeoutMs: positiveInt(st, 'streaming', 'stream_creation_timeout_ms', base.streaming.streamCreationTimeoutMs),
-    },
+    streaming: { listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen) },
     metrics: { listen: take(me, 'metrics', 'listen', 'string', base.metrics.listen) },
   };
 }

@@ -24,6 +24,10 @@ import { openNodeState } from './state/node-state.js';
 import { PodCommitter, restorePods } from './state/pod-records.js';
 import type { StateStore } from './state/store.js';
 import { createExecutor } from './wasm/executor.js';
+import { servePinnedConnection } from './dataplane/pinned.js';
+import { createStreamingBackend } from './streaming/backend.js';
+import { startStreamingServer } from './streaming/server.js';
+import { streamingLookup } from './cri/runtime/streaming.js';
 
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
 export interface Component {
@@ -97,7 +101,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const pool = new PodPool();
     let callStats: CallStats | undefined;
     const levels = new LogLevels(log);
-    const metrics = new Metrics();
+    const metrics = new Metrics(config.limits.metricsMaxSeriesPerMetric);
     metrics.sources.podsByState = () => sandboxesByState(pool);
     metrics.sources.imagePulls = () => [
       { result: 'success', ...store.pullCounts.success },
@@ -140,6 +144,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     callStats = dataPlane.stats;
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, udpPort: dataPlane.udpPort ?? 0, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     if (dataPlane.udpPort !== undefined) metrics.sources.quicConnections = () => dataPlane.connections().http3;
+
+    // Exec, Attach and PortForward answer URLs on this server; port-forward tunnels are data plane connections.
+    const backend = createStreamingBackend({
+      lookup: streamingLookup(pool),
+      servePinned: (stream, routes) =>
+        servePinnedConnection({ stream, routes, limits: config.limits, log: levels.for('dataplane'), stats: dataPlane.stats }),
+      maxStdinBytes: config.limits.streamingExecStdinMaxBytes,
+    });
+    const streaming = await startStreamingServer({ listen: config.streaming.listen, limits: config.limits, backend, log: levels.for('streaming') });
+    deps.streaming = { url: (r) => streaming.url(r), target: (id) => backend.target(id) };
+    started.push({ name: 'streaming', info: { streamingUrl: streaming.baseUrl }, close: () => streaming.close() });
 
     if (config.metrics.listen !== '') {
       const ms = await listening('the metrics listener', config.metrics.listen, startMetricsServer({ listen: config.metrics.listen, metrics, levels, log: levels.for('metrics') }));

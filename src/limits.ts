@@ -237,6 +237,42 @@ export const LIMITS = {
     section: 'state', key: 'restore_concurrency', default: 64, unit: 'count',
     doc: 'Recorded RUNNING containers whose guests a restarted daemon starts at once.',
   },
+
+  // ── streaming (Exec, Attach, PortForward URLs) ──
+  streamingTokenTtlMs: {
+    section: 'streaming', key: 'token_ttl_ms', default: 60_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'How long an Exec, Attach or PortForward URL stays valid before its connection arrives; later it answers 404 and the client must ask again.',
+  },
+  streamingIdleTimeoutMs: {
+    section: 'streaming', key: 'idle_timeout_ms', default: 4 * 60 * 60 * 1000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A streaming session (SPDY) with no frame either way for this long is closed (the kubelet\'s default, 4 h).',
+  },
+  streamingStreamCreationTimeoutMs: {
+    section: 'streaming', key: 'stream_creation_timeout_ms', default: 30_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'How long a client has to open the streams of an exec/attach session, or both streams of a port-forward request; then the session is closed or the request answered with an error.',
+  },
+  streamingMaxPendingRequests: {
+    section: 'streaming', key: 'max_pending_requests', default: 1000, unit: 'count',
+    doc: 'Exec/Attach/PortForward URLs handed out and not yet used or expired; one more is refused with RESOURCE_EXHAUSTED.',
+  },
+  streamingSpdyMaxFrameBytes: {
+    section: 'streaming', key: 'spdy_max_frame_bytes', default: 1 * MiB, unit: 'bytes', max: 2 ** 24 - 1,
+    doc: 'Largest SPDY frame a client may send; a larger one ends its connection with GOAWAY.',
+  },
+  streamingExecStdinMaxBytes: {
+    section: 'streaming', key: 'exec_stdin_max_bytes', default: 4 * MiB, unit: 'bytes',
+    doc: 'Stdin a built-in exec command reads (the JSON request of `call`); more fails the command with a message.',
+  },
+  streamingExecSyncMaxOutputBytes: {
+    section: 'streaming', key: 'exec_sync_max_output_bytes', default: 16 * MiB, unit: 'bytes',
+    doc: 'Stdout and stderr (each) an ExecSync answer carries; the rest is dropped.',
+  },
+
+  // ── metrics ──
+  metricsMaxSeriesPerMetric: {
+    section: 'metrics', key: 'max_series_per_metric', default: 5000, unit: 'count',
+    doc: 'Label sets one metric exposes per scrape; beyond it series are added up under the label value `other` (sources are bounded already; this is the last guard).',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

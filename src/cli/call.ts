@@ -8,11 +8,11 @@
 // Exit status: CALL_EXIT_HELP below (0 on OK, 64 + the gRPC code, 1).
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { Code, codeName, WorkdError } from '../errors.js';
 import type { MetadataEntry } from '../wasm/api.js';
 import { connectHttp2 } from '../dataplane/client/http2.js';
-import { findMethod, listServices, parseMethodName, registryFor } from '../dataplane/client/reflection.js';
+import { callJson } from '../dataplane/client/json-call.js';
+import { listServices } from '../dataplane/client/reflection.js';
 import type { GrpcTransport, TransportTarget } from '../dataplane/client/transport.js';
 import { HDR_VERSION } from '../dataplane/grpc/constants.js';
 
@@ -104,23 +104,7 @@ export async function runCall(address: string, methodText: string, flags: CallFl
       for (const s of await listServices(transport, { metadata, timeoutMs })) out(`${s}\n`);
       return 0;
     }
-    const { service, method } = parseMethodName(methodText);
-    const registry = await registryFor(transport, service, { metadata, timeoutMs });
-    const desc = findMethod(registry, service, method).method;
-    if (desc.methodKind !== 'unary') throw new WorkdError(Code.UNIMPLEMENTED, `${service}/${method} is a ${desc.methodKind} method; workd call makes unary calls`);
-    let json: JsonValue;
-    try {
-      json = JSON.parse(await readData(flags.data)) as JsonValue;
-    } catch (err) {
-      throw new WorkdError(Code.INVALID_ARGUMENT, `request data is not JSON: ${(err as Error).message}`);
-    }
-    let request: Uint8Array;
-    try {
-      request = toBinary(desc.input, fromJson(desc.input, json, { registry }));
-    } catch (err) {
-      throw new WorkdError(Code.INVALID_ARGUMENT, `request data does not fit ${desc.input.typeName}: ${(err as Error).message}`);
-    }
-    const r = await transport.call(`/${service}/${method}`, [request], { metadata, timeoutMs });
+    const r = await callJson(transport, methodText, await readData(flags.data), { metadata, timeoutMs });
     if (flags.verbose) {
       const err = (t: string) => process.stderr.write(t);
       printFields('Response headers received', r.headers, err);
@@ -130,7 +114,7 @@ export async function runCall(address: string, methodText: string, flags: CallFl
       process.stderr.write(`ERROR:\n  Code: ${codeName(r.status)}\n  Message: ${r.message}\n`);
       return 64 + r.status;
     }
-    for (const m of r.messages) out(JSON.stringify(toJson(desc.output, fromBinary(desc.output, m), { registry }), null, 2) + '\n');
+    for (const a of r.answers) out(JSON.stringify(a, null, 2) + '\n');
     return 0;
   } finally {
     await transport.close();

@@ -4,8 +4,7 @@
 // (subsystem=* for all). It is apart from the data plane so that a scrape never
 // competes with calls for a port, TLS or limits.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parseListen } from '../config.js';
+import { listenHttp } from '../util/listen-http.js';
 import { WorkdError } from '../errors.js';
 import type { LogLevels, Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -47,16 +46,7 @@ export async function startMetricsServer(o: { listen: string; metrics: Metrics; 
     }
     send(404, 'not found: GET /metrics, GET|PUT /debug/log-levels\n');
   });
-  const { host, port } = parseListen(o.listen);
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(port, host, () => {
-      server.off('error', fail);
-      ok();
-    });
-  });
-  const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const url = await listenHttp(server, o.listen);
   o.log.info({ url: `${url}/metrics` }, 'metrics listening');
   return {
     url,

@@ -11,8 +11,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LATENCY_BUCKETS } from './buckets.js';
 
-// limit: metrics.max_series_per_metric
-export const MAX_SERIES = 5000;
 export const OTHER = 'other';
 
 
@@ -68,13 +66,13 @@ export interface MetricsSources {
 
 type Labels = Record<string, string>;
 
-/** Keeps at most MAX_SERIES distinct label sets; the rest are added up under `other` values. */
-function bounded<T>(rows: Iterable<T>, labels: (r: T) => Labels, add: (into: T | undefined, r: T) => T): Map<string, { labels: Labels; value: T }> {
+/** Keeps at most maxSeries distinct label sets; the rest are added up under `other` values. */
+function bounded<T>(maxSeries: number, rows: Iterable<T>, labels: (r: T) => Labels, add: (into: T | undefined, r: T) => T): Map<string, { labels: Labels; value: T }> {
   const out = new Map<string, { labels: Labels; value: T }>();
   for (const r of rows) {
     let l = labels(r);
     let key = JSON.stringify(l);
-    if (!out.has(key) && out.size >= MAX_SERIES) {
+    if (!out.has(key) && out.size >= maxSeries) {
       l = Object.fromEntries(Object.keys(l).map((k) => [k, k === 'code' || k === 'state' ? l[k]! : OTHER]));
       key = JSON.stringify(l);
     }
@@ -90,7 +88,8 @@ export class Metrics {
   private readonly criCalls: Counter<'method' | 'code'>;
   private readonly criLatency: Histogram<'method'>;
 
-  constructor() {
+  /** `maxSeries`: limits.metricsMaxSeriesPerMetric. */
+  constructor(maxSeries: number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'workd_' });
     const r = [this.registry];
     const sources = this.sources;
@@ -116,7 +115,7 @@ export class Metrics {
             latencyBuckets: a.latencyBuckets.map((v, i) => v + (b.latencyBuckets[i] ?? 0)),
             latencySeconds: a.latencySeconds + b.latencySeconds,
           };
-    const readCalls = () => bounded(sources.calls?.() ?? [], callLabels, sumCalls);
+    const readCalls = () => bounded(maxSeries, sources.calls?.() ?? [], callLabels, sumCalls);
     const perCall = (name: string, help: string, pick: (c: CallSeries) => number, withCode: boolean) =>
       new Counter({
         name,
@@ -178,7 +177,7 @@ export class Metrics {
     const perContainer = <T extends Counter<string> | Gauge<string>>(make: (collect: (m: T) => void) => T, pick: (c: ContainerReading) => number) =>
       make((m) => {
         m.reset();
-        const rows = bounded(sources.containers?.() ?? [], containerLabels, (a, b) => (a === undefined ? b : { ...a, cpuNanos: a.cpuNanos + b.cpuNanos, memoryBytes: a.memoryBytes + b.memoryBytes, inFlight: a.inFlight + b.inFlight }));
+        const rows = bounded(maxSeries, sources.containers?.() ?? [], containerLabels, (a, b) => (a === undefined ? b : { ...a, cpuNanos: a.cpuNanos + b.cpuNanos, memoryBytes: a.memoryBytes + b.memoryBytes, inFlight: a.inFlight + b.inFlight }));
         for (const { labels, value } of rows.values()) (m as Gauge<string>).inc(labels, pick(value));
       });
     const cl = ['container', 'pod', 'domain', 'service'];

@@ -53,11 +53,8 @@ async function readAll(io: CommandIO, max: number): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
-// limit: streaming.exec_stdin_max_bytes
-const MAX_STDIN = 4 * 1024 * 1024;
-
-/** Runs one built-in command against the target, writing to the session's streams. */
-export async function runBuiltin(target: ExecTarget, cmd: readonly string[], io: CommandIO): Promise<CommandResult> {
+/** Runs one built-in command against the target, writing to the session's streams; `call` reads at most maxStdin bytes. */
+export async function runBuiltin(target: ExecTarget, cmd: readonly string[], io: CommandIO, maxStdin: number): Promise<CommandResult> {
   const [name = '', ...args] = cmd;
   const out = io.stdout;
   // With a tty there is no stderr: errors go where the user looks.
@@ -98,7 +95,7 @@ export async function runBuiltin(target: ExecTarget, cmd: readonly string[], io:
         return exit(2);
       }
       let json = args[1];
-      if (json === undefined) json = (await readAll(io, MAX_STDIN)).trim() || '{}';
+      if (json === undefined) json = (await readAll(io, maxStdin)).trim() || '{}';
       const r = await target.call(method, json, io.signal);
       if (r.code !== 0) {
         await print(err, `ERROR: ${r.codeName}: ${r.message}\n`);
@@ -117,17 +114,18 @@ export async function runBuiltin(target: ExecTarget, cmd: readonly string[], io:
   }
 }
 
-// limit: streaming.exec_sync_max_output_bytes
-export const EXEC_SYNC_MAX_OUTPUT = 16 * 1024 * 1024;
-
 /** A Writable that keeps what is written, up to a cap (the rest is counted, not kept). */
 class Collector extends Writable {
   private parts: Buffer[] = [];
   private size = 0;
   dropped = 0;
 
+  constructor(private readonly cap: number) {
+    super();
+  }
+
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    const room = EXEC_SYNC_MAX_OUTPUT - this.size;
+    const room = this.cap - this.size;
     if (room > 0) {
       const kept = chunk.subarray(0, room);
       this.parts.push(kept);
@@ -147,12 +145,17 @@ class Collector extends Writable {
  * (seconds, 0 = none) that passes answers DEADLINE_EXCEEDED, which the
  * kubelet's prober reads as a probe timeout.
  */
-export async function execSync(target: ExecTarget, cmd: readonly string[], timeoutSec: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
-  const stdout = new Collector();
-  const stderr = new Collector();
+export async function execSync(
+  target: ExecTarget,
+  cmd: readonly string[],
+  timeoutSec: number,
+  limits: { readonly maxOutput: number; readonly maxStdin: number },
+): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+  const stdout = new Collector(limits.maxOutput);
+  const stderr = new Collector(limits.maxOutput);
   const abort = new AbortController();
   const io: CommandIO = { stdout, stderr, tty: false, signal: abort.signal };
-  const work = runBuiltin(target, cmd, io);
+  const work = runBuiltin(target, cmd, io, limits.maxStdin);
   let timer: NodeJS.Timeout | undefined;
   const result = await (timeoutSec > 0
     ? Promise.race([

@@ -31,6 +31,8 @@ export interface SpdyTimeouts {
   readonly idleTimeoutMs: number;
   /** How long the client has to open the streams a session needs. */
   readonly streamCreationTimeoutMs: number;
+  /** The largest SPDY frame the client may send. */
+  readonly maxFrameBytes: number;
 }
 
 /** The values of a possibly repeated, comma-joined header. */
@@ -76,10 +78,10 @@ export function spdyHandshake(req: IncomingMessage, socket: Duplex, supported: r
 }
 
 /** Completes the upgrade: 101 Switching Protocols, then a SPDY session on the socket. */
-export function acceptSpdy(socket: Duplex, head: Buffer, protocol: string, onStream: (s: SpdyStream) => void, idleTimeoutMs: number): SpdyConnection {
+export function acceptSpdy(socket: Duplex, head: Buffer, protocol: string, onStream: (s: SpdyStream) => void, t: SpdyTimeouts): SpdyConnection {
   const version = protocol === '' ? '' : `X-Stream-Protocol-Version: ${protocol}\r\n`;
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${UPGRADE_SPDY}\r\n${version}\r\n`);
-  return new SpdyConnection(socket, { server: true, onStream, idleTimeoutMs }, head);
+  return new SpdyConnection(socket, { server: true, onStream, idleTimeoutMs: t.idleTimeoutMs, maxFrameBytes: t.maxFrameBytes }, head);
 }
 
 function endStream(s: SpdyStream | undefined): Promise<void> {
@@ -111,7 +113,7 @@ export async function serveSpdyRemoteCommand(
       byType.set(type, stream);
       if (byType.size === expected) ready();
     },
-    t.idleTimeoutMs,
+    t,
   );
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((done) => (timer = setTimeout(() => done('timeout'), t.streamCreationTimeoutMs)));
@@ -211,7 +213,7 @@ export async function serveSpdyPortForward(socket: Duplex, head: Buffer, protoco
         void run(requestId, { data: pair.data, error: pair.error });
       }
     },
-    t.idleTimeoutMs,
+    t,
   );
   await conn.done;
   abort.abort();

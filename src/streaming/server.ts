@@ -4,10 +4,10 @@
 // http://HOST:PORT/{exec,attach,portforward}/TOKEN; the kubelet (or crictl)
 // connects there and upgrades to SPDY/3.1 or to a WebSocket.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
-import { parseListen } from '../config.js';
+import { listenHttp } from '../util/listen-http.js';
+import type { Limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import { PORT_FORWARD_PROTOCOL, SPDY_REMOTECOMMAND_PROTOCOLS, WS_TUNNELED_PORT_FORWARD } from './protocols.js';
 import { headerValues, isSpdyUpgrade, refuseUpgrade, serveSpdyPortForward, serveSpdyRemoteCommand, spdyHandshake, type SpdyTimeouts } from './httpstream.js';
@@ -28,13 +28,15 @@ export interface StreamingBackend {
   portForward(podSandboxId: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void>;
 }
 
-export interface StreamingOptions extends SpdyTimeouts {
+export type StreamingLimits = Pick<
+  Limits,
+  'streamingTokenTtlMs' | 'streamingMaxPendingRequests' | 'streamingIdleTimeoutMs' | 'streamingStreamCreationTimeoutMs' | 'streamingSpdyMaxFrameBytes'
+>;
+
+export interface StreamingOptions {
   /** HOST:PORT to listen on (port 0 picks a free one). */
   readonly listen: string;
-  /** How long a URL stays valid before its connection arrives. */
-  readonly tokenTtlMs: number;
-  /** Requests waiting for their connection at once. */
-  readonly maxPendingRequests: number;
+  readonly limits: StreamingLimits;
   readonly backend: StreamingBackend;
   readonly log: Logger;
 }
@@ -54,7 +56,12 @@ type Negotiated = IncomingMessage & { workdProtocol?: string };
 const PATH = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})$/;
 
 export async function startStreamingServer(o: StreamingOptions): Promise<StreamingServer> {
-  const tokens = new TokenCache<StreamRequest>(o.tokenTtlMs, o.maxPendingRequests);
+  const tokens = new TokenCache<StreamRequest>(o.limits.streamingTokenTtlMs, o.limits.streamingMaxPendingRequests);
+  const t: SpdyTimeouts = {
+    idleTimeoutMs: o.limits.streamingIdleTimeoutMs,
+    streamCreationTimeoutMs: o.limits.streamingStreamCreationTimeoutMs,
+    maxFrameBytes: o.limits.streamingSpdyMaxFrameBytes,
+  };
   // The subprotocol is chosen in `upgrade` (before the token is spent) and handed to ws on the request.
   const wss = new WebSocketServer({
     noServer: true,
@@ -112,8 +119,8 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
 
     if (!isWs) {
       const p = protocol;
-      if (sr.kind === 'portforward') void run('portforward', () => serveSpdyPortForward(socket, head, p, forwarder(sr.podSandboxId), o));
-      else void run(sr.kind, () => serveSpdyRemoteCommand(socket, head, p, sr.opts, (io) => runCommand(sr, io), o));
+      if (sr.kind === 'portforward') void run('portforward', () => serveSpdyPortForward(socket, head, p, forwarder(sr.podSandboxId), t));
+      else void run(sr.kind, () => serveSpdyRemoteCommand(socket, head, p, sr.opts, (io) => runCommand(sr, io), t));
       return;
     }
     const p = protocol;
@@ -122,7 +129,7 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
       if (sr.kind === 'portforward') {
         if (p === WS_TUNNELED_PORT_FORWARD) {
           const tunnel = createWebSocketStream(ws);
-          void run('portforward', () => serveSpdyPortForward(tunnel, Buffer.alloc(0), PORT_FORWARD_PROTOCOL, forwarder(sr.podSandboxId), o));
+          void run('portforward', () => serveSpdyPortForward(tunnel, Buffer.alloc(0), PORT_FORWARD_PROTOCOL, forwarder(sr.podSandboxId), t));
           return;
         }
         const ports = sr.ports.length > 0 ? sr.ports : portsFromQuery(req);
@@ -138,17 +145,7 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
       error: err instanceof Error ? err.message : String(err),
     }));
 
-  const { host, port } = parseListen(o.listen);
-  await new Promise<void>((ok, fail) => {
-    http.once('error', fail);
-    http.listen(port, host, () => {
-      http.off('error', fail);
-      ok();
-    });
-  });
-  const addr = http.address() as AddressInfo;
-  const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const baseUrl = `http://${urlHost}:${addr.port}`;
+  const baseUrl = await listenHttp(http, o.listen);
   o.log.info({ url: baseUrl }, 'streaming server listening');
 
   return {

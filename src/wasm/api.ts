@@ -138,6 +138,8 @@ export interface ContainerRuntime {
   stop(timeoutMs: number): Promise<void>;
   /** Re-opens the log file (after rotation). */
   reopenLog(): Promise<void>;
+  /** Calls `fn` with the container's stdout/stderr as its calls write it (CRI Attach), until the returned function is called. */
+  subscribeOutput?(fn: (stream: 'stdout' | 'stderr', data: Uint8Array) => void): () => void;
 }
 
 export interface Executor {

@@ -3,7 +3,7 @@
 // worker pool; no instance is kept per container.
 import { Code, failedPrecondition } from '../errors.js';
 import type { ContainerRuntime, ContainerUsage, GuestCall, GuestResult, ResourceUpdate, StartOptions } from './api.js';
-import { ContainerLog } from './logs.js';
+import { ContainerLog, OutputTap, type OutputListener } from './logs.js';
 import { PAGE_BYTES, TABLE_ENTRY_BYTES, type CtxMessage, type ModuleSpec, type ResultExtra } from './protocol.js';
 import { failure, type PoolClient, type WorkerPool } from './worker-pool.js';
 
@@ -52,6 +52,7 @@ export class Container implements ContainerRuntime, PoolClient {
   /** Stops waiting for the in-flight calls to end (StopContainer may be called again while one waits). */
   private readonly drainWaiters = new Set<() => void>();
   private readonly log?: ContainerLog;
+  private readonly tap = new OutputTap();
   readonly containerId: string;
   readonly methods: ReadonlySet<string>;
   readonly module: WebAssembly.Module;
@@ -152,10 +153,18 @@ export class Container implements ContainerRuntime, PoolClient {
   }
 
   output(r: ResultExtra): void {
+    if (this.tap.size > 0) {
+      if (r.stdout) this.tap.emit('stdout', r.stdout);
+      if (r.stderr) this.tap.emit('stderr', r.stderr);
+    }
     if (!this.log) return;
     if (r.stdout) this.log.write('stdout', r.stdout);
     if (r.stderr) this.log.write('stderr', r.stderr);
     if (r.dropped > 0) this.log.noteDropped('stderr', r.dropped);
+  }
+
+  subscribeOutput(fn: OutputListener): () => void {
+    return this.tap.subscribe(fn);
   }
 
   finished(): void {

@@ -47,6 +47,33 @@ export function formatEntries(stream: Stream, data: Uint8Array, time = rfc3339Na
   return Buffer.concat(parts);
 }
 
+/** Called with each chunk of a container's output as it is written (CRI Attach). */
+export type OutputListener = (stream: Stream, data: Uint8Array) => void;
+
+/** Listeners of one container's live output; a listener that throws is dropped, never the container's call. */
+export class OutputTap {
+  private readonly listeners = new Set<OutputListener>();
+
+  subscribe(fn: OutputListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(stream: Stream, data: Uint8Array): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(stream, data);
+      } catch {
+        this.listeners.delete(fn);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.listeners.size;
+  }
+}
+
 export class ContainerLog {
   private queue: Buffer[] = [];
   private queued = 0;

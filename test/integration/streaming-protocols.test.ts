@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { spdyExec, spdyPortForward, upgrade, wsExec } from '../helpers/streaming-clients.js';
+import { withLimits } from '../../src/limits.js';
 import { runBuiltin, type ExecTarget } from '../../src/streaming/commands.js';
 import { startStreamingServer, type StreamingServer } from '../../src/streaming/server.js';
 
@@ -21,13 +22,10 @@ describe('streaming server', () => {
   before(async () => {
     server = await startStreamingServer({
       listen: '127.0.0.1:0',
-      tokenTtlMs: 500,
-      maxPendingRequests: 10,
-      idleTimeoutMs: 60_000,
-      streamCreationTimeoutMs: 2000,
+      limits: withLimits({ streamingTokenTtlMs: 500, streamingMaxPendingRequests: 10, streamingIdleTimeoutMs: 60_000, streamingStreamCreationTimeoutMs: 2000 }),
       log: pino({ level: 'silent' }),
       backend: {
-        exec: (_id, cmd, io) => runBuiltin(target, cmd, io),
+        exec: (_id, cmd, io) => runBuiltin(target, cmd, io, 1024 * 1024),
         attach: async (_id, io) => {
           io.stdout!.write('line 1\n');
           await new Promise((done) => io.signal.addEventListener('abort', done));

@@ -12,6 +12,7 @@ import { ContainerState, SandboxState, containerPlan, sandboxPlan, type Containe
 import type { Lifecycle, Transaction } from '../../pods/runner.js';
 import type { CallStats } from '../../dataplane/call-stats.js';
 import type { Executor, PreparedModule } from '../../wasm/api.js';
+import type { RuntimeStreaming } from './streaming.js';
 
 export interface RuntimeDeps {
   readonly pool: PodPool;
@@ -36,6 +37,8 @@ export interface RuntimeDeps {
   readonly prepared: Map<string, Promise<PreparedImage>>;
   /** The data plane's call counters (per container among them), once the data plane runs. */
   readonly callStats: () => CallStats | undefined;
+  /** The streaming server behind Exec, Attach and PortForward (absent: those answer UNAVAILABLE). */
+  streaming?: RuntimeStreaming;
 }
 
 export interface PreparedImage {

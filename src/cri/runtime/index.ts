@@ -3,6 +3,10 @@ import type { ServiceHandlers, StreamHandlers } from '../handler.js';
 import { ContainerState } from '../../pods/pod-state.js';
 import { getContainerEvents } from './container-events.js';
 import { containerStats, listContainerStats } from './container-stats.js';
+import { attach } from './container-attach.js';
+import { exec } from './container-exec.js';
+import { execSyncVerb } from './container-exec-sync.js';
+import { portForward } from './sandbox-port-forward.js';
 import { containerStatus } from './container-status.js';
 import { createContainer } from './container-create.js';
 import { listContainers } from './container-list.js';
@@ -53,6 +57,10 @@ export function createRuntimeService(d: RuntimeDeps): ServiceHandlers {
     ListPodSandboxStats: listPodSandboxStats(d),
     ListMetricDescriptors: listMetricDescriptors(),
     ListPodSandboxMetrics: listPodSandboxMetrics(d),
+    Exec: exec(d),
+    ExecSync: execSyncVerb(d),
+    Attach: attach(d),
+    PortForward: portForward(d),
   };
 }
 
@@ -61,16 +69,11 @@ export function createRuntimeStreams(d: RuntimeDeps): StreamHandlers {
   return { GetContainerEvents: getContainerEvents(d) };
 }
 
-const NO_PROCESSES = 'component containers have no processes';
 const NO_STATS = 'the streaming stats variants are not served; use the unary ListContainerStats, ListPodSandboxStats and ListPodSandboxMetrics';
 const NO_STREAMS = 'the streaming List variants are not served yet; use the unary List rpcs';
 
 /** Why each RuntimeService rpc workd does not serve answers UNIMPLEMENTED. */
 export const RUNTIME_UNIMPLEMENTED: Readonly<Record<string, string>> = {
-  ExecSync: NO_PROCESSES,
-  Exec: NO_PROCESSES,
-  Attach: NO_PROCESSES,
-  PortForward: 'component pods share the node network; call the service on the data plane',
   StreamContainerStats: NO_STATS,
   StreamPodSandboxStats: NO_STATS,
   StreamPodSandboxMetrics: NO_STATS,

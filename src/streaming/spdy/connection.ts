@@ -100,10 +100,12 @@ export interface SpdyConnectionOptions {
   readonly onStream?: (stream: SpdyStream) => void;
   /** Closed after this long without a frame either way (0 = never). */
   readonly idleTimeoutMs?: number;
+  /** The largest frame the peer may send. */
+  readonly maxFrameBytes?: number;
 }
 
 export class SpdyConnection {
-  private readonly parser = new FrameParser();
+  private readonly parser: FrameParser;
   private readonly compressor = new HeaderCompressor();
   private readonly decompressor = new HeaderDecompressor();
   private readonly streams = new Map<number, SpdyStream>();
@@ -121,6 +123,7 @@ export class SpdyConnection {
     initial?: Buffer,
   ) {
     this.nextId = opts.server ? 2 : 1;
+    this.parser = new FrameParser(opts.maxFrameBytes);
     this.closedPromise = new Promise((done) => (this.markClosed = done));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     // Frames already received are still being handled (header blocks inflate asynchronously): end after them.

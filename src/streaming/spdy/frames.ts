@@ -35,9 +35,6 @@ export const RstStatus = {
   STREAM_ALREADY_CLOSED: 9,
 } as const;
 
-/** The largest frame payload a peer may send us (24-bit length field, bounded further to keep buffers small). */
-// limit: streaming.spdy_max_frame_bytes
-export const MAX_FRAME_PAYLOAD = 1 << 20;
 /** DATA payload we put in one frame. */
 const DATA_CHUNK = 32 * 1024;
 
@@ -59,12 +56,15 @@ export class SpdyProtocolError extends Error {}
 export class FrameParser {
   private buf: Buffer = Buffer.alloc(0);
 
+  /** `maxPayload`: the largest frame the peer may send (limits.streamingSpdyMaxFrameBytes). */
+  constructor(private readonly maxPayload = 1 << 20) {}
+
   push(chunk: Buffer): Frame[] {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const frames: Frame[] = [];
     while (this.buf.length >= 8) {
       const length = this.buf.readUIntBE(5, 3);
-      if (length > MAX_FRAME_PAYLOAD) throw new SpdyProtocolError(`frame of ${length} bytes exceeds ${MAX_FRAME_PAYLOAD}`);
+      if (length > this.maxPayload) throw new SpdyProtocolError(`frame of ${length} bytes exceeds ${this.maxPayload}`);
       if (this.buf.length < 8 + length) break;
       const head = this.buf.subarray(0, 8);
       const body = this.buf.subarray(8, 8 + length);
