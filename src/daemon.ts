@@ -87,20 +87,21 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
   try {
     await checkStateDir(config.state.dir);
+    // Each part logs through its subsystem's logger, whose level can change at run time (/debug/log-levels).
+    const levels = new LogLevels(log);
     // First: it takes the state dir's lock, so a second daemon on this dir stops here.
-    const state = await openNodeState(config.state.dir, config.limits, log);
+    const state = await openNodeState(config.state.dir, config.limits, levels.for('state'));
     started.push({ name: 'state', close: () => state.close() });
     await claimSocketPath(config.cri.socket, log);
 
-    const store = await openImageStore({ dir: `${config.state.dir}/images`, log, insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors, limits: config.limits });
+    const store = await openImageStore({ dir: `${config.state.dir}/images`, log: levels.for('images'), insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors, limits: config.limits });
     started.push({ name: 'image store', close: () => store.close() });
 
-    const executor = createExecutor(config.executor, log);
+    const executor = createExecutor(config.executor, levels.for('executor'));
     started.push({ name: 'executor', close: () => executor.close() });
 
     const pool = new PodPool();
     let callStats: CallStats | undefined;
-    const levels = new LogLevels(log);
     const metrics = new Metrics(config.limits.metricsMaxSeriesPerMetric);
     metrics.sources.podsByState = () => sandboxesByState(pool);
     metrics.sources.imagePulls = () => [
@@ -119,7 +120,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       store,
       executor,
       config,
-      log,
+      log: levels.for('pods'),
       version: WORKD_VERSION,
       nodeAddress: nodeAddress(config.dataplane.listen),
       runtimeConfig: { podCidr: '' },
@@ -139,10 +140,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log.info(restored, 'restored pod sandboxes and containers from the state store');
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
-    const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log, stateDir: config.state.dir, limits: config.limits }));
+    const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log: levels.for('dataplane'), stateDir: config.state.dir, limits: config.limits }));
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, udpPort: dataPlane.udpPort ?? 0, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
+    metrics.sources.http2Connections = () => dataPlane.connections().http2;
     if (dataPlane.udpPort !== undefined) metrics.sources.quicConnections = () => dataPlane.connections().http3;
 
     // Exec, Attach and PortForward answer URLs on this server; port-forward tunnels are data plane connections.
@@ -152,7 +154,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         servePinnedConnection({ stream, routes, limits: config.limits, log: levels.for('dataplane'), stats: dataPlane.stats }),
       maxStdinBytes: config.limits.streamingExecStdinMaxBytes,
     });
-    const streaming = await startStreamingServer({ listen: config.streaming.listen, limits: config.limits, backend, log: levels.for('streaming') });
+    const streaming = await listening('the streaming server (exec, attach, port-forward)', config.streaming.listen, startStreamingServer({ listen: config.streaming.listen, limits: config.limits, backend, log: levels.for('streaming') }));
     deps.streaming = { url: (r) => streaming.url(r), target: (id) => backend.target(id) };
     started.push({ name: 'streaming', info: { streamingUrl: streaming.baseUrl }, close: () => streaming.close() });
 
@@ -168,7 +170,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           endpoint,
           workdHandler: config.downstream.workdHandler,
           state,
-          log,
+          log: levels.for('downstream'),
           workdKnows: (id) => pool.findSandbox(id) !== undefined || pool.findContainer(id) !== undefined,
           workdHasImage: (ref) => store.resolve(ref) !== undefined,
           insecureRegistries: config.images.insecureRegistries,

@@ -89,6 +89,7 @@ describe('Prometheus scraping /metrics under traffic', { skip }, () => {
     await q('workd_containers{state="CONTAINER_RUNNING"} == 2');
     await q('workd_cri_calls_total{method="PullImage",code="OK"} == 1');
     await q('workd_transport_connections{transport="quic"} >= 1');
+    await q('workd_transport_connections{transport="http2"} >= 1');
     // The executor's counters: both containers spent guest CPU; the pool has workers.
     const cpu = await q('workd_container_cpu_seconds_total{service="demo.Greeter"} > 0');
     assert.equal(cpu.length, 2);
