@@ -2,6 +2,7 @@
 // built-in commands, attach streams the container's live output, and
 // port-forward serves the tunnel as a gRPC connection pinned to the pod's
 // container. The runtime provides the lookup; nothing here knows the pod pool.
+import { createServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Code, WorkdError, codeName } from '../errors.js';
 import { connectHttp2 } from '../dataplane/client/http2.js';
@@ -10,7 +11,6 @@ import { parseMethodName } from '../dataplane/client/reflection.js';
 import type { ComponentName } from '../pods/names.js';
 import type { RoutableContainer, RouteTable } from '../pods/routing.js';
 import { runBuiltin, type ExecTarget } from './commands.js';
-import { duplexPair } from './duplex-pair.js';
 import { pinnedRoutes } from './pinned-routes.js';
 import type { CommandIO, CommandResult } from './remotecommand.js';
 import type { StreamingBackend } from './server.js';
@@ -54,11 +54,23 @@ function gone(what: string): WorkdError {
 export function createStreamingBackend(o: BackendOptions): WorkdStreamingBackend {
   const routesOf = (c: StreamingContainer) => pinnedRoutes(c.component, () => c.routable());
 
-  /** An h2c client connection to exactly this container, in process. */
+  /**
+   * An h2c client connection to exactly this container: one loopback TCP
+   * connection, accepted once and served pinned (a real socket, as a tunnel's
+   * is; node:http2 over an in-memory stream pair stalled built-in streaming calls).
+   */
   const connectPinned = async (c: StreamingContainer) => {
-    const [server, client] = duplexPair();
-    void o.servePinned(server, routesOf(c));
-    return connectHttp2({ address: 'localhost', authority: c.component.domain, plaintext: true, connection: () => client });
+    const listener = createServer();
+    listener.once('connection', (socket) => {
+      listener.close();
+      void o.servePinned(socket, routesOf(c));
+    });
+    await new Promise<void>((ok, fail) => {
+      listener.once('error', fail);
+      listener.listen(0, '127.0.0.1', () => ok());
+    });
+    const { port } = listener.address() as AddressInfo;
+    return connectHttp2({ address: `127.0.0.1:${port}`, authority: c.component.domain, plaintext: true });
   };
 
   const target = (containerId: string): ExecTarget => {

@@ -18,7 +18,6 @@ export async function connectHttp2(target: TransportTarget): Promise<GrpcTranspo
     ca: target.ca,
     servername: isIP(sniHost) === 0 ? sniHost : undefined,
     ALPNProtocols: ['h2'],
-    ...(target.connection ? { createConnection: target.connection } : {}),
   });
   await new Promise<void>((resolve, reject) => {
     session.once('connect', () => resolve());

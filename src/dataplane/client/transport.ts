@@ -1,6 +1,5 @@
 // A small gRPC client for `workd call` and tests, transport-swappable: the
 // HTTP/2 transport is here, HTTP/3 plugs in with the same interface.
-import type { Duplex } from 'node:stream';
 import type { MetadataEntry } from '../../wasm/api.js';
 
 export interface ClientCallOptions {
@@ -39,6 +38,4 @@ export interface TransportTarget {
   readonly servername?: string;
   /** Extra trusted CA certificate (PEM), e.g. the node's self-signed one. */
   readonly ca?: Buffer;
-  /** A byte stream to speak h2c over instead of connecting to `address` (an in-process pinned connection). */
-  readonly connection?: () => Duplex;
 }
