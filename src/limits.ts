@@ -52,7 +52,28 @@ export const LIMITS = {
     doc: 'Requests of one built-in streaming call (reflection) held while its client does not read the answers; one more ends the call with RESOURCE_EXHAUSTED.',
   },
 
+  fdReserve: {
+    section: 'dataplane', key: 'fd_reserve', default: 1024, unit: 'count',
+    doc: 'File descriptors the data plane leaves to the rest of the node (the CRI socket, image pulls, logs): its TCP connections are capped at the process\'s open-file limit (RLIMIT_NOFILE) minus this.',
+  },
+
   // ── HTTP/2 ──
+  http2MaxConnections: {
+    section: 'dataplane.http2', key: 'max_connections', default: 10_000, unit: 'count',
+    doc: 'TCP connections open at once on the node, over every listener (and never more than the open-file limit minus `[dataplane] fd_reserve`); more are closed as they arrive.',
+  },
+  http2MaxConnectionsPerPeer: {
+    section: 'dataplane.http2', key: 'max_connections_per_peer', default: 512, unit: 'count',
+    doc: 'TCP connections open at once from one client IP address; more are closed as they arrive.',
+  },
+  http2FirstRequestTimeoutMs: {
+    section: 'dataplane.http2', key: 'first_request_timeout_ms', default: 10_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A new connection must finish its TLS handshake, and then its first request\'s headers, within this long each (slow or missing headers); otherwise it is closed.',
+  },
+  http2IdleTimeoutMs: {
+    section: 'dataplane.http2', key: 'idle_timeout_ms', default: 300_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A connection with no open stream and no frames for this long is closed (GOAWAY).',
+  },
   http2MaxConcurrentStreams: {
     section: 'dataplane.http2', key: 'max_concurrent_streams', default: 1000, unit: 'count', max: H2_MAX,
     doc: 'SETTINGS_MAX_CONCURRENT_STREAMS: streams open at once on one connection; more are refused with REFUSED_STREAM.',
@@ -94,6 +115,10 @@ export const LIMITS = {
   http3MaxConnections: {
     section: 'dataplane.http3', key: 'max_connections', default: 10_000, unit: 'count',
     doc: 'QUIC connections open at once on the node, handshaking ones included; new ones are refused with CONNECTION_REFUSED before any TLS work.',
+  },
+  http3MaxConnectionsPerPeer: {
+    section: 'dataplane.http3', key: 'max_connections_per_peer', default: 512, unit: 'count',
+    doc: 'QUIC connections open at once from one client IP address; more are refused with CONNECTION_REFUSED before any TLS work.',
   },
   http3MaxConcurrentRequests: {
     section: 'dataplane.http3', key: 'max_concurrent_requests', default: 1000, unit: 'count',

@@ -13,6 +13,7 @@ import { listenHttp2, type Http2Listener } from './http2/listener.js';
 import { startHttp3, type Http3Server } from './http3/listener.js';
 import type { Limits } from '../limits.js';
 import { Router } from './router.js';
+import { ConnectionBudget } from './connection-budget.js';
 import { loadTlsIdentity } from './tls.js';
 
 export interface DataPlaneOptions {
@@ -80,13 +81,18 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     builtins: builtins.methods,
     onCallFinished: opts.onCallFinished,
   });
+  // One budget of TCP connections (file descriptors) for every listener.
+  const budget = new ConnectionBudget(opts.limits);
+  if (budget.max < opts.limits.http2MaxConnections) {
+    opts.log.info({ maxConnections: budget.max, fdReserve: opts.limits.fdReserve }, 'data plane: TCP connections capped by the open-file limit');
+  }
   // HTTP/3 has no cleartext form: it needs the TLS identity.
   const http3 = opts.config.http3 && tls !== undefined;
   const served = new Map<string, Served>();
 
   async function listen(address: string): Promise<Served> {
     const { host, port } = parseListen(address);
-    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, log: opts.log, limits: opts.limits });
+    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, log: opts.log, limits: opts.limits, budget });
     let h3: Http3Server | undefined;
     if (http3) {
       try {

@@ -32,6 +32,8 @@ export interface DaemonOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Flags for node itself (V8 flags such as --trace-gc-nvp, which NODE_OPTIONS refuses). */
   readonly nodeArgs?: readonly string[];
+  /** A command the daemon runs under, e.g. ['prlimit', '--nofile=600'] (node and its arguments follow). */
+  readonly launcher?: readonly string[];
   /** How long to wait for the ready line (default 20 s). */
   readonly readyTimeoutMs?: number;
 }
@@ -73,7 +75,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   }
   args.push(...(opts.args ?? []));
 
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, ...pre] = [...(opts.launcher ?? []), process.execPath];
+  const child = spawn(cmd!, [...pre, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));

@@ -6,6 +6,10 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { serveStream, type StreamContext } from './adapter.js';
+import { ConnectionBudget } from '../connection-budget.js';
+
+/** Streams open per session, for the idle timeout. */
+const openStreams = new WeakMap<http2.Http2Session, number>();
 import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
 
 export interface Http2ListenOptions {
@@ -17,6 +21,8 @@ export interface Http2ListenOptions {
   readonly log: Logger;
   /** The node's limits (config.limits); HTTP/2 uses the `http2*` ones. Defaults: DEFAULT_LIMITS. */
   readonly limits?: Limits;
+  /** Shared by every listener of the node: connections node-wide and per peer (one of its own when absent). */
+  readonly budget?: ConnectionBudget;
 }
 
 export interface Http2Listener {
@@ -44,13 +50,49 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     maxHeaderListPairs: limits.http2MaxHeaderPairs,
   };
   const server = opts.tls
-    ? http2.createSecureServer({ ...common, cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: false, ALPNProtocols: ['h2'] })
+    ? http2.createSecureServer({
+        ...common,
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        allowHTTP1: false,
+        ALPNProtocols: ['h2'],
+        handshakeTimeout: limits.http2FirstRequestTimeoutMs,
+      })
     : http2.createServer(common);
   const sessions = new Set<http2.ServerHttp2Session>();
   const handler = opts.handler;
+  const budget = opts.budget ?? new ConnectionBudget(limits);
+
+  // Every TCP connection takes a place in the budget before any TLS or HTTP/2 work, and gives it back when it closes.
+  server.on('connection', (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (!budget.acquire(peer)) {
+      opts.log.debug({ remote: peer, max: budget.max }, 'http2: connection refused (node or peer at its connection limit)');
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => budget.release(peer));
+  });
+  // Idle: no frames for idle_timeout_ms. A session with a stream open (a long call, a health Watch) is left alone;
+  // node re-arms the timer on its next frame.
+  server.setTimeout(limits.http2IdleTimeoutMs);
+  server.on('timeout', (session: http2.ServerHttp2Session) => {
+    if ((openStreams.get(session) ?? 0) > 0) return;
+    session.close();
+    session.destroy();
+  });
 
   server.on('session', (session) => {
     sessions.add(session);
+    openStreams.set(session, 0);
+    // The first request's headers must arrive in time (a connection that never asks, or trickles its headers).
+    const firstRequest = setTimeout(() => {
+      opts.log.debug({ remote: session.socket?.remoteAddress }, 'http2: no request headers in time; closing the connection');
+      session.destroy();
+    }, limits.http2FirstRequestTimeoutMs);
+    firstRequest.unref();
+    session.once('stream', () => clearTimeout(firstRequest));
+    session.once('close', () => clearTimeout(firstRequest));
     // The connection window starts at 64 KiB; widen it like the per-stream one.
     try {
       session.setLocalWindowSize(limits.http2ConnectionWindowBytes);
@@ -61,7 +103,14 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   });
   const streams: StreamContext = { handler, protocol, log: opts.log };
-  server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
+  server.on('stream', (stream, headers) => {
+    const session = stream.session;
+    if (session) {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+      stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+    }
+    serveStream(streams, stream, headers);
+  });
   server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   server.on('unknownProtocol', (socket: Socket) => {
     // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.

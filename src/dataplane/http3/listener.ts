@@ -43,6 +43,7 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     alpn: ['h3'],
     idleTimeoutMs: limits.http3IdleTimeoutMs,
     maxConnections: limits.http3MaxConnections,
+    maxConnectionsPerPeer: limits.http3MaxConnectionsPerPeer,
     maxStreamsBidi: limits.http3MaxConcurrentRequests,
     maxStreamsUni: limits.http3MaxPeerUniStreams,
     windows: limits,

@@ -28,6 +28,9 @@ class Server extends Endpoint implements QuicServer {
   private readonly byPrefix = new Map<number, Connection>();
   /** The client's original DCID (hex), for Initials sent before it learned our SCID. */
   private readonly byOdcid = new Map<string, Connection>();
+  /** Connections per peer address, and each connection's address, for maxConnectionsPerPeer. */
+  private readonly perPeer = new Map<string, number>();
+  private readonly peerOf = new Map<Connection, string>();
   private isClosing = false;
   private closeDone: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
@@ -96,10 +99,12 @@ class Server extends Endpoint implements QuicServer {
       return;
     }
     if (hdr.ty !== TYPE_INITIAL || buf.length < MIN_INITIAL) return;
-    if (this.isClosing || this.conns.size >= this.opts.maxConnections) {
+    const fromPeer = this.perPeer.get(address) ?? 0;
+    const peerFull = fromPeer >= (this.opts.maxConnectionsPerPeer ?? Infinity);
+    if (this.isClosing || this.conns.size >= this.opts.maxConnections || peerFull) {
       // Refused before any TLS work, with nothing registered; each Initial
       // the client retransmits gets the same answer.
-      const reason = this.isClosing ? 'server closing' : 'too many connections';
+      const reason = this.isClosing ? 'server closing' : peerFull ? 'too many connections from this address' : 'too many connections';
       const pkt = initialClose(hdr.dcid, hdr.scid, CONNECTION_REFUSED, reason);
       this.sendOwned(pkt, pkt.length, port, address);
       this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.isClosing }, 'quic: connection refused');
@@ -118,6 +123,8 @@ class Server extends Endpoint implements QuicServer {
     this.byPrefix.set(scid.readUIntBE(0, 6), conn);
     this.byOdcid.set(conn.odcidKey, conn);
     this.conns.add(conn);
+    this.perPeer.set(address, fromPeer + 1);
+    this.peerOf.set(conn, address);
     conn.receive(buf, address, port);
   }
 
@@ -141,6 +148,13 @@ class Server extends Endpoint implements QuicServer {
 
   remove(conn: Connection): void {
     if (!conn.detach()) return;
+    const peer = this.peerOf.get(conn);
+    if (peer !== undefined) {
+      this.peerOf.delete(conn);
+      const n = this.perPeer.get(peer) ?? 1;
+      if (n <= 1) this.perPeer.delete(peer);
+      else this.perPeer.set(peer, n - 1);
+    }
     this.byPrefix.delete(conn.scid.readUIntBE(0, 6));
     this.byOdcid.delete(conn.odcidKey);
     this.conns.delete(conn);

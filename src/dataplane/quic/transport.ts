@@ -100,6 +100,8 @@ export interface QuicServerOptions {
   idleTimeoutMs: number;
   /** New connections beyond it are refused with CONNECTION_CLOSE(CONNECTION_REFUSED), before any TLS work. */
   maxConnections: number;
+  /** New connections from an address already holding this many are refused the same way. */
+  maxConnectionsPerPeer?: number;
   maxStreamsBidi: number;
   maxStreamsUni: number;
   /** Flow-control windows granted to clients. */
