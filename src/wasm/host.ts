@@ -24,10 +24,27 @@ const FILETYPE_CHARACTER_DEVICE = 2;
 // stuck in a buffer that no exit() will ever flush.
 const TTY_RIGHTS = (1n << 1n) | (1n << 6n);
 
+/** A copy of a call's output outside the worker's heap, which survives the worker being terminated mid-call. */
+export interface OutputMirror {
+  write(fd: 1 | 2, bytes: Uint8Array): void;
+}
+
 export class OutputBuffer {
   private chunks: Uint8Array[] = [];
   size = 0;
   dropped = 0;
+  /** Up to the last `max` bytes written, as text (for a trap's message). */
+  tail(max: number): string {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for (let i = this.chunks.length - 1; i >= 0 && n < max; i--) {
+      const c = this.chunks[i]!;
+      const take = c.subarray(Math.max(0, c.length - (max - n)));
+      parts.unshift(take);
+      n += take.length;
+    }
+    return new TextDecoder().decode(Buffer.concat(parts));
+  }
   push(bytes: Uint8Array): void {
     const room = OUTPUT_CAP - this.size;
     if (room <= 0) {
@@ -55,6 +72,8 @@ export class CallState {
   trailerBytes = 0;
   readonly stdout = new OutputBuffer();
   readonly stderr = new OutputBuffer();
+  /** Set by the worker for the call it runs. */
+  mirror?: OutputMirror;
   constructor(
     readonly metadata: readonly MetadataEntry[],
     /** The calling container's environment and args (WASI), encoded once per container. */
@@ -248,7 +267,9 @@ export function createImports(
       for (let i = 0; i < iovsLen >>> 0; i++) {
         const p = view.getUint32((iovs >>> 0) + 8 * i, true);
         const n = view.getUint32((iovs >>> 0) + 8 * i + 4, true);
-        sink.push(bytes('fd_write', p, n));
+        const b = bytes('fd_write', p, n);
+        sink.push(b);
+        holder.cur.mirror?.write(fd as 1 | 2, b);
         total += n;
       }
       putU32('fd_write', nwritten, total);

@@ -36,6 +36,19 @@ export const WD_CPU_MARK = 6; // the same, or later: right after an instantiatio
 export const WD_SLOTS = 7;
 
 /**
+ * The running call's output, copied to a SharedArrayBuffer of its worker as it
+ * is written, so that a call stopped at its limit (its worker terminated)
+ * still has it logged. Int32 header: bytes of stdout, bytes of stderr, bytes
+ * dropped; then OUT_CAP bytes for each stream.
+ */
+export const OUT_CAP = 32 * 1024;
+export const OUT_STDOUT = 0;
+export const OUT_STDERR = 1;
+export const OUT_DROPPED = 2;
+export const OUT_HEADER_BYTES = 12;
+export const OUT_BYTES = OUT_HEADER_BYTES + 2 * OUT_CAP;
+
+/**
  * Work stealing (Int32Array slots after the Float64 ones, used with Atomics):
  * when a call runs long, the main thread takes the calls queued behind it on
  * that worker and runs them elsewhere. The worker publishes which call of which

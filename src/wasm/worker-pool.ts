@@ -21,6 +21,7 @@ import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
 import type { GuestResult, MetadataEntry } from './api.js';
 import {
+  OUT_BYTES, OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type CtxMessage, type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
@@ -110,6 +111,8 @@ interface Slot {
   stuck: boolean;
   /** The long-running call it holds (nothing is sent to it until that ends). */
   long: Pending | null;
+  /** What the running call has written so far (OUT_* in protocol.ts). */
+  readonly output: SharedArrayBuffer;
   /** The worker thread's CPU clock, opened when first needed (undefined: not yet; null: unavailable). */
   clock: ThreadCpuClock | null | undefined;
   readonly modules: Set<string>;
@@ -500,8 +503,9 @@ export class WorkerPool {
 
   private spawn(): Slot {
     const sab = new SharedArrayBuffer(WD_SLOTS * 8 + ST_SLOTS * 4);
+    const output = new SharedArrayBuffer(OUT_BYTES);
     const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { watchdog: sab, maxInstances: MAX_INSTANCES_PER_WORKER },
+      workerData: { watchdog: sab, output, maxInstances: MAX_INSTANCES_PER_WORKER },
       // Guests cannot grow the JS heap much (output and trailers are capped), but if
       // something does, only this worker dies and is replaced, not the daemon.
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
@@ -514,6 +518,7 @@ export class WorkerPool {
       batchSeq: 0,
       stuck: false,
       long: null,
+      output,
       clock: undefined,
       modules: new Set(),
       ctxs: new Map(),
@@ -600,7 +605,7 @@ export class WorkerPool {
     const p = victim.long!;
     p.spentMs += now - victim.wd[WD_START]!;
     this.log.info({ containerId: p.container.containerId, method: p.method }, 'preempting a long-running call: other containers are waiting');
-    this.stopRunning(victim, p);
+    this.stopRunning(victim, p, true);
     this.replace(victim, -1, failure(Code.INTERNAL, 'preempted'), true);
   }
 
@@ -609,10 +614,27 @@ export class WorkerPool {
    * it last reported (that call, mostly) is read from its thread's clock first
    * and charged to the call's container.
    */
-  private stopRunning(s: Slot, p: Pending | undefined): void {
+  private stopRunning(s: Slot, p: Pending | undefined, rerun = false): void {
     const spent = this.cpuSince(s, WD_CPU0);
     this.cpuNanos += spent;
     p?.container.ran(spent, -1);
+    // What it wrote before it was stopped belongs in its log (unless it runs again and writes it again).
+    if (p && !rerun) {
+      const head = new Int32Array(s.output, 0, 3);
+      const bytes = new Uint8Array(s.output, OUT_HEADER_BYTES);
+      const out = Atomics.load(head, OUT_STDOUT);
+      const err = Atomics.load(head, OUT_STDERR);
+      const dropped = Atomics.load(head, OUT_DROPPED);
+      if (out + err + dropped > 0) {
+        p.container.output({
+          message: '',
+          trailers: NO_TRAILERS,
+          stdout: out > 0 ? bytes.slice(0, out) : undefined,
+          stderr: err > 0 ? bytes.slice(OUT_CAP, OUT_CAP + err) : undefined,
+          dropped,
+        });
+      }
+    }
     s.clock?.close();
     s.clock = null;
     void s.worker.terminate();

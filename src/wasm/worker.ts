@@ -6,9 +6,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
-import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder } from './host.js';
+import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder, type OutputMirror } from './host.js';
 import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
 import {
+  OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
   type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
@@ -20,6 +21,21 @@ const port = parentPort!;
 const wd = new Float64Array(workerData.watchdog as SharedArrayBuffer, 0, WD_SLOTS);
 const steal = new Int32Array(workerData.watchdog as SharedArrayBuffer, WD_SLOTS * 8);
 const maxInstances: number = workerData.maxInstances;
+const outHead = new Int32Array(workerData.output as SharedArrayBuffer, 0, 3);
+const outBytes = new Uint8Array(workerData.output as SharedArrayBuffer, OUT_HEADER_BYTES);
+/** Copies what the running call writes to the shared output area (see OUT_* in protocol.ts). */
+const mirror: OutputMirror = {
+  write(fd, bytes) {
+    const slot = fd === 1 ? OUT_STDOUT : OUT_STDERR;
+    const used = outHead[slot]!;
+    const n = Math.min(bytes.length, OUT_CAP - used);
+    if (n > 0) {
+      outBytes.set(n === bytes.length ? bytes : bytes.subarray(0, n), slot * OUT_CAP + used);
+      Atomics.store(outHead, slot, used + n);
+    }
+    if (n < bytes.length) Atomics.add(outHead, OUT_DROPPED, bytes.length - n);
+  },
+};
 /** Tests set WORKD_VERIFY_RESTORE=1 to check every reset byte for byte against the snapshot. */
 const verifyRestore = process.env.WORKD_VERIFY_RESTORE === '1';
 /** Results of a long batch are sent in parts so fast calls do not wait behind slow ones. */
@@ -241,6 +257,12 @@ let callMemory = 0;
 function run(call: WireCall): WireResult {
   const ctx = ctxs.get(call.ctx);
   const state = ctx ? new CallState(call.metadata, ctx.env, ctx.args) : new CallState(call.metadata);
+  state.mirror = mirror;
+  if (outHead[OUT_STDOUT] !== 0 || outHead[OUT_STDERR] !== 0 || outHead[OUT_DROPPED] !== 0) {
+    Atomics.store(outHead, OUT_STDOUT, 0);
+    Atomics.store(outHead, OUT_STDERR, 0);
+    Atomics.store(outHead, OUT_DROPPED, 0);
+  }
   const start = nowMs();
   callMemory = -1;
   if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
@@ -278,7 +300,8 @@ function run(call: WireCall): WireResult {
     return result(call.seq, state, Code.UNKNOWN, `the component returned an invalid status ${status}${state.message ? `: ${state.message}` : ''}`);
   } catch (err) {
     if (inst) callMemory = memoryInUse(inst);
-    return result(call.seq, state, ...classify(err, inst, ctx));
+    const [code, message] = classify(err, inst, ctx);
+    return result(call.seq, state, code, withLastWords(message, state, err));
   } finally {
     wd[WD_DEADLINE] = 0;
     if (inst && !restore(inst)) instances.delete(key);
@@ -296,6 +319,29 @@ function classify(err: unknown, inst: Inst | undefined, ctx: Ctx): [number, stri
   if (err instanceof RangeError && /Maximum call stack/.test(err.message)) return [Code.INTERNAL, 'the component trapped: call stack exhausted'];
   if (err instanceof RangeError && /allocate|memory/i.test(err.message)) return [Code.RESOURCE_EXHAUSTED, `the node could not allocate memory for the call: ${err.message}`];
   return [Code.INTERNAL, `the call failed: ${(err as Error)?.message ?? String(err)}`];
+}
+
+// limit: bytes of a failed call's last stderr output added to its status message.
+export const LAST_WORDS_BYTES = 300;
+
+/**
+ * A guest that aborts or panics says why on stderr first (AssemblyScript's
+ * abort, Rust's panic message, C's message before abort()), then traps or
+ * exits: its last lines of stderr go into the status message, after the trap.
+ */
+function withLastWords(message: string, state: CallState, err: unknown): string {
+  if (!(err instanceof WebAssembly.RuntimeError || (err instanceof GuestExit && err.exitCode !== 0))) return message;
+  const lines = state.stderr
+    .tail(4 * LAST_WORDS_BYTES)
+    .split('\n')
+    // Status messages travel in a header: no control characters.
+    .map((l) => l.replace(/[\x00-\x1f\x7f]/g, '').trim())
+    // Rust's advice on backtraces says nothing about this failure.
+    .filter((l) => l !== '' && !l.startsWith('note: run with `RUST_BACKTRACE'));
+  let words = lines.slice(-3).join(' | ');
+  if (words === '') return message;
+  if (words.length > LAST_WORDS_BYTES) words = `…${words.slice(words.length - LAST_WORDS_BYTES)}`;
+  return `${message}; the component's last stderr output: ${words}`;
 }
 
 function memoryLimitMessage(ctx: Ctx, inst: Inst): string {
