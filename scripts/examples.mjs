@@ -61,6 +61,11 @@ export async function compileExample(name) {
     }
     await writeFile(out, wasm);
   } else if (src.endsWith('.ts')) {
+    if (meta.gen) {
+      // Typed code from the .proto, as an author runs `workd gen`.
+      const g = spawnSync(process.execPath, [join(ROOT, 'bin', 'workd.js'), 'gen', '--proto', join(dir, meta.proto), '--sdk', '../../../sdk/assemblyscript', '-o', join(dir, meta.gen)], { encoding: 'utf8' });
+      if (g.status !== 0) throw new Error(`workd gen failed for ${name}:\n${g.stderr}`);
+    }
     const asc = (await import('assemblyscript/asc')).default;
     const stderr = asc.createMemoryStream();
     const { error } = await asc.main(

@@ -52,6 +52,24 @@ export function respond(message: Uint8Array): i32 {
   return Status.OK;
 }
 
+let rejected: i32 = Status.UNKNOWN;
+
+/**
+ * For typed methods (`workd gen`): sets the call's failure; return null from
+ * the method after it. `return reject<Cart>(Status.NOT_FOUND, "no cart " + id)`.
+ */
+export function reject<T>(code: i32, message: string): T | null {
+  rejected = code;
+  const b = String.UTF8.encode(message);
+  workd_status_message(changetype<usize>(b), b.byteLength);
+  return null;
+}
+
+/** The status of the last reject() (generated stubs return it when a method returns null). */
+export function rejectedStatus(): i32 {
+  return rejected;
+}
+
 /** Answers the call with a non-OK status and a message. */
 export function fail(code: i32, message: string): i32 {
   const b = String.UTF8.encode(message);

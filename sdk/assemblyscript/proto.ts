@@ -165,6 +165,26 @@ export class Writer {
     this.rawVarint((<u64>field << 3) | wireType);
   }
 
+  // Values without a tag or the default check (repeated elements, generated code).
+  rawFixed64(v: u64): void {
+    this.reserve(8);
+    store<u64>(this.buf.dataStart + <usize>this.pos, v);
+    this.pos += 8;
+  }
+  rawFixed32(v: u32): void {
+    this.reserve(4);
+    store<u32>(this.buf.dataStart + <usize>this.pos, v);
+    this.pos += 4;
+  }
+  rawDouble(v: f64): void { this.rawFixed64(reinterpret<u64>(v)); }
+  rawFloat(v: f32): void { this.rawFixed32(reinterpret<u32>(v)); }
+  rawBytes(v: Uint8Array): void {
+    this.rawVarint(<u64>v.length);
+    this.reserve(v.length);
+    memory.copy(this.buf.dataStart + <usize>this.pos, v.dataStart, <usize>v.length);
+    this.pos += v.length;
+  }
+
   // proto3: fields at their default value are not written.
   double(field: u32, v: f64): void {
     if (v == 0 && 1 / v > 0) return;

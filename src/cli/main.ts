@@ -5,6 +5,7 @@ import { registerServeCommand } from './serve.js';
 import { registerImageCommands } from './image.js';
 import { registerCallCommand } from './call.js';
 import { registerDevCommand } from './dev.js';
+import { registerGenCommand } from './gen.js';
 
 const program = new Command()
   .name('workd')
@@ -19,6 +20,7 @@ registerServeCommand(program);
 registerImageCommands(program);
 registerCallCommand(program);
 registerDevCommand(program);
+registerGenCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`workd: ${err instanceof Error ? err.message : String(err)}\n`);
