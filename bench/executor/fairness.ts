@@ -4,11 +4,9 @@
 // alternate: alone, neighbour, alone, neighbour). The goal: p99 with the
 // neighbour ≤ 2× p99 alone.
 // Run: npm run build && npm run bench:fairness [-- --quick]
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import wabtInit from 'wabt';
+import { ECHO_WAT } from './echo-wat.js';
 import { createExecutor } from '../../src/wasm/executor.js';
 import { createLogger } from '../../src/observability/log.js';
 import type { ContainerRuntime, GuestCall } from '../../src/wasm/api.js';
@@ -20,15 +18,6 @@ const GOOD_CALLERS = 4;
 /** Looping calls the neighbour keeps in flight. */
 const BAD_IN_FLIGHT = 100;
 
-const here = dirname(fileURLToPath(import.meta.url));
-const watPath = [join(here, 'echo.wat'), join(here, '..', '..', '..', 'bench', 'executor', 'echo.wat')].find((p) => {
-  try {
-    readFileSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-})!;
 const wabt = await wabtInit();
 const wasm = (wat: string) => {
   const m = wabt.parseWat('x.wat', wat, {});
@@ -38,7 +27,7 @@ const wasm = (wat: string) => {
     m.destroy();
   }
 };
-const echoWasm = wasm(readFileSync(watPath, 'utf8'));
+const echoWasm = wasm(ECHO_WAT);
 const loopWasm = wasm(`(module
   (memory (export "memory") 1 1)
   (func (export "workd_alloc") (param i32) (result i32) (i32.const 1024))

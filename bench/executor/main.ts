@@ -2,10 +2,9 @@
 // calling the same export on a live instance in the same thread (measured in
 // the same run), plus throughput, cold start and memory per container.
 // Run: npm run build && npm run bench:executor [-- --quick]
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import wabtInit from 'wabt';
+import { ECHO_WAT } from './echo-wat.js';
 import { spawnSync } from 'node:child_process';
 import { createExecutor } from '../../src/wasm/executor.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -15,16 +14,7 @@ import { rewriteModule, MEMORY_IMPORT, DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, globalE
 const quick = process.argv.includes('--quick');
 /** The memory scenario runs in its own process, so earlier phases' garbage does not blur RSS. */
 const rssOnly = process.argv.includes('--rss');
-const here = dirname(fileURLToPath(import.meta.url));
-const watPath = [join(here, 'echo.wat'), join(here, '..', '..', '..', 'bench', 'executor', 'echo.wat')].find((p) => {
-  try {
-    readFileSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-})!;
-const WAT = readFileSync(watPath, 'utf8');
+const WAT = ECHO_WAT;
 const wabt = await wabtInit();
 function echoWasm(salt: number): Uint8Array {
   const m = wabt.parseWat('echo.wat', WAT.replace('IMAGE-SALT-00000', `IMAGE-SALT-${String(salt).padStart(5, '0')}`), {});
