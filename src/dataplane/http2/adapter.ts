@@ -35,6 +35,14 @@ const H2_RESET_CODES: Readonly<Record<ResetReason, number>> = {
 
 const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
+/** Streams of a session not yet closed (a number on the session: no allocation per stream). */
+const kOpen = Symbol('workd.h2open');
+type CountedSession = { [kOpen]?: number };
+
+/** Streams of `session` that the adapter serves and that have not closed yet. */
+export function openStreams(session: object): number {
+  return (session as CountedSession)[kOpen] ?? 0;
+}
 
 /** What the streams of one listener share. */
 export interface StreamContext {
@@ -63,6 +71,8 @@ class H2Response implements UniversalResponse {
   onDrain: (() => void) | null = null;
   body: UniversalRequestBody | null = null;
   trailers: OutgoingFields | null = null;
+  /** The stream's session, for its count of open streams. */
+  session: CountedSession | undefined = undefined;
   private ended = false;
   private drainHooked = false;
 
@@ -183,6 +193,9 @@ function onEnd(this: Stream): void {
 function onClose(this: Stream): void {
   // Fires after every stream; a call already answered ignores it.
   const res = this[kRes];
+  // node has let go of the stream's session by now: the response kept it.
+  const session = res.session;
+  if (session !== undefined) session[kOpen] = (session[kOpen] ?? 1) - 1;
   const code = this.rstCode;
   try {
     res.body!.abort(code === 0 || code === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset);
@@ -209,7 +222,11 @@ const IGNORE_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
 export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
   const res = new H2Response(ctx, stream);
   (stream as Stream)[kRes] = res;
+  const session = stream.session as CountedSession | undefined;
+  res.session = session;
+  if (session !== undefined) session[kOpen] = (session[kOpen] ?? 0) + 1;
   stream.on('error', onError);
+  stream.on('close', onClose);
   try {
     res.body = ctx.handler.open(
       {
@@ -228,5 +245,4 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
   }
   stream.on('data', onData);
   stream.on('end', onEnd);
-  stream.on('close', onClose);
 }

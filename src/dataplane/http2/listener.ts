@@ -5,11 +5,10 @@ import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { serveStream, type StreamContext } from './adapter.js';
+import { openStreams, serveStream, type StreamContext } from './adapter.js';
 import { ConnectionBudget } from '../connection-budget.js';
 
-/** Streams open per session, for the idle timeout. */
-const openStreams = new WeakMap<http2.Http2Session, number>();
+
 import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
 
 export interface Http2ListenOptions {
@@ -77,14 +76,13 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
   // node re-arms the timer on its next frame.
   server.setTimeout(limits.http2IdleTimeoutMs);
   server.on('timeout', (session: http2.ServerHttp2Session) => {
-    if ((openStreams.get(session) ?? 0) > 0) return;
+    if (openStreams(session) > 0) return;
     session.close();
     session.destroy();
   });
 
   server.on('session', (session) => {
     sessions.add(session);
-    openStreams.set(session, 0);
     // The first request's headers must arrive in time (a connection that never asks, or trickles its headers).
     const firstRequest = setTimeout(() => {
       opts.log.debug({ remote: session.socket?.remoteAddress }, 'http2: no request headers in time; closing the connection');
@@ -103,14 +101,7 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   });
   const streams: StreamContext = { handler, protocol, log: opts.log };
-  server.on('stream', (stream, headers) => {
-    const session = stream.session;
-    if (session) {
-      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
-      stream.once('close', () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
-    }
-    serveStream(streams, stream, headers);
-  });
+  server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
   server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   server.on('unknownProtocol', (socket: Socket) => {
     // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.
