@@ -7,13 +7,18 @@ import { Code, WorkdError } from '../errors.js';
 import { encodeFrame, scanFrames } from './frames.js';
 import { StateStore, type StoreEvent } from './store.js';
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'workd-state-'));
+/** Runs `fn` on a fresh temp dir, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'workd-state-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-test('a commit is there after reopening, with bigints and deletes', async () => {
-  const dir = tempDir();
-  try {
+test('a commit is there after reopening, with bigints and deletes', () =>
+  inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
     await s.commit([
       { kind: 'pod', id: 'a#0', value: { labels: { app: 'x' }, createdAt: 1764763200123456789n } },
@@ -30,14 +35,10 @@ test('a commit is there after reopening, with bigints and deletes', async () => 
     assert.equal(r.get('counter', 'a'), 2);
     assert.equal(r.stats().records, 2);
     await r.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('concurrent commits share fdatasyncs (group commit) and all resolve durable', async () => {
-  const dir = tempDir();
-  try {
+test('concurrent commits share fdatasyncs (group commit) and all resolve durable', () =>
+  inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.commit([{ kind: 'k', id: String(i), value: i }])));
     const { commits, syncs } = s.stats();
@@ -47,14 +48,10 @@ test('concurrent commits share fdatasyncs (group commit) and all resolve durable
     const r = await StateStore.open(dir);
     assert.equal(r.list('k').size, 200);
     await r.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a second open of the same dir is refused while the first holds it, and allowed after close', async () => {
-  const dir = tempDir();
-  try {
+test('a second open of the same dir is refused while the first holds it, and allowed after close', () =>
+  inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
     await assert.rejects(StateStore.open(dir), (err: unknown) => {
       assert.ok(err instanceof WorkdError);
@@ -65,10 +62,7 @@ test('a second open of the same dir is refused while the first holds it, and all
     await s.close();
     const again = await StateStore.open(dir);
     await again.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('a torn tail (partial frame, garbage, bad CRC) is dropped and reported; what came before stays', async () => {
   for (const tail of [encodeFrame([['k', 'torn', 1]]).subarray(0, 11), Buffer.from([7, 0, 0]), (() => {
@@ -76,8 +70,7 @@ test('a torn tail (partial frame, garbage, bad CRC) is dropped and reported; wha
     f[f.length - 2] ^= 0xff;
     return f;
   })()]) {
-    const dir = tempDir();
-    try {
+    await inTempDir(async (dir) => {
       const s = await StateStore.open(dir);
       await s.commit([{ kind: 'k', id: 'kept', value: 1 }]);
       await s.close();
@@ -96,15 +89,12 @@ test('a torn tail (partial frame, garbage, bad CRC) is dropped and reported; wha
       const again = await StateStore.open(dir);
       assert.deepEqual([...again.list('k').keys()].sort(), ['after', 'kept']);
       await again.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 });
 
-test('compaction writes a snapshot, starts a new generation and loses nothing', async () => {
-  const dir = tempDir();
-  try {
+test('compaction writes a snapshot, starts a new generation and loses nothing', () =>
+  inTempDir(async (dir) => {
     const events: StoreEvent[] = [];
     const s = await StateStore.open(dir, { compactMinBytes: 16 * 1024, compactRatio: 2, onEvent: (e) => events.push(e) });
     for (let i = 0; i < 2000; i++) {
@@ -128,14 +118,10 @@ test('compaction writes a snapshot, starts a new generation and loses nothing', 
     const again = await StateStore.open(dir);
     assert.equal(again.stats().records, 51);
     await again.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a damaged snapshot refuses to start with DATA_LOSS naming the file', async () => {
-  const dir = tempDir();
-  try {
+test('a damaged snapshot refuses to start with DATA_LOSS naming the file', () =>
+  inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
     await s.commit([{ kind: 'k', id: 'a', value: 1 }]);
     await s.compact();
@@ -153,24 +139,17 @@ test('a damaged snapshot refuses to start with DATA_LOSS naming the file', async
     // The refused open released the lock.
     writeFileSync(snap, encodeFrame({ format: 'workd-state', version: 1, generation: 1, file: 'snapshot' }));
     await assert.rejects(StateStore.open(dir), /incomplete snapshot/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a value JSON cannot hold is refused and changes nothing', async () => {
-  const dir = tempDir();
-  try {
+test('a value JSON cannot hold is refused and changes nothing', () =>
+  inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     await assert.rejects(s.commit([{ kind: 'k', id: 'a', value: 1 }, { kind: 'k', id: 'b', value: cyclic }]), /state change refused/);
     assert.equal(s.get('k', 'a'), undefined);
     await s.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('frames: a scan stops at the first invalid frame', () => {
   const a = encodeFrame({ a: 1 });
