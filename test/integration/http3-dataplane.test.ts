@@ -366,7 +366,7 @@ describe('bad input gets the right HTTP/3 error and the node keeps serving', () 
 
   test('1,000 connections opened and abandoned: others are served, the abandoned ones time out', { timeout: 90_000 }, async () => {
     // A separate node with a short idle timeout, so the abandoned connections go within the test.
-    const small = await startEchoPlane({ limits: { http3IdleTimeoutMs: 1000 } });
+    const small = await startEchoPlane({ limits: { http3IdleTimeoutMs: 1000, http3MaxConnectionsPerPeer: 2000 } });
     const dir = await mkdtemp(join(tmpdir(), 'workd-h3-abandon-'));
     try {
       const script = join(dir, 'abandon.mjs');
