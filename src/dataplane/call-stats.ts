@@ -12,6 +12,11 @@ import { LATENCY_BUCKETS } from '../observability/buckets.js';
 export const UNKNOWN = 'unknown';
 export const OTHER_METHOD = 'other';
 
+/** A status code as an index into the per-code arrays: a code outside 0–16 counts as UNKNOWN (2). */
+function codeIndex(code: number): number {
+  return code >= 0 && code <= 16 ? code : 2;
+}
+
 /** What one (domain, service, method) has seen, by status code (index = gRPC code). */
 export class MethodStats {
   readonly calls: number[] = new Array<number>(17).fill(0);
@@ -22,7 +27,7 @@ export class MethodStats {
   readonly buckets: (number[] | undefined)[] = new Array<number[] | undefined>(17);
 
   record(code: number, requestBytes: number, responseBytes: number, seconds: number): void {
-    const c = code >= 0 && code <= 16 ? code : 2; // UNKNOWN
+    const c = codeIndex(code);
     this.calls[c]!++;
     this.requestBytes[c]! += requestBytes;
     this.responseBytes[c]! += responseBytes;
@@ -44,7 +49,7 @@ export class ContainerCalls {
   responseBytes = 0;
 
   record(code: number, requestBytes: number, responseBytes: number): void {
-    this.calls[code >= 0 && code <= 16 ? code : 2]!++;
+    this.calls[codeIndex(code)]!++;
     this.requestBytes += requestBytes;
     this.responseBytes += responseBytes;
   }

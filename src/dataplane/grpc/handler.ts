@@ -317,13 +317,14 @@ class GuestCall extends RequestCall {
   }
 
   private ended(code: number, message: string): void {
-    this.count(code);
+    const ms = performance.now() - this.startedAt;
+    this.count(code, ms / 1000);
     const { domain, service, method, containerId: container } = this;
-    this.onFinished({ domain, service, method, container, code, message, ms: performance.now() - this.startedAt });
+    this.onFinished({ domain, service, method, container, code, message, ms });
   }
 
   /** Counts the call once, under names bounded by what the node runs (see call-stats.ts). */
-  private count(code: number): void {
+  private count(code: number, seconds: number): void {
     const stats = this.opts.stats;
     if (stats === undefined) return;
     let { domain, service, method } = this;
@@ -331,7 +332,7 @@ class GuestCall extends RequestCall {
       if (this.opts.router.routes.lookup(domain, service) === undefined) domain = service = method = UNKNOWN;
       else method = OTHER_METHOD;
     }
-    stats.entry(domain, service, method).record(code, this.requestBytes, this.responseBytes, (performance.now() - this.startedAt) / 1000);
+    stats.entry(domain, service, method).record(code, this.requestBytes, this.responseBytes, seconds);
     if (this.containerId !== undefined) stats.containerEntry(this.containerId).record(code, this.requestBytes, this.responseBytes);
   }
 
