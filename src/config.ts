@@ -59,6 +59,16 @@ export interface Config {
   };
   /** Prometheus metrics and the run-time log levels (GET /metrics, /debug/log-levels); listen '' turns it off. */
   metrics: { listen: string };
+  /** Pod networking through CNI plugins (docs/networking.md); off: pods report the node's address. */
+  cni: {
+    enabled: boolean;
+    /** Where the network configuration lists are (the first valid one is used), as containerd's conf_dir. */
+    confDir: string;
+    /** Plugin directories searched in order: bin_dir, then extra_bin_dirs (Debian installs the plugins in /usr/lib/cni). */
+    binDirs: string[];
+    /** CNI_IFNAME of the pod's interface. */
+    ifname: string;
+  };
 }
 
 /** The environment variable naming the CRI socket, for `workd serve` and the CLI alike. */
@@ -87,6 +97,9 @@ export function defaultConfig(): Config {
     // As containerd's stream server: loopback, any free port.
     streaming: { listen: '127.0.0.1:0' },
     metrics: { listen: '127.0.0.1:0' },
+    // Off unless the config file turns it on (deploy/config.toml does): a node without a CNI config would
+    // otherwise report NetworkReady false and refuse every pod.
+    cni: { enabled: false, confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'], ifname: 'eth0' },
   };
 }
 
@@ -191,7 +204,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   } catch (err) {
     throw invalidArgument(`config file ${path}: ${(err as Error).message}`);
   }
-  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics', 'downstream']);
+  const known = new Set(['version', 'cri', 'state', 'log', 'dataplane', 'executor', 'images', 'streaming', 'metrics', 'downstream', 'cni']);
   for (const k of Object.keys(root)) if (!known.has(k)) throw invalidArgument(`config file ${path}: unknown section [${k}]`);
   const cri = section(root, 'cri', ['socket', 'socket_group']);
   const state = section(root, 'state', ['dir']);
@@ -211,6 +224,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   }
   const st = section(root, 'streaming', ['listen']);
   const me = section(root, 'metrics', ['listen']);
+  const cn = section(root, 'cni', ['enabled', 'conf_dir', 'bin_dir', 'extra_bin_dirs', 'ifname']);
   const level = take(log, 'log', 'level', 'string', base.log.level);
   if (!LOG_LEVELS.includes(level)) throw invalidArgument(`config: log.level must be one of ${LOG_LEVELS.join(', ')}`);
   const insecure = im.insecure_registries ?? base.images.insecureRegistries;
@@ -239,5 +253,19 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
     },
     streaming: { listen: take(st, 'streaming', 'listen', 'string', base.streaming.listen) },
     metrics: { listen: take(me, 'metrics', 'listen', 'string', base.metrics.listen) },
+    cni: cniConfig(cn, base.cni),
   };
+}
+
+/** `[cni]`: bin_dir (one) and extra_bin_dirs (a list) make the plugin search path, as containerd's bin_dir plus Debian's. */
+function cniConfig(t: Table, base: Config['cni']): Config['cni'] {
+  const extra = t.extra_bin_dirs ?? base.binDirs.slice(1);
+  if (!Array.isArray(extra) || !extra.every((x) => typeof x === 'string' && x.startsWith('/'))) throw invalidArgument('config: cni.extra_bin_dirs must be a list of absolute paths');
+  const binDir = take(t, 'cni', 'bin_dir', 'string', base.binDirs[0] ?? '/opt/cni/bin');
+  const confDir = take(t, 'cni', 'conf_dir', 'string', base.confDir);
+  for (const [k, v] of [['bin_dir', binDir], ['conf_dir', confDir]] as const) if (!v.startsWith('/')) throw invalidArgument(`config: cni.${k} must be an absolute path, not ${JSON.stringify(v)}`);
+  const ifname = take(t, 'cni', 'ifname', 'string', base.ifname);
+  // Linux interface names: at most 15 bytes, no '/' or whitespace.
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw invalidArgument(`config: cni.ifname ${JSON.stringify(ifname)} is not an interface name`);
+  return { enabled: take(t, 'cni', 'enabled', 'boolean', base.enabled), confDir, binDirs: [binDir, ...(extra as string[])], ifname };
 }

@@ -293,6 +293,12 @@ export const LIMITS = {
     doc: 'Stdout and stderr (each) an ExecSync answer carries; the rest is dropped.',
   },
 
+  // ── CNI (pod networking) ──
+  cniPluginTimeoutMs: {
+    section: 'cni', key: 'plugin_timeout_ms', default: 60_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'One CNI plugin run (ADD, DEL, CHECK, VERSION, STATUS, GC); a plugin still running after it is killed and the CRI call fails with DEADLINE_EXCEEDED (RunPodSandbox then undoes what was set up).',
+  },
+
   // ── metrics ──
   metricsMaxSeriesPerMetric: {
     section: 'metrics', key: 'max_series_per_metric', default: 5000, unit: 'count',

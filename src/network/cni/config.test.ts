@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { defaultConfig, loadConfigFile } from '../../config.js';
+
+function load(toml: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'workd-cni-cfg-'));
+  try {
+    writeFileSync(join(dir, 'c.toml'), toml);
+    return loadConfigFile(join(dir, 'c.toml'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('[cni]: off by default; bin_dir then extra_bin_dirs make the plugin path; the timeout is a limit', () => {
+  const d = defaultConfig().cni;
+  assert.equal(d.enabled, false);
+  assert.deepEqual(d.binDirs, ['/opt/cni/bin', '/usr/lib/cni']);
+  const c = load('[cni]\nenabled = true\nconf_dir = "/etc/x"\nbin_dir = "/opt/a"\nextra_bin_dirs = ["/b", "/c"]\nplugin_timeout_ms = 500\n');
+  assert.deepEqual(c.cni, { enabled: true, confDir: '/etc/x', binDirs: ['/opt/a', '/b', '/c'], ifname: 'eth0' });
+  assert.equal(c.limits.cniPluginTimeoutMs, 500);
+});
+
+test('[cni] refuses unknown keys, relative paths and bad interface names', () => {
+  assert.throws(() => load('[cni]\nbindir = "/x"\n'), /unknown key cni\.bindir \(known: enabled, conf_dir, bin_dir, extra_bin_dirs, ifname, plugin_timeout_ms\)/);
+  assert.throws(() => load('[cni]\nconf_dir = "net.d"\n'), /cni\.conf_dir must be an absolute path/);
+  assert.throws(() => load('[cni]\nextra_bin_dirs = "/usr/lib/cni"\n'), /cni\.extra_bin_dirs must be a list of absolute paths/);
+  assert.throws(() => load('[cni]\nifname = "a/b"\n'), /not an interface name/);
+  assert.throws(() => load('[cni]\nplugin_timeout_ms = 0\n'), /\[cni\] plugin_timeout_ms must be a positive integer/);
+});
