@@ -120,6 +120,14 @@ export const LIMITS = {
     section: 'dataplane.http3', key: 'max_connections_per_peer', default: 512, unit: 'count',
     doc: 'QUIC connections open at once from one client IP address; more are refused with CONNECTION_REFUSED before any TLS work.',
   },
+  http3RetryThreshold: {
+    section: 'dataplane.http3', key: 'retry_threshold', default: 100, unit: 'count', min: 0,
+    doc: 'Half-open QUIC connections (handshake not complete) on the node beyond which a new client must first prove its address: its Initial gets a stateless Retry with a token it must echo (RFC 9000 §8.1.2), so a flood of Initials from spoofed or silent addresses costs no connection state. 0 sends every new client a Retry.',
+  },
+  http3HalfOpenTimeoutMs: {
+    section: 'dataplane.http3', key: 'half_open_timeout_ms', default: 5_000, unit: 'ms', max: TIMER_MAX,
+    doc: 'A QUIC connection whose handshake is not complete this long after its first Initial is dropped without a reply (it never proved it can answer); also how long a Retry token stays valid.',
+  },
   http3MaxConcurrentRequests: {
     section: 'dataplane.http3', key: 'max_concurrent_requests', default: 1000, unit: 'count',
     doc: 'Requests open at once on one connection (the QUIC bidirectional stream limit, initial_max_streams_bidi); beyond it H3_REQUEST_REJECTED.',

@@ -64,7 +64,7 @@ function median(xs: number[]): number {
 async function ours(cert: TestCert): Promise<Figures> {
   const server = await listenQuic({
     host: '::', port: 0, certPem: cert.certPem, keyPem: cert.keyPem, alpn: ['h3'],
-    idleTimeoutMs: 30_000, maxConnections: 10, maxStreamsBidi: 1000, maxStreamsUni: 10, windows: DEFAULT_LIMITS,
+    idleTimeoutMs: 30_000, maxConnections: 10, retryThreshold: DEFAULT_LIMITS.http3RetryThreshold, halfOpenTimeoutMs: DEFAULT_LIMITS.http3HalfOpenTimeoutMs, maxStreamsBidi: 1000, maxStreamsUni: 10, windows: DEFAULT_LIMITS,
   });
   server.onConnection = (c: QuicConnection) => {
     c.onStream = (s) => {

@@ -3,6 +3,9 @@
 import { listenQuic, connectQuic, type QuicConnection, type QuicServer, type QuicServerOptions, type QuicStream, type QuicClientOptions } from '../../src/dataplane/quic/transport.js';
 import type { TestCert } from './tls.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
+import { quiche, buildConfig, CID_LEN, MAX_SEND_PAYLOAD } from '../../src/dataplane/quic/native.js';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 
 export async function startServer(cert: TestCert, over: Partial<QuicServerOptions> = {}): Promise<QuicServer> {
   return listenQuic({
@@ -13,6 +16,8 @@ export async function startServer(cert: TestCert, over: Partial<QuicServerOption
     alpn: ['h3'],
     idleTimeoutMs: 10_000,
     maxConnections: 16,
+    retryThreshold: DEFAULT_LIMITS.http3RetryThreshold,
+    halfOpenTimeoutMs: DEFAULT_LIMITS.http3HalfOpenTimeoutMs,
     maxStreamsBidi: 100,
     maxStreamsUni: 16,
     windows: DEFAULT_LIMITS,
@@ -62,4 +67,66 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `n` first-flight datagrams of distinct would-be clients (each a real QUIC v1
+ * Initial with a ClientHello, padded to 1200 bytes, from quiche's client), for
+ * a raw UDP sender that never answers: what an Initial flood sends.
+ */
+export function clientInitials(port: number, n: number): Buffer[] {
+  const config = buildConfig({ verifyPeer: false, alpn: ['h3'], idleTimeoutMs: 10_000, maxStreamsBidi: 10, maxStreamsUni: 10, windows: DEFAULT_LIMITS });
+  const out: Buffer[] = [];
+  const buf = Buffer.alloc(MAX_SEND_PAYLOAD);
+  for (let i = 0; i < n; i++) {
+    const c = quiche.Connection.connect('localhost', randomBytes(CID_LEN), { host: '0.0.0.0', port: 1 }, { host: '127.0.0.1', port }, config);
+    const r = c.send(buf);
+    if (r === null) throw new Error('quiche produced no Initial');
+    out.push(Buffer.from(buf.subarray(0, r[0])));
+  }
+  return out;
+}
+
+/** A UDP socket on 127.0.0.1 that counts the bytes it sends and receives (anti-amplification checks). */
+export async function rawSender(): Promise<{ socket: dgram.Socket; sent: number; received: number; datagramsIn: number; send(d: Buffer, port: number): Promise<void>; close(): Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const s = {
+    socket,
+    sent: 0,
+    received: 0,
+    datagramsIn: 0,
+    send(d: Buffer, port: number) {
+      s.sent += d.length;
+      return new Promise<void>((resolve, reject) => socket.send(d, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    },
+    close: () => new Promise<void>((r) => socket.close(() => r())),
+  };
+  socket.on('message', (m) => {
+    s.received += m.length;
+    s.datagramsIn++;
+  });
+  return s;
+}
+
+/** Sends `initials` round and round from `sockets` raw senders until stopped (an Initial flood). */
+export async function startFlood(port: number, initials: Buffer[], sockets = 8): Promise<{ sent(): number; stop(): Promise<void> }> {
+  const senders = await Promise.all(Array.from({ length: sockets }, () => rawSender()));
+  let stop = false;
+  let n = 0;
+  const loop = (async () => {
+    for (; !stop; n++) {
+      await senders[n % senders.length].send(initials[n % initials.length], port);
+      // Let the server's socket be read between bursts (both run on this loop).
+      if (n % 50 === 49) await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
+  return {
+    sent: () => n,
+    async stop() {
+      stop = true;
+      await loop;
+      for (const s of senders) await s.close();
+    },
+  };
 }

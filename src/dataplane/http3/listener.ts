@@ -44,6 +44,8 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     idleTimeoutMs: limits.http3IdleTimeoutMs,
     maxConnections: limits.http3MaxConnections,
     maxConnectionsPerPeer: limits.http3MaxConnectionsPerPeer,
+    retryThreshold: limits.http3RetryThreshold,
+    halfOpenTimeoutMs: limits.http3HalfOpenTimeoutMs,
     maxStreamsBidi: limits.http3MaxConcurrentRequests,
     maxStreamsUni: limits.http3MaxPeerUniStreams,
     windows: limits,

@@ -34,6 +34,8 @@ export const TYPE_INITIAL: number = quiche.Type.Initial;
 
 /** QUIC transport error CONNECTION_REFUSED (RFC 9000 §20.1). */
 export const CONNECTION_REFUSED = 0x2;
+/** QUIC transport error INVALID_TOKEN (RFC 9000 §20.1). */
+export const INVALID_TOKEN = 0xb;
 /** QUIC transport error INTERNAL_ERROR (RFC 9000 §20.1). */
 export const TRANSPORT_INTERNAL_ERROR = 0x1;
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { makeTestCert, type TestCert } from '../../../test/helpers/tls.js';
 import type { QuicConnection, QuicServer, QuicStream } from './transport.js';
-import { startServer, connect, echo, readAll, within } from '../../../test/helpers/quic.js';
+import { startServer, connect, echo, readAll, within, clientInitials, startFlood } from '../../../test/helpers/quic.js';
 
 const GTLSCLIENT = 'gtlsclient';
 
@@ -153,5 +153,39 @@ test('an unknown QUIC version gets a Version Negotiation packet; the server keep
   assert.match(r.out, /ERR_RECV_VERSION_NEGOTIATION/);
   const c = await within(connect(server), 5000, 'connect after VN');
   c.close(0, '');
+  await within(server.close(), 10_000, 'server close');
+});
+
+test('gtlsclient gets a stateless Retry (threshold 0), echoes its token, and is served', async () => {
+  const server = await startServer(cert, { retryThreshold: 0 });
+  const seen: Seen = { inHandshakeFlight: 0, uniTypes: [], requests: 0, requestBytes: 0 };
+  h3ish(server, seen);
+  const r = await runClient(server.port, []);
+  assert.equal(r.code, 0, r.out.slice(-3000));
+  assert.match(r.out, /pkt rx pkn=0 dcid=0x[0-9a-f]+ scid=0x[0-9a-f]{40} version=0x00000001 type=Retry/, r.out.slice(0, 3000));
+  // ngtcp2 checks that the handshake names the Retry's source ID (RFC 9000 §7.3).
+  assert.match(r.out, /remote transport_parameters retry_source_connection_id=0x[0-9a-f]{40}/);
+  assert.match(r.out, /\[:status: 200\]/);
+  assert.equal(server.stats.retriesSent, 1);
+  await within(server.close(), 10_000, 'server close');
+});
+
+test('during an Initial flood past the threshold, gtlsclient (a real HTTP/3 client) is sent a Retry and its request answered', async () => {
+  const server = await startServer(cert, { maxConnections: 200, retryThreshold: 20, halfOpenTimeoutMs: 2000 });
+  const seen: Seen = { inHandshakeFlight: 0, uniTypes: [], requests: 0, requestBytes: 0 };
+  h3ish(server, seen);
+  const flood = await startFlood(server.port, clientInitials(server.port, 1500));
+  try {
+    const end = Date.now() + 10_000;
+    while (server.stats.retriesSent < 200 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const r = await runClient(server.port, []);
+    assert.equal(r.code, 0, r.out.slice(-3000));
+    assert.match(r.out, /type=Retry/);
+    assert.match(r.out, /\[:status: 200\]/);
+    assert.equal(seen.requests, 1);
+    assert.ok(server.stats.halfOpen <= 21, `half-open during the flood: ${server.stats.halfOpen}`);
+  } finally {
+    await flood.stop();
+  }
   await within(server.close(), 10_000, 'server close');
 });

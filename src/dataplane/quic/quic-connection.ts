@@ -72,6 +72,12 @@ export class Connection implements QuicConnection {
   private closeRequested = false;
   /** performance.now() at which quiche wants onTimeout(); Infinity when none. */
   private deadline = Infinity;
+  /** performance.now() by which the handshake must be complete, else the connection is dropped (server: half-open timeout). */
+  private handshakeBy = Infinity;
+  /** handshakeBy passed before the handshake completed: ingest() drops the connection. */
+  private handshakeExpired = false;
+  /** Dropped because its handshake did not complete in time. */
+  handshakeTimedOut = false;
   /** Called once when the handshake completes (server accept, client connect). */
   private readonly establishedHook: (c: Connection) => void;
   onStreamCredit: (() => void) | null = null;
@@ -128,6 +134,11 @@ export class Connection implements QuicConnection {
    */
   expire(now: number): boolean {
     let due = false;
+    if (this.handshakeBy <= now) {
+      this.handshakeBy = Infinity;
+      this.handshakeExpired = true;
+      due = true;
+    }
     if (this.deadline <= now) {
       this.deadline = Infinity;
       // quiche's onTimeout() runs in ingest(), after the poll phase: if the loop
@@ -146,7 +157,19 @@ export class Connection implements QuicConnection {
 
   /** The earliest time the endpoint's timer must wake for this connection (Infinity: none). */
   get wakeAt(): number {
-    return this.deadline < this.ackAt ? this.deadline : this.ackAt;
+    const t = this.deadline < this.ackAt ? this.deadline : this.ackAt;
+    return t < this.handshakeBy ? t : this.handshakeBy;
+  }
+
+  /**
+   * The handshake must complete within `ms`, or the connection is dropped
+   * without a word: a peer that never answered our handshake flight has not
+   * shown it can receive at its address, and anything more we sent would
+   * only amplify a spoofed flood.
+   */
+  limitHandshake(ms: number): void {
+    this.handshakeBy = performance.now() + ms;
+    this.endpoint.arm(this.handshakeBy);
   }
 
   /** The endpoint forgets it; false when it already had. */
@@ -218,6 +241,14 @@ export class Connection implements QuicConnection {
   /** Feeds quiche's timeout and the streams' data in both directions; sending waits for egress(). */
   ingest(): void {
     const q = this.quic;
+    if (this.handshakeExpired) {
+      this.handshakeExpired = false;
+      if (!this._established) {
+        this.handshakeTimedOut = true;
+        this.abandon();
+        return;
+      }
+    }
     if (this.timeoutDue) {
       this.timeoutDue = false;
       this.mustSend = true;
@@ -227,6 +258,7 @@ export class Connection implements QuicConnection {
     // (a refusing server) is never announced.
     if (!this._established && q.isEstablished() && !q.isDraining() && !q.isClosed()) {
       this._established = true;
+      this.handshakeBy = Infinity;
       this.alpn = Buffer.from(q.applicationProto()).toString('latin1');
       // The flight that completes the handshake (the client's Finished, the
       // server's HANDSHAKE_DONE) is not held back for the app: an app that
@@ -279,7 +311,7 @@ export class Connection implements QuicConnection {
     const t = q.timeout();
     // quiche truncates to whole milliseconds; +1 avoids waking up just early.
     this.deadline = t === null ? Infinity : performance.now() + (t === 0 ? 0 : t + 1);
-    this.endpoint.arm(this.deadline);
+    this.endpoint.arm(this.wakeAt);
   }
 
   /**

@@ -1,16 +1,25 @@
 // The QUIC server: routes each datagram to its connection by destination
 // connection ID, accepts new ones from Initial packets, refuses those beyond
 // maxConnections with CONNECTION_CLOSE(CONNECTION_REFUSED), answers unknown
-// versions with Version Negotiation. No stateless retry: quiche's
-// anti-amplification limit (3x the bytes received) bounds what an
-// unvalidated address can make us send.
+// versions with Version Negotiation.
+//
+// Initial floods (RFC 9000 §8.1, §21.1.1): a connection is half-open until
+// its handshake completes, and is dropped silently once it has been so for
+// halfOpenTimeoutMs. Past retryThreshold half-open connections, an Initial
+// without a token gets a stateless Retry (a few dozen bytes, no state, no
+// TLS work) and only a client that echoes the token from the address we sent
+// it to gets a connection. Before its address is validated (a Retry token, or
+// its first Handshake packet) quiche sends a connection at most 3x the bytes
+// it received; our own stateless answers (Retry, Version Negotiation,
+// refusals) are each smaller than the >= 1200-byte Initial they answer.
 import { randomFillSync, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { invalidArgument, unavailable } from '../../errors.js';
-import type { QuicConnection, QuicServer, QuicServerOptions } from './transport.js';
+import type { QuicConnection, QuicServer, QuicServerOptions, QuicServerStats } from './transport.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './quic-connection.js';
 import { initialClose } from './refuse.js';
-import { quiche, buildConfig, isLoopback, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, type QuicheConfig, type ConfigInput, errorMessage } from './native.js';
+import { RetryTokens } from './retry-token.js';
+import { quiche, buildConfig, isLoopback, CID_LEN, TYPE_INITIAL, CONNECTION_REFUSED, INVALID_TOKEN, MAX_SEND_PAYLOAD, LOOPBACK_SEND_PAYLOAD, type QuicheConfig, type ConfigInput, errorMessage } from './native.js';
 
 /** RFC 9000 §14.1: a client's Initial datagram is at least this long. */
 const MIN_INITIAL = 1200;
@@ -31,6 +40,10 @@ class Server extends Endpoint implements QuicServer {
   /** Connections per peer address, and each connection's address, for maxConnectionsPerPeer. */
   private readonly perPeer = new Map<string, number>();
   private readonly peerOf = new Map<Connection, string>();
+  private readonly tokens: RetryTokens;
+  /** Connections accepted whose handshake has not completed. */
+  private halfOpen = 0;
+  private readonly counters = { retriesSent: 0, invalidTokens: 0, halfOpenExpired: 0 };
   private isClosing = false;
   private closeDone: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
@@ -41,6 +54,7 @@ class Server extends Endpoint implements QuicServer {
     this.config = config;
     this.loopbackConfig = loopbackConfig;
     this.local = { host: opts.host, port: 0 };
+    this.tokens = new RetryTokens(opts.halfOpenTimeoutMs);
   }
 
   async listen(): Promise<void> {
@@ -52,6 +66,10 @@ class Server extends Endpoint implements QuicServer {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  get stats(): QuicServerStats {
+    return { halfOpen: this.halfOpen, ...this.counters };
   }
 
   protected packet(buf: Buffer, address: string, port: number): void {
@@ -110,22 +128,61 @@ class Server extends Endpoint implements QuicServer {
       this.log?.info({ remote: address, limit: this.opts.maxConnections, closing: this.isClosing }, 'quic: connection refused');
       return;
     }
-    const scid = this.newScid();
+    let scid: Buffer;
+    let odcid: Buffer | null = null;
+    const token = hdr.token;
+    if (token === undefined || token.length === 0) {
+      if (this.halfOpen >= this.opts.retryThreshold) {
+        this.retry(hdr, address, port);
+        return;
+      }
+      scid = this.newScid();
+    } else {
+      // quiche sends no NEW_TOKEN frames: every token we accept is a Retry's,
+      // and its connection keeps the Retry's source ID (our new Initial's DCID).
+      odcid = hdr.dcid.length === CID_LEN ? this.tokens.check(token, address, hdr.dcid) : null;
+      if (odcid === null || this.byPrefix.has(Buffer.from(hdr.dcid).readUIntBE(0, 6))) {
+        // RFC 9000 §8.1.2: an invalid Retry token closes with INVALID_TOKEN.
+        this.counters.invalidTokens++;
+        const pkt = initialClose(hdr.dcid, hdr.scid, INVALID_TOKEN, 'invalid address validation token');
+        this.sendOwned(pkt, pkt.length, port, address);
+        return;
+      }
+      scid = Buffer.from(hdr.dcid);
+    }
     const remote = { host: address, port };
     let q;
     try {
-      q = quiche.Connection.accept(scid, null, this.local, remote, isLoopback(address) ? this.loopbackConfig : this.config);
+      q = quiche.Connection.accept(scid, odcid, this.local, remote, isLoopback(address) ? this.loopbackConfig : this.config);
     } catch (err) {
       this.log?.warn({ err: errorMessage(err), remote: address }, 'quic: accept failed');
       return;
     }
-    const conn = new Connection(this, q, true, scid, remote, this.local, this.established, Buffer.from(hdr.dcid).toString('hex'));
+    const conn = new Connection(this, q, true, scid, remote, this.local, this.established, (odcid ?? Buffer.from(hdr.dcid)).toString('hex'));
     this.byPrefix.set(scid.readUIntBE(0, 6), conn);
     this.byOdcid.set(conn.odcidKey, conn);
     this.conns.add(conn);
     this.perPeer.set(address, fromPeer + 1);
     this.peerOf.set(conn, address);
+    this.halfOpen++;
+    conn.limitHandshake(this.opts.halfOpenTimeoutMs);
     conn.receive(buf, address, port);
+  }
+
+  /** A stateless Retry (RFC 9000 §17.2.5): a new source ID of ours and a token binding it to the client's address. */
+  private retry(hdr: ReturnType<typeof quiche.Header.fromSlice>, address: string, port: number): void {
+    const scid = this.newScid();
+    const token = this.tokens.mint(address, hdr.dcid, scid);
+    const out = Buffer.allocUnsafe(MAX_SEND_PAYLOAD);
+    let n: number;
+    try {
+      n = quiche.retry(hdr.scid, hdr.dcid, scid, token, hdr.version, out);
+    } catch (err) {
+      this.log?.debug({ err: errorMessage(err), remote: address }, 'quic: cannot build a Retry');
+      return;
+    }
+    this.counters.retriesSent++;
+    this.sendOwned(out, n, port, address);
   }
 
   private newScid(): Buffer {
@@ -136,6 +193,7 @@ class Server extends Endpoint implements QuicServer {
   }
 
   private readonly established = (conn: Connection): void => {
+    this.halfOpen--;
     // byOdcid keeps the client's first DCID for the connection's lifetime: a
     // late retransmitted Initial must not start a second, phantom connection.
     if (this.onConnection === null) {
@@ -148,6 +206,10 @@ class Server extends Endpoint implements QuicServer {
 
   remove(conn: Connection): void {
     if (!conn.detach()) return;
+    if (!conn.established) {
+      this.halfOpen--;
+      if (conn.handshakeTimedOut) this.counters.halfOpenExpired++;
+    }
     const peer = this.peerOf.get(conn);
     if (peer !== undefined) {
       this.peerOf.delete(conn);
@@ -155,8 +217,9 @@ class Server extends Endpoint implements QuicServer {
       if (n <= 1) this.perPeer.delete(peer);
       else this.perPeer.set(peer, n - 1);
     }
-    this.byPrefix.delete(conn.scid.readUIntBE(0, 6));
-    this.byOdcid.delete(conn.odcidKey);
+    const prefix = conn.scid.readUIntBE(0, 6);
+    if (this.byPrefix.get(prefix) === conn) this.byPrefix.delete(prefix);
+    if (this.byOdcid.get(conn.odcidKey) === conn) this.byOdcid.delete(conn.odcidKey);
     this.conns.delete(conn);
     if (this.isClosing && this.conns.size === 0) this.finishClose();
   }

@@ -79,6 +79,8 @@ export interface QuicServer {
   readonly port: number;
   /** Connections accepted and not yet closed (handshaking ones included). */
   readonly connectionCount: number;
+  /** Address validation and half-open connections, for tests and metrics. */
+  readonly stats: QuicServerStats;
   /** Called when a handshake completes (ALPN known). */
   onConnection: ((conn: QuicConnection) => void) | null;
   /**
@@ -87,6 +89,17 @@ export interface QuicServer {
    * are closing and the last datagrams are sent, then the port is free.
    */
   close(): Promise<void>;
+}
+
+export interface QuicServerStats {
+  /** Connections accepted whose handshake has not completed. */
+  halfOpen: number;
+  /** Retry packets sent since start. */
+  retriesSent: number;
+  /** Initials refused with INVALID_TOKEN (forged, expired, or for another address). */
+  invalidTokens: number;
+  /** Half-open connections dropped by the half-open timeout. */
+  halfOpenExpired: number;
 }
 
 export interface QuicServerOptions {
@@ -102,6 +115,10 @@ export interface QuicServerOptions {
   maxConnections: number;
   /** New connections from an address already holding this many are refused the same way. */
   maxConnectionsPerPeer?: number;
+  /** Half-open connections (handshake not complete) beyond which a client without a token gets a stateless Retry; 0: always. */
+  retryThreshold: number;
+  /** A connection not established this long after its first Initial is dropped; also a Retry token's lifetime. */
+  halfOpenTimeoutMs: number;
   maxStreamsBidi: number;
   maxStreamsUni: number;
   /** Flow-control windows granted to clients. */
