@@ -2,6 +2,7 @@
 // the CRI interceptor and the data plane map the code to a gRPC status in one
 // place each. The numbers are the gRPC status codes (they are a wire fact), but
 // nothing here imports a gRPC library.
+import { fixedLimit } from './limits.js';
 
 export const Code = {
   OK: 0,
@@ -50,13 +51,6 @@ export function codeOf(err: unknown): Code {
   return err instanceof WorkdError ? err.code : Code.INTERNAL;
 }
 
-/**
- * Error messages echo what the client or an image sent (IDs, references,
- * import lists): past this many UTF-8 bytes the middle is cut with a marker,
- * so a 200,000-character ID cannot make a trailer that stalls the connection.
- * The CRI interceptor applies it to every error; stored status messages too.
- */
-export const MAX_MESSAGE_BYTES = 4096; // limit: error and status message size
 /** How much of the end of a long message is kept (the reason is often last). */
 const TAIL_BYTES = 512;
 
@@ -66,8 +60,16 @@ function charStart(b: Buffer, i: number): number {
   return i;
 }
 
-/** `msg`, or its head and tail around a marker saying how much was cut, in at most `max` UTF-8 bytes. */
-export function boundedMessage(msg: string, max = MAX_MESSAGE_BYTES): string {
+/**
+ * `msg`, or its head and tail around a marker saying how much was cut, in at
+ * most `max` UTF-8 bytes. Error messages echo what the client or an image sent
+ * (IDs, references, import lists), so a 200,000-character ID cannot make a
+ * trailer that stalls the connection. The CRI interceptor and the data plane
+ * apply it to every error; stored status messages too. The bound is
+ * `statusMessageBytes` in the table of limits (read at call time: limits.ts
+ * imports this module).
+ */
+export function boundedMessage(msg: string, max: number = fixedLimit('statusMessageBytes')): string {
   if (msg.length * 3 <= max) return msg;
   const b = Buffer.from(msg, 'utf8');
   if (b.length <= max) return msg;

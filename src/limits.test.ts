@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from './config.js';
-import { checkLimit, DEFAULT_LIMITS, LIMIT_NAMES, LIMITS, limitsMarkdown, withLimits } from './limits.js';
+import { checkLimit, DEFAULT_LIMITS, fixedLimit, LIMIT_NAMES, LIMITS, limitsMarkdown, withLimits } from './limits.js';
 
 const DOC = fileURLToPath(new URL('../../docs/limits.md', import.meta.url));
 
@@ -60,6 +60,15 @@ test('negative, zero, fractional, non-numeric and too-large values are refused n
   assert.throws(() => load('[dataplane.http2]\nmax_streams = 5\n'), /unknown key dataplane\.http2\.max_streams/);
   assert.throws(() => load('[dataplane.nope]\nx = 1\n'), /unknown key dataplane\.nope/);
   assert.throws(() => withLimits({ maxMessageBytes: -5 }), /max_message_bytes must be a positive integer/);
+});
+
+test('a fixed bound is in the table and the docs, but the config file refuses its key', () => {
+  assert.equal(fixedLimit('executorLaneQuantum'), LIMITS.executorLaneQuantum.default);
+  assert.ok(!('executorLaneQuantum' in DEFAULT_LIMITS), 'fixed bounds are not in config.limits');
+  assert.throws(() => load('[executor]\nlane_quantum = 8\n'), /unknown key executor\.lane_quantum/);
+  assert.throws(() => load('[cri]\nstatus_message_bytes = 100\n'), /unknown key cri\.status_message_bytes/);
+  assert.equal(load('[cri]\nmax_events_behind = 5\n').limits.criMaxEventsBehind, 5);
+  assert.match(limitsMarkdown(), /\| executor \| lane_quantum \| 64 \|/);
 });
 
 test('docs/limits.md lists the table as it is (regenerate with npm run gen:limits)', () => {

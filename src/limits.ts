@@ -7,6 +7,9 @@
 //
 // Adding one: a new entry below (name, section, key, default, unit, doc),
 // then read it as `limits.<name>` where it is enforced; see /work/wt/NOTES.md.
+// A bound of the code's own design that an operator has no reason to change
+// is marked `fixed`: it is declared and documented here like the others, the
+// config file refuses its key, and the code reads it with fixedLimit().
 import { invalidArgument } from './errors.js';
 
 export type LimitUnit = 'bytes' | 'MiB' | 'ms' | 'count';
@@ -24,6 +27,8 @@ export interface LimitSpec {
   readonly min?: number;
   /** Largest accepted value, where the protocol or the platform caps it. */
   readonly max?: number;
+  /** Not read from the config file (its doc says why); the code reads it with fixedLimit(). */
+  readonly fixed?: true;
 }
 
 const KiB = 1024;
@@ -184,6 +189,30 @@ export const LIMITS = {
     section: 'executor', key: 'max_in_flight', default: 1024, unit: 'count',
     doc: 'Calls one container admits at once; more get RESOURCE_EXHAUSTED.',
   },
+  executorMaxCallsPerWorker: {
+    section: 'executor', key: 'max_calls_per_worker', default: 1024, unit: 'count', fixed: true,
+    doc: 'Calls sent to one worker thread and not yet answered; more wait in their containers\' lanes. Fixed: it only bounds the pipeline to a worker, the per-container bound is `max_in_flight`.',
+  },
+  executorReservedWorkers: {
+    section: 'executor', key: 'reserved_workers', default: 1, unit: 'count', fixed: true,
+    doc: 'Workers (or cores, if fewer) that long-running containers\' calls may never all take, when there are more than this, so short calls always find one. Fixed: the fairness benchmark (`npm run bench:fairness`) is what tunes it.',
+  },
+  executorLongRunningCpuMs: {
+    section: 'executor', key: 'long_running_cpu_ms', default: 2, unit: 'ms', fixed: true,
+    doc: 'A container whose calls use more CPU than this on average is long-running, and its calls share the workers not reserved above. Fixed, as `reserved_workers`.',
+  },
+  executorLaneQuantum: {
+    section: 'executor', key: 'lane_quantum', default: 64, unit: 'count', fixed: true,
+    doc: 'Calls taken from one container\'s lane at a time before the next lane\'s turn. Fixed, as `reserved_workers`.',
+  },
+  executorLastWordsBytes: {
+    section: 'executor', key: 'last_words_bytes', default: 300, unit: 'bytes', fixed: true,
+    doc: 'Bytes of a failed call\'s last stderr output (an abort or panic message) added to its status message, which `status_message_bytes` bounds again. Fixed: enough for a panic line, short enough for a trailer.',
+  },
+  executorMaxStoppedUsage: {
+    section: 'executor', key: 'max_stopped_usage', default: 10_000, unit: 'count', fixed: true,
+    doc: 'Stopped containers whose CPU and memory counters are kept for CRI stats until the container is removed; past it the oldest are forgotten first. Fixed: a few hundred bytes each, and the kubelet removes stopped containers.',
+  },
 
   // ── the CRI socket ──
   criProbeMaxHeadBytes: {
@@ -193,6 +222,15 @@ export const LIMITS = {
   criProbeIdleMs: {
     section: 'cri', key: 'probe_idle_ms', default: 10_000, unit: 'ms', max: TIMER_MAX,
     doc: 'A connection to the CRI socket that has sent neither the HTTP/2 preface nor a whole HTTP/1 request head by then is closed.',
+  },
+
+  criMaxEventsBehind: {
+    section: 'cri', key: 'max_events_behind', default: 10_000, unit: 'count',
+    doc: 'Container events queued for one GetContainerEvents client that does not read them; one more ends its stream with RESOURCE_EXHAUSTED (the kubelet reconnects and relists).',
+  },
+  statusMessageBytes: {
+    section: 'cri', key: 'status_message_bytes', default: 4 * KiB, unit: 'bytes', fixed: true,
+    doc: 'An error or status message, in UTF-8 bytes, on the CRI socket and in the data plane\'s grpc-message trailer: past it the middle is cut with a marker saying how much (messages echo what a client sent, and a huge trailer stalls a connection). Fixed: room for any message workd writes itself, with what it echoes cut.',
   },
 
   // ── what a CRI client stores with a pod or container (src/cri/metadata.ts) ──
@@ -315,12 +353,25 @@ export const LIMITS = {
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;
-/** Resolved values, one per limit. */
-export type Limits = { readonly [K in LimitName]: number };
+/** The limits the code reads with fixedLimit(), not from config.limits. */
+export type FixedLimitName = { [K in LimitName]: (typeof LIMITS)[K] extends { readonly fixed: true } ? K : never }[LimitName];
+/** The limits the config file sets. */
+export type ConfigLimitName = Exclude<LimitName, FixedLimitName>;
+/** Resolved values, one per configurable limit. */
+export type Limits = { readonly [K in ConfigLimitName]: number };
 
+/** Every limit, fixed ones too. */
 export const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
+const isFixed = (n: LimitName): boolean => (LIMITS[n] as LimitSpec).fixed === true;
+/** The limits the config file sets, in table order. */
+export const CONFIG_LIMIT_NAMES = LIMIT_NAMES.filter((n) => !isFixed(n)) as ConfigLimitName[];
 
-export const DEFAULT_LIMITS: Limits = Object.freeze(Object.fromEntries(LIMIT_NAMES.map((n) => [n, LIMITS[n].default])) as Limits);
+export const DEFAULT_LIMITS: Limits = Object.freeze(Object.fromEntries(CONFIG_LIMIT_NAMES.map((n) => [n, LIMITS[n].default])) as Limits);
+
+/** The value of a fixed limit (its default: the config file cannot change it). */
+export function fixedLimit(name: FixedLimitName): number {
+  return LIMITS[name].default;
+}
 
 /** `[section] key`, as the docs and error messages name a limit. */
 export function limitKey(name: LimitName): string {
@@ -340,20 +391,20 @@ export function checkLimit(name: LimitName, value: unknown): number {
   return value;
 }
 
-/** The limit names read from one config section, by key. */
-export function limitsIn(section: string): Map<string, LimitName> {
-  const m = new Map<string, LimitName>();
-  for (const n of LIMIT_NAMES) if (LIMITS[n].section === section) m.set(LIMITS[n].key, n);
+/** The limit names the config file reads from one section, by key (fixed ones are not among them). */
+export function limitsIn(section: string): Map<string, ConfigLimitName> {
+  const m = new Map<string, ConfigLimitName>();
+  for (const n of CONFIG_LIMIT_NAMES) if (LIMITS[n].section === section) m.set(LIMITS[n].key, n);
   return m;
 }
 
-/** Every section that holds limits, in table order. */
-export const LIMIT_SECTIONS: readonly string[] = [...new Set(LIMIT_NAMES.map((n) => LIMITS[n].section))];
+/** Every section that holds configurable limits, in table order. */
+export const LIMIT_SECTIONS: readonly string[] = [...new Set(CONFIG_LIMIT_NAMES.map((n) => LIMITS[n].section))];
 
 /** `base` with some limits replaced, each checked (tests and embedders). */
-export function withLimits(overrides: Partial<Record<LimitName, number>>, base: Limits = DEFAULT_LIMITS): Limits {
+export function withLimits(overrides: Partial<Record<ConfigLimitName, number>>, base: Limits = DEFAULT_LIMITS): Limits {
   const out: Record<string, number> = { ...base };
-  for (const [n, v] of Object.entries(overrides) as [LimitName, number][]) out[n] = checkLimit(n, v);
+  for (const [n, v] of Object.entries(overrides) as [ConfigLimitName, number][]) out[n] = checkLimit(n, v);
   return out as Limits;
 }
 
@@ -369,17 +420,23 @@ function formatDefault(s: LimitSpec): string {
   return v.toLocaleString('en-US');
 }
 
-/** The table as Markdown, by section (docs/limits.md). */
+/** The table as Markdown, by section, then the fixed bounds (docs/limits.md). */
 export function limitsMarkdown(): string {
   const out: string[] = [];
   for (const section of LIMIT_SECTIONS) {
     out.push(`### \`[${section}]\``, '', '| key | default | what it bounds |', '|---|---|---|');
-    for (const n of LIMIT_NAMES) {
+    for (const n of CONFIG_LIMIT_NAMES) {
       const s: LimitSpec = LIMITS[n];
       if (s.section !== section) continue;
       out.push(`| \`${s.key}\` | ${formatDefault(s)} | ${s.doc} |`);
     }
     out.push('');
   }
+  out.push('### Fixed bounds (not config keys)', '', 'Declared in the same table; the config file refuses these names.', '', '| part | name | default | what it bounds |', '|---|---|---|---|');
+  for (const n of LIMIT_NAMES) {
+    const s: LimitSpec = LIMITS[n];
+    if (s.fixed) out.push(`| ${s.section} | ${s.key} | ${formatDefault(s)} | ${s.doc} |`);
+  }
+  out.push('');
   return out.join('\n');
 }

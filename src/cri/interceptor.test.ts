@@ -19,7 +19,8 @@ test('anything else is INTERNAL, saying what broke', () => {
 });
 
 test('long messages are cut in the middle with a marker, within the bound, on a character boundary', async () => {
-  const { boundedMessage: boundedDetails, MAX_MESSAGE_BYTES: MAX_ERROR_DETAILS_BYTES } = await import('../errors.js');
+  const { boundedMessage: boundedDetails } = await import('../errors.js');
+  const MAX_ERROR_DETAILS_BYTES = (await import('../limits.js')).fixedLimit('statusMessageBytes');
   const id = 'x'.repeat(200_000);
   const s = toStatus(new WorkdError(Code.NOT_FOUND, `container ${id} not found`));
   assert.ok(Buffer.byteLength(s.details!) <= MAX_ERROR_DETAILS_BYTES, `${Buffer.byteLength(s.details!)} bytes`);

@@ -6,14 +6,14 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/log.js';
 import { Code, WorkdError, failedPrecondition, notFound, unavailable } from '../errors.js';
+import { fixedLimit } from '../limits.js';
 import type { ContainerRuntime, ContainerUsage, Executor, ExecutorUsage, PreparedModule, ResourceUpdate, StartOptions } from './api.js';
 import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
 import { Container, memoryPagesFor, type ResolvedLimits } from './container.js';
 import { WorkerPool } from './worker-pool.js';
 import type { CtxMessage, ModuleSpec } from './protocol.js';
 
-// limit: counters of stopped containers kept for CRI stats until forget(); the oldest go first past this.
-export const MAX_STOPPED_USAGE = 10_000;
+export const MAX_STOPPED_USAGE = fixedLimit('executorMaxStoppedUsage');
 
 interface Image {
   readonly prepared: PreparedModule;

@@ -5,10 +5,10 @@
 // real thread CPU time they used), which tells the pool whose calls are long
 // and must not hold more than their share of the workers (worker-pool.ts).
 
-// limit: a container whose calls take more CPU than this on average (ms) is long-running (see worker-pool.ts).
-export const LONG_RUNNING_CPU_MS = 2;
-// limit: calls taken from one container's lane at a time before the next lane's turn.
-export const LANE_QUANTUM = 64;
+import { fixedLimit } from '../limits.js';
+
+export const LONG_RUNNING_CPU_MS = fixedLimit('executorLongRunningCpuMs');
+export const LANE_QUANTUM = fixedLimit('executorLaneQuantum');
 
 /** Weight of the newest call in a lane's CPU average. */
 const EWMA_WEIGHT = 1 / 8;

@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
+import { fixedLimit } from '../limits.js';
 import type { GuestResult, MetadataEntry } from './api.js';
 import {
   OUT_BYTES, OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
@@ -38,10 +39,8 @@ const STEAL_AFTER_MS = 10;
 const WORKER_HEAP_MB = 512;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
-// limit: workers (or cores, if fewer) that long-running containers' calls may never all take, when there are more than this.
-export const RESERVED_WORKERS = 1;
-// limit: calls sent to one worker and not yet answered; more wait in their lanes.
-export const MAX_CALLS_PER_WORKER = 1024;
+export const RESERVED_WORKERS = fixedLimit('executorReservedWorkers');
+export const MAX_CALLS_PER_WORKER = fixedLimit('executorMaxCallsPerWorker');
 
 /** What the pool needs from the container a call belongs to. */
 export interface PoolClient {

@@ -5,6 +5,7 @@
 // from outside: the main thread terminates this thread (see WD_* slots).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
+import { fixedLimit } from '../limits.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder, type OutputMirror } from './host.js';
 import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
@@ -321,8 +322,7 @@ function classify(err: unknown, inst: Inst | undefined, ctx: Ctx): [number, stri
   return [Code.INTERNAL, `the call failed: ${(err as Error)?.message ?? String(err)}`];
 }
 
-// limit: bytes of a failed call's last stderr output added to its status message.
-export const LAST_WORDS_BYTES = 300;
+export const LAST_WORDS_BYTES = fixedLimit('executorLastWordsBytes');
 
 /**
  * A guest that aborts or panics says why on stderr first (AssemblyScript's

@@ -19,7 +19,7 @@ import { componentFromLabels, parseComponentName } from '../../src/pods/names.js
 import { formatReference, parseReference } from '../../src/images/reference.js';
 import { componentIdentity, componentLayers, parseManifest, selectPlatform } from '../../src/images/manifest.js';
 import { loadConfigFile } from '../../src/config.js';
-import { LIMITS, LIMIT_NAMES } from '../../src/limits.js';
+import { CONFIG_LIMIT_NAMES, LIMITS, LIMIT_NAMES } from '../../src/limits.js';
 import { check, fc, onlyTyped } from './fuzz.js';
 
 const pkg = protoLoader.loadSync(CRI_PROTO_PATH, CRI_LOADER_OPTIONS);
@@ -185,7 +185,7 @@ test('the config file: random TOML over the known sections and keys is accepted 
         const path = join(dir, 'c.toml');
         writeFileSync(path, text);
         const cfg = onlyTyped(() => loadConfigFile(path));
-        if (cfg) for (const n of LIMIT_NAMES) assert.ok(Number.isSafeInteger(cfg.limits[n]) && cfg.limits[n] >= ((LIMITS[n] as { min?: number }).min ?? 1), n);
+        if (cfg) for (const n of CONFIG_LIMIT_NAMES) assert.ok(Number.isSafeInteger(cfg.limits[n]) && cfg.limits[n] >= ((LIMITS[n] as { min?: number }).min ?? 1), n);
       }),
     );
   } finally {

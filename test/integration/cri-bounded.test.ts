@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES as MAX_ERROR_DETAILS_BYTES } from '../../src/errors.js';
+import { fixedLimit } from '../../src/limits.js';
 import { criClient, criError, containerConfig, importImage, podConfig, type CriClient } from '../helpers/cri-client.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { watToWasm } from '../helpers/guests.js';
@@ -39,7 +39,7 @@ test('a 200,000-character ID gets a short error at once, and the connection keep
     ['PullImage (registry)', () => cri.image.PullImage!({ image: { image: `127.0.0.1:1/${'b'.repeat(200_000)}:1` } })],
   ] as const) {
     const e = await criError(call());
-    assert.ok(bytes(e.details) <= MAX_ERROR_DETAILS_BYTES, `${name}: ${bytes(e.details)} bytes: ${e.details.slice(0, 100)}`);
+    assert.ok(bytes(e.details) <= fixedLimit('statusMessageBytes'), `${name}: ${bytes(e.details)} bytes: ${e.details.slice(0, 100)}`);
   }
   const ms = performance.now() - t0;
   const v = await cri.runtime.Version!({});
@@ -59,10 +59,10 @@ test('a module with 10,000 unknown imports fails StartContainer with a bounded m
   const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(image), sandbox_config: config });
   const e = await criError(cri.runtime.StartContainer!({ container_id }));
   assert.notEqual(e.code, grpc.status.OK);
-  assert.ok(bytes(e.details) <= MAX_ERROR_DETAILS_BYTES, `${bytes(e.details)} bytes`);
+  assert.ok(bytes(e.details) <= fixedLimit('statusMessageBytes'), `${bytes(e.details)} bytes`);
   assert.match(e.details, /nowhere_0/, e.details.slice(0, 300));
   const s = (await cri.runtime.ContainerStatus!({ container_id })).status;
-  assert.ok(bytes(s.message) <= MAX_ERROR_DETAILS_BYTES, `the container's status message is ${bytes(s.message)} bytes`);
+  assert.ok(bytes(s.message) <= fixedLimit('statusMessageBytes'), `the container's status message is ${bytes(s.message)} bytes`);
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id });
 });
 

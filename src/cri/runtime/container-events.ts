@@ -7,12 +7,10 @@ import type { StreamHandler } from '../handler.js';
 import type { GetEventsRequest__Output } from '../../gen/cri/runtime/v1/GetEventsRequest.js';
 import type { ContainerEventResponse } from '../../gen/cri/runtime/v1/ContainerEventResponse.js';
 import { WorkdError, Code } from '../../errors.js';
+import { limitKey } from '../../limits.js';
 import type { ContainerEvent } from '../../pods/runner.js';
 import { toContainerStatus, toPodSandboxStatus } from '../convert.js';
 import type { RuntimeDeps } from './deps.js';
-
-// limit: events queued for one client that does not read them before its stream is ended.
-export const MAX_EVENTS_BEHIND = 10_000;
 
 export function toContainerEvent(e: ContainerEvent, podIp: string): ContainerEventResponse {
   return {
@@ -30,11 +28,12 @@ export function getContainerEvents(d: RuntimeDeps): StreamHandler<GetEventsReque
       new Promise<void>((resolve, reject) => {
         // `send` answers false while the client's buffer is past its high-water mark.
         let behind = 0;
+        const max = d.config.limits.criMaxEventsBehind;
         const off = d.lifecycle.onContainerEvent((e) => {
           behind = send(toContainerEvent(e, d.nodeAddress)) ? 0 : behind + 1;
-          if (behind > MAX_EVENTS_BEHIND) {
+          if (behind > max) {
             off();
-            reject(new WorkdError(Code.RESOURCE_EXHAUSTED, `GetContainerEvents: the client is more than ${MAX_EVENTS_BEHIND} events behind; reconnect`));
+            reject(new WorkdError(Code.RESOURCE_EXHAUSTED, `GetContainerEvents: the client is more than ${max} events behind (${limitKey('criMaxEventsBehind')}); reconnect`));
           }
         });
         signal.addEventListener(
