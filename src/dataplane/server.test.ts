@@ -18,7 +18,7 @@ import { addFloats, echo, echoDescriptorSet, echoPackage, echoRuntime } from '..
 import { encodeMessage } from './grpc/framing.js';
 import { grpcStatus, rawRequest } from '../../test/helpers/raw-h2.js';
 import { PROTO_ROOT } from './builtin/protos.js';
-import { DEFAULT_LIMITS, withLimits } from '../limits.js';
+import { DEFAULT_LIMITS, fixedLimit, withLimits } from '../limits.js';
 
 const MAX = 256 * 1024;
 let dp: DataPlane;
@@ -208,6 +208,15 @@ describe('bad input', () => {
       req.end();
     });
     assert.equal(g[':status'], 405);
+  });
+
+  test('grpc-message is cut to the CRI\'s bound (a long authority echoed in the error), head and tail kept', async () => {
+    const domain = `${'d'.repeat(20_000)}.example`;
+    const r = await rawRequest(await session(), { ':path': '/foo.Bar/Echo', ':authority': domain }, encodeMessage(new Uint8Array(0)));
+    const { code, message } = grpcStatus(r);
+    assert.equal(code, grpc.status.UNIMPLEMENTED);
+    assert.ok(Buffer.byteLength(message) <= fixedLimit('statusMessageBytes'), `${Buffer.byteLength(message)} bytes`);
+    assert.match(message, /^unknown service foo\.Bar at d+ \[… \d+ bytes cut …\] d+\.example:foo\.Bar on this node$/);
   });
 
   test('a malformed length prefix is INTERNAL naming the flag', async () => {

@@ -3,12 +3,17 @@
 // deadline. Subclasses decide what the request messages go to: a guest
 // (unary) or a built-in service (any streaming shape).
 import type { MetadataEntry } from '../../wasm/api.js';
-import { Code, WorkdError } from '../../errors.js';
+import { boundedMessage, Code, WorkdError } from '../../errors.js';
 import type { OutgoingFields, UniversalResponse } from '../universal.js';
 import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_ACCEPT_ENCODING, HDR_CONTENT_TYPE, HDR_ENCODING, HDR_MESSAGE, HDR_STATUS, HTTP_OK } from './constants.js';
 import { addMetadata, percentEncode } from './metadata.js';
 import type { Encoding } from './compression.js';
 import type { ByteBudget } from './budget.js';
+
+/** grpc-message: cut to the same bound as the CRI's (it often echoes what the client sent), then percent-encoded. */
+function wireMessage(message: string): string {
+  return percentEncode(boundedMessage(message));
+}
 
 /** Shared, never-mutated header objects (node:http2 copies what it is given). */
 export class ResponseFields {
@@ -40,7 +45,7 @@ export class ResponseFields {
     const f: OutgoingFields = { ...this.extra, [HDR_CONTENT_TYPE]: CONTENT_TYPE, [HDR_ACCEPT_ENCODING]: ACCEPT_ENCODING };
     if (metadata !== undefined) addMetadata(f, metadata);
     f[HDR_STATUS] = String(code);
-    if (message !== '') f[HDR_MESSAGE] = percentEncode(message);
+    if (message !== '') f[HDR_MESSAGE] = wireMessage(message);
     return f;
   }
 
@@ -116,7 +121,7 @@ export abstract class ServerCall {
     const t: OutgoingFields = {};
     if (metadata !== undefined) addMetadata(t, metadata);
     t[HDR_STATUS] = String(code);
-    if (message !== '') t[HDR_MESSAGE] = percentEncode(message);
+    if (message !== '') t[HDR_MESSAGE] = wireMessage(message);
     this.res.sendTrailers(t);
   }
 
