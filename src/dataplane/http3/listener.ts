@@ -2,6 +2,7 @@
 // each connection served by an Http3ServerConnection attached to the same
 // gRPC handler as HTTP/2. Bounded per node (connections), per connection
 // (requests, field section size) and in time (idle timeout).
+import type dgram from 'node:dgram';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { Http3ServerConnection } from './server-connection.js';
@@ -20,6 +21,8 @@ export interface Http3ServerOptions {
   readonly host: string;
   /** The node's limits (config.limits); HTTP/3 uses the `http3*` and `quic*` ones. */
   readonly limits: Limits;
+  /** An already-bound UDP socket to serve instead of binding host:port (a pod's, from its network namespace); closed with the server. */
+  readonly socket?: dgram.Socket;
 }
 
 export interface Http3Server {
@@ -50,6 +53,7 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     maxStreamsUni: limits.http3MaxPeerUniStreams,
     windows: limits,
     log: opts.log,
+    socket: opts.socket,
   });
   const conns = new Set<Http3ServerConnection>();
   let accepted = 0;

@@ -47,7 +47,12 @@ export abstract class Endpoint {
   readonly slotSize: number;
   private readonly slotCount: number;
 
-  constructor(type: 'udp4' | 'udp6', log: Logger | undefined, slotSize: number) {
+  /**
+   * `type` picks the socket to create; an `adopted` socket (already bound,
+   * e.g. opened inside a pod's network namespace and passed to us) is used
+   * instead and closed with the endpoint.
+   */
+  constructor(type: 'udp4' | 'udp6', log: Logger | undefined, slotSize: number, adopted?: dgram.Socket) {
     this.log = log;
     this.slotSize = slotSize;
     this.slotCount = Math.min(MAX_SEND_SLOTS, Math.floor(SEND_RING_BYTES / slotSize));
@@ -55,7 +60,7 @@ export abstract class Endpoint {
     const slab = Buffer.allocUnsafeSlow(this.slotCount * slotSize);
     for (let i = 0; i < this.slotCount; i++) this.slots.push(slab.subarray(i * slotSize, (i + 1) * slotSize));
     const family = type === 'udp6' ? 6 : 4;
-    this.socket = dgram.createSocket({
+    this.socket = adopted ?? dgram.createSocket({
       type,
       // A udp6 socket on '::' also serves IPv4 peers.
       ipv6Only: false,
@@ -66,6 +71,15 @@ export abstract class Endpoint {
       // dns.lookup would defer each send by a tick and allocate for it.
       lookup: (host, _options, callback) => callback(null, host, family),
     });
+    if (adopted !== undefined) {
+      // Its creator chose the options; the buffers matter for bursts (checkBuffers).
+      try {
+        adopted.setRecvBufferSize(SOCKET_BUFFER);
+        adopted.setSendBufferSize(SOCKET_BUFFER);
+      } catch {
+        // not bound yet, or the kernel refused: checkBuffers() reports what it got
+      }
+    }
     this.socket.on('message', this.onMessage);
     this.socket.on('error', (err) => this.log?.error({ err: err.message }, 'quic: socket error'));
   }

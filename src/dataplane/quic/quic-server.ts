@@ -49,7 +49,7 @@ class Server extends Endpoint implements QuicServer {
   private closePromise: Promise<void> | null = null;
 
   constructor(opts: QuicServerOptions, config: QuicheConfig, loopbackConfig: QuicheConfig) {
-    super(opts.host.includes(':') ? 'udp6' : 'udp4', opts.log, LOOPBACK_SEND_PAYLOAD);
+    super(socketType(opts), opts.log, LOOPBACK_SEND_PAYLOAD, opts.socket);
     this.opts = opts;
     this.config = config;
     this.loopbackConfig = loopbackConfig;
@@ -58,7 +58,7 @@ class Server extends Endpoint implements QuicServer {
   }
 
   async listen(): Promise<void> {
-    await this.bind(this.opts.host, this.opts.port);
+    if (this.opts.socket === undefined) await this.bind(this.opts.host, this.opts.port);
     this.checkBuffers();
     this.port = this.localPort;
     this.local.port = this.port;
@@ -250,6 +250,11 @@ class Server extends Endpoint implements QuicServer {
     this.closeDone = null;
     if (done !== null) void this.closeSocket().then(done);
   }
+}
+
+function socketType(opts: QuicServerOptions): 'udp4' | 'udp6' {
+  if (opts.socket !== undefined) return opts.socket.address().family === 'IPv6' ? 'udp6' : 'udp4';
+  return opts.host.includes(':') ? 'udp6' : 'udp4';
 }
 
 /**

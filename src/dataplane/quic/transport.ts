@@ -21,6 +21,7 @@
 //   the ACK of our last bytes (quiche 0.18 then forgets the stream and its code).
 // - A thrown exception in a callback closes only that connection (transport
 //   INTERNAL_ERROR) and is logged.
+import type dgram from 'node:dgram';
 import type { Logger } from '../../observability/log.js';
 import type { QuicWindows } from './native.js';
 
@@ -124,6 +125,12 @@ export interface QuicServerOptions {
   /** Flow-control windows granted to clients. */
   windows: QuicWindows;
   log?: Logger;
+  /**
+   * An already-bound UDP socket to serve instead of binding host:port (a
+   * pod's socket opened inside its network namespace). `host` then only
+   * names the local address quiche sees; the socket is closed with the server.
+   */
+  socket?: dgram.Socket;
 }
 
 export interface QuicClientOptions {
