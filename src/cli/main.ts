@@ -6,6 +6,7 @@ import { registerImageCommands } from './image.js';
 import { registerCallCommand } from './call.js';
 import { registerDevCommand } from './dev.js';
 import { registerGenCommand } from './gen.js';
+import { registerWitCommand } from './wit.js';
 
 const program = new Command()
   .name('workd')
@@ -21,6 +22,7 @@ registerImageCommands(program);
 registerCallCommand(program);
 registerDevCommand(program);
 registerGenCommand(program);
+registerWitCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`workd: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -133,6 +133,12 @@ export function requireService(registry: FileRegistry, service: string): void {
   );
 }
 
+/** protoc's text of a default: numbers and bools as written, enums by name, bytes C-escaped. */
+function defaultValueText(v: unknown, type: string): string {
+  if (type !== 'bytes') return String(v);
+  return [...Buffer.from(String(v), 'latin1')].map((b) => (b === 0x5c ? '\\\\' : b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x27 ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`)).join('');
+}
+
 function camelJsonName(name: string): string {
   return name.replace(/_+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase()).replace(/_+$/, '');
 }
@@ -294,6 +300,9 @@ class Converter {
     }
     if (oneofs && f.partOf) fd.oneofIndex = oneofs.indexOf(f.partOf);
     if (f.options?.proto3_optional) fd.proto3Optional = true;
+    // proto2 `[default = …]`, written as protoc writes FieldDescriptorProto.default_value.
+    const dflt: unknown = f.options?.default;
+    if (dflt !== undefined && !(f instanceof protobuf.MapField) && !f.repeated) fd.defaultValue = defaultValueText(dflt, f.type);
     const opts: { packed?: boolean; deprecated?: boolean } = {};
     if (f.options?.packed !== undefined) opts.packed = Boolean(f.options.packed);
     if (f.options?.deprecated) opts.deprecated = true;
