@@ -28,6 +28,8 @@ import { servePinnedConnection } from './dataplane/pinned.js';
 import { createStreamingBackend } from './streaming/backend.js';
 import { startStreamingServer } from './streaming/server.js';
 import { streamingLookup } from './cri/runtime/streaming.js';
+import { PodNetworking } from './network/pod-network.js';
+import { restorePodNetworks } from './network/restore.js';
 
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
 export interface Component {
@@ -112,6 +114,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     metrics.sources.executor = () => executorReading(executor);
     metrics.sources.containers = () => containerReadings(pool, executor);
     // Every verb's changes are durable before it answers (src/state/pod-records.ts).
+    // Pod networks (CNI): off unless [cni] enabled; its config watcher decides NetworkReady.
+    const network = new PodNetworking({ config: config.cni, limits: config.limits, log: levels.for('pods') });
+    started.push({ name: 'pod network', close: async () => network.close() });
     const committer = new PodCommitter(state);
     const lifecycle = new Lifecycle(pool, committer.commit);
     const deps: RuntimeDeps = {
@@ -126,6 +131,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       runtimeConfig: { podCidr: '' },
       prepared: new Map(),
       callStats: () => callStats,
+      network,
     };
     // A planned shutdown is not a stop: once the CRI and the data plane have drained, nothing more is
     // recorded, so the containers stay RUNNING on disk and the next daemon serves them again.
@@ -141,6 +147,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log: levels.for('dataplane'), stateDir: config.state.dir, limits: config.limits }));
+    if (network.enabled) log.info(await restorePodNetworks(pool, network, levels.for('pods')), 'checked the networks of restored pods');
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, udpPort: dataPlane.udpPort ?? 0, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });

@@ -31,16 +31,18 @@ export function toPodSandbox(s: SandboxRecord): PodSandbox {
 /**
  * What the kubelet compares in PodSandboxChanged: state READY, the network
  * namespace mode it asked for, and (for a pod not on the host network) an IP.
- * Component pods share the node's data plane, so every pod's address is the
- * node's; the namespace options are echoed as RunPodSandbox gave them.
+ * A pod with a network of its own (CNI, src/network) reports its addresses;
+ * the others share the node's data plane and report `nodeIp`. The namespace
+ * options are echoed as RunPodSandbox gave them.
  */
-export function toPodSandboxStatus(s: SandboxRecord, podIp: string): PodSandboxStatus {
+export function toPodSandboxStatus(s: SandboxRecord, nodeIp: string): PodSandboxStatus {
+  const [ip = nodeIp, ...more] = s.network?.ips ?? [];
   return {
     id: s.id,
     metadata: s.metadata,
     state: criSandboxState(s.state),
     created_at: s.createdAt,
-    network: { ip: podIp, additional_ips: [] },
+    network: { ip, additional_ips: more.map((a) => ({ ip: a })) },
     linux: { namespaces: { options: { network: s.namespaces.network, pid: s.namespaces.pid, ipc: s.namespaces.ipc, target_id: s.namespaces.targetId } } },
     labels: s.labels,
     annotations: s.annotations,

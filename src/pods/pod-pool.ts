@@ -101,13 +101,19 @@ export class PodPool implements RouteTable {
     }
   }
 
-  /** Adds a sandbox with the next ID of its component. */
-  addSandbox(component: ComponentName, fields: NewSandbox): Sandbox {
-    this.checkName(fields.metadata);
-    const n = this.nextNumber(component.name);
-    this.counters.set(component.name, n + 1);
+  /** A 64-hex key no sandbox has, for a sandbox whose network is set up before it is added. */
+  newKey(): string {
     let key = randomHexId();
     while (this.sandboxByKey.has(key)) key = randomHexId();
+    return key;
+  }
+
+  /** Adds a sandbox with the next ID of its component (and `key`, or a new one). */
+  addSandbox(component: ComponentName, fields: NewSandbox, key: string = this.newKey()): Sandbox {
+    this.checkName(fields.metadata);
+    if (this.sandboxByKey.has(key)) throw internal(`pod sandbox key ${key} is already used`);
+    const n = this.nextNumber(component.name);
+    this.counters.set(component.name, n + 1);
     return this.insertSandbox({ ...fields, id: sandboxId(component, n), key, n, component: component.name }, component);
   }
 

@@ -50,6 +50,26 @@ export interface SandboxRecord {
   /** The pod-level resources (RunPodSandbox linux.resources, UpdatePodSandboxResources), as given. */
   readonly resources: unknown;
   readonly createdAt: UnixNanos;
+  /** The pod's own network (CNI on, not hostNetwork), from RunPodSandbox's ADD until StopPodSandbox's DEL. */
+  readonly network?: SandboxNetwork;
+}
+
+/** A pod's CNI attachment: what DEL and CHECK need again, after a restart too (src/network/pod-network.ts). */
+export interface SandboxNetwork {
+  /** The network namespace's path (/run/netns/workd-<key>). */
+  readonly netns: string;
+  readonly ifname: string;
+  /** The configuration list ADD ran (its bytes): DEL and CHECK run the same one even if the file changed since. */
+  readonly conflist: string;
+  readonly conflistFile: string;
+  /** The pod's addresses, the first one PodSandboxStatus' ip. */
+  readonly ips: readonly string[];
+  /** ADD's result, the prevResult of CHECK and DEL. */
+  readonly result: unknown;
+  /** CNI_ARGS as ADD had them. */
+  readonly args: Readonly<Record<string, string>>;
+  /** runtimeConfig values as ADD had them (portMappings), given to DEL again. */
+  readonly capabilities: Readonly<Record<string, unknown>>;
 }
 
 export interface MountRecord {

@@ -107,10 +107,10 @@ export class Lifecycle {
     return sandbox.lock.run(() => this.transact(fn));
   }
 
-  /** RunPodSandbox: a new sandbox, born READY. */
-  runSandbox(component: ComponentName, fields: Omit<NewSandbox, 'state'>): Promise<Sandbox> {
+  /** RunPodSandbox: a new sandbox, born READY (with `key` when its network was set up under it). */
+  runSandbox(component: ComponentName, fields: Omit<NewSandbox, 'state'>, key?: string): Promise<Sandbox> {
     return this.transact(async (tx) => {
-      const sandbox = this.pool.addSandbox(component, { ...fields, state: SandboxState.Ready });
+      const sandbox = this.pool.addSandbox(component, { ...fields, state: SandboxState.Ready }, key);
       tx.note({ kind: 'sandbox', record: sandbox.record });
       tx.note({ kind: 'counter', component: component.name, next: this.pool.nextNumber(component.name) });
       return sandbox;

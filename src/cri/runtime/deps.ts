@@ -13,6 +13,7 @@ import type { Lifecycle, Transaction } from '../../pods/runner.js';
 import type { CallStats } from '../../dataplane/call-stats.js';
 import type { Executor, PreparedModule } from '../../wasm/api.js';
 import type { RuntimeStreaming } from './streaming.js';
+import type { PodNetworking } from '../../network/pod-network.js';
 
 export interface RuntimeDeps {
   readonly pool: PodPool;
@@ -24,8 +25,10 @@ export interface RuntimeDeps {
   readonly log: Logger;
   /** workd's own version (package.json). */
   readonly version: string;
-  /** The node's address, reported as every pod's IP (workloads share the node's data plane). */
+  /** The node's address, reported as the IP of pods without a network of their own (CNI off, hostNetwork). */
   readonly nodeAddress: string;
+  /** Pod networks through CNI (src/network); when off, every pod shares the node's address. */
+  readonly network: PodNetworking;
   /** Settings the kubelet pushed with UpdateRuntimeConfig. */
   readonly runtimeConfig: { podCidr: string };
   /**

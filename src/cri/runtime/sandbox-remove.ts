@@ -1,9 +1,11 @@
-// RemovePodSandbox: stops and removes every container of the sandbox, then forgets it.
+// RemovePodSandbox: stops and removes every container of the sandbox, tears its
+// network down if StopPodSandbox did not, then forgets it.
 import type { UnaryHandler } from '../handler.js';
 import type { RemovePodSandboxRequest__Output } from '../../gen/cri/runtime/v1/RemovePodSandboxRequest.js';
 import type { RemovePodSandboxResponse } from '../../gen/cri/runtime/v1/RemovePodSandboxResponse.js';
 import { removeContainerIn } from './container-remove.js';
 import { onSandbox, requireId, type RuntimeDeps } from './deps.js';
+import { tearDownNetwork } from './sandbox-network.js';
 
 export function removePodSandbox(d: RuntimeDeps): UnaryHandler<RemovePodSandboxRequest__Output, RemovePodSandboxResponse> {
   return async (req) => {
@@ -11,6 +13,7 @@ export function removePodSandbox(d: RuntimeDeps): UnaryHandler<RemovePodSandboxR
     await onSandbox(d, 'RemovePodSandbox', id, (tx, sandbox) =>
       d.lifecycle.sandboxVerb(tx, 'RemovePodSandbox', sandbox, async () => {
         for (const c of [...sandbox.containers]) await removeContainerIn(d, tx, c);
+        await tearDownNetwork(d, sandbox);
         d.log.debug({ pod: sandbox.id }, 'pod sandbox removed');
       }),
     );

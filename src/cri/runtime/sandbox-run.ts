@@ -1,7 +1,8 @@
-// RunPodSandbox: a component pod is a record in the pool (READY at once: there
-// is no process or network namespace to set up). The pod's component comes from
-// its workd.dev/* labels; the namespace options are kept to be echoed by
-// PodSandboxStatus, which the kubelet compares with what it asked for.
+// RunPodSandbox: a component pod is a record in the pool, READY once its network
+// is set up (with CNI on and not hostNetwork: a namespace and ADD, before the
+// record, so a failure leaves neither; src/network/pod-network.ts). The pod's
+// component comes from its workd.dev/* labels; the namespace options are kept to
+// be echoed by PodSandboxStatus, which the kubelet compares with what it asked for.
 import type { UnaryHandler } from '../handler.js';
 import type { RunPodSandboxRequest__Output } from '../../gen/cri/runtime/v1/RunPodSandboxRequest.js';
 import type { RunPodSandboxResponse } from '../../gen/cri/runtime/v1/RunPodSandboxResponse.js';
@@ -13,6 +14,8 @@ import { podLogDirectory } from '../../wasm/log-path.js';
 import type { NamespaceMode, NamespaceOptions } from '../../pods/records.js';
 import { checkLabelsAndAnnotations, checkMetadata } from '../metadata.js';
 import type { RuntimeDeps } from './deps.js';
+import { hostPortMappings, ownNetwork } from './sandbox-network.js';
+import type { SandboxNetwork } from '../../pods/records.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
 /** Runtime handlers that mean "workd itself" (RuntimeClass handler names); Status lists the same ones. */
@@ -52,19 +55,36 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
     }
     const component = componentFromLabels(config.labels);
     const linux = config.linux;
-    const sandbox = await d.lifecycle.runSandbox(component, {
+    const namespaces = namespaceOptions(linux?.security_context?.namespace_options);
+    let network: SandboxNetwork | undefined;
+    let key: string | undefined;
+    if (ownNetwork(d, namespaces)) {
+      key = d.pool.newKey();
+      network = await d.network.setUp({ key, name: m.name, namespace: m.namespace, uid: m.uid }, hostPortMappings(config.port_mappings));
+    }
+    const fields = {
       metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
       labels: config.labels,
       annotations: config.annotations,
       logDirectory: podLogDirectory(config.log_directory),
       hostname: config.hostname,
       runtimeHandler: req.runtime_handler,
-      namespaces: namespaceOptions(linux?.security_context?.namespace_options),
+      namespaces,
       cgroupParent: linux?.cgroup_parent ?? '',
       resources: linux?.resources ?? null,
       createdAt: nowNanos(),
-    });
-    d.log.debug({ pod: sandbox.id, name: `${m.namespace}/${m.name}` }, 'pod sandbox ready');
+      ...(network ? { network } : {}),
+    };
+    let sandbox;
+    try {
+      sandbox = await d.lifecycle.runSandbox(component, fields, key);
+    } catch (err) {
+      // Refused (a name in use) or not recorded: the network set up for it goes too.
+      if (network) await d.network.tearDown(key!, network).catch((e: unknown) => d.log.error({ key, err: e }, 'RunPodSandbox: could not undo the network of a pod that was not recorded'));
+      throw err;
+    }
+    await d.network.serve(sandbox).catch((err: unknown) => d.log.error({ pod: sandbox.id, err }, 'the data plane cannot serve the pod\'s address'));
+    d.log.debug({ pod: sandbox.id, name: `${m.namespace}/${m.name}`, ips: network?.ips }, 'pod sandbox ready');
     return { pod_sandbox_id: sandbox.id };
   };
 }

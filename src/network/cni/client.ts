@@ -71,11 +71,22 @@ export class CniClient {
     return prev!;
   }
 
-  /** DEL, last plugin first, given the cached ADD result when there is one. Deleting what is gone succeeds (plugins must allow it). */
-  async del(a: Attachment, cached?: CniResult): Promise<void> {
+  /**
+   * DEL, last plugin first, given the cached ADD result when there is one. Deleting what is gone
+   * succeeds (plugins must allow it). `everyPlugin` (undoing a failed ADD) goes on past a failing
+   * plugin, so one that hangs does not keep the others from releasing what they hold; the first error is thrown at the end.
+   */
+  async del(a: Attachment, cached?: CniResult, opts: { everyPlugin?: boolean } = {}): Promise<void> {
+    let first: unknown;
     for (const p of [...this.list.plugins].reverse()) {
-      await execPlugin(p.type, this.list.name, this.inv('DEL', a), this.stdin(p, a, cached), this.exec);
+      try {
+        await execPlugin(p.type, this.list.name, this.inv('DEL', a), this.stdin(p, a, cached), this.exec);
+      } catch (err) {
+        if (!opts.everyPlugin) throw err;
+        first ??= err;
+      }
     }
+    if (first !== undefined) throw first;
   }
 
   /** CHECK with the cached result; nothing to do before 0.4.0 or with disableCheck. */
