@@ -6,6 +6,10 @@ import { parse as parseToml } from 'smol-toml';
 import { invalidArgument } from './errors.js';
 import { checkLimit, DEFAULT_LIMITS, LIMIT_SECTIONS, limitsIn, type LimitName, type Limits } from './limits.js';
 
+/** `[dataplane] cleartext`: pod listeners only, every listener, or none (see docs/networking.md, "Probes"). */
+export type Cleartext = 'pods' | 'all' | 'off';
+export const CLEARTEXT_MODES: readonly Cleartext[] = ['pods', 'all', 'off'];
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -21,6 +25,8 @@ export interface Config {
     tlsKey?: string;
     /** Cleartext h2c instead of TLS (local use). */
     plaintext: boolean;
+    /** Where cleartext (HTTP/2 prior knowledge, HTTP/1.1) is taken beside TLS on the same port, for the kubelet's probes. */
+    cleartext: Cleartext;
     http3: boolean;
   };
   executor: {
@@ -88,6 +94,7 @@ export function defaultConfig(): Config {
     dataplane: {
       listen: isRoot ? '[::]:443' : '[::]:8443',
       plaintext: false,
+      cleartext: 'pods',
       http3: true,
     },
     executor: executorConfig(0, DEFAULT_LIMITS),
@@ -212,7 +219,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   // `[dataplane] http3 = <bool>` is accepted as `[dataplane.http3] enabled = <bool>`.
   const rawDp = root.dataplane as Table | undefined;
   if (typeof rawDp?.http3 === 'boolean') root = { ...root, dataplane: { ...rawDp, http3: { enabled: rawDp.http3 } } };
-  const dp = section(root, 'dataplane', ['listen', 'tls_cert', 'tls_key', 'plaintext']);
+  const dp = section(root, 'dataplane', ['listen', 'tls_cert', 'tls_key', 'plaintext', 'cleartext']);
   const h3 = section(root, 'dataplane.http3', ['enabled']);
   for (const sub of LIMIT_SECTIONS) if (sub.startsWith('dataplane.') && sub !== 'dataplane.http3') section(root, sub, []);
   const ex = section(root, 'executor', ['workers']);
@@ -221,6 +228,10 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   const cgroupDriver = take(ds, 'downstream', 'cgroup_driver', 'string', base.downstream.cgroupDriver as string | undefined);
   if (cgroupDriver !== undefined && cgroupDriver !== 'systemd' && cgroupDriver !== 'cgroupfs') {
     throw invalidArgument(`config: downstream.cgroup_driver must be "systemd" or "cgroupfs", not ${JSON.stringify(cgroupDriver)}`);
+  }
+  const cleartext = take(dp, 'dataplane', 'cleartext', 'string', base.dataplane.cleartext);
+  if (!CLEARTEXT_MODES.includes(cleartext as Cleartext)) {
+    throw invalidArgument(`config: dataplane.cleartext must be one of ${CLEARTEXT_MODES.map((m) => JSON.stringify(m)).join(', ')}, not ${JSON.stringify(cleartext)}`);
   }
   const st = section(root, 'streaming', ['listen']);
   const me = section(root, 'metrics', ['listen']);
@@ -241,6 +252,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       tlsCert: take(dp, 'dataplane', 'tls_cert', 'string', base.dataplane.tlsCert),
       tlsKey: take(dp, 'dataplane', 'tls_key', 'string', base.dataplane.tlsKey),
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
+      cleartext: cleartext as Cleartext,
       http3: take(h3, 'dataplane.http3', 'enabled', 'boolean', base.dataplane.http3),
     },
     executor: executorConfig(workerCount(ex, base.executor.workers), limits),

@@ -17,7 +17,7 @@ import { callSeries, containerReadings, containersByState, executorReading, sand
 import { PodPool } from './pods/pod-pool.js';
 import { Lifecycle } from './pods/runner.js';
 import type { CallStats } from './dataplane/call-stats.js';
-import { startDataPlane } from './dataplane/server.js';
+import { startDataPlane, type DataPlane } from './dataplane/server.js';
 import { openImageStore } from './images/image-store.js';
 import { checkStateDir, listening } from './util/startup-checks.js';
 import { openNodeState } from './state/node-state.js';
@@ -55,6 +55,7 @@ export interface Daemon {
   readonly config: Config;
   readonly pool: PodPool;
   readonly state: StateStore;
+  readonly dataPlane: DataPlane;
   readonly ready: ReadyInfo;
   /** Stops accepting CRI calls, drains, closes every part (idempotent). Running containers stay recorded RUNNING. */
   close(): Promise<void>;
@@ -150,6 +151,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     if (network.enabled) log.info(await restorePodNetworks(pool, network, levels.for('pods')), 'checked the networks of restored pods');
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
+    deps.podChanged = (podId) => dataPlane.podChanged(podId);
     started.push({ name: 'data plane', info: { tcpPort: dataPlane.tcpPort, udpPort: dataPlane.udpPort ?? 0, tlsCert: dataPlane.tls?.certPath }, close: () => dataPlane.close(2000) });
     metrics.sources.http2Connections = () => dataPlane.connections().http2;
     if (dataPlane.udpPort !== undefined) metrics.sources.quicConnections = () => dataPlane.connections().http3;
@@ -218,7 +220,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ...info,
     };
     let closing: Promise<void> | undefined;
-    return { config, pool, state, ready, close: () => (closing ??= closeAll()) };
+    return { config, pool, state, dataPlane, ready, close: () => (closing ??= closeAll()) };
   } catch (err) {
     await closeAll();
     throw err;

@@ -15,6 +15,7 @@ import type { Limits } from '../limits.js';
 import { Router } from './router.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { loadTlsIdentity } from './tls.js';
+import { httpProbeAnswer, PodListener, type PodListenerInfo, type PodListenerSpec } from './pod-listener.js';
 
 export interface DataPlaneOptions {
   readonly config: Config['dataplane'];
@@ -55,6 +56,17 @@ export interface DataPlane {
   addListener(address: string): Promise<DataPlaneListener>;
   /** Stops serving an address added with addListener: GOAWAY, in-flight calls finish for up to graceMs. */
   removeListener(address: string, graceMs?: number): Promise<void>;
+  /**
+   * Starts serving one pod sandbox on its own sockets or address (src/dataplane/pod-listener.ts): calls there go to
+   * that pod's container only. Its TCP port accepts only while the pod has a running container.
+   */
+  addPod(spec: PodListenerSpec): Promise<PodListenerInfo>;
+  /** The pod's running container may have changed: opens or closes its TCP port to match. Never rejects; unknown pods are ignored. */
+  podChanged(podId: string): Promise<void>;
+  /** Stops serving a pod added with addPod: GOAWAY, in-flight calls finish for up to graceMs, its sockets closed. */
+  removePod(podId: string, graceMs?: number): Promise<void>;
+  /** Every pod served on its own sockets. */
+  pods(): PodListenerInfo[];
   /** Open connections, by transport, over every listener, and HTTP/3 connections accepted since start. */
   connections(): { http2: number; http3: number; http3Accepted: number };
   /** GOAWAY everywhere, let in-flight calls finish for up to graceMs (default 5 s), then close what is left. */
@@ -89,10 +101,23 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   // HTTP/3 has no cleartext form: it needs the TLS identity.
   const http3 = opts.config.http3 && tls !== undefined;
   const served = new Map<string, Served>();
+  const pods = new Map<string, PodListener>();
+  const podEnv = {
+    handler,
+    tls: tls && { cert: tls.cert, key: tls.key },
+    cleartext: opts.config.cleartext !== 'off',
+    http3,
+    limits: opts.limits,
+    budget,
+    log: opts.log,
+    healthWatchIntervalMs: opts.healthWatchIntervalMs,
+  };
 
   async function listen(address: string): Promise<Served> {
     const { host, port } = parseListen(address);
-    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, log: opts.log, limits: opts.limits, budget });
+    // `cleartext = "all"`: probes may reach the node's own listeners too (HTTP/1.1 then answers for the node).
+    const cleartext = opts.config.cleartext === 'all' ? { http1: httpProbeAnswer(() => builtins.health.status('', '') === 'SERVING') } : undefined;
+    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, cleartext, log: opts.log, limits: opts.limits, budget });
     let h3: Http3Server | undefined;
     if (http3) {
       try {
@@ -139,6 +164,35 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       served.delete(address);
       await unlisten(s, graceMs);
     },
+    async addPod(spec) {
+      if (closed) throw unavailable('the data plane is shut down');
+      const id = spec.routes.podId;
+      if (pods.has(id)) throw new WorkdError(Code.ALREADY_EXISTS, `the data plane already serves pod ${id} on its own sockets`);
+      const p = new PodListener(podEnv, spec);
+      pods.set(id, p);
+      try {
+        await p.sync();
+      } catch (err) {
+        pods.delete(id);
+        await p.close(0);
+        throw err;
+      }
+      return p.info();
+    },
+    async podChanged(podId) {
+      try {
+        await pods.get(podId)?.sync();
+      } catch (err) {
+        opts.log.error({ pod: podId, err: (err as Error)?.message ?? String(err) }, "data plane: cannot open the pod's own port; it refuses connections until its container starts again");
+      }
+    },
+    async removePod(podId, graceMs = 5000) {
+      const p = pods.get(podId);
+      if (p === undefined) throw notFound(`the data plane does not serve pod ${podId} on its own sockets`);
+      pods.delete(podId);
+      await p.close(graceMs);
+    },
+    pods: () => [...pods.values()].map((p) => p.info()),
     connections() {
       let http2 = 0;
       let http3Count = 0;
@@ -148,13 +202,20 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
         http3Count += s.h3?.connections ?? 0;
         http3Accepted += s.h3?.accepted ?? 0;
       }
+      for (const p of pods.values()) {
+        const c = p.connections();
+        http2 += c.http2;
+        http3Count += c.http3;
+        http3Accepted += c.http3Accepted;
+      }
       return { http2, http3: http3Count, http3Accepted };
     },
     close(graceMs = 5000) {
       closed ??= (async () => {
         builtins.health.close();
-        await Promise.all([...served.values()].map((s) => unlisten(s, graceMs)));
+        await Promise.all([...served.values()].map((s) => unlisten(s, graceMs)).concat([...pods.values()].map((p) => p.close(graceMs))));
         served.clear();
+        pods.clear();
       })();
       return closed;
     },

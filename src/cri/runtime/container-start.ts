@@ -78,6 +78,7 @@ export async function startGuest(d: RuntimeDeps, container: Container, opts: { r
     });
     container.runtime = runtime;
     d.pool.publish(container, runtime, descriptorSet);
+    await d.podChanged?.(container.sandbox.id);
   } catch (err) {
     throw new StartFailure(reason, err);
   }

@@ -11,6 +11,7 @@ import { onContainer, requireId, type RuntimeDeps } from './deps.js';
 /** Unpublishes a running container's guest and drains it; the exit it records. Never throws. */
 export async function stopGuest(d: RuntimeDeps, container: Container, timeoutMs: number): Promise<ContainerPatch> {
   d.pool.unpublish(container);
+  await d.podChanged?.(container.sandbox.id);
   const runtime = container.runtime;
   container.runtime = undefined;
   try {

@@ -42,6 +42,8 @@ export interface RuntimeDeps {
   readonly callStats: () => CallStats | undefined;
   /** The streaming server behind Exec, Attach and PortForward (absent: those answer UNAVAILABLE). */
   streaming?: RuntimeStreaming;
+  /** Tells the data plane a pod's running container changed, so the pod's own port opens or refuses (DataPlane.podChanged). */
+  podChanged?: (podId: string) => Promise<void>;
 }
 
 export interface PreparedImage {

@@ -2,6 +2,11 @@
 // is `package.Service` (at the request's domain first, then any domain),
 // `domain:package.Service`, or "" for the node itself. SERVING when at least one
 // container of the service is running.
+//
+// On a pod's own listener it answers for that pod alone, as the pod's server
+// would (what the kubelet's grpc probe asks): "" and the pod's service name are
+// SERVING while the pod's container runs and NOT_SERVING otherwise; any other
+// name is unknown (NOT_FOUND, as grpc-go's health server answers).
 import { join } from 'node:path';
 import { Code } from '../../errors.js';
 import type { RouteTable } from '../../pods/routing.js';
@@ -23,6 +28,16 @@ export interface HealthOptions {
   readonly builtinServices: ReadonlySet<string>;
   /** How often Watch re-checks (the route table has no change events). */
   readonly watchIntervalMs?: number;
+  /** Answer for this pod only (a pod listener). */
+  readonly pod?: PodHealth;
+}
+
+/** The pod a pod listener's health answers for. */
+export interface PodHealth {
+  readonly domain: string;
+  readonly service: string;
+  /** True while the pod's container runs (is in the component map). */
+  serving(): boolean;
 }
 
 export class HealthService {
@@ -32,6 +47,11 @@ export class HealthService {
   constructor(private readonly opts: HealthOptions) {}
 
   status(domain: string, name: string): Status {
+    const pod = this.opts.pod;
+    if (pod !== undefined) {
+      if (name !== '' && name !== pod.service && name !== `${pod.domain}:${pod.service}`) return 'SERVICE_UNKNOWN';
+      return !this.closed && pod.serving() ? 'SERVING' : 'NOT_SERVING';
+    }
     if (name === '' || this.opts.builtinServices.has(name)) return this.closed ? 'NOT_SERVING' : 'SERVING';
     const routes = this.opts.routes;
     const colon = name.indexOf(':');
@@ -87,6 +107,12 @@ export class HealthService {
         prefix + 'List',
         unary((call) => {
           const statuses: Record<string, { status: Status }> = {};
+          const pod = this.opts.pod;
+          if (pod !== undefined) {
+            for (const name of ['', `${pod.domain}:${pod.service}`]) statuses[name] = { status: this.status(call.domain, name) };
+            call.send(list.response.encode({ statuses }));
+            return call.finish(Code.OK, '');
+          }
           statuses[''] = { status: this.closed ? 'NOT_SERVING' : 'SERVING' };
           for (const s of this.opts.builtinServices) statuses[s] = { status: 'SERVING' };
           for (const s of this.opts.routes.runningServices()) statuses[s.serviceKey] = { status: s.versions.length > 0 ? 'SERVING' : 'NOT_SERVING' };

@@ -34,6 +34,11 @@ export interface GrpcHandlerOptions {
 export interface GrpcHandler extends UniversalHandler {
   /** Adds (or with undefined removes) a field on every response's headers, e.g. `alt-svc`. */
   setResponseField(name: string, value: string | undefined): void;
+  /**
+   * This handler (limits, request-data budget, counters, response fields)
+   * routing with another router and built-ins: what a pod's own listener serves.
+   */
+  scoped(router: Router, builtins: BuiltinMethods): UniversalHandler;
 }
 
 // Below this size (de)compression runs inline: the zlib thread pool costs more than it saves.
@@ -48,7 +53,6 @@ function header(headers: UniversalHeaders, name: string): string | undefined {
 
 export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
   const fields = new ResponseFields();
-  const builtins: BuiltinMethods = opts.builtins ?? new Map();
   let active = 0;
   const failures = new FailedCallLog(opts.log, opts.limits.failedCallLogsPerSecond);
   const onFinished = (c: FinishedCall) => {
@@ -79,14 +83,9 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
     return IGNORE_BODY;
   }
 
-  return {
-    get active() {
-      return active;
-    },
-    setResponseField(name, value) {
-      fields.setExtra(name, value);
-    },
-    open(req: UniversalRequest, res: UniversalResponse): UniversalRequestBody {
+  function opener(gopts: GrpcHandlerOptions): UniversalHandler['open'] {
+    const builtins: BuiltinMethods = gopts.builtins ?? new Map();
+    return (req: UniversalRequest, res: UniversalResponse): UniversalRequestBody => {
       const h = req.headers;
       if (req.method !== 'POST') {
         return plainHttpError(res, HTTP_METHOD_NOT_ALLOWED, `gRPC requires POST, not ${req.method}`, { allow: 'POST' });
@@ -116,7 +115,7 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
           return refuse(res, err as WorkdError);
         }
       }
-      const domain = opts.router.domainOf(req.authority);
+      const domain = gopts.router.domainOf(req.authority);
       // Respond in the request's encoding when the client takes it back (grpc-go does the same).
       const respEncoding: Encoding = encoding !== 'identity' && accepts(header(h, HDR_ACCEPT_ENCODING), encoding) ? encoding : 'identity';
       active++;
@@ -127,10 +126,28 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
         call.attach(builtin.start(call));
       } else {
         const version = header(h, HDR_VERSION);
-        call = new GuestCall(res, env, opts, onFinished, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
+        call = new GuestCall(res, env, gopts, onFinished, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
       }
       if (timeoutMs >= 0) call.startDeadline(timeoutMs);
       return call;
+    };
+  }
+
+  return {
+    get active() {
+      return active;
+    },
+    setResponseField(name, value) {
+      fields.setExtra(name, value);
+    },
+    open: opener(opts),
+    scoped(router, builtins) {
+      return {
+        get active() {
+          return active;
+        },
+        open: opener({ ...opts, router, builtins }),
+      };
     },
   };
 }

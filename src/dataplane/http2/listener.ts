@@ -1,15 +1,26 @@
-// The HTTP/2 listener: TLS with ALPN h2, or cleartext h2c when asked. Bounded
-// per session (concurrent streams, memory, rejected streams and invalid frames,
-// which is how node answers RST_STREAM and other frame floods).
+// The HTTP/2 listener: TLS with ALPN h2, or cleartext h2c when asked, and
+// optionally both on one port (the kubelet's probes speak cleartext to a pod's
+// address): the first byte of a connection tells them apart, 0x16 being a TLS
+// handshake record. Bounded per session (concurrent streams, memory, rejected
+// streams and invalid frames, which is how node answers RST_STREAM and other
+// frame floods).
+//
+// The servers of node:http2 never listen themselves: one net.Server accepts
+// and hands each connection over (as net does inside them), so a listener can
+// stop accepting (its port then refuses connections) while its open sessions
+// carry on, and accept again later on a new socket.
+import http from 'node:http';
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { openStreams, serveStream, type StreamContext } from './adapter.js';
 import { ConnectionBudget } from '../connection-budget.js';
-
-
 import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
+
+const TLS_HANDSHAKE_RECORD = 0x16;
+/** The first byte of the HTTP/2 connection preface (`PRI * HTTP/2.0`). */
+const H2_PREFACE_FIRST = 0x50;
 
 export interface Http2ListenOptions {
   readonly handler: UniversalHandler;
@@ -17,6 +28,13 @@ export interface Http2ListenOptions {
   readonly port: number;
   /** PEM certificate and key; absent = cleartext h2c. */
   readonly tls?: { cert: Buffer; key: Buffer };
+  /**
+   * Cleartext beside TLS on the same port: HTTP/2 with prior knowledge, and
+   * HTTP/1.x requests answered by `http1` (refused when absent).
+   */
+  readonly cleartext?: { readonly http1?: (req: http.IncomingMessage, res: http.ServerResponse) => void };
+  /** Accept on this listening server's socket (a pod's, opened in its network namespace) instead of binding host:port. */
+  readonly socket?: net.Server;
   readonly log: Logger;
   /** The node's limits (config.limits); HTTP/2 uses the `http2*` ones. Defaults: DEFAULT_LIMITS. */
   readonly limits?: Limits;
@@ -25,16 +43,22 @@ export interface Http2ListenOptions {
 }
 
 export interface Http2Listener {
+  /** The port accepted on last (kept while not accepting). */
   readonly port: number;
   /** Connections open now. */
   readonly connections: number;
+  /** True while the port accepts connections. */
+  readonly accepting: boolean;
+  /** Stops accepting: the socket is closed, so the port refuses connections; open sessions carry on. */
+  stopAccepting(): Promise<void>;
+  /** Accepts again: on `socket` (a listening server) or by binding the listener's host and port anew. */
+  accept(socket?: net.Server): Promise<void>;
   /** Stops accepting, sends GOAWAY, lets in-flight streams finish for up to graceMs, then destroys what is left. */
   close(graceMs: number): Promise<void>;
 }
 
 export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listener> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  const protocol = opts.tls ? 'h2' : 'h2c';
   const common: http2.ServerOptions = {
     settings: {
       maxConcurrentStreams: limits.http2MaxConcurrentStreams,
@@ -48,7 +72,7 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     maxSessionInvalidFrames: limits.http2MaxInvalidFrames,
     maxHeaderListPairs: limits.http2MaxHeaderPairs,
   };
-  const server = opts.tls
+  const secure = opts.tls
     ? http2.createSecureServer({
         ...common,
         cert: opts.tls.cert,
@@ -57,13 +81,28 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
         ALPNProtocols: ['h2'],
         handshakeTimeout: limits.http2FirstRequestTimeoutMs,
       })
-    : http2.createServer(common);
+    : undefined;
+  const clear = !opts.tls || opts.cleartext ? http2.createServer(common) : undefined;
+  const http1 = opts.cleartext?.http1;
+  const h1 = http1 === undefined ? undefined : http.createServer({ requestTimeout: limits.http2FirstRequestTimeoutMs, headersTimeout: limits.http2FirstRequestTimeoutMs }, http1);
+  if (h1 !== undefined) h1.keepAliveTimeout = 1000;
+  const engines = [secure, clear].filter((s): s is http2.Http2Server | http2.Http2SecureServer => s !== undefined);
+  // With one protocol on the port a connection goes straight to its server; with both, its first byte decides.
+  const sniff = engines.length + (h1 ? 1 : 0) > 1;
   const sessions = new Set<http2.ServerHttp2Session>();
   const handler = opts.handler;
   const budget = opts.budget ?? new ConnectionBudget(limits);
 
+  function dispatch(socket: Socket, first: number): void {
+    if (first === TLS_HANDSHAKE_RECORD && secure) secure.emit('connection', socket);
+    else if (first === H2_PREFACE_FIRST && clear) clear.emit('connection', socket);
+    else if (h1) h1.emit('connection', socket);
+    else if (clear && !secure) clear.emit('connection', socket);
+    else socket.destroy();
+  }
+
   // Every TCP connection takes a place in the budget before any TLS or HTTP/2 work, and gives it back when it closes.
-  server.on('connection', (socket: Socket) => {
+  function onConnection(socket: Socket): void {
     const peer = socket.remoteAddress ?? '';
     if (!budget.acquire(peer)) {
       opts.log.debug({ remote: peer, max: budget.max }, 'http2: connection refused (node or peer at its connection limit)');
@@ -71,70 +110,134 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
       return;
     }
     socket.once('close', () => budget.release(peer));
-  });
-  // Idle: no frames for idle_timeout_ms. A session with a stream open (a long call, a health Watch) is left alone;
-  // node re-arms the timer on its next frame.
-  server.setTimeout(limits.http2IdleTimeoutMs);
-  server.on('timeout', (session: http2.ServerHttp2Session) => {
-    if (openStreams(session) > 0) return;
-    session.close();
-    session.destroy();
-  });
+    if (!sniff) return void engines[0]!.emit('connection', socket);
+    // The first byte must come within the first-request time, as the TLS handshake and the first headers must.
+    const timer = setTimeout(() => socket.destroy(), limits.http2FirstRequestTimeoutMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => {});
+    socket.once('readable', () => {
+      clearTimeout(timer);
+      const b = socket.read(1) as Buffer | null;
+      if (b === null) return void socket.destroy();
+      socket.unshift(b);
+      dispatch(socket, b[0]!);
+    });
+  }
 
-  server.on('session', (session) => {
-    sessions.add(session);
-    // The first request's headers must arrive in time (a connection that never asks, or trickles its headers).
-    const firstRequest = setTimeout(() => {
-      opts.log.debug({ remote: session.socket?.remoteAddress }, 'http2: no request headers in time; closing the connection');
+  for (const server of engines) {
+    const protocol = server === secure ? 'h2' : 'h2c';
+    // Idle: no frames for idle_timeout_ms. A session with a stream open (a long call, a health Watch) is left alone;
+    // node re-arms the timer on its next frame.
+    server.setTimeout(limits.http2IdleTimeoutMs);
+    server.on('timeout', (session: http2.ServerHttp2Session) => {
+      if (openStreams(session) > 0) return;
+      session.close();
       session.destroy();
-    }, limits.http2FirstRequestTimeoutMs);
-    firstRequest.unref();
-    session.once('stream', () => clearTimeout(firstRequest));
-    session.once('close', () => clearTimeout(firstRequest));
-    // The connection window starts at 64 KiB; widen it like the per-stream one.
-    try {
-      session.setLocalWindowSize(limits.http2ConnectionWindowBytes);
-    } catch {
-      // The session may already be closing.
-    }
-    session.on('close', () => sessions.delete(session));
-    session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
-  });
-  const streams: StreamContext = { handler, protocol, log: opts.log };
-  server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
-  server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
-  server.on('unknownProtocol', (socket: Socket) => {
+    });
+    server.on('session', (session) => {
+      sessions.add(session);
+      // The first request's headers must arrive in time (a connection that never asks, or trickles its headers).
+      const firstRequest = setTimeout(() => {
+        opts.log.debug({ remote: session.socket?.remoteAddress }, 'http2: no request headers in time; closing the connection');
+        session.destroy();
+      }, limits.http2FirstRequestTimeoutMs);
+      firstRequest.unref();
+      session.once('stream', () => clearTimeout(firstRequest));
+      session.once('close', () => clearTimeout(firstRequest));
+      // The connection window starts at 64 KiB; widen it like the per-stream one.
+      try {
+        session.setLocalWindowSize(limits.http2ConnectionWindowBytes);
+      } catch {
+        // The session may already be closing.
+      }
+      session.on('close', () => sessions.delete(session));
+      session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
+    });
+    const streams: StreamContext = { handler, protocol, log: opts.log };
+    server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
+    server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
+  }
+  secure?.on('unknownProtocol', (socket: Socket) => {
     // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.
     socket.destroy();
   });
-  server.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
+  secure?.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
+  h1?.on('clientError', (_err, socket: Socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host, port: opts.port }, () => {
-      server.off('error', reject);
-      resolve();
+  // Every accepted socket until it closes, so close() can wait for them and destroy what is left.
+  const sockets = new Set<Socket>();
+  const idle: Array<() => void> = [];
+  let acceptor: net.Server | undefined;
+  let port = opts.port;
+
+  async function accept(socket?: net.Server): Promise<void> {
+    if (acceptor !== undefined) throw new Error('http2 listener: already accepting');
+    const server = net.createServer({ pauseOnConnect: sniff, noDelay: true }, (s) => {
+      sockets.add(s);
+      s.once('close', () => {
+        sockets.delete(s);
+        if (sockets.size === 0) for (const f of idle.splice(0)) f();
+      });
+      onConnection(s);
     });
-  });
-  server.on('error', (err) => opts.log.error({ err: err.message }, 'http2 listener error'));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = () => {
+        server.off('error', reject);
+        resolve();
+      };
+      if (socket !== undefined) server.listen(socket, done);
+      else server.listen({ host: opts.host, port }, done);
+    });
+    server.on('error', (err) => opts.log.error({ err: err.message }, 'http2 listener error'));
+    const address = server.address();
+    if (typeof address === 'object' && address !== null) port = address.port;
+    acceptor = server;
+  }
+
+  function stopAccepting(): Promise<void> {
+    const server = acceptor;
+    acceptor = undefined;
+    if (server === undefined) return Promise.resolve();
+    // The listening socket closes at once; the callback waits for connections, which live on.
+    server.close();
+    return Promise.resolve();
+  }
+
+  await accept(opts.socket);
 
   let closing: Promise<void> | null = null;
   return {
-    port,
+    get port() {
+      return port;
+    },
     get connections() {
       return sessions.size;
     },
+    get accepting() {
+      return acceptor !== undefined;
+    },
+    stopAccepting,
+    accept(socket?: net.Server) {
+      if (closing) return Promise.reject(new Error('http2 listener: closed'));
+      return accept(socket);
+    },
     close(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        void stopAccepting();
         for (const s of sessions) s.close();
+        h1?.closeIdleConnections();
+        if (sockets.size === 0) return resolve();
         const timer = setTimeout(() => {
           for (const s of sessions) s.destroy();
+          for (const s of sockets) s.destroy();
         }, graceMs);
         timer.unref();
-        server.once('close', () => clearTimeout(timer));
+        idle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
       return closing;
     },
