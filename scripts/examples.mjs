@@ -1,5 +1,6 @@
 // `npm run examples`: builds every example under examples/ (AssemblyScript
-// with asc, WAT with wabt, C with clang --target=wasm32-wasi, Rust with rustc --target wasm32-wasi) and packages each as an OCI image layout in
+// with asc, WAT with wabt, C with clang --target=wasm32-wasi, Rust with rustc --target wasm32-wasi; first
+// `workd gen` for an example.json naming a "gen" file) and packages each as an OCI image layout in
 // examples/<name>/dist/image/ with `workd image build`.
 // `node scripts/examples.mjs add-floats echo` builds only those.
 // Needs `npm run build` first (the CLI runs from dist/).
@@ -49,6 +50,12 @@ export async function compileExample(name) {
   const src = join(dir, meta.source);
   const out = join(dir, 'dist', `${name}.wasm`);
   await mkdir(dirname(out), { recursive: true });
+  if (meta.gen) {
+    // Typed code from the .proto, as an author runs `workd gen` (the language follows the source).
+    const lang = src.endsWith('.c') ? ['--lang', 'c'] : src.endsWith('.rs') ? ['--lang', 'rust'] : ['--lang', 'assemblyscript', '--sdk', '../../../sdk/assemblyscript'];
+    const g = spawnSync(process.execPath, [join(ROOT, 'bin', 'workd.js'), 'gen', '--proto', join(dir, meta.proto), ...lang, '-o', join(dir, meta.gen)], { encoding: 'utf8' });
+    if (g.status !== 0) throw new Error(`workd gen failed for ${name}:\n${g.stderr}`);
+  }
   let wasm;
   if (src.endsWith('.wat')) {
     const wabt = await (await import('wabt')).default();
@@ -61,11 +68,6 @@ export async function compileExample(name) {
     }
     await writeFile(out, wasm);
   } else if (src.endsWith('.ts')) {
-    if (meta.gen) {
-      // Typed code from the .proto, as an author runs `workd gen`.
-      const g = spawnSync(process.execPath, [join(ROOT, 'bin', 'workd.js'), 'gen', '--proto', join(dir, meta.proto), '--sdk', '../../../sdk/assemblyscript', '-o', join(dir, meta.gen)], { encoding: 'utf8' });
-      if (g.status !== 0) throw new Error(`workd gen failed for ${name}:\n${g.stderr}`);
-    }
     const asc = (await import('assemblyscript/asc')).default;
     const stderr = asc.createMemoryStream();
     const { error } = await asc.main(

@@ -115,7 +115,7 @@ test('wordcount-c (C with wasi-libc): counts, echoes a metadata trailer, printf 
     assert.deepEqual(r.trailers, [['x-request-id', 'r-42']]);
   }
   const bad = await c.call({ method: 'Count', request: Uint8Array.from([0x0a, 50, 1]), metadata: [] });
-  assert.deepEqual([bad.status, bad.message], [Code.INVALID_ARGUMENT, 'malformed CountRequest']);
+  assert.deepEqual([bad.status, bad.message], [Code.INVALID_ARGUMENT, 'malformed text.CountRequest']);
   const log = await waitForLog(logPath, 20);
   assert.equal(log.filter((m) => m.text === 'wc counted 10 words in 3 lines').length, 20);
 });
