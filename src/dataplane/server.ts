@@ -63,7 +63,7 @@ export interface DataPlane {
   addPod(spec: PodListenerSpec): Promise<PodListenerInfo>;
   /** The pod's running container may have changed: opens or closes its TCP port to match. Never rejects; unknown pods are ignored. */
   podChanged(podId: string): Promise<void>;
-  /** Stops serving a pod added with addPod: GOAWAY, in-flight calls finish for up to graceMs, its sockets closed. */
+  /** Stops serving a pod added with addPod: GOAWAY, in-flight calls finish for up to graceMs, its sockets closed. A pod not served: nothing to do. */
   removePod(podId: string, graceMs?: number): Promise<void>;
   /** Every pod served on its own sockets. */
   pods(): PodListenerInfo[];
@@ -188,7 +188,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     },
     async removePod(podId, graceMs = 5000) {
       const p = pods.get(podId);
-      if (p === undefined) throw notFound(`the data plane does not serve pod ${podId} on its own sockets`);
+      if (p === undefined) return;
       pods.delete(podId);
       await p.close(graceMs);
     },
