@@ -9,9 +9,13 @@
 // One load generator shape for all: C connections × S concurrent streams,
 // N calls; HTTP/3 load comes from our client, HTTP/2 load from node:http2.
 // Then a 10 MiB response over HTTP/3 (and HTTP/2 for reference), in MiB/s.
+// Then the same unary calls from a load generator that is not ours: quic-go's
+// HTTP/3 client (h3load, quic-go.ts), at each of --shapes (connections x
+// streams), against workd-h3, caddy-h3 and plane-h3.
 // Servers run in child processes pinned to CPU 1, the load generator to CPU 0.
 //
-//   npx tsc -p . && npm run bench:http3 [-- --requests 20000 --connections 4 --streams 16 --rounds 2]
+//   npx tsc -p . && npm run bench:http3 [-- --requests 20000 --connections 4 --streams 16 --rounds 2
+//                                          --load ours,quic-go --shapes 4x16,16x8]
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -22,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { Http3Client } from '../../src/dataplane/http3/client.js';
 import { encodeMessage } from '../../src/dataplane/grpc/framing.js';
 import { echo } from '../../test/fixtures/echo/echo.js';
+import { buildH3load, runH3load, h3loadArgs, type H3load, type H3loadRun } from './quic-go.js';
 import { hasTaskset, procCpu, spawnOnCpu1, spawnServer, startComponentDaemon, stopChild, type ComponentDaemon } from '../servers.js';
 
 const { values: args } = parseArgs({
@@ -31,7 +36,16 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '2' },
     'bulk-rounds': { type: 'string', default: '3' },
+    load: { type: 'string', default: 'ours,quic-go' },
+    shapes: { type: 'string', default: '4x16,16x8' },
+    trace: { type: 'boolean', default: false },
   },
+});
+const LOADS = new Set(args.load.split(','));
+const SHAPES = args.shapes.split(',').map((x) => {
+  const [c, s] = x.split('x').map(Number);
+  if (!(c! > 0 && s! > 0)) throw new Error(`--shapes: ${x} is not CONNECTIONSxSTREAMS`);
+  return { connections: c!, streams: s! };
 });
 const N = Number(args.requests);
 const C = Number(args.connections);
@@ -59,14 +73,12 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function startCaddy(cert: string, key: string, bodyLength: number): Promise<{ child: ChildProcess; port: number; dir: string }> {
+async function startCaddy(cert: string, key: string, bodyLength: number): Promise<{ child: ChildProcess; port: number; dir: string; caddyfile: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'workd-bench-caddy-'));
   const port = await freeUdpPort();
   // Same size of answer as workd's echo; Caddy's respond takes text only.
   const body = 'x'.repeat(bodyLength);
-  writeFileSync(
-    join(dir, 'Caddyfile'),
-    `{
+  const caddyfile = `{
 	admin off
 	auto_https disable_redirects
 	storage file_system ${join(dir, 'data')}
@@ -79,8 +91,10 @@ https://localhost:${port} {
 	header Content-Type application/grpc
 	respond "${body}" 200
 }
-`,
-  );
+`;
+  writeFileSync(join(dir, 'Caddyfile'), caddyfile);
+  // One core, as the other servers get (and said so in the results).
+  process.env.GOMAXPROCS = '1';
   const child = spawnOnCpu1('caddy', ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], 'ignore');
 
   child.stdout!.resume();
@@ -90,7 +104,7 @@ https://localhost:${port} {
       const c = await Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost', idleTimeoutMs: 2000 });
       const r = await c.request({ authority: `localhost:${port}`, path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: ECHO_FRAME });
       c.close();
-      if (r.status === 200) return { child, port, dir };
+      if (r.status === 200) return { child, port, dir, caddyfile };
     } catch {
       // not listening yet
     }
@@ -204,6 +218,95 @@ async function bulk(port: number, via: 'h3' | 'h2'): Promise<number> {
   return best;
 }
 
+function uptime(): string {
+  return spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
+}
+
+/** The response body length of one call (what h3load must see on every answer). */
+async function bodyLength(port: number, authority: string): Promise<number> {
+  const c = await Http3Client.connect({ host: '127.0.0.1', port, servername: 'localhost' });
+  try {
+    const r = await c.request({ authority, path: '/foo.Bar/Echo', headers: GRPC_HEADERS, body: ECHO_FRAME });
+    if (r.status !== 200 || r.body.length === 0) throw new Error(`no answer from ${authority} (status ${r.status})`);
+    return r.body.length;
+  } finally {
+    c.close();
+  }
+}
+
+/** The same unary calls from quic-go's HTTP/3 client (h3load), at each shape, best of ROUNDS. */
+async function independent(
+  daemon: ComponentDaemon,
+  plane: { child: ChildProcess; port: number },
+  caddy: { child: ChildProcess; port: number; caddyfile: string } | null,
+  ratios: (x: Figure, y: Figure) => string,
+): Promise<void> {
+  let h: H3load;
+  try {
+    h = buildH3load();
+  } catch (err) {
+    console.log(`quic-go load generator: not measured (${(err as Error).message})`);
+    return;
+  }
+  try {
+    const targets = [
+      { name: 'workd-h3', pid: daemon.child.pid!, port: daemon.udpPort, authority: 'example.com' },
+      ...(caddy ? [{ name: 'caddy-h3', pid: caddy.child.pid!, port: caddy.port, authority: `localhost:${caddy.port}` }] : []),
+      { name: 'plane-h3', pid: plane.child.pid!, port: plane.port, authority: 'example.com' },
+    ];
+    const expect = new Map<string, number>();
+    for (const t of targets) expect.set(t.name, await bodyLength(t.port, t.authority));
+    console.log('');
+    console.log(`Independent load generator: quic-go ${h.version} (Debian), h3load built with Go 1.19, GOMAXPROCS=1 (Caddy too), ${hasTaskset ? 'taskset -c 0 (servers: taskset -c 1)' : 'not pinned (no taskset)'}, ${N} calls after ${Math.min(2000, N)} warm-up calls per run, best of ${ROUNDS} rounds`);
+    const sample: H3loadRun = { port: 0, authority: 'AUTHORITY', connections: 0, streams: 0, calls: N, warmup: Math.min(2000, N), body: ECHO_FRAME, expectBytes: 0 };
+    console.log(`  flags: ${h3loadArgs(sample).join(' ').replace(/-body-hex \S+/, `-body-hex <${ECHO_FRAME.length}-byte gRPC echo request>`).replace(/-c 0 -s 0/, '-c C -s S').replace(/-expect-bytes 0/, '-expect-bytes <reply length: ' + [...expect].map(([k, v]) => `${k} ${v}`).join(', ') + '>')}`);
+    if (caddy) console.log(`  Caddyfile:\n${caddy.caddyfile.replace(/^/gm, '    ').replace(/x{20,}/, (m) => `<${m.length} x>`)}`);
+    for (const shape of SHAPES) {
+      const best = new Map<string, Figure>();
+      /** Per round: workd-h3 and plane-h3 over caddy-h3 (measured back to back, so under about the same load). */
+      const perRound: { w: Figure; p: Figure }[] = [];
+      const roundFigures = new Map<string, Figure>();
+      const wires = new Map<string, NonNullable<Awaited<ReturnType<typeof runH3load>>['wire']>>();
+      for (let round = 1; round <= ROUNDS; round++) {
+        const line: string[] = [];
+        for (const t of targets) {
+          const r = await runH3load(h, { port: t.port, authority: t.authority, connections: shape.connections, streams: shape.streams, calls: N, warmup: Math.min(2000, N), body: ECHO_FRAME, expectBytes: expect.get(t.name)!, trace: args.trace }, () => procCpu(t.pid));
+          if (r.errors > 0) throw new Error(`${t.name}: ${r.errors} failed calls, first: ${r.firstError}`);
+          if (r.wire) wires.set(t.name, r.wire);
+          const f: Figure = { rps: r.callsPerSec, perCpuSec: r.serverCpuSec > 0 ? r.calls / r.serverCpuSec : Infinity };
+          roundFigures.set(t.name, f);
+          const b = best.get(t.name);
+          best.set(t.name, b ? { rps: Math.max(b.rps, f.rps), perCpuSec: Math.max(b.perCpuSec, f.perCpuSec) } : f);
+          line.push(`${t.name} ${fmt(f.rps)}/s (${fmt(f.perCpuSec)}/CPU-s, client ${(r.clientCpuSec * 1e6 / r.calls).toFixed(1)} µs CPU/call)`);
+        }
+        console.log(`  ${shape.connections}x${shape.streams} round ${round}: ${line.join('  ')}`);
+        const rc = roundFigures.get('caddy-h3');
+        if (rc) {
+          const over = (x: Figure): Figure => ({ rps: x.rps / rc.rps, perCpuSec: x.perCpuSec / rc.perCpuSec });
+          perRound.push({ w: over(roundFigures.get('workd-h3')!), p: over(roundFigures.get('plane-h3')!) });
+        }
+        roundFigures.clear();
+        for (const [name, w] of wires) {
+          const per = (x: number) => (x / N).toFixed(2);
+          console.log(`    ${name} per call: packets in ${per(w.packetsIn)} (ACK-only ${per(w.ackOnlyIn)}, STREAM frames ${per(w.streamFramesIn)}), out ${per(w.packetsOut)} (ACK-only ${per(w.ackOnlyOut)}); bytes in ${per(w.bytesIn)} out ${per(w.bytesOut)}; lost ${w.lost} dropped ${w.dropped}`);
+        }
+        wires.clear();
+      }
+      const w = best.get('workd-h3')!;
+      const p = best.get('plane-h3')!;
+      const c = best.get('caddy-h3');
+      if (c) {
+        const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+        const mr = (k: 'w' | 'p') => `calls/s ${med(perRound.map((r) => r[k].rps)).toFixed(2)}x   per CPU-s ${med(perRound.map((r) => r[k].perCpuSec)).toFixed(2)}x`;
+        console.log(`  ${shape.connections}x${shape.streams} workd-h3 / caddy-h3   best of rounds: ${ratios(w, c)}   median of per-round ratios: ${mr('w')}   (target >= 1.0x both)`);
+        console.log(`  ${shape.connections}x${shape.streams} plane-h3 / caddy-h3   best of rounds: ${ratios(p, c)}   median of per-round ratios: ${mr('p')}   (the transport alone)`);
+      }
+    }
+  } finally {
+    h.cleanup();
+  }
+}
+
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 const workd = await startWorkd();
 let daemon: ComponentDaemon | null = null;
@@ -225,34 +328,39 @@ try {
     f.close();
     return f;
   };
-  console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
-  for (let round = 1; round <= ROUNDS; round++) {
-    const a = await once(h3Load(daemon.child.pid!, daemon.udpPort, 'example.com', true));
-    const b = await once(h2Load(daemon.child.pid!, daemon.udpPort, 'example.com'));
-    const c = caddy ? await once(h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false)) : zero();
-    const d = await once(h3Load(workd.child.pid!, workd.port, 'example.com', true));
-    const e = await once(h2Load(workd.child.pid!, workd.port, 'example.com'));
-    console.log(`  round ${round}: workd-h3 ${show(a)}  workd-h2 ${show(b)}  caddy-h3 ${caddy ? show(c) : '-'}  plane-h3 ${show(d)}  plane-h2 ${show(e)}`);
-    best.h3 = keep(best.h3, a);
-    best.h2 = keep(best.h2, b);
-    best.caddy = keep(best.caddy, c);
-    best.planeH3 = keep(best.planeH3, d);
-    best.planeH2 = keep(best.planeH2, e);
-  }
-  const mib3 = await bulk(workd.port, 'h3');
-  const mib2 = await bulk(workd.port, 'h2');
-  console.log('');
   const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
   const ratios = (x: Figure, y: Figure) => `calls/s ${ratio(x.rps, y.rps)}   per CPU-s ${ratio(x.perCpuSec, y.perCpuSec)}`;
-  console.log('A running WebAssembly component (the real daemon, executor included):');
-  console.log(`  unary calls/s (load generator)  workd-h3 ${fmt(best.h3.rps)}  workd-h2 ${fmt(best.h2.rps)}  caddy-h3 ${caddy ? fmt(best.caddy.rps) : '-'}`);
-  console.log(`  unary calls per server CPU-s    workd-h3 ${fmt(best.h3.perCpuSec)}  workd-h2 ${fmt(best.h2.perCpuSec)}  caddy-h3 ${caddy ? fmt(best.caddy.perCpuSec) : '-'}`);
-  console.log(`  ratio workd-h3 / workd-h2   ${ratios(best.h3, best.h2)}   (target >= 0.8x)`);
-  if (caddy) console.log(`  ratio workd-h3 / caddy-h3   ${ratios(best.h3, best.caddy)}   (target >= 1.0x; Caddy answers a fixed body, no service behind it)`);
-  console.log('The transport alone (a data plane with a JavaScript echo service, no executor):');
-  console.log(`  ratio plane-h3 / plane-h2   ${ratios(best.planeH3, best.planeH2)}`);
-  if (caddy) console.log(`  ratio plane-h3 / caddy-h3   ${ratios(best.planeH3, best.caddy)}`);
-  console.log(`10 MiB response (JavaScript echo)  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
+  console.log(`load: ${uptime()}`);
+  if (LOADS.has('ours')) {
+    console.log(`HTTP/3 bench: ${fmt(N)} unary calls, ${C} connections x ${S} streams, best of ${ROUNDS} rounds${hasTaskset ? ', servers on CPU 1, load on CPU 0' : ''}`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const a = await once(h3Load(daemon.child.pid!, daemon.udpPort, 'example.com', true));
+      const b = await once(h2Load(daemon.child.pid!, daemon.udpPort, 'example.com'));
+      const c = caddy ? await once(h3Load(caddy.child.pid!, caddy.port, `localhost:${caddy.port}`, false)) : zero();
+      const d = await once(h3Load(workd.child.pid!, workd.port, 'example.com', true));
+      const e = await once(h2Load(workd.child.pid!, workd.port, 'example.com'));
+      console.log(`  round ${round}: workd-h3 ${show(a)}  workd-h2 ${show(b)}  caddy-h3 ${caddy ? show(c) : '-'}  plane-h3 ${show(d)}  plane-h2 ${show(e)}`);
+      best.h3 = keep(best.h3, a);
+      best.h2 = keep(best.h2, b);
+      best.caddy = keep(best.caddy, c);
+      best.planeH3 = keep(best.planeH3, d);
+      best.planeH2 = keep(best.planeH2, e);
+    }
+    const mib3 = await bulk(workd.port, 'h3');
+    const mib2 = await bulk(workd.port, 'h2');
+    console.log('');
+    console.log('A running WebAssembly component (the real daemon, executor included):');
+    console.log(`  unary calls/s (load generator)  workd-h3 ${fmt(best.h3.rps)}  workd-h2 ${fmt(best.h2.rps)}  caddy-h3 ${caddy ? fmt(best.caddy.rps) : '-'}`);
+    console.log(`  unary calls per server CPU-s    workd-h3 ${fmt(best.h3.perCpuSec)}  workd-h2 ${fmt(best.h2.perCpuSec)}  caddy-h3 ${caddy ? fmt(best.caddy.perCpuSec) : '-'}`);
+    console.log(`  ratio workd-h3 / workd-h2   ${ratios(best.h3, best.h2)}   (target >= 0.8x)`);
+    if (caddy) console.log(`  ratio workd-h3 / caddy-h3   ${ratios(best.h3, best.caddy)}   (target >= 1.0x; Caddy answers a fixed body, no service behind it)`);
+    console.log('The transport alone (a data plane with a JavaScript echo service, no executor):');
+    console.log(`  ratio plane-h3 / plane-h2   ${ratios(best.planeH3, best.planeH2)}`);
+    if (caddy) console.log(`  ratio plane-h3 / caddy-h3   ${ratios(best.planeH3, best.caddy)}`);
+    console.log(`10 MiB response (JavaScript echo)  h3 ${mib3.toFixed(1)} MiB/s   h2 ${mib2.toFixed(1)} MiB/s   ratio ${(mib3 / mib2).toFixed(2)}x   (target h3 >= 50 MiB/s)`);
+  }
+  if (LOADS.has('quic-go')) await independent(daemon, workd, caddy, ratios);
+  console.log(`load: ${uptime()}`);
 } finally {
   await stopChild(workd.child);
   if (daemon) {
