@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { defaultConfig } from '../../src/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { Http3Client } from '../../src/dataplane/http3/client.js';
 import { podRoutes, type PodListenerInfo } from '../../src/dataplane/pod-listener.js';
 import { createLogger } from '../../src/observability/log.js';
 import { containerConfig, criClient, importImage, podConfig, type CriClient } from '../helpers/cri-client.js';
@@ -194,6 +195,20 @@ describe('pods on their own addresses', () => {
     const nodeClear = rawClient(`127.0.0.1:${daemon.dataPlane.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'example.com' });
     const r = await callRaw(nodeClear, '/kitchen.Sink/Env', Buffer.alloc(0));
     assert.equal(r.err?.code, grpc.status.UNAVAILABLE);
+  });
+
+  test('HTTP/3 on a pod address (its UDP socket, same port number) is answered by that pod', async () => {
+    for (const p of pods) {
+      assert.equal(p.info.udpPort, p.info.tcpPort);
+      const h3 = await Http3Client.connect({ host: p.address.slice(0, p.address.lastIndexOf(':')), port: p.info.udpPort!, servername: 'localhost', verifyPeer: true, caPem: certPem });
+      try {
+        const r = await h3.unary({ authority: 'localhost', path: '/kitchen.Sink/Env', message: new Uint8Array() });
+        assert.equal(r.code, 0, r.message);
+        assert.match(Buffer.from(r.response!).toString('latin1'), new RegExp(`POD=${p.name}\\b`));
+      } finally {
+        h3.close();
+      }
+    }
   });
 
   test('a pod answers only for its own service; an unknown method is UNIMPLEMENTED', async () => {
