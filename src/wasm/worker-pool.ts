@@ -25,11 +25,11 @@ import {
   OUT_BYTES, OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
-  type CtxMessage, type FromWorker, type ModuleSpec, type ResultExtra, type ToWorker,
+  type CtxMessage, type FromWorker, type ModuleMessage, type ModuleSpec, type ResultExtra, type ToWorker,
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
-import { FairQueue, Lane, LANE_QUANTUM, type Fifo } from './fair-queue.js';
+import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo } from './fair-queue.js';
 
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
@@ -139,6 +139,13 @@ export class WorkerPool {
   private readonly guards = new WeakMap<AbortSignal, Guard>();
   private readonly lanes = new WeakMap<PoolClient, Lane<Pending>>();
   private readonly queue = new FairQueue<Pending>();
+  /**
+   * Per image (its compiled module): methods whose first call in some container
+   * was short. A container's first call of such a method is not flagged
+   * F_POST_FIRST: after a restore, every call is some container's first, and
+   * the flag made workers post one results message per call.
+   */
+  private readonly shortMethods = new WeakMap<WebAssembly.Module, Set<string>>();
   /** Calls submitted and not yet released. */
   private pending = 0;
   private cpuNanos = 0;
@@ -366,6 +373,8 @@ export class WorkerPool {
       const live: Pending[] = [];
       let bytes = 0;
       let withMetadata = false;
+      let modules: ModuleMessage[] | undefined;
+      let ctxs: CtxMessage[] | undefined;
       for (const p of s.queue) {
         if (p.settled) {
           this.release(p);
@@ -373,11 +382,11 @@ export class WorkerPool {
         }
         const c = p.container;
         if (!s.modules.has(c.ctx.moduleKey)) {
-          s.worker.postMessage({ t: 'module', key: c.ctx.moduleKey, module: c.module, spec: c.spec } satisfies ToWorker);
+          (modules ??= []).push({ t: 'module', key: c.ctx.moduleKey, module: c.module, spec: c.spec });
           s.modules.add(c.ctx.moduleKey);
         }
         if (!s.ctxs.has(c.ctx.id)) {
-          s.worker.postMessage(c.ctx);
+          (ctxs ??= []).push(c.ctx);
           s.ctxs.set(c.ctx.id, c.ctx.moduleKey);
         }
         s.inflight.set(p.seq, p);
@@ -407,7 +416,7 @@ export class WorkerPool {
         head[o + C_CPU_MS] = Math.max(1, p.container.cpuMs - p.spentMs);
         head[o + C_OFF] = off;
         head[o + C_LEN] = p.request.length;
-        head[o + C_FLAGS] = p.holds || !p.lane.known(p.method) ? F_POST_FIRST : 0;
+        head[o + C_FLAGS] = p.holds || (!p.lane.known(p.method) && this.shortMethods.get(p.container.module)?.has(p.method) !== true) ? F_POST_FIRST : 0;
         body.set(p.request, off);
         off += p.request.length;
       }
@@ -417,7 +426,7 @@ export class WorkerPool {
         live[i]!.batch = id;
         live[i]!.index = i;
       }
-      s.worker.postMessage({ t: 'batch', id, head, body, names, metadata } satisfies ToWorker, [head.buffer, body.buffer]);
+      s.worker.postMessage({ t: 'batch', id, head, body, names, metadata, modules, ctxs } satisfies ToWorker, [head.buffer, body.buffer]);
     }
   }
 
@@ -442,7 +451,10 @@ export class WorkerPool {
       this.cpuNanos += cpu;
       p.container.ran(cpu, m.head[o + R_MEM]!);
       // The start probe (instantiation) says nothing about how long calls are.
-      if (p.method !== '') p.lane.measured(p.method, cpu);
+      if (p.method !== '') {
+        if (!p.lane.known(p.method)) this.firstMeasured(p, cpu);
+        p.lane.measured(p.method, cpu);
+      }
       if (extra) p.container.output(extra);
       const res: GuestResult = {
         status: m.head[o + R_STATUS]!,
@@ -453,6 +465,14 @@ export class WorkerPool {
       this.settle(p, res, true);
     }
     this.kick();
+  }
+
+  /** A container's first measured call of a method: what its image's other containers may expect. */
+  private firstMeasured(p: Pending, cpuNanos: number): void {
+    let short = this.shortMethods.get(p.container.module);
+    if (short === undefined) this.shortMethods.set(p.container.module, (short = new Set()));
+    if (cpuNanos < LONG_RUNNING_CPU_MS * 1e6) short.add(p.method);
+    else short.delete(p.method);
   }
 
   private settle(p: Pending, r: GuestResult, release: boolean): void {
@@ -563,6 +583,7 @@ export class WorkerPool {
           const cpuMs = p && s.long === null ? this.cpuSince(s, WD_CPU_MARK) / 1e6 : 0;
           if (p && s.long === null && cpuMs >= STEAL_AFTER_MS) {
             p.lane.ranLong(p.method, cpuMs);
+            this.shortMethods.get(p.container.module)?.delete(p.method);
             s.long = p;
             p.holds = true;
             p.lane.holding++;

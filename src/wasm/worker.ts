@@ -13,7 +13,7 @@ import {
   OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
-  type Batch, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
+  type Batch, type CtxMessage, type ModuleMessage, type ModuleSpec, type ResultExtra, type ToWorker, type WireCall, type WireResult,
 } from './protocol.js';
 import type { MetadataEntry } from './api.js';
 import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, DROPPED_EXPORT, GROW_FAILED_EXPORT, globalExportName, MEMORY_IMPORT, tableExportName } from './rewrite.js';
@@ -475,25 +475,29 @@ function requeued(seq: number): WireResult {
   return { seq, status: STATUS_REQUEUE, message: '', trailers: NO_METADATA, dropped: 0 };
 }
 
+function addModule(msg: ModuleMessage): void {
+  modules.set(msg.key, { module: msg.module, spec: msg.spec });
+  // Receiving a module costs CPU that is no call's running long.
+  if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
+}
+
+function addCtx(msg: CtxMessage): void {
+  ctxs.set(msg.id, { ...msg, env: encodeStrings(msg.env), args: encodeStrings(msg.args) });
+}
+
 port.on('message', (msg: ToWorker) => {
   switch (msg.t) {
-    case 'module':
-      modules.set(msg.key, { module: msg.module, spec: msg.spec });
-      // Receiving a module costs CPU that is no call's running long.
-      if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
-      return;
     case 'evict':
       modules.delete(msg.key);
       for (const [id, c] of ctxs) if (c.moduleKey === msg.key) ctxs.delete(id);
       for (const k of [...instances.keys()]) if (k.startsWith(`${msg.key}|`)) instances.delete(k);
       return;
-    case 'ctx':
-      ctxs.set(msg.id, { ...msg, env: encodeStrings(msg.env), args: encodeStrings(msg.args) });
-      return;
     case 'drop-ctx':
       ctxs.delete(msg.id);
       return;
     case 'batch':
+      if (msg.modules) for (const m of msg.modules) addModule(m);
+      if (msg.ctxs) for (const c of msg.ctxs) addCtx(c);
       runBatch(msg);
   }
 });
