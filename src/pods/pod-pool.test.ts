@@ -126,11 +126,11 @@ test('component map: lookup exists while sandboxes exist, versions highest first
   assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [a!.id, d!.id], 'routes name containers, not sandboxes');
   assert.deepEqual([...pool.runningServices()].map((r) => r.serviceKey), ['example.com:foo.Bar']);
 
-  // A reader holding the old array is not disturbed by a stop.
+  // A stop changes the version's array in place (O(1): the last container takes the stopped one's place).
   const held = route.versions[2]!.containers;
   pool.unpublish(a!);
-  assert.equal(held.length, 2);
-  assert.deepEqual(route.versions[2]!.containers.map((x) => x.id), [d!.id]);
+  assert.equal(route.versions[2]!.containers, held);
+  assert.deepEqual(held.map((x) => x.id), [d!.id]);
   pool.unpublish(b!);
   assert.deepEqual(route.versions.map((v) => v.version), ['1.10.0', '1.2.3']);
   pool.unpublish(b!); // twice is harmless
@@ -145,6 +145,26 @@ test('component map: lookup exists while sandboxes exist, versions highest first
   for (const s of [sa, sb, sc, sd]) pool.deleteSandbox(s);
   assert.equal(pool.lookup('example.com', 'foo.Bar'), undefined, 'the route goes with the last sandbox');
   assert.deepEqual([...pool.runningServices()], []);
+});
+
+test('publish and unpublish keep every running container routed once, in O(1) each', () => {
+  const pool = new PodPool();
+  const cs = Array.from({ length: 50 }, () => pool.addContainer(pool.addSandbox(foo1, sandboxFields()), containerFields()));
+  for (const c of cs) pool.publish(c, runtimeValue(c.id), new Uint8Array());
+  const v = pool.lookup('example.com', 'foo.Bar')!.versions[0]!;
+  const running = new Set(cs.map((c) => c.id));
+  // Stop every third one, in an order unlike the publish order, then publish some again.
+  for (let i = 49; i >= 0; i -= 3) {
+    pool.unpublish(cs[i]!);
+    running.delete(cs[i]!.id);
+  }
+  for (let i = 1; i < 50; i += 6) {
+    pool.publish(cs[i]!, runtimeValue(cs[i]!.id), new Uint8Array());
+    running.add(cs[i]!.id);
+  }
+  assert.deepEqual(new Set(v.containers.map((x) => x.id)), running);
+  assert.equal(v.containers.length, running.size, 'no container twice');
+  for (const c of cs) assert.equal(c.route !== undefined, running.has(c.id));
 });
 
 test('the round-robin cursor stays in range when containers go', () => {

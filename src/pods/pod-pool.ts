@@ -6,11 +6,14 @@
 //                    ServiceRoute.versions: [VersionRoute, …] highest semver first
 //                    VersionRoute.containers: [RoutableContainer, …] running ones only
 //
-// The component map is built for reads: the arrays a reader gets are never
-// mutated; publish/unpublish (container start/stop) build new ones and swap them
-// in. A data-plane lookup is two Map gets on strings the caller already holds (no
-// allocation, no scan of unrelated pods); `lookupKey` serves callers that hold
-// the `domain:service` key as one string.
+// The component map is built for reads: a data-plane lookup is two Map gets on
+// strings the caller already holds (no allocation, no scan of unrelated pods);
+// `lookupKey` serves callers that hold the `domain:service` key as one string.
+// publish/unpublish (container start/stop) change a version's container array
+// in place in O(1) (append; swap with the last on removal): copying it on each
+// change made restoring or starting n containers of one version O(n²). Readers
+// use the arrays synchronously (the router picks within one call) and must not
+// keep one across an await.
 //
 // The pool only stores: records change through the runner (src/pods/runner.ts).
 import semver from 'semver';
@@ -23,7 +26,9 @@ import type { ContainerRecord, PodMetadata, SandboxRecord } from './records.js';
 import type { RoutableContainer, RouteTable, ServiceRoute, VersionRoute } from './routing.js';
 
 interface MutableVersionRoute extends VersionRoute {
-  containers: RoutableContainer[];
+  readonly containers: RoutableContainer[];
+  /** Where each container is in `containers`. */
+  readonly at: Map<RoutableContainer, number>;
 }
 
 interface MutableServiceRoute extends ServiceRoute {
@@ -255,10 +260,9 @@ export class PodPool implements RouteTable {
     const route = this.serviceRoute(component);
     const version = route.versions.find((v) => v.version === entry.version);
     if (version) {
-      version.containers = [...version.containers, entry];
+      version.at.set(entry, version.containers.push(entry) - 1);
     } else {
-      // New arrays, so a reader iterating the old ones is undisturbed.
-      const versions = [...route.versions, { version: entry.version, containers: [entry], cursor: 0 }];
+      const versions = [...route.versions, { version: entry.version, containers: [entry], at: new Map([[entry, 0]]), cursor: 0 }];
       versions.sort((a, b) => semver.rcompare(a.version, b.version));
       route.versions = versions;
     }
@@ -274,13 +278,16 @@ export class PodPool implements RouteTable {
     const route = this.routesByKey.get(container.sandbox.component.serviceKey);
     const version = route?.versions.find((v) => v.version === entry.version);
     if (!route || !version) return;
-    const at = version.containers.indexOf(entry);
-    if (at < 0) return;
-    // A copy without the entry (no per-element callback: stopping 10,000 pods stays cheap).
-    const containers = version.containers.slice();
-    containers.splice(at, 1);
+    const at = version.at.get(entry);
+    if (at === undefined) return;
+    version.at.delete(entry);
+    const containers = version.containers;
+    const last = containers.pop()!;
+    if (last !== entry) {
+      containers[at] = last;
+      version.at.set(last, at);
+    }
     if (containers.length > 0) {
-      version.containers = containers;
       if (version.cursor >= containers.length) version.cursor = 0;
     } else {
       route.versions = route.versions.filter((v) => v !== version);
