@@ -80,3 +80,24 @@ test('least in-flight wins; ties go round-robin', () => {
   assert.equal(pickContainer(vr)!.id, 'c');
   assert.equal(pickContainer({ version: '1.0.0', containers: [], cursor: 0 }), undefined);
 });
+
+test('with many containers all busy, a pick looks at a bounded window and still visits every container in turn', () => {
+  const mk = (id: string, inFlight: number) => {
+    const rt = new JsRuntime(id, { M: ok });
+    rt.inFlight = inFlight;
+    return { id, version: '1.0.0', runtime: rt, descriptorSet: new Uint8Array(0) };
+  };
+  const containers = Array.from({ length: 1000 }, (_, i) => mk(`c${i}`, 3));
+  const vr: VersionRoute = { version: '1.0.0', containers, cursor: 0 };
+  // The less loaded container near the cursor wins; one far away is not looked for.
+  (containers[5]!.runtime as JsRuntime).inFlight = 1;
+  (containers[900]!.runtime as JsRuntime).inFlight = 0;
+  assert.equal(pickContainer(vr)!.id, 'c5');
+  assert.equal(vr.cursor, 6);
+  // Equal loads: each container gets its turn.
+  (containers[5]!.runtime as JsRuntime).inFlight = 3;
+  (containers[900]!.runtime as JsRuntime).inFlight = 3;
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i++) seen.add(pickContainer(vr)!.id);
+  assert.equal(seen.size, 1000);
+});

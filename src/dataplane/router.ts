@@ -4,8 +4,9 @@
 // Version choice: request metadata `workd-version` pins it, as an exact version
 // (`1.2.3`) or a semver range (`^1.2`, `~1.2.3`, `>=1.0 <2`); without it the
 // highest running version serves. Among that version's containers the one with
-// the fewest calls in flight wins; ties go round-robin through the version's
-// cursor. On the common path (no pin) nothing is allocated.
+// the fewest calls in flight wins, looking at a bounded window from the
+// version's round-robin cursor (pickContainer). On the common path (no pin)
+// nothing is allocated.
 import semver from 'semver';
 import { Code, WorkdError } from '../errors.js';
 import type { RoutableContainer, RouteTable, VersionRoute } from '../pods/routing.js';
@@ -77,7 +78,18 @@ export class Router {
   }
 }
 
-/** Least in-flight; ties broken round-robin starting at the cursor. */
+/**
+ * Containers a pick looks at, from the cursor on: the pick costs the same at
+ * 10,000 containers as at 8 (a scan of all of them cost ~20 µs a call when
+ * every one was busy), and the cursor still moves through all of them.
+ */
+const PICK_WINDOW = 8;
+
+/**
+ * Least in-flight among the next PICK_WINDOW containers from the cursor (all
+ * of them, when there are no more); ties go to the first, and the cursor moves
+ * past the one picked, so equally loaded containers take turns.
+ */
 export function pickContainer(vr: VersionRoute): RoutableContainer | undefined {
   const list = vr.containers;
   const n = list.length;
@@ -87,7 +99,8 @@ export function pickContainer(vr: VersionRoute): RoutableContainer | undefined {
   if (start >= n || start < 0) start = 0;
   let best = start;
   let bestLoad = list[start]!.runtime.inFlight;
-  for (let k = 1; k < n && bestLoad > 0; k++) {
+  const window = n < PICK_WINDOW ? n : PICK_WINDOW;
+  for (let k = 1; k < window && bestLoad > 0; k++) {
     let i = start + k;
     if (i >= n) i -= n;
     const load = list[i]!.runtime.inFlight;
