@@ -30,6 +30,8 @@ import { procCpu } from '../servers.js';
 const PODS = Number(process.env.BENCH_PODS ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300);
 const COMPONENT = 'bench.example:bench.Echo@1.0.0';
+// Node flags for the daemons (e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile them).
+const NODE_ARGS = process.env.BENCH_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? [];
 
 const TARGET = { startP50Ms: 3, startP99Ms: 10, listMs: 50, bytesPerPod: 100 * 1024, restartMs: 2000 };
 
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   const img = await buildTestImage({ component: COMPONENT, wasm: await guest('kitchen') });
   const dir = mkdtempSync(join(tmpdir(), 'workd-bench-cri-'));
   const stateDir = join(dir, 'state');
-  let d = await startDaemon({ logLevel: 'warn', args: ['--plaintext'], stateDir });
+  let d = await startDaemon({ logLevel: 'warn', args: ['--plaintext'], stateDir, nodeArgs: NODE_ARGS });
   let cri = criClient(d.criSocket);
   try {
     const image = await importImage(cri, img.dir);
@@ -140,13 +142,15 @@ async function main(): Promise<void> {
     cri.close();
     await d.stop('SIGTERM');
     const t0 = performance.now();
-    d = await startDaemon({ logLevel: 'info', args: ['--plaintext'], stateDir });
+    d = await startDaemon({ logLevel: 'info', args: ['--plaintext'], stateDir, nodeArgs: NODE_ARGS });
     const readyMs = performance.now() - t0;
     const readyCpuMs = procCpu(d.ready.pid) / 1000;
     const restored = await d.waitForLog((l) => l.msg === 'restored pod sandboxes and containers from the state store');
     const opened = await d.waitForLog((l) => l.msg === 'state store opened');
+    const sweepCpu0Ms = procCpu(d.ready.pid) / 1000;
     const data = new grpc.Client(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'bench.example' });
     const sweepStart = performance.now();
+    const clientCpu0 = process.cpuUsage();
     // Sent 32 at a time: every container is idle, so each call goes to the next one round-robin.
     let sent = 0;
     await Promise.all(Array.from({ length: 32 }, async () => {
@@ -156,6 +160,8 @@ async function main(): Promise<void> {
       }
     }));
     const sweepMs = performance.now() - sweepStart;
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000;
     const servedMs = performance.now() - t0;
     const servedCpuMs = procCpu(d.ready.pid) / 1000;
     data.close();
@@ -178,6 +184,7 @@ async function main(): Promise<void> {
     row(`restart: start → all ${have} answered a call`, `${servedMs.toFixed(0)} ms`, TARGET.restartMs, servedMs, baseP50);
     console.log(`  (daemon CPU time, all threads: ${readyCpuMs.toFixed(0)} ms to ready, ${servedCpuMs.toFixed(0)} ms to the end of the sweep; less sensitive to the machine load than wall time)`);
     console.log(`  (state store read in ${String(opened.ms)} ms, pods restored and guests started in ${Math.round(Number(restored.ms))} ms; the sweep of ${have} calls, 32 in flight, took ${sweepMs.toFixed(0)} ms; ${running} containers RUNNING after the restart)`);
+    console.log(`  (during the sweep: daemon CPU ${(servedCpuMs - sweepCpu0Ms).toFixed(0)} ms = ${(((servedCpuMs - sweepCpu0Ms) * 1000) / have).toFixed(0)} µs a call; this grpc-js client's CPU ${clientCpuMs.toFixed(0)} ms = ${((clientCpuMs * 1000) / have).toFixed(0)} µs a call, on the same 2 cores)`);
   } finally {
     cri.close();
     await d.stop();
