@@ -18,6 +18,7 @@ import { PodPool } from './pods/pod-pool.js';
 import { Lifecycle } from './pods/runner.js';
 import type { CallStats } from './dataplane/call-stats.js';
 import { startDataPlane, type DataPlane } from './dataplane/server.js';
+import { podRoutes } from './dataplane/pod-listener.js';
 import { openImageStore } from './images/image-store.js';
 import { checkStateDir, listening } from './util/startup-checks.js';
 import { openNodeState } from './state/node-state.js';
@@ -148,6 +149,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.
     const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log: levels.for('dataplane'), stateDir: config.state.dir, limits: config.limits }));
+    // A pod with a network of its own is served at its address from sockets opened inside its namespace.
+    network.attach({ add: (sb, sockets) => dataPlane.addPod({ routes: podRoutes(sb), sockets }).then(() => undefined), remove: (id) => dataPlane.removePod(id) }, dataPlane.tcpPort);
     if (network.enabled) log.info(await restorePodNetworks(pool, network, levels.for('pods')), 'checked the networks of restored pods');
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
