@@ -6,9 +6,10 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { CRI_SOCKET_HELP, criSocketPath } from './socket.js';
 import { Code, WorkdError, codeName, invalidArgument } from '../errors.js';
-import { buildImageLayout } from '../images/build.js';
+import { buildImageLayout, readWasmFile } from '../images/build.js';
 import { checkAbiVersion } from '../wasm/guest-abi.js';
-import { loadComponentSources } from './component.js';
+import { loadComponentSources, readDescriptors } from './component.js';
+import { imageKind } from '../images/image-kind.js';
 import { pushLayout } from '../images/push.js';
 import { parseReference, repoName } from '../images/reference.js';
 import type { RegistryAuth } from '../images/registry-client.js';
@@ -137,7 +138,7 @@ export function registerImageCommands(program: Command): void {
   image
     .command('build')
     .description('package a .wasm module and its service descriptors as an OCI image layout directory')
-    .requiredOption('--wasm <file>', 'the core WebAssembly module')
+    .requiredOption('--wasm <file>', 'the core WebAssembly module (guest ABI v1) or the component (docs/components.md)')
     .option('--proto <file>', 'a .proto file of the service (repeatable)', collect)
     .option('-I, --proto-path <dir>', 'a directory to search for imports (repeatable)', collect)
     .option('--descriptor-set <file>', 'a binary FileDescriptorSet instead of --proto (protoc --include_imports -o)')
@@ -151,6 +152,14 @@ export function registerImageCommands(program: Command): void {
       checkAbiVersion(abi);
       const limit = o.memoryLimit !== undefined ? Number(o.memoryLimit) : undefined;
       if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw invalidArgument('--memory-limit must be a positive number of bytes');
+      const wasm = await readWasmFile(o.wasm);
+      if (imageKind(wasm) === 'component') {
+        // buildImageLayout checks the component's world against the .proto, as StartContainer does.
+        const descriptorSet = await readDescriptors({ protoFiles: o.proto, protoIncludeDirs: o.protoPath, descriptorSet: o.descriptorSet });
+        const r = await buildImageLayout({ wasm, descriptorSet, component: o.component, abiVersion: abi, outDir: o.output });
+        process.stdout.write(`built ${o.component} (a component) in ${o.output}\n  manifest ${r.manifestDigest}\n  image ID ${r.configDigest}\n`);
+        return;
+      }
       // The node's own checks, so what would fail at StartContainer fails here with the same message.
       const c = await loadComponentSources({ wasm: o.wasm, protoFiles: o.proto, protoIncludeDirs: o.protoPath, descriptorSet: o.descriptorSet, component: o.component, memoryLimitBytes: limit });
       for (const w of c.report.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -101,7 +101,7 @@ test('build refuses bad input with INVALID_ARGUMENT naming what is wrong', async
   e = await buildError({ wasm: Buffer.from('not wasm at all') });
   assert.match(e.message, /not WebAssembly/);
   e = await buildError({ wasm: Uint8Array.of(0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0) });
-  assert.match(e.message, /component-model/);
+  assert.match(e.message, /the component does not implement the world of service foo.Bar: the component does not export the interface "bar"/);
   e = await buildError({ component: 'foo.Bar@1.2.3' });
   assert.match(e.message, /no domain/);
   e = await buildError({}, 'syntax = "proto3"; service Bar { rpc X(Missing) returns (Missing); }');

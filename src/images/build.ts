@@ -1,4 +1,4 @@
-// Author side: a .wasm module + the service's descriptors + a component name →
+// Author side: a .wasm module or component + the service's descriptors + a component name →
 // an OCI image layout directory (docs/image-format.md), ready for
 // `workd image push` or `workd image import`.
 import { mkdir, readFile, stat } from 'node:fs/promises';
@@ -25,8 +25,11 @@ import {
 } from './media-types.js';
 import { compileProtoFilesToBinary, parseDescriptorSet, requireService } from './proto-compile.js';
 import { versionToTag } from './reference.js';
+import { imageKind, OS_OF_KIND } from './image-kind.js';
+import { validateComponent } from '../wasm/validate.js';
 
 export interface BuildOptions {
+  /** A core module (guest ABI v1) or a component (checked against the service's WIT world). */
   wasm: Uint8Array;
   /** .proto files (paths) defining the service; compiled with their imports. */
   protoFiles?: string[];
@@ -53,25 +56,29 @@ export async function buildImageLayout(opts: BuildOptions): Promise<BuildResult>
   const component = parseComponentName(opts.component);
   const abiVersion = opts.abiVersion ?? DEFAULT_ABI_VERSION;
   if (!Number.isInteger(abiVersion) || abiVersion < 1) throw invalidArgument(`ABI version ${abiVersion} is not a positive integer`);
-  checkWasm(opts.wasm);
+  const kind = imageKind(opts.wasm);
+  if (kind === 'module' && !WebAssembly.validate(opts.wasm)) throw invalidArgument('the .wasm module does not validate');
 
   if ((opts.protoFiles?.length ?? 0) > 0 && opts.descriptorSet) throw invalidArgument('give either .proto files or a descriptor set, not both');
   let descriptorSet: Uint8Array;
   if (opts.descriptorSet) descriptorSet = opts.descriptorSet;
   else if (opts.protoFiles?.length) descriptorSet = compileProtoFilesToBinary(opts.protoFiles, { includeDirs: opts.protoIncludeDirs });
   else throw invalidArgument('the service needs its .proto files or a descriptor set');
-  requireService(parseDescriptorSet(descriptorSet).registry, component.service);
+  const { registry } = parseDescriptorSet(descriptorSet);
+  requireService(registry, component.service);
+  const world = kind === 'component' ? await validateComponent(opts.wasm, registry, component.service) : undefined;
 
   const layout = new LayoutWriter(opts.outDir);
   await layout.init();
-  const wasmDesc = await layout.blob(MEDIA_WASM_LAYER, opts.wasm, { [ANNOTATION_TITLE]: 'module.wasm' });
+  const wasmDesc = await layout.blob(MEDIA_WASM_LAYER, opts.wasm, { [ANNOTATION_TITLE]: kind === 'component' ? 'component.wasm' : 'module.wasm' });
   const dsDesc = await layout.blob(MEDIA_DESCRIPTOR_SET, descriptorSet, { [ANNOTATION_TITLE]: 'service.binpb' });
   const config: WasmConfig = {
     created: opts.created ?? defaultCreated(),
     architecture: 'wasm',
-    os: 'wasip1',
+    os: OS_OF_KIND[kind],
     layerDigests: [wasmDesc.digest, dsDesc.digest],
     workd: { component: component.name, abiVersion },
+    ...(world ? { component: { imports: [...world.imports], exports: [...world.exports] } } : {}),
   };
   const configDesc = await layout.blob(MEDIA_WASM_CONFIG, Buffer.from(JSON.stringify(config)));
   const manifest: ImageManifest = {
@@ -93,16 +100,6 @@ export async function buildImageLayout(opts: BuildOptions): Promise<BuildResult>
   };
   await layout.writeIndex(index);
   return { manifestDigest: manifestDesc.digest, configDigest: configDesc.digest };
-}
-
-/** A core wasm module (what the executor instantiates); a component-model binary or garbage is refused. */
-function checkWasm(wasm: Uint8Array): void {
-  const magic = wasm.length >= 8 && wasm[0] === 0 && wasm[1] === 0x61 && wasm[2] === 0x73 && wasm[3] === 0x6d;
-  if (!magic) throw invalidArgument('the .wasm file is not WebAssembly (no \\0asm header)');
-  if (!(wasm[4] === 1 && wasm[5] === 0 && wasm[6] === 0 && wasm[7] === 0)) {
-    throw invalidArgument('the .wasm file is not a core WebAssembly module (version is not 1; component-model binaries are not supported)');
-  }
-  if (!WebAssembly.validate(wasm)) throw invalidArgument('the .wasm module does not validate');
 }
 
 function defaultCreated(): string {

@@ -63,4 +63,6 @@ export interface WasmConfig {
   layerDigests: string[];
   /** Also in the config so two builds differing only in component name or ABI get different image IDs. */
   workd?: { component: string; abiVersion: number };
+  /** Components only (`os: wasip2`): the world's imports and exports, as the Wasm OCI artifact layout lists them. */
+  component?: { imports: string[]; exports: string[] };
 }

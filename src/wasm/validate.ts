@@ -1,11 +1,16 @@
 // The module validator: the one check of a module against guest ABI v1
-// (docs/guest-abi.md) that both the node (CreateContainer/StartContainer, via
+// (docs/guest-abi.md), and of a component against its service's WIT world
+// (validateComponent, docs/components.md), that both the node (CreateContainer/StartContainer, via
 // analyzeGuest) and the author's tools (`workd image build`, `workd dev`,
 // workd/testing) run, so a module refused at start is refused at build time
 // with the same words. Errors say what to change; warnings name what is legal
 // but most likely a mistake.
 import { invalidArgument } from '../errors.js';
 import { inspectModule, WasmFormatError, type FuncType, type ModuleInfo } from './wasm-binary.js';
+import type { Registry } from '@bufbuild/protobuf';
+import { parseDescriptorSet } from '../images/proto-compile.js';
+import { mapService } from '../components/wit/mapping.js';
+import { readComponentWorld, worldMismatches } from '../components/wit/check.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 export const WORKD_MODULE = 'workd';
@@ -170,3 +175,27 @@ export function serviceError(problems: readonly string[]): Error {
   return invalidArgument(`the module does not implement its service: ${problems.join('; ')}`);
 }
 
+
+/** What the node reads from a component that matches its service's world. */
+export interface ComponentReport {
+  /** The WIT functions, in the world's order. */
+  readonly functions: readonly string[];
+  /** As the Wasm OCI artifact's config lists them (`wasi:cli/stdout@0.2.3`, `workd:grpc/call@0.1.0`, `shop`). */
+  readonly imports: readonly string[];
+  readonly exports: readonly string[];
+}
+
+/**
+ * Checks a component (docs/components.md) against the world its service's
+ * descriptors give: it must export exactly that interface, each function with
+ * exactly its type. Throws INVALID_ARGUMENT naming every missing, extra or
+ * mistyped function or type. `workd image build` and StartContainer both run it.
+ */
+export async function validateComponent(wasm: Uint8Array, descriptors: Uint8Array | Registry, service: string): Promise<ComponentReport> {
+  const registry = descriptors instanceof Uint8Array ? parseDescriptorSet(descriptors).registry : descriptors;
+  const world = mapService(registry, service);
+  const got = await readComponentWorld(wasm);
+  const problems = worldMismatches(world, got);
+  if (problems.length > 0) throw invalidArgument(`the component does not implement the world of service ${service}: ${problems.join('; ')}`);
+  return { functions: world.funcs.map((f) => f.name), imports: got.imports, exports: got.exports };
+}

@@ -10,7 +10,8 @@ import type { ContainerPatch } from '../../pods/runner.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
 import { parseDescriptorSet } from '../../images/proto-compile.js';
-import { serviceMismatches } from '../../wasm/validate.js';
+import { serviceMismatches, validateComponent } from '../../wasm/validate.js';
+import { imageKind } from '../../images/image-kind.js';
 import { onContainer, requireId, type PreparedImage, type RuntimeDeps } from './deps.js';
 
 /** Reads and compiles an image once; a failure is not cached, so a retry tries again. */
@@ -18,9 +19,12 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
   let p = d.prepared.get(image.id);
   if (!p) {
     p = (async () => {
-      const module = await d.executor.prepare(image.id, await d.store.readWasm(image), image.abiVersion);
+      const wasm = await d.store.readWasm(image);
       const descriptorSet = await d.store.readDescriptorSet(image);
       const service = image.component.service;
+      // A component must export exactly its service's world (refused, as `workd image build` refuses it).
+      if (imageKind(wasm) === 'component') await validateComponent(wasm, descriptorSet, service);
+      const module = await d.executor.prepare(image.id, wasm, image.abiVersion);
       const rpcs = parseDescriptorSet(descriptorSet).registry.getService(service)?.methods.map((m) => m.name) ?? [];
       // Not refused here: an rpc the module lacks answers UNIMPLEMENTED, as in any gRPC server, and images
       // from other tools may rely on that. `workd image build` refuses both with these words.
