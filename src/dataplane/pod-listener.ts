@@ -143,12 +143,13 @@ class PodRouter extends Router {
 export function httpProbeAnswer(serving: () => boolean): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
       res.end('this port speaks gRPC; HTTP/1.1 answers GET and HEAD with the health of the service it serves\n');
       return;
     }
     const ok = serving();
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    // One answer per connection, as the kubelet asks (it sends Connection: close).
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
     res.end(req.method === 'HEAD' ? undefined : ok ? 'SERVING\n' : 'NOT_SERVING\n');
   };
 }

@@ -166,6 +166,7 @@ before(async () => {
   cri = criClient(config.cri.socket);
   const built = await kitchenImage();
   image = await importImage(cri, built.dir);
+  await built.cleanup();
   certPem = readFileSync(daemon.dataPlane.tls!.certPath);
   pods.push(await runPod('a', '127.0.0.2'), await runPod('b', '127.0.0.3'));
 });

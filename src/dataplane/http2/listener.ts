@@ -85,7 +85,6 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
   const clear = !opts.tls || opts.cleartext ? http2.createServer(common) : undefined;
   const http1 = opts.cleartext?.http1;
   const h1 = http1 === undefined ? undefined : http.createServer({ requestTimeout: limits.http2FirstRequestTimeoutMs, headersTimeout: limits.http2FirstRequestTimeoutMs }, http1);
-  if (h1 !== undefined) h1.keepAliveTimeout = 1000;
   const engines = [secure, clear].filter((s): s is http2.Http2Server | http2.Http2SecureServer => s !== undefined);
   // With one protocol on the port a connection goes straight to its server; with both, its first byte decides.
   const sniff = engines.length + (h1 ? 1 : 0) > 1;
