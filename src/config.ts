@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { invalidArgument } from './errors.js';
+import { isNamePattern, normalizeName } from './dataplane/certs/names.js';
 import { checkLimit, DEFAULT_LIMITS, LIMIT_SECTIONS, limitsIn, type LimitName, type Limits } from './limits.js';
 
 /** `[dataplane] cleartext`: pod listeners only, every listener, or none (see docs/networking.md, "Probes"). */
@@ -23,6 +24,10 @@ export interface Config {
     listen: string;
     tlsCert?: string;
     tlsKey?: string;
+    /** `[dataplane.tls] cert_dir`: per-domain certificates picked by SNI (src/dataplane/certs/). */
+    tlsCertDir?: string;
+    /** `[dataplane.tls.client_ca]`: host pattern → CA bundle; calls to those hosts need a client certificate it signed. */
+    tlsClientCa?: Record<string, string>;
     /** Cleartext h2c instead of TLS (local use). */
     plaintext: boolean;
     /** Where cleartext (HTTP/2 prior knowledge, HTTP/1.1) is taken beside TLS on the same port, for the kubelet's probes. */
@@ -203,6 +208,18 @@ function parseMirrors(v: unknown): Record<string, string[]> {
   return out;
 }
 
+/** `[dataplane.tls.client_ca] "example.com" = "/path/ca.pem"`: host names or `*.` wildcards to CA bundle paths. */
+function parseClientCa(v: unknown): Record<string, string> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument('config: dataplane.tls.client_ca must be a table of host = "CA bundle path"');
+  const out: Record<string, string> = {};
+  for (const [host, path] of Object.entries(v as Table)) {
+    if (!isNamePattern(normalizeName(host))) throw invalidArgument(`config: dataplane.tls.client_ca: ${JSON.stringify(host)} is not a host name or a *. wildcard`);
+    if (typeof path !== 'string' || path === '') throw invalidArgument(`config: dataplane.tls.client_ca."${host}" must be the path of a PEM CA bundle`);
+    out[normalizeName(host)] = path;
+  }
+  return out;
+}
+
 /** Reads a TOML config file over the defaults. Unknown sections and keys are refused so typos are seen. */
 export function loadConfigFile(path: string, base: Config = defaultConfig()): Config {
   let root: Table;
@@ -219,7 +236,8 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
   // `[dataplane] http3 = <bool>` is accepted as `[dataplane.http3] enabled = <bool>`.
   const rawDp = root.dataplane as Table | undefined;
   if (typeof rawDp?.http3 === 'boolean') root = { ...root, dataplane: { ...rawDp, http3: { enabled: rawDp.http3 } } };
-  const dp = section(root, 'dataplane', ['listen', 'tls_cert', 'tls_key', 'plaintext', 'cleartext']);
+  const dp = section(root, 'dataplane', ['listen', 'tls_cert', 'tls_key', 'plaintext', 'cleartext', 'tls']);
+  const dtls = section(root, 'dataplane.tls', ['cert_dir', 'client_ca']);
   const h3 = section(root, 'dataplane.http3', ['enabled']);
   for (const sub of LIMIT_SECTIONS) if (sub.startsWith('dataplane.') && sub !== 'dataplane.http3') section(root, sub, []);
   const ex = section(root, 'executor', ['workers']);
@@ -251,6 +269,8 @@ export function loadConfigFile(path: string, base: Config = defaultConfig()): Co
       listen: take(dp, 'dataplane', 'listen', 'string', base.dataplane.listen),
       tlsCert: take(dp, 'dataplane', 'tls_cert', 'string', base.dataplane.tlsCert),
       tlsKey: take(dp, 'dataplane', 'tls_key', 'string', base.dataplane.tlsKey),
+      tlsCertDir: take(dtls, 'dataplane.tls', 'cert_dir', 'string', base.dataplane.tlsCertDir),
+      tlsClientCa: dtls.client_ca === undefined ? base.dataplane.tlsClientCa : parseClientCa(dtls.client_ca),
       plaintext: take(dp, 'dataplane', 'plaintext', 'boolean', base.dataplane.plaintext),
       cleartext: cleartext as Cleartext,
       http3: take(h3, 'dataplane.http3', 'enabled', 'boolean', base.dataplane.http3),

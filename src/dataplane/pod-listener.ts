@@ -22,7 +22,7 @@ import type { RoutableContainer, RouteTable, ServiceRoute } from '../pods/routin
 import { createBuiltins, type Builtins } from './builtin/index.js';
 import type { GrpcHandler } from './grpc/handler.js';
 import type { ConnectionBudget } from './connection-budget.js';
-import { listenHttp2, type Http2Listener } from './http2/listener.js';
+import { listenHttp2, type Http2Listener, type Http2Tls } from './http2/listener.js';
 import { startHttp3, type Http3Server } from './http3/listener.js';
 import { Router } from './router.js';
 import type { UniversalHandler } from './universal.js';
@@ -82,7 +82,8 @@ export interface PodListenerInfo {
 /** What every pod listener of a data plane shares. */
 export interface PodListenerEnv {
   readonly handler: GrpcHandler;
-  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** Certificates by SNI, client certificates (certs/store.ts), as on the node's own listeners. */
+  readonly tls: Http2Tls | undefined;
   /** Cleartext (h2c, HTTP/1.1 probes) beside TLS on pod ports. */
   readonly cleartext: boolean;
   readonly http3: boolean;
@@ -224,7 +225,7 @@ export class PodListener {
         handler: this.handler,
         host: this.host,
         port,
-        tls: env.tls && { cert: env.tls.cert, key: env.tls.key },
+        tls: env.tls,
         cleartext: env.cleartext ? { http1: httpProbeAnswer(this.serving) } : undefined,
         socket: tcp,
         log: env.log,

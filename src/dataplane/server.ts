@@ -16,6 +16,7 @@ import { Router } from './router.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { loadTlsIdentity } from './tls.js';
 import { httpProbeAnswer, PodListener, type PodListenerInfo, type PodListenerSpec } from './pod-listener.js';
+import { CertStore } from './certs/store.js';
 
 export interface DataPlaneOptions {
   readonly config: Config['dataplane'];
@@ -82,6 +83,11 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const tls = opts.config.plaintext
     ? undefined
     : await loadTlsIdentity({ tlsCert: opts.config.tlsCert, tlsKey: opts.config.tlsKey, stateDir: opts.stateDir, log: opts.log });
+  // Certificates by SNI (a directory of them, ones issued for served domains) and per-domain client certificates.
+  const certs = tls && await CertStore.open({
+    fallback: tls, certDir: opts.config.tlsCertDir, clientCa: opts.config.tlsClientCa, stateDir: opts.stateDir, log: opts.log,
+    isServed: (host) => { for (const r of opts.routes.runningServices()) if (r.domain === host) return true; return false; },
+  });
   const router = new Router(opts.routes);
   const builtins = createBuiltins(opts.routes, { watchIntervalMs: opts.healthWatchIntervalMs });
   const stats = new CallStats();
@@ -92,6 +98,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     log: opts.log,
     builtins: builtins.methods,
     onCallFinished: opts.onCallFinished,
+    authorize: certs?.requestsClientCerts ? (domain, req) => certs.authorize(domain, req.tls) : undefined,
   });
   // One budget of TCP connections (file descriptors) for every listener.
   const budget = new ConnectionBudget(opts.limits);
@@ -104,7 +111,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const pods = new Map<string, PodListener>();
   const podEnv = {
     handler,
-    tls: tls && { cert: tls.cert, key: tls.key },
+    tls: certs?.http2(),
     cleartext: opts.config.cleartext !== 'off',
     http3,
     limits: opts.limits,
@@ -117,7 +124,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     const { host, port } = parseListen(address);
     // `cleartext = "all"`: probes may reach the node's own listeners too (HTTP/1.1 then answers for the node).
     const cleartext = opts.config.cleartext === 'all' ? { http1: httpProbeAnswer(() => builtins.health.status('', '') === 'SERVING') } : undefined;
-    const h2 = await listenHttp2({ handler, host, port, tls: tls && { cert: tls.cert, key: tls.key }, cleartext, log: opts.log, limits: opts.limits, budget });
+    const h2 = await listenHttp2({ handler, host, port, tls: certs?.http2(), cleartext, log: opts.log, limits: opts.limits, budget });
     let h3: Http3Server | undefined;
     if (http3) {
       try {
@@ -213,6 +220,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     close(graceMs = 5000) {
       closed ??= (async () => {
         builtins.health.close();
+        certs?.close();
         await Promise.all([...served.values()].map((s) => unlisten(s, graceMs)).concat([...pods.values()].map((p) => p.close(graceMs))));
         served.clear();
         pods.clear();

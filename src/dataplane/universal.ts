@@ -42,6 +42,18 @@ export interface UniversalRequest {
   readonly headers: UniversalHeaders;
   /** `h2`, `h2c` or `h3` (for logs and metrics). */
   readonly protocol: string;
+  /** The connection's TLS facts (absent with h2c). */
+  readonly tls?: TlsPeer;
+}
+
+/** What a call's connection negotiated in its TLS handshake, for per-domain client certificates (certs/store.ts). */
+export interface TlsPeer {
+  /** The server name (SNI) the client asked for, lower-case; undefined when it sent none. */
+  readonly serverName: string | undefined;
+  /** The client presented a certificate that the CA of the context chosen for serverName verified. */
+  readonly clientVerified: boolean;
+  /** Why not, in words, when clientVerified is false. */
+  readonly clientError: string | undefined;
 }
 
 /** Why a request stream ended early. */

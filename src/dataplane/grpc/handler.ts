@@ -29,6 +29,8 @@ export interface GrpcHandlerOptions {
   readonly stats?: CallStats;
   /** Told of every finished guest call (`workd dev` prints them); failed ones are logged in any case. */
   readonly onCallFinished?: (call: FinishedCall) => void;
+  /** Refuses a call to a domain before it is routed (per-domain client certificates: certs/store.ts). */
+  readonly authorize?: (domain: string, req: UniversalRequest) => WorkdError | undefined;
 }
 
 export interface GrpcHandler extends UniversalHandler {
@@ -116,6 +118,10 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
         }
       }
       const domain = gopts.router.domainOf(req.authority);
+      if (gopts.authorize !== undefined) {
+        const denied = gopts.authorize(domain, req);
+        if (denied !== undefined) return refuse(res, denied);
+      }
       // Respond in the request's encoding when the client takes it back (grpc-go does the same).
       const respEncoding: Encoding = encoding !== 'identity' && accepts(header(h, HDR_ACCEPT_ENCODING), encoding) ? encoding : 'identity';
       active++;

@@ -15,7 +15,9 @@
 // peer does may reach the process.
 import { constants as http2constants, type IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream, ServerStreamResponseOptions } from 'node:http2';
 import type { Logger } from '../../observability/log.js';
-import { AbortReason, ResetReason, type OutgoingFields, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { AbortReason, ResetReason, type OutgoingFields, type TlsPeer, type UniversalHandler, type UniversalRequestBody, type UniversalResponse } from '../universal.js';
 
 // ':status' is left out for 200: node fills it in (and copies the object, so shared frozen fields are safe).
 // `sendDate` is honoured by node (no Date header: gRPC has no use for it) but missing from its types.
@@ -37,7 +39,8 @@ const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
 /** Streams of a session not yet closed (a number on the session: no allocation per stream). */
 const kOpen = Symbol('workd.h2open');
-type CountedSession = { [kOpen]?: number };
+const kTls = Symbol('workd.h2tls');
+type CountedSession = { [kOpen]?: number; [kTls]?: TlsPeer | null };
 
 /** Streams of `session` that the adapter serves and that have not closed yet. */
 export function openStreams(session: object): number {
@@ -235,6 +238,7 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
         path: headers[':path'] ?? '',
         headers,
         protocol: ctx.protocol,
+        tls: session === undefined ? undefined : (session[kTls] ??= tlsPeerOf(stream.session!.socket)) ?? undefined,
       },
       res,
     );
@@ -245,4 +249,15 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
   }
   stream.on('data', onData);
   stream.on('end', onEnd);
+}
+
+/** A session's TLS facts, read once per session; null for h2c. */
+function tlsPeerOf(socket: Socket | TLSSocket): TlsPeer | null {
+  const t = socket as TLSSocket;
+  if (t.encrypted !== true) return null;
+  const serverName = typeof t.servername === 'string' && t.servername !== '' ? t.servername.toLowerCase() : undefined;
+  if (t.authorized) return { serverName, clientVerified: true, clientError: undefined };
+  const cert = t.getPeerCertificate();
+  const none = cert === null || cert === undefined || Object.keys(cert).length === 0;
+  return { serverName, clientVerified: false, clientError: none ? 'the client presented no certificate' : `its certificate was refused (${String(t.authorizationError)})` };
 }

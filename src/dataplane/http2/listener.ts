@@ -12,6 +12,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
+import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { openStreams, serveStream, type StreamContext } from './adapter.js';
@@ -26,8 +27,8 @@ export interface Http2ListenOptions {
   readonly handler: UniversalHandler;
   readonly host: string;
   readonly port: number;
-  /** PEM certificate and key; absent = cleartext h2c. */
-  readonly tls?: { cert: Buffer; key: Buffer };
+  /** TLS; absent = cleartext h2c. */
+  readonly tls?: Http2Tls;
   /**
    * Cleartext beside TLS on the same port: HTTP/2 with prior knowledge, and
    * HTTP/1.x requests answered by `http1` (refused when absent).
@@ -40,6 +41,18 @@ export interface Http2ListenOptions {
   readonly limits?: Limits;
   /** Shared by every listener of the node: connections node-wide and per peer (one of its own when absent). */
   readonly budget?: ConnectionBudget;
+}
+
+export interface Http2Tls {
+  /** The default certificate and key (PEM): for clients that send no server name, or one with no certificate of its own. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Picks the context for the server name a client sends (certs/store.ts). */
+  readonly sniCallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  /** Ask every client for a certificate (it may send none; calls are checked per domain). */
+  readonly requestCert?: boolean;
+  /** Gets the server, to give it a new default certificate when that changes; returns the undo. */
+  readonly attach?: (server: { setSecureContext(o: SecureContextOptions): void }) => () => void;
 }
 
 export interface Http2Listener {
@@ -77,11 +90,14 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
         ...common,
         cert: opts.tls.cert,
         key: opts.tls.key,
+        ...(opts.tls.sniCallback !== undefined ? { SNICallback: opts.tls.sniCallback } : {}),
+        ...(opts.tls.requestCert === true ? { requestCert: true, rejectUnauthorized: false } : {}),
         allowHTTP1: false,
         ALPNProtocols: ['h2'],
         handshakeTimeout: limits.http2FirstRequestTimeoutMs,
       })
     : undefined;
+  const detach = secure !== undefined ? opts.tls?.attach?.(secure) : undefined;
   const clear = !opts.tls || opts.cleartext ? http2.createServer(common) : undefined;
   const http1 = opts.cleartext?.http1;
   const h1 = http1 === undefined ? undefined : http.createServer({ requestTimeout: limits.http2FirstRequestTimeoutMs, headersTimeout: limits.http2FirstRequestTimeoutMs }, http1);
@@ -225,6 +241,7 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     close(graceMs: number) {
       closing ??= new Promise<void>((resolve) => {
         void stopAccepting();
+        detach?.();
         for (const s of sessions) s.close();
         h1?.closeIdleConnections();
         if (sockets.size === 0) return resolve();
