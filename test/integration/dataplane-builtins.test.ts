@@ -72,7 +72,21 @@ after(async () => {
 describe('TLS', () => {
   test('a self-signed pair is generated under <state-dir>/tls and its path logged', () => {
     assert.equal(d.ready.tlsCert, certPath);
-    assert.ok(d.logRecords().some((r) => r.msg === 'generated a self-signed TLS certificate for the data plane' && r.certPath === certPath));
+    assert.ok(d.logRecords().some((r) => /^generated a TLS certificate for the data plane; it also signs one for each served domain/.test(String(r.msg)) && r.certPath === certPath));
+  });
+
+  test('trusting the generated certificate, grpc-js verifies the component\'s domain under its own name (no localhost override)', async () => {
+    const c = serviceClient(address, 'foo.Bar', { credentials: creds, options: { 'grpc.default_authority': 'example.com', 'grpc.ssl_target_name_override': 'example.com' } });
+    clients.push(c);
+    const r = await unary(c, 'Which', msg(''));
+    assert.equal(r.err, null, r.err?.details);
+    assert.equal(text(r.res!), BAR);
+    assert.ok(d.logRecords().some((l) => /^tls: issued a certificate for a served domain/.test(String(l.msg)) && l.name === 'example.com'));
+    // A name the node does not serve gets no certificate of its own: verification fails.
+    const other = serviceClient(address, 'foo.Bar', { credentials: creds, options: { 'grpc.default_authority': 'nowhere.example', 'grpc.ssl_target_name_override': 'nowhere.example' } });
+    clients.push(other);
+    const bad = await unary(other, 'Which', msg(''));
+    assert.equal(bad.err?.code, grpc.status.UNAVAILABLE);
   });
 
   test('grpc-js over TLS, trusting the generated certificate, reaches the component', async () => {
