@@ -101,6 +101,16 @@ export interface ExecutorUsage {
   readonly timestampMs: number;
 }
 
+/**
+ * What running a WebAssembly component needs besides its bytes: the service's
+ * descriptor set (the codec's) and the service's name. Given for images of kind
+ * component; the bytes are then transpiled by jco (src/components/runtime).
+ */
+export interface ComponentSource {
+  readonly descriptorSet: Uint8Array;
+  readonly service: string;
+}
+
 /** A module compiled once per image and validated against the guest ABI. */
 export interface PreparedModule {
   readonly imageId: string;
@@ -144,7 +154,7 @@ export interface ContainerRuntime {
 
 export interface Executor {
   /** Compiles (cached per image) and validates a module; throws WorkdError (INVALID_ARGUMENT/FAILED_PRECONDITION) with a clear reason. */
-  prepare(imageId: string, wasm: Uint8Array, abiVersion: number): Promise<PreparedModule>;
+  prepare(imageId: string, wasm: Uint8Array, abiVersion: number, component?: ComponentSource): Promise<PreparedModule>;
   /** Instantiates once to prove the module links and initialises; throws WorkdError with the reason if not. */
   start(options: StartOptions): Promise<ContainerRuntime>;
   /**

@@ -7,11 +7,12 @@ import type { Config } from '../config.js';
 import type { Logger } from '../observability/log.js';
 import { Code, WorkdError, failedPrecondition, notFound, unavailable } from '../errors.js';
 import { fixedLimit } from '../limits.js';
-import type { ContainerRuntime, ContainerUsage, Executor, ExecutorUsage, PreparedModule, ResourceUpdate, StartOptions } from './api.js';
+import type { ComponentSource, ContainerRuntime, ContainerUsage, Executor, ExecutorUsage, PreparedModule, ResourceUpdate, StartOptions } from './api.js';
 import { analyzeGuest, checkAbiVersion } from './guest-abi.js';
 import { Container, memoryPagesFor, type ResolvedLimits } from './container.js';
 import { WorkerPool } from './worker-pool.js';
 import type { CtxMessage, ModuleSpec } from './protocol.js';
+import { prepareComponent } from '../components/runtime/prepare.js';
 
 export const MAX_STOPPED_USAGE = fixedLimit('executorMaxStoppedUsage');
 
@@ -42,11 +43,11 @@ class WorkerExecutor implements Executor {
     this.pool = new WorkerPool(cfg.workers > 0 ? cfg.workers : availableParallelism(), log);
   }
 
-  async prepare(imageId: string, wasm: Uint8Array, abiVersion: number): Promise<PreparedModule> {
-    checkAbiVersion(abiVersion);
+  async prepare(imageId: string, wasm: Uint8Array, abiVersion: number, component?: ComponentSource): Promise<PreparedModule> {
+    if (!component) checkAbiVersion(abiVersion);
     let p = this.images.get(imageId);
     if (!p) {
-      p = this.compile(imageId, wasm, abiVersion);
+      p = component ? this.compileComponent(imageId, wasm, abiVersion, component) : this.compile(imageId, wasm, abiVersion);
       this.images.set(imageId, p);
       const compiling = p;
       // Only if this compile is still the image's: an evict (or a later prepare) while it ran must win.
@@ -86,6 +87,12 @@ class WorkerExecutor implements Executor {
         hasInitialize: guest.hasInitialize,
       },
     };
+  }
+
+  private async compileComponent(imageId: string, wasm: Uint8Array, abiVersion: number, c: ComponentSource): Promise<Image> {
+    const p = await prepareComponent(wasm, c.descriptorSet, c.service);
+    this.log.info({ imageId, bytes: wasm.length, transpileMs: Math.round(p.transpileMs), compileMs: Math.round(p.compileMs) }, 'transpiled and compiled component');
+    return { prepared: { imageId, abiVersion, methods: new Set(p.methods) }, module: p.module, spec: p.spec };
   }
 
   async start(o: StartOptions): Promise<ContainerRuntime> {

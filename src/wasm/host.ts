@@ -126,6 +126,27 @@ export function encodeStrings(items: readonly string[]): { bytes: Uint8Array; of
 }
 
 /**
+ * Adds a response trailer the guest set, by the ABI's rules (docs/guest-abi.md, metadata_set):
+ * throws HostCallError naming what is wrong. `raw` is copied.
+ */
+export function setTrailer(cur: CallState, fn: string, key: string, raw: Uint8Array): void {
+  if (!KEY_RE.test(key) || key.startsWith('grpc-')) {
+    throw new HostCallError(`${fn}: ${JSON.stringify(key)} is not a valid trailer key (lowercase [0-9a-z_.-], not grpc-*)`);
+  }
+  cur.trailerBytes += key.length + raw.length;
+  if (cur.trailers.length >= MAX_TRAILERS || cur.trailerBytes > MAX_TRAILER_BYTES) {
+    throw new HostCallError(`${fn}: a call may set at most ${MAX_TRAILERS} trailers of ${MAX_TRAILER_BYTES} bytes in all`);
+  }
+  if (key.endsWith('-bin')) {
+    cur.trailers.push([key, raw.slice()]);
+    return;
+  }
+  const value = latin1.decode(raw);
+  if (!PRINTABLE_RE.test(value)) throw new HostCallError(`${fn}: the value of ${key} is not printable ASCII (use a -bin key for bytes)`);
+  cur.trailers.push([key, value]);
+}
+
+/**
  * @param written called with every range of guest memory the host writes, so
  *   the instance's reset can restore it (the guest's own writes are tracked in wasm).
  */
@@ -192,23 +213,7 @@ export function createImports(
       return value.length;
     },
     metadata_set(keyPtr: number, keyLen: number, valPtr: number, valLen: number): void {
-      const key = latin1.decode(bytes('metadata_set', keyPtr, keyLen));
-      if (!KEY_RE.test(key) || key.startsWith('grpc-')) {
-        throw new HostCallError(`metadata_set: ${JSON.stringify(key)} is not a valid trailer key (lowercase [0-9a-z_.-], not grpc-*)`);
-      }
-      const raw = bytes('metadata_set', valPtr, valLen);
-      const cur = holder.cur;
-      cur.trailerBytes += key.length + raw.length;
-      if (cur.trailers.length >= MAX_TRAILERS || cur.trailerBytes > MAX_TRAILER_BYTES) {
-        throw new HostCallError(`metadata_set: a call may set at most ${MAX_TRAILERS} trailers of ${MAX_TRAILER_BYTES} bytes in all`);
-      }
-      if (key.endsWith('-bin')) {
-        holder.cur.trailers.push([key, raw.slice()]);
-        return;
-      }
-      const value = latin1.decode(raw);
-      if (!PRINTABLE_RE.test(value)) throw new HostCallError(`metadata_set: the value of ${key} is not printable ASCII (use a -bin key for bytes)`);
-      holder.cur.trailers.push([key, value]);
+      setTrailer(holder.cur, 'metadata_set', latin1.decode(bytes('metadata_set', keyPtr, keyLen)), bytes('metadata_set', valPtr, valLen));
     },
   };
 

@@ -2,6 +2,7 @@
 // Modules and container contexts are sent to a worker once, lazily, before
 // the first batch that needs them; calls travel in batches.
 import type { MetadataEntry } from './api.js';
+import type { ComponentSpec } from '../components/runtime/protocol.js';
 
 /** What a worker needs to instantiate and reset a prepared module. */
 export interface ModuleSpec {
@@ -15,6 +16,8 @@ export interface ModuleSpec {
   readonly memoryMin: number;
   readonly memoryMax?: number;
   readonly hasInitialize: boolean;
+  /** Set for a component (src/components/runtime): the worker runs it in its component lane. */
+  readonly component?: ComponentSpec;
 }
 
 /**

@@ -61,6 +61,17 @@ export interface RewriteResult {
    * rewriter does not track (atomics): then all memory must be restored.
    */
   readonly dirtyTracking: boolean;
+  /** Whether the module's memory is now the host's import `workd.workd_memory` (false: it imports its memory, or has none). */
+  readonly hostMemory: boolean;
+}
+
+export interface RewriteOptions {
+  /**
+   * Also accept a module that imports its one memory or has none (the core
+   * modules of a component share the main module's memory): its writes are
+   * tracked the same way, and its imports are left as they are.
+   */
+  readonly sharedMemory?: boolean;
 }
 
 // Canonical order of non-custom sections (the tag section sits between memory and global).
@@ -71,10 +82,15 @@ const rank = (id: number) => ORDER.indexOf(id);
  * Rewrites a module for pooled, resettable execution (see the header comment).
  * The module must define exactly one memory and import none.
  */
-export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(buf)): RewriteResult {
-  if (info.importedMemories > 0) throw invalidArgument('the module imports its memory; guest ABI v1 requires a memory the module defines');
-  if (info.memories.length !== 1) throw invalidArgument(`the module defines ${info.memories.length} memories; guest ABI v1 requires exactly one`);
-  const memory = info.memories[0]!;
+export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(buf), opts: RewriteOptions = {}): RewriteResult {
+  const hostMemory = info.memories.length === 1 && info.importedMemories === 0;
+  if (opts.sharedMemory) {
+    if (info.memories.length + info.importedMemories > 1) throw invalidArgument(`a core module of the component has ${info.memories.length + info.importedMemories} memories; the node supports one`);
+  } else {
+    if (info.importedMemories > 0) throw invalidArgument('the module imports its memory; guest ABI v1 requires a memory the module defines');
+    if (info.memories.length !== 1) throw invalidArgument(`the module defines ${info.memories.length} memories; guest ABI v1 requires exactly one`);
+  }
+  const memory = info.memories[0] ?? { min: 0, shared: false, is64: false };
   if (memory.is64) throw invalidArgument('the module uses a 64-bit memory; guest ABI v1 requires a 32-bit memory');
   if (memory.shared) throw invalidArgument('the module uses a shared memory; guest ABI v1 requires an unshared memory');
   const mutableGlobals: number[] = [];
@@ -231,7 +247,8 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
   // (func (param i32) (result i32) (local i32)
   //   local.get 0  memory.grow 0  local.tee 1  i32.const -1  i32.eq
   //   if  i32.const 1  global.set $failed  end  local.get 1)
-  const growBody = new Writer()
+  // A module without a memory has no memory.grow to redirect: its helper only has to validate.
+  const growBody = info.memories.length + info.importedMemories === 0 ? new Writer().u32(0).byte(0x41).byte(0x7f).byte(0x0b).toBytes() : new Writer()
     .u32(1).u32(1).byte(I32)
     .byte(0x20).u32(0).byte(0x40).byte(0).byte(0x22).u32(1).byte(0x41).byte(0x7f).byte(0x46)
     .byte(0x04).byte(0x40).byte(0x41).byte(1).byte(0x24).u32(growGlobal).byte(0x0b)
@@ -271,7 +288,7 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     }
     return newTypes.length;
   });
-  appendVec(2, (w) => {
+  if (hostMemory) appendVec(2, (w) => {
     w.name(MEMORY_IMPORT.module).name(MEMORY_IMPORT.name).byte(2);
     w.byte(memory.max === undefined ? 0 : 1).u32(memory.min);
     if (memory.max !== undefined) w.u32(memory.max);
@@ -281,7 +298,7 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     for (const t of newFuncTypes) w.u32(t);
     return newFuncTypes.length;
   });
-  replaced.set(5, new Uint8Array(0)); // dropped: the memory is imported now
+  if (hostMemory) replaced.set(5, new Uint8Array(0)); // dropped: the memory is imported now
   appendVec(6, (w) => {
     w.byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b); // grow failed
     w.byte(I32).byte(1).byte(0x41).byte(0x7f).byte(0x0b); // dirty lo = -1 (none)
@@ -303,7 +320,7 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
   const emitted = new Set<number>();
   const emit = (id: number, content: Uint8Array) => {
     emitted.add(id);
-    if (id === 5) return;
+    if (id === 5 && hostMemory) return;
     out.byte(id).u32(content.length).raw(content);
   };
   const emitMissingBefore = (r: number) => {
@@ -321,5 +338,5 @@ export function rewriteModule(buf: Uint8Array, info: ModuleInfo = inspectModule(
     emit(s.id, replaced.get(s.id) ?? buf.subarray(s.start, s.end));
   }
   emitMissingBefore(ORDER.length);
-  return { bytes: out.toBytes(), mutableGlobals, tables, tableEntries: info.tableEntries, memory, growSites, tableWrites, dirtyTracking };
+  return { bytes: out.toBytes(), mutableGlobals, tables, tableEntries: info.tableEntries, memory, growSites, tableWrites, dirtyTracking, hostMemory };
 }

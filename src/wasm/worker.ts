@@ -9,6 +9,8 @@ import { fixedLimit } from '../limits.js';
 import { ALLOC_EXPORT } from './guest-abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder, type OutputMirror } from './host.js';
 import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
+import { restoreRange, withoutZeroTail } from './snapshot.js';
+import { ComponentLane } from '../components/runtime/worker-lane.js';
 import {
   OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
@@ -96,6 +98,9 @@ const instances = new Map<string, Inst>();
 /** The key set last, i.e. the last in `instances` while it is still there. */
 let mruKey: string | null = null;
 const discard = new CallState([]);
+const lane = new ComponentLane(maxInstances, () => {
+  if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
+});
 
 class StatusError extends Error {
   constructor(readonly code: number, message: string) {
@@ -165,19 +170,6 @@ function instantiate(ctx: Ctx, state: CallState): Inst {
     hostHi: 0,
   };
   return inst;
-}
-
-function withoutZeroTail(mem: Uint8Array): Uint8Array {
-  let end = mem.length;
-  while (end > 0 && mem[end - 1] === 0) end--;
-  return mem.slice(0, end);
-}
-
-/** Puts the snapshot's bytes back in [lo, hi): copied where the snapshot has them, zeros past its end. */
-function restoreRange(mem: Uint8Array, snap: Uint8Array, lo: number, hi: number): void {
-  const end = snap.length;
-  if (lo < end) mem.set(snap.subarray(lo, Math.min(hi, end)), lo);
-  if (hi > end) mem.fill(0, Math.max(lo, end), hi);
 }
 
 /** Back to the post-initialisation snapshot; false when that is impossible (memory or a table grew, a segment was dropped). */
@@ -274,6 +266,15 @@ function run(call: WireCall): WireResult {
   wd[WD_START] = start;
   wd[WD_CALLER] = callerBinds ? 1 : 0;
   wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
+  if (lane.has(ctx.moduleKey)) {
+    try {
+      const r = lane.run(ctx, call.method, call.request, call.metadata, state);
+      callMemory = r.memory;
+      return result(call.seq, state, r.status, r.error ? withLastWords(r.message, state, r.error) : r.message, r.response);
+    } finally {
+      wd[WD_DEADLINE] = 0;
+    }
+  }
   let inst: Inst | undefined;
   let key = '';
   try {
@@ -485,19 +486,40 @@ function addCtx(msg: CtxMessage): void {
   ctxs.set(msg.id, { ...msg, env: encodeStrings(msg.env), args: encodeStrings(msg.args) });
 }
 
+/** Messages that arrive while a component's glue loads (an async import) wait for it, in order. */
+let holding: Promise<void> | null = null;
+const backlog: ToWorker[] = [];
+
 port.on('message', (msg: ToWorker) => {
+  if (holding) backlog.push(msg);
+  else handle(msg);
+});
+
+function handle(msg: ToWorker): void {
   switch (msg.t) {
     case 'evict':
       modules.delete(msg.key);
+      lane.evict(msg.key);
       for (const [id, c] of ctxs) if (c.moduleKey === msg.key) ctxs.delete(id);
       for (const k of [...instances.keys()]) if (k.startsWith(`${msg.key}|`)) instances.delete(k);
       return;
     case 'drop-ctx':
       ctxs.delete(msg.id);
       return;
-    case 'batch':
-      if (msg.modules) for (const m of msg.modules) addModule(m);
+    case 'batch': {
+      const loads: Promise<void>[] = [];
+      for (const m of msg.modules ?? []) {
+        if (m.spec.component) loads.push(lane.load(m.key, m.spec.component));
+        else addModule(m);
+      }
       if (msg.ctxs) for (const c of msg.ctxs) addCtx(c);
-      runBatch(msg);
+      if (loads.length === 0) return runBatch(msg);
+      holding = Promise.all(loads).then(() => {
+        holding = null;
+        if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
+        runBatch(msg);
+        while (backlog.length > 0 && !holding) handle(backlog.shift()!);
+      });
+    }
   }
-});
+}
