@@ -12,7 +12,7 @@ import type { Server } from 'node:net';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import type { Config } from '../config.js';
-import { Code, WorkdError, failedPrecondition } from '../errors.js';
+import { Code, WorkdError, codeOf, failedPrecondition } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import type { Sandbox } from '../pods/pod.js';
@@ -22,7 +22,7 @@ import { parseConfigList } from './cni/conflist.js';
 import type { ExecOptions } from './cni/exec.js';
 import { resultIps, type CniResult } from './cni/spec.js';
 import { CniConfigWatcher, type NetworkCondition } from './cni/watch.js';
-import { addNetns, netnsName, removeNetns } from './netns.js';
+import { netnsName, netnsPath } from './netns.js';
 import { SocketHelper } from './socket-helper.js';
 
 export interface PodIdentity {
@@ -69,6 +69,8 @@ export class PodNetworking {
         else o.log.warn({ confDir: o.config.confDir, why: c.message }, 'no usable CNI network configuration: network not ready');
       });
       this.helper = new SocketHelper(o.log, o.limits.cniPluginTimeoutMs);
+      // Started now, so the first pod does not wait for python3 to start.
+      this.helper.warm();
     }
   }
 
@@ -78,7 +80,17 @@ export class PodNetworking {
 
   /** Status' NetworkReady. */
   condition(): NetworkCondition {
-    return this.watcher ? this.watcher.condition() : { ready: true, reason: '', message: '' };
+    if (!this.watcher) return { ready: true, reason: '', message: '' };
+    const broken = this.helper!.unavailable();
+    if (broken) return { ready: false, reason: 'NetworkPluginNotReady', message: broken };
+    return this.watcher.condition();
+  }
+
+  /** What Status verbose shows as `cniconfig` (as containerd's `crictl info`). */
+  describe(): Record<string, unknown> {
+    if (!this.watcher) return { enabled: false };
+    const list = this.watcher.current();
+    return { enabled: true, confDir: this.o.config.confDir, binDirs: this.o.config.binDirs, network: list ? { name: list.name, file: list.file, cniVersion: list.cniVersion, plugins: list.plugins.map((p) => p.type) } : null };
   }
 
   private clientFor(net: SandboxNetwork): CniClient {
@@ -100,8 +112,8 @@ export class PodNetworking {
       }
       capabilities.portMappings = portMappings;
     }
-    const name = netnsName(pod.key);
-    const netns = await addNetns(name);
+    const netns = netnsPath(netnsName(pod.key));
+    await this.helper!.netnsAdd(netns);
     const args = { IgnoreUnknown: '1', K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: pod.key, K8S_POD_UID: pod.uid };
     const attachment = { containerId: pod.key, netns, ifname: this.o.config.ifname, args, capabilities };
     try {
@@ -110,16 +122,29 @@ export class PodNetworking {
       if (ips.length === 0) throw new WorkdError(Code.FAILED_PRECONDITION, `CNI network ${JSON.stringify(client.list.name)} gave the pod no IP address (result ${JSON.stringify(result).slice(0, 300)})`);
       return { netns, ifname: attachment.ifname, conflist: client.list.bytes, conflistFile: client.list.file, ips, result, args, capabilities };
     } catch (err) {
-      await client.del(attachment, undefined, { everyPlugin: true }).catch((e: unknown) => this.o.log.error({ pod: pod.key, err: e }, 'CNI DEL after a failed ADD failed too; the plugins may hold the address until GC'));
-      await removeNetns(name).catch((e: unknown) => this.o.log.error({ pod: pod.key, err: e }, 'could not remove the network namespace of a failed pod'));
-      throw err;
+      // Undo both halves even when one fails; the error says what was undone.
+      const del = await client.del(attachment, undefined, { everyPlugin: true }).then(
+        () => 'DEL run',
+        (e: unknown) => {
+          this.o.log.error({ pod: pod.key, err: e }, 'CNI DEL after a failed ADD failed too; the plugins may hold what they allocated until GC');
+          return `DEL failed too (${(e as Error).message})`;
+        },
+      );
+      const ns = await this.helper!.netnsDelete(netns).then(
+        () => `${netns} removed`,
+        (e: unknown) => {
+          this.o.log.error({ pod: pod.key, err: e }, 'could not remove the network namespace of a failed pod');
+          return `${netns} NOT removed (${(e as Error).message})`;
+        },
+      );
+      throw new WorkdError(codeOf(err), `pod network for CNI_CONTAINERID ${pod.key} failed: ${(err as Error).message}; undone: ${del}, ${ns}`, { cause: err });
     }
   }
 
   /** DEL with the cached result, then the namespace. Repeating it is harmless (DEL of what is gone succeeds). */
   async tearDown(key: string, net: SandboxNetwork): Promise<void> {
     await this.clientFor(net).del({ containerId: key, netns: net.netns, ifname: net.ifname, args: net.args, capabilities: net.capabilities }, net.result as CniResult);
-    await removeNetns(netnsName(key));
+    await this.helper!.netnsDelete(net.netns);
   }
 
   /** After a restart: CHECK that the pod's network is still what ADD made (false: the list has no CHECK). */

@@ -5,8 +5,14 @@
 # pod's namespace for the microseconds a socket takes (setns on its only
 # thread), so a pod costs no process of its own. Started by socket-helper.ts.
 #
+# It also makes and removes named namespaces as `ip netns add/delete` does (a
+# bind mount of a new namespace at /run/netns/NAME, under a shared mount of
+# /run/netns), without a process per pod.
+#
 # Requests, one JSON line each: {"id": N, "op": "tcp"|"udp", "netns": PATH, "port": P}
-# Answers: a NODE_HANDLE message carrying the socket (msg {"id": N}), or {"id": N, "error": TEXT}.
+#                               {"id": N, "op": "netns-add"|"netns-del", "netns": PATH}
+# Answers: a NODE_HANDLE message carrying the socket (msg {"id": N}), {"id": N, "ok": true},
+# or {"id": N, "error": TEXT}.
 import array
 import ctypes
 import json
@@ -15,15 +21,71 @@ import socket
 import sys
 
 CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
 libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 own_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
 channel = socket.socket(fileno=int(os.environ['NODE_CHANNEL_FD']))
 
 
-def setns(fd):
-    if libc.setns(fd, CLONE_NEWNET) != 0:
+def check(rc, what):
+    if rc != 0:
         err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+        raise OSError(err, '%s: %s' % (what, os.strerror(err)))
+
+
+def setns(fd):
+    check(libc.setns(fd, CLONE_NEWNET), 'setns')
+
+
+def mount(src, target, flags):
+    check(libc.mount(src.encode() if src else None, target.encode(), b'none', flags, None), 'mount %s' % target)
+
+
+shared_dirs = set()
+
+
+def shared_netns_dir(d):
+    """As iproute2: the namespace directory is a shared mount, so the bind mounts in it reach every mount namespace."""
+    if d in shared_dirs:
+        return
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    try:
+        mount(None, d, MS_SHARED | MS_REC)
+    except OSError:
+        mount(d, d, MS_BIND | MS_REC)
+        mount(None, d, MS_SHARED | MS_REC)
+    shared_dirs.add(d)
+
+
+def netns_add(path):
+    shared_netns_dir(os.path.dirname(path))
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    try:
+        check(libc.unshare(CLONE_NEWNET), 'unshare')
+        try:
+            mount('/proc/thread-self/ns/net', path, MS_BIND)
+        finally:
+            try:
+                setns(own_netns)
+            except OSError:
+                os._exit(70)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def netns_del(path):
+    if libc.umount2(path.encode(), MNT_DETACH) != 0 and ctypes.get_errno() not in (22, 2):  # EINVAL: not mounted; ENOENT
+        check(-1, 'umount %s' % path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def open_socket(kind, port):
@@ -77,6 +139,10 @@ def serve(req):
     rid = req.get('id')
     try:
         kind = req['op']
+        if kind in ('netns-add', 'netns-del'):
+            (netns_add if kind == 'netns-add' else netns_del)(req['netns'])
+            send({'id': rid, 'ok': True})
+            return
         if kind not in ('tcp', 'udp'):
             raise ValueError('unknown op %r' % kind)
         s, family = in_netns(req['netns'], lambda: open_socket(kind, int(req['port'])))

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/log.js';
 export const HELPER_SCRIPT = fileURLToPath(new URL('../../../src/network/socket-helper.py', import.meta.url));
 
 interface Pending {
-  resolve(handle: Server | UdpSocket): void;
+  resolve(handle: Server | UdpSocket | undefined): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -24,6 +24,8 @@ export class SocketHelper {
   private next = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
+  /** Set when the helper cannot be run at all (no python3). */
+  private broken: string | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -36,7 +38,7 @@ export class SocketHelper {
     const child = spawn(this.python, ['-u', HELPER_SCRIPT], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'json' });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-    child.on('message', (msg: { id?: number; error?: string }, handle?: Server | UdpSocket) => {
+    child.on('message', (msg: { id?: number; error?: string; ok?: boolean }, handle?: Server | UdpSocket) => {
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
       if (!p) {
         (handle as { close?: () => void } | undefined)?.close?.();
@@ -44,7 +46,7 @@ export class SocketHelper {
       }
       this.pending.delete(msg.id!);
       clearTimeout(p.timer);
-      if (handle) p.resolve(handle);
+      if (handle || msg.ok) p.resolve(handle);
       else p.reject(new WorkdError(Code.INTERNAL, `socket helper: ${msg.error ?? 'answered without a socket'}`));
     });
     const gone = (why: string) => {
@@ -58,7 +60,10 @@ export class SocketHelper {
       }
       if (!this.closed) this.log.warn({ err: err.message }, 'socket helper stopped; the next pod socket starts a new one');
     };
-    child.on('error', (e) => gone(`could not run ${this.python} (${e.message}); pod networking needs python3`));
+    child.on('error', (e) => {
+      this.broken = `the socket helper could not be run: ${this.python}: ${e.message} (pod networking needs python3)`;
+      gone(this.broken);
+    });
     child.on('exit', (code, signal) => gone(`exited (${signal ?? code})`));
     // Not a reason to keep the daemon alive.
     child.unref();
@@ -67,14 +72,14 @@ export class SocketHelper {
     return child;
   }
 
-  private ask<T extends Server | UdpSocket>(op: 'tcp' | 'udp', netns: string, port: number): Promise<T> {
+  private ask<T extends Server | UdpSocket | undefined>(op: 'tcp' | 'udp' | 'netns-add' | 'netns-del', netns: string, port = 0): Promise<T> {
     if (this.closed) return Promise.reject(new WorkdError(Code.UNAVAILABLE, 'socket helper: the daemon is shutting down'));
     const child = this.start();
     const id = this.next++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new WorkdError(Code.DEADLINE_EXCEEDED, `socket helper: no ${op} socket in ${netns} within ${this.timeoutMs} ms`));
+        reject(new WorkdError(Code.DEADLINE_EXCEEDED, `socket helper: no answer to ${op} ${netns} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       this.pending.set(id, { resolve: resolve as Pending['resolve'], reject, timer });
       child.send({ id, op, netns, port }, (err) => {
@@ -88,6 +93,16 @@ export class SocketHelper {
     });
   }
 
+  /** Starts the helper ahead of its first use. */
+  warm(): void {
+    if (!this.closed) this.start();
+  }
+
+  /** Why the helper cannot run, or undefined. */
+  unavailable(): string | undefined {
+    return this.broken;
+  }
+
   /** A TCP server on [::]:port (dual-stack) inside the namespace at `netns`, listening. */
   tcp(netns: string, port: number): Promise<Server> {
     return this.ask<Server>('tcp', netns, port);
@@ -96,6 +111,16 @@ export class SocketHelper {
   /** A UDP socket bound to [::]:port inside the namespace at `netns`. */
   udp(netns: string, port: number): Promise<UdpSocket> {
     return this.ask<UdpSocket>('udp', netns, port);
+  }
+
+  /** Creates a named network namespace at `path` (/run/netns/NAME), as `ip netns add` does. */
+  async netnsAdd(path: string): Promise<void> {
+    await this.ask<undefined>('netns-add', path);
+  }
+
+  /** Removes the name at `path` (the namespace ends with its last socket); one already gone is no error. */
+  async netnsDelete(path: string): Promise<void> {
+    await this.ask<undefined>('netns-del', path);
   }
 
   close(): void {

@@ -36,11 +36,18 @@ describe('pods with CNI networks', { skip }, () => {
   };
   const conflistFile = () => join(net.confDir, '10-test.conflist');
   const writeConflist = (plugins: unknown[]) => writeFileSync(conflistFile(), JSON.stringify({ ...net.conflist, plugins }));
+  /** Waits until the daemon has loaded a list with these plugin types (Status verbose `cniconfig`). */
+  const loaded = (types: string[]) => until(async () => JSON.stringify(JSON.parse((await cri.runtime.Status!({ verbose: true })).info.cniconfig).network?.plugins) === JSON.stringify(types));
   const networkReady = async () => ((await cri.runtime.Status!({})).status.conditions as Msg[]).find((c) => c.type === 'NetworkReady');
   const status = async (pod: string) => cri.runtime.PodSandboxStatus!({ pod_sandbox_id: pod, verbose: true });
   const keyOf = async (pod: string) => JSON.parse((await status(pod)).info.info).key as string;
   const leased = () => (existsSync(join(net.ipamDir, net.conflist.name as string)) ? readdirSync(join(net.ipamDir, net.conflist.name as string)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : []);
-  const workdNetns = () => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('workd-')) : []);
+  /** The namespace a failed RunPodSandbox names in its error is gone (other tests make workd-* namespaces at the same time). */
+  const assertUndone = (details: string) => {
+    const m = /CNI_CONTAINERID ([0-9a-f]{64}) failed: .*; undone: DEL (?:run|failed too \(.*\)), (\/run\/netns\/workd-\1) removed$/.exec(details);
+    assert.ok(m, `the error says what was undone: ${details}`);
+    assert.ok(!existsSync(m[2]!), `${m[2]} is gone`);
+  };
   const run1 = async (name: string, extra: Msg = {}) => (await cri.runtime.RunPodSandbox!({ config: { ...podConfig(COMPONENT, { name }), ...extra } })).pod_sandbox_id as string;
 
   before(async () => {
@@ -87,11 +94,10 @@ describe('pods with CNI networks', { skip }, () => {
     assert.deepEqual(leased(), [sa.network.ip, sb.network.ip].sort());
 
     // The range has two addresses: a third pod fails with the plugin's own error, and leaves nothing behind.
-    const before = workdNetns().length;
     const err = await criError(run1('c'));
     assert.equal(err.code, grpc.status.UNKNOWN);
     assert.match(err.details, /CNI plugin bridge ADD \(network "workd-test-wdt[0-9a-f]+"\) failed: .*no IP addresses available in range set/);
-    assert.equal(workdNetns().length, before, 'the failed pod\'s namespace is gone');
+    assertUndone(err.details);
     assert.deepEqual(leased(), [sa.network.ip, sb.network.ip].sort());
     assert.equal((await cri.runtime.ListPodSandbox!({})).items.length, 2, 'the failed pod is not listed');
 
@@ -126,7 +132,7 @@ describe('pods with CNI networks', { skip }, () => {
     assert.match(err.details, /asks for host ports \(\d+\/tcp\) but no plugin of CNI network .* has the portMappings capability; add the portmap plugin/);
     assert.deepEqual(leased(), []);
     writeConflist([...(net.conflist.plugins as unknown[]).slice(0, 1), { type: 'portmap', capabilities: { portMappings: true }, snat: false }, { type: 'loopback' }]);
-    await new Promise((r) => setTimeout(r, 300));
+    await loaded(['bridge', 'portmap', 'loopback']);
     const p = await run1('hp', mapping);
     const key = await keyOf(p);
     const { stdout } = await run('iptables-save', ['-t', 'nat']);
@@ -136,18 +142,17 @@ describe('pods with CNI networks', { skip }, () => {
     assert.ok(!after.stdout.includes(key.slice(0, 12)) && !new RegExp(`--dport ${mapping.port_mappings[0]!.host_port}\\b`).test(after.stdout), 'DEL removed the rule');
     await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: p });
     writeConflist(net.conflist.plugins as unknown[]);
-    await new Promise((r) => setTimeout(r, 300));
+    await loaded(['bridge', 'loopback']);
   });
 
   test('a hung plugin: DEADLINE_EXCEEDED after the plugin timeout, and the address the bridge took before it is released', async () => {
     writeConflist([...(net.conflist.plugins as unknown[]), { type: 'hang' }]);
-    await new Promise((r) => setTimeout(r, 300));
-    const before = workdNetns().length;
+    await loaded(['bridge', 'loopback', 'hang']);
     const err = await criError(run1('hung'));
     assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
     assert.match(err.details, /CNI plugin hang ADD \(network ".*"\) did not finish within 1500 ms and was killed/);
     assert.deepEqual(leased(), []);
-    assert.equal(workdNetns().length, before);
+    assertUndone(err.details);
     // A plugin the config names but no directory holds: not ready, and pods are refused saying which.
     writeConflist([...(net.conflist.plugins as unknown[]), { type: 'nosuchplugin' }]);
     await until(async () => (await networkReady()).status === false);
@@ -156,7 +161,8 @@ describe('pods with CNI networks', { skip }, () => {
     assert.equal(missing.code, grpc.status.FAILED_PRECONDITION);
     assert.match(missing.details, /nosuchplugin/);
     writeConflist(net.conflist.plugins as unknown[]);
-    await until(async () => (await networkReady()).status === true);
+    await loaded(['bridge', 'loopback']);
+    assert.equal((await networkReady()).status, true);
   });
 
   test('a restart keeps the pod\'s address: CHECK passes on the cached result, and DEL after it releases it', async () => {

@@ -33,6 +33,7 @@ export function status(d: RuntimeDeps): UnaryHandler<StatusRequest__Output, Stat
         config: JSON.stringify({ ...d.config, runtimeConfig: d.runtimeConfig }),
         pods: JSON.stringify({ sandboxes: d.pool.size, containers: d.pool.containerCount, running }),
         nodeAddress: d.nodeAddress,
+        cniconfig: JSON.stringify(d.network.describe()),
         version: d.version,
       };
     }

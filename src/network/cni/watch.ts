@@ -7,6 +7,7 @@ import { loadConfigDir } from './conflist.js';
 import { CniClient } from './client.js';
 import { CniError } from './errors.js';
 import { findPlugin, type ExecOptions } from './exec.js';
+import type { NetworkConfigList } from './spec.js';
 
 export interface NetworkCondition {
   readonly ready: boolean;
@@ -81,6 +82,11 @@ export class CniConfigWatcher {
     } catch {
       this.arm();
     }
+  }
+
+  /** The list loaded now (usable or not). */
+  current(): NetworkConfigList | undefined {
+    return this.client?.list;
   }
 
   /** The list in use and its client, or a CniError saying why there is none. */
