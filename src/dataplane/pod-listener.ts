@@ -24,6 +24,7 @@ import type { GrpcHandler } from './grpc/handler.js';
 import type { ConnectionBudget } from './connection-budget.js';
 import { listenHttp2, type Http2Listener, type Http2Tls } from './http2/listener.js';
 import { startHttp3, type Http3Server } from './http3/listener.js';
+import type { QuicServerOptions } from './quic/transport.js';
 import { Router } from './router.js';
 import type { UniversalHandler } from './universal.js';
 
@@ -84,6 +85,8 @@ export interface PodListenerEnv {
   readonly handler: GrpcHandler;
   /** Certificates by SNI, client certificates (certs/store.ts), as on the node's own listeners. */
   readonly tls: Http2Tls | undefined;
+  /** The same for HTTP/3 (quic/transport.ts tlsFor). */
+  readonly quicTls?: QuicServerOptions['tlsFor'];
   /** Cleartext (h2c, HTTP/1.1 probes) beside TLS on pod ports. */
   readonly cleartext: boolean;
   readonly http3: boolean;
@@ -237,7 +240,7 @@ export class PodListener {
     }
     if (env.http3 && env.tls && this.h3 === undefined && (sockets === undefined || sockets.udp !== undefined)) {
       const udp = await sockets?.udp?.();
-      this.h3 = await startHttp3({ handler: this.handler, host: this.host, port: this.h2.port, socket: udp, certPem: env.tls.cert, keyPem: env.tls.key, log: env.log, limits: env.limits });
+      this.h3 = await startHttp3({ handler: this.handler, host: this.host, port: this.h2.port, socket: udp, certPem: env.tls.cert, keyPem: env.tls.key, tlsFor: env.quicTls, log: env.log, limits: env.limits });
     }
     env.log.debug({ pod: this.podId, host: this.host, port: this.h2.port }, 'pod listener: accepting');
   }

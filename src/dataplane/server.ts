@@ -112,6 +112,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const podEnv = {
     handler,
     tls: certs?.http2(),
+    quicTls: certs?.quic,
     cleartext: opts.config.cleartext !== 'off',
     http3,
     limits: opts.limits,
@@ -129,7 +130,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     if (http3) {
       try {
         // The same port number as TCP, so `alt-svc: h3=":PORT"` names both.
-        h3 = await startHttp3({ handler, host, port: h2.port, certPem: tls.cert, keyPem: tls.key, log: opts.log, limits: opts.limits });
+        h3 = await startHttp3({ handler, host, port: h2.port, certPem: tls.cert, keyPem: tls.key, tlsFor: certs?.quic, log: opts.log, limits: opts.limits });
       } catch (err) {
         await h2.close(0);
         throw err;

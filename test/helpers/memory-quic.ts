@@ -86,6 +86,9 @@ export class MemConnection implements QuicConnection {
   readonly remoteAddress = '127.0.0.1';
   readonly remotePort = 4433;
   readonly alpn = 'h3';
+  /** No TLS in memory: no server name, no client certificate. */
+  readonly serverName = undefined;
+  readonly peerCertified = false;
   onStream: ((stream: QuicStream) => void) | null = null;
   onClose: ((errorCode: number, reason: string) => void) | null = null;
   /** No stream limit in memory. */

@@ -19,18 +19,12 @@ import { Code, WorkdError } from '../../errors.js';
 import type { Logger } from '../../observability/log.js';
 import type { TlsPeer } from '../universal.js';
 import type { Http2Tls } from '../http2/listener.js';
+import type { QuicTls } from '../quic/transport.js';
 import { LocalIssuer, type TlsIdentity } from '../tls.js';
 import { CertDirectory } from './cert-dir.js';
 import { isDnsName, NameTable, normalizeName } from './names.js';
 import { fingerprint, loadCaBundle, loadPair, PairError, type TlsPair } from './pair.js';
 
-/** What a QUIC connection is configured with (the QUIC layer caches one config per object). */
-export interface QuicTls {
-  readonly certPem: Buffer;
-  readonly keyPem: Buffer;
-  /** Present: ask for a client certificate and verify it against these CAs. */
-  readonly caPem?: Buffer;
-}
 
 /** A host pattern's client CA bundle (mTLS), reloaded in place when its file changes. */
 interface ClientCaRule {
@@ -147,7 +141,7 @@ export class CertStore {
    * while a certificate for it is being issued (the caller drops the Initial;
    * the client sends it again).
    */
-  quicFor(serverName: string | undefined): QuicTls | 'pending' {
+  readonly quic = (serverName: string | undefined): QuicTls | 'pending' => {
     const name = serverName === undefined ? undefined : normalizeName(serverName);
     const pair = name === undefined ? this.fallback : this.pairFor(name);
     if (name !== undefined && pair === this.fallback && this.mayIssue(name)) {
@@ -156,9 +150,10 @@ export class CertStore {
     }
     const rule = name === undefined ? undefined : this.rules.get(name);
     const b = this.builtFor(pair, rule);
+    // One object per choice: the QUIC layer builds one quiche config per object.
     b.quic ??= { certPem: pair.cert, keyPem: pair.key, ...(rule !== undefined ? { caPem: rule.pem } : {}) };
     return b.quic;
-  }
+  };
 
   /** What the HTTP/2 listener is given. */
   http2(): Http2Tls {

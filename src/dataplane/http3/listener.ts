@@ -7,7 +7,7 @@ import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
 import { Http3ServerConnection } from './server-connection.js';
 import { H3Code } from './error-codes.js';
-import { listenQuic } from '../quic/transport.js';
+import { listenQuic, type QuicServerOptions } from '../quic/transport.js';
 import type { Limits } from '../../limits.js';
 
 export interface Http3ServerOptions {
@@ -16,6 +16,8 @@ export interface Http3ServerOptions {
   readonly port: number;
   readonly certPem: string | Buffer;
   readonly keyPem: string | Buffer;
+  /** Certificates by SNI and client CAs per server name (certs/store.ts); absent: certPem/keyPem for all. */
+  readonly tlsFor?: QuicServerOptions['tlsFor'];
   readonly log: Logger;
   /** Bind address (`::` = dual stack). */
   readonly host: string;
@@ -43,6 +45,7 @@ export async function startHttp3(opts: Http3ServerOptions): Promise<Http3Server>
     port: opts.port,
     certPem: opts.certPem,
     keyPem: opts.keyPem,
+    tlsFor: opts.tlsFor,
     alpn: ['h3'],
     idleTimeoutMs: limits.http3IdleTimeoutMs,
     maxConnections: limits.http3MaxConnections,

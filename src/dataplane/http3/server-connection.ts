@@ -6,7 +6,7 @@
 // Errors: H3Error with scope 'stream' resets the one stream; scope
 // 'connection' closes the connection with the code (RFC 9114 §8).
 import type { Logger } from '../../observability/log.js';
-import { AbortReason, type UniversalHandler } from '../universal.js';
+import { AbortReason, type TlsPeer, type UniversalHandler } from '../universal.js';
 import { openLocalStreams, PeerStreams, sendGoaway } from './control.js';
 import { connectionError, H3Code, H3Error, h3CodeName } from './error-codes.js';
 import { Setting } from './frames.js';
@@ -27,6 +27,8 @@ export interface Http3ConnectionOptions {
 export class Http3ServerConnection {
   readonly handler: UniversalHandler;
   readonly log: Logger | undefined;
+  /** The connection's TLS facts, handed to every request (per-domain client certificates). */
+  readonly tls: TlsPeer;
   readonly maxFieldSectionSize: number;
   /** A response backlog (bytes QUIC has not taken yet) past which sendData() asks the writer to wait for onDrain. */
   readonly responseBufferBytes: number;
@@ -52,6 +54,8 @@ export class Http3ServerConnection {
   ) {
     this.handler = opts.handler;
     this.log = opts.log;
+    // With a client CA quiche refuses the handshake of a client without a valid certificate, so one presented was verified.
+    this.tls = { serverName: quic.serverName, clientVerified: quic.peerCertified, clientError: quic.peerCertified ? undefined : 'the client presented no certificate' };
     const limits = opts.limits ?? DEFAULT_LIMITS;
     this.maxFieldSectionSize = limits.http3MaxFieldSectionSize;
     this.maxRequests = limits.http3MaxConcurrentRequests;

@@ -36,6 +36,13 @@ export class Connection implements QuicConnection {
   remoteAddress: string;
   remotePort: number;
   alpn = '';
+  get serverName(): string | undefined {
+    const n = this.quic.serverName();
+    return n === null || n === '' ? undefined : n.toLowerCase();
+  }
+  get peerCertified(): boolean {
+    return this.quic.peerCertChain() !== null;
+  }
   onStream: ((stream: QuicStream) => void) | null = null;
   onClose: ((errorCode: number, reason: string) => void) | null = null;
 

@@ -14,7 +14,8 @@
 // refusals) are each smaller than the >= 1200-byte Initial they answer.
 import { randomFillSync, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { invalidArgument, unavailable } from '../../errors.js';
-import type { QuicConnection, QuicServer, QuicServerOptions, QuicServerStats } from './transport.js';
+import type { QuicConnection, QuicServer, QuicServerOptions, QuicServerStats, QuicTls } from './transport.js';
+import { serverNameOfInitial } from './initial-sni.js';
 import { Endpoint } from './endpoint.js';
 import { Connection } from './quic-connection.js';
 import { initialClose } from './refuse.js';
@@ -151,9 +152,15 @@ class Server extends Endpoint implements QuicServer {
       scid = Buffer.from(hdr.dcid);
     }
     const remote = { host: address, port };
+    let config = isLoopback(address) ? this.loopbackConfig : this.config;
+    if (this.opts.tlsFor !== undefined) {
+      const tls = this.opts.tlsFor(serverNameOfInitial(buf));
+      if (tls === 'pending') return;
+      config = this.configFor(tls, isLoopback(address)) ?? config;
+    }
     let q;
     try {
-      q = quiche.Connection.accept(scid, odcid, this.local, remote, isLoopback(address) ? this.loopbackConfig : this.config);
+      q = quiche.Connection.accept(scid, odcid, this.local, remote, config);
     } catch (err) {
       this.log?.warn({ err: errorMessage(err), remote: address }, 'quic: accept failed');
       return;
@@ -183,6 +190,26 @@ class Server extends Endpoint implements QuicServer {
     }
     this.counters.retriesSent++;
     this.sendOwned(out, n, port, address);
+  }
+
+  /** quiche configs per certificate choice (tlsFor), built once each; undefined (and logged) if quiche refuses it. */
+  private readonly tlsConfigs = new WeakMap<QuicTls, [QuicheConfig | undefined, QuicheConfig | undefined]>();
+  private configFor(tls: QuicTls, loopback: boolean): QuicheConfig | undefined {
+    let pair = this.tlsConfigs.get(tls);
+    if (pair === undefined) {
+      pair = [undefined, undefined];
+      this.tlsConfigs.set(tls, pair);
+    }
+    const i = loopback ? 1 : 0;
+    if (pair[i] === undefined) {
+      try {
+        const input = { ...configInput(this.opts), certPem: tls.certPem, keyPem: tls.keyPem, caPem: tls.caPem, verifyPeer: tls.caPem !== undefined };
+        pair[i] = buildConfig(loopback ? { ...input, maxSendPayload: LOOPBACK_SEND_PAYLOAD } : input);
+      } catch (err) {
+        this.log?.warn({ err: errorMessage(err) }, 'quic: TLS certificate refused for a connection; it gets the default one');
+      }
+    }
+    return pair[i];
   }
 
   private newScid(): Buffer {
@@ -277,11 +304,8 @@ function checkCertAndKey(certPem: string | Buffer, keyPem: string | Buffer): voi
   if (!cert.checkPrivateKey(key)) throw invalidArgument('QUIC server: the TLS key does not match the certificate');
 }
 
-export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
-  if (opts.alpn.length === 0) throw invalidArgument('QUIC server: at least one ALPN protocol is required');
-  if (!(opts.maxConnections > 0)) throw invalidArgument('QUIC server: maxConnections must be positive');
-  checkCertAndKey(opts.certPem, opts.keyPem);
-  const input: ConfigInput = {
+function configInput(opts: QuicServerOptions): ConfigInput {
+  return {
     verifyPeer: false,
     certPem: opts.certPem,
     keyPem: opts.keyPem,
@@ -291,6 +315,13 @@ export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
     maxStreamsUni: opts.maxStreamsUni,
     windows: opts.windows,
   };
+}
+
+export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
+  if (opts.alpn.length === 0) throw invalidArgument('QUIC server: at least one ALPN protocol is required');
+  if (!(opts.maxConnections > 0)) throw invalidArgument('QUIC server: maxConnections must be positive');
+  checkCertAndKey(opts.certPem, opts.keyPem);
+  const input = configInput(opts);
   let config: QuicheConfig;
   let loopbackConfig: QuicheConfig;
   try {

@@ -53,6 +53,10 @@ export interface QuicConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly alpn: string;
+  /** Server side: the server name (SNI) the client sent, lower-case; undefined when it sent none. */
+  readonly serverName: string | undefined;
+  /** Server side: the client presented a certificate, verified by quiche against the connection's client CA. */
+  readonly peerCertified: boolean;
   /**
    * Called for each new peer-initiated stream, before its first onData. Set it
    * synchronously inside onConnection: the peer's first streams may come in
@@ -131,6 +135,19 @@ export interface QuicServerOptions {
    * names the local address quiche sees; the socket is closed with the server.
    */
   socket?: dgram.Socket;
+  /**
+   * Picks a new connection's certificate (and client CA) by the server name
+   * in its first Initial (initial-sni.ts); 'pending': the Initial is dropped
+   * (the client sends it again). Absent: certPem/keyPem for every connection.
+   */
+  tlsFor?: (serverName: string | undefined) => QuicTls | 'pending';
+}
+
+/** A certificate, its key and optionally a client CA (then the handshake requires a client certificate it signed). */
+export interface QuicTls {
+  readonly certPem: Buffer;
+  readonly keyPem: Buffer;
+  readonly caPem?: Buffer;
 }
 
 export interface QuicClientOptions {
