@@ -18,6 +18,7 @@ import { Http3Client } from '../http3/client.js';
 import { StaticRouteTable } from '../../../test/helpers/static-routes.js';
 import { echoDescriptorSet, echoRuntime } from '../../../test/fixtures/echo/echo.js';
 import { issue, makeCa, type Pem } from '../../../test/helpers/pki.js';
+import { until } from '../../../test/helpers/wait.js';
 
 const NAMES = ['a.test', 'y.wild.test', 'nowhere.test', 'served.example'];
 const usable = spawnSync('gtlsclient', ['--help']).status === 0 && spawnSync('unshare', ['-m', 'true']).status === 0;
@@ -100,13 +101,6 @@ function dumped(out: string): Buffer {
 
 const der = (pem: Pem | Buffer) => new X509Certificate(Buffer.isBuffer(pem) ? pem : pem.cert).raw;
 
-async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('HTTP/3 certificates by SNI', { skip }, () => {
   test('the SNI of the first Initial picks the certificate (exact, wildcard, default)', async () => {

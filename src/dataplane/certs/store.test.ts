@@ -19,6 +19,7 @@ import { startDataPlane, type DataPlane } from '../server.js';
 import { StaticRouteTable } from '../../../test/helpers/static-routes.js';
 import { echoDescriptorSet, echoPackage, echoRuntime } from '../../../test/fixtures/echo/echo.js';
 import { issue, makeCa, type Pem } from '../../../test/helpers/pki.js';
+import { until } from '../../../test/helpers/wait.js';
 
 const run = promisify(execFile);
 const WORKD_BIN = fileURLToPath(new URL('../../../../bin/workd.js', import.meta.url));
@@ -125,13 +126,6 @@ function echo(c: any, text: string): Promise<{ err: grpc.ServiceError | null; te
   return new Promise((resolve) => c.Echo({ text }, (err: grpc.ServiceError | null, res?: { text: string }) => resolve({ err, text: res?.text })));
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('certificates by SNI', () => {
   test('the server name picks the directory\'s certificate: exact names, one-label wildcards, the default otherwise', async () => {
