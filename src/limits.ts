@@ -57,6 +57,11 @@ export const LIMITS = {
     doc: 'Requests of one built-in streaming call (reflection) held while its client does not read the answers; one more ends the call with RESOURCE_EXHAUSTED.',
   },
 
+  tlsRefusedNames: {
+    section: 'dataplane', key: 'tls_refused_names', default: 1024, unit: 'count', fixed: true,
+    doc: 'Server names (SNI) clients asked for that the node does not serve, remembered for 10 s so the generated certificate is not asked to sign for them on every handshake; past it the list is cleared. Fixed: it only saves a lookup.',
+  },
+
   fdReserve: {
     section: 'dataplane', key: 'fd_reserve', default: 1024, unit: 'count',
     doc: 'File descriptors the data plane leaves to the rest of the node (the CRI socket, image pulls, logs): its TCP connections are capped at the process\'s open-file limit (RLIMIT_NOFILE) minus this.',

@@ -13,6 +13,7 @@ export interface ServeFlags {
   logLevel?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsCertDir?: string;
   plaintext?: boolean;
 }
 
@@ -34,6 +35,7 @@ export function resolveConfig(flags: ServeFlags): Config {
       listen: flags.listen ?? config.dataplane.listen,
       tlsCert: flags.tlsCert ?? config.dataplane.tlsCert,
       tlsKey: flags.tlsKey ?? config.dataplane.tlsKey,
+      tlsCertDir: flags.tlsCertDir ?? config.dataplane.tlsCertDir,
       plaintext: flags.plaintext ?? config.dataplane.plaintext,
     },
   };
@@ -47,6 +49,7 @@ export function banner(config: Config, ready: ReadyInfo, configFile: string | un
     `  CRI socket   ${ready.criSocket}`,
     `  state dir    ${ready.stateDir}`,
     `  data plane   ${dp}${config.dataplane.plaintext ? ' plaintext' : ''}`,
+    ...(typeof ready.tlsCert === 'string' ? [`  TLS          ${ready.tlsCert}${config.dataplane.tlsCert === undefined ? ' (generated: clients trust it as the CA of localhost and every served domain, workd call --cacert)' : ''}${config.dataplane.tlsCertDir !== undefined ? `, by SNI from ${config.dataplane.tlsCertDir}` : ''}`] : []),
     `  config       ${configFile ?? '(embedded defaults)'}${isRoot ? '' : ', running without root'}`,
     `  logs         JSON lines on stderr, level ${config.log.level}`,
   ].join('\n');
@@ -109,6 +112,7 @@ export function registerServeCommand(program: Command): void {
     .option('--log-level <level>', `${LOG_LEVELS.join('|')} (default: ${d.log.level})`)
     .option('--tls-cert <file>', 'data plane TLS certificate (PEM)')
     .option('--tls-key <file>', 'data plane TLS private key (PEM)')
+    .option('--tls-cert-dir <dir>', 'per-domain certificates picked by SNI: <dir>/<name>/tls.crt + tls.key, reloaded on change')
     .option('--plaintext', 'serve the data plane as cleartext HTTP/2 (h2c), no HTTP/3')
     .action((flags: ServeFlags) => serve(flags));
 }

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../../config.js';
-import { DEFAULT_LIMITS } from '../../limits.js';
+import { DEFAULT_LIMITS, withLimits } from '../../limits.js';
 import { createLogger } from '../../observability/log.js';
 import { startDataPlane, type DataPlane } from '../server.js';
 import { Http3Client } from '../http3/client.js';
@@ -122,6 +122,21 @@ describe('HTTP/3 certificates by SNI', { skip }, () => {
       assert.equal(r.code, 0, 'the connection opened before still answers');
     } finally {
       open.close();
+    }
+  });
+});
+
+describe('HTTP/3 certificates by SNI after a Retry', { skip }, () => {
+  test('with every client sent a Retry first, its second Initial (keys from our connection ID) still picks by SNI', async () => {
+    const routes = new StaticRouteTable();
+    const config = { ...defaultConfig().dataplane, listen: '127.0.0.1:0', tlsCert: fallback.certPath, tlsKey: fallback.keyPath, tlsCertDir: certDir };
+    const retrying = await startDataPlane({ config, routes, log, stateDir: join(root, 'retry-state'), limits: withLimits({ http3RetryThreshold: 0 }) });
+    try {
+      const out = await gtls(retrying.udpPort!, 'a.test');
+      assert.match(out, /type=Retry/);
+      assert.ok(dumped(out).includes(der(aPair)));
+    } finally {
+      await retrying.close(100);
     }
   });
 });

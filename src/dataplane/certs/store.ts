@@ -16,6 +16,7 @@
 import { mkdir } from 'node:fs/promises';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { Code, WorkdError } from '../../errors.js';
+import { fixedLimit } from '../../limits.js';
 import type { Logger } from '../../observability/log.js';
 import type { TlsPeer } from '../universal.js';
 import type { Http2Tls } from '../http2/listener.js';
@@ -204,8 +205,7 @@ export class CertStore {
     const until = this.notIssued.get(name);
     if (until !== undefined && until > Date.now()) return false;
     if (this.opts.isServed(name)) return true;
-    // Bounded: hosts the node does not serve are remembered for a while, at most 1024 of them.
-    if (this.notIssued.size >= 1024) this.notIssued.clear();
+    if (this.notIssued.size >= fixedLimit('tlsRefusedNames')) this.notIssued.clear();
     this.notIssued.set(name, Date.now() + 10_000);
     return false;
   }

@@ -238,7 +238,7 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
         path: headers[':path'] ?? '',
         headers,
         protocol: ctx.protocol,
-        tls: session === undefined ? undefined : (session[kTls] ??= tlsPeerOf(stream.session!.socket)) ?? undefined,
+        tls: session === undefined ? undefined : tlsOf(session, stream),
       },
       res,
     );
@@ -249,6 +249,12 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
   }
   stream.on('data', onData);
   stream.on('end', onEnd);
+}
+
+function tlsOf(session: CountedSession, stream: ServerHttp2Stream): TlsPeer | undefined {
+  let t = session[kTls];
+  if (t === undefined) t = session[kTls] = tlsPeerOf(stream.session!.socket);
+  return t ?? undefined;
 }
 
 /** A session's TLS facts, read once per session; null for h2c. */
