@@ -209,6 +209,18 @@ describe('client certificates per domain (mTLS)', () => {
     const r = await sClient('a.test');
     assert.match(r.out, /Acceptable client certificate CA names\s+CN ?= ?client-ca/);
   });
+
+  test('a replaced CA bundle applies to new handshakes; a bad one is refused and the old one kept', async () => {
+    const bundle = clientCa.certPath;
+    const original = readFileSync(bundle);
+    writeFileSync(bundle, 'garbage');
+    await until('the refusal', async () => logLines.some((l) => l.file === bundle && /holds no PEM certificate/.test(String(l.reason))));
+    assert.equal((await echo(grpcClient('a.test', 'a.test', client), 'kept')).text, 'a.test/kept');
+    writeFileSync(bundle, otherCa.cert);
+    await until('the new bundle', async () => (await echo(grpcClient('a.test', 'a.test', stranger), 'new')).text === 'a.test/new');
+    assert.equal((await echo(grpcClient('a.test', 'a.test', client), 'old')).err?.code, grpc.status.UNAUTHENTICATED);
+    writeFileSync(bundle, original);
+  });
 });
 
 describe('the generated certificate (no tls_cert)', () => {
