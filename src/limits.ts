@@ -214,6 +214,26 @@ export const LIMITS = {
     section: 'executor', key: 'last_words_bytes', default: 300, unit: 'bytes', fixed: true,
     doc: 'Bytes of a failed call\'s last stderr output (an abort or panic message) added to its status message, which `status_message_bytes` bounds again. Fixed: enough for a panic line, short enough for a trailer.',
   },
+  executorOutputBytesPerCall: {
+    section: 'executor', key: 'output_bytes_per_call', default: 1 * MiB, unit: 'bytes', fixed: true,
+    doc: 'Bytes of stdout, and of stderr, one call may write; the rest is dropped and the container log says how much. Fixed: the worker keeps them in memory until the call ends.',
+  },
+  executorMaxTrailers: {
+    section: 'executor', key: 'max_trailers', default: 64, unit: 'count', fixed: true,
+    doc: 'Trailers one call may set (`set_trailer`); one more fails the call naming the bound. Fixed, with `max_trailer_bytes`: the host\'s memory is not the guest\'s to fill.',
+  },
+  executorMaxTrailerBytes: {
+    section: 'executor', key: 'max_trailer_bytes', default: 64 * KiB, unit: 'bytes', fixed: true,
+    doc: 'Keys and values of one call\'s trailers together (they travel in one header block, bounded by the client\'s header limits).',
+  },
+  executorLogMaxLineBytes: {
+    section: 'executor', key: 'log_max_line_bytes', default: 16 * KiB, unit: 'bytes', fixed: true,
+    doc: 'A container log line longer than this is split into partial (`P`) entries, as the CRI log format allows. Fixed: what the kubelet reads back in one go.',
+  },
+  executorLogMaxQueuedBytes: {
+    section: 'executor', key: 'log_max_queued_bytes', default: 8 * MiB, unit: 'bytes', fixed: true,
+    doc: 'Log bytes of one container queued for the disk; past it output is dropped and the log says so (calls never wait for the disk).',
+  },
   executorMaxStoppedUsage: {
     section: 'executor', key: 'max_stopped_usage', default: 10_000, unit: 'count', fixed: true,
     doc: 'Stopped containers whose CPU and memory counters are kept for CRI stats until the container is removed; past it the oldest are forgotten first. Fixed: a few hundred bytes each, and the kubelet removes stopped containers.',
@@ -235,7 +255,7 @@ export const LIMITS = {
   },
   statusMessageBytes: {
     section: 'cri', key: 'status_message_bytes', default: 4 * KiB, unit: 'bytes', fixed: true,
-    doc: 'An error or status message, in UTF-8 bytes, on the CRI socket and in the data plane\'s grpc-message trailer: past it the middle is cut with a marker saying how much (messages echo what a client sent, and a huge trailer stalls a connection). Fixed: room for any message workd writes itself, with what it echoes cut.',
+    doc: 'An error or status message, in UTF-8 bytes, on the CRI socket and in the data plane\'s grpc-message trailer (a guest\'s own status message is cut to it as it is set): past it the middle is cut with a marker saying how much (messages echo what a client sent, and a huge trailer stalls a connection). Fixed: room for any message workd writes itself, with what it echoes cut.',
   },
 
   // ── what a CRI client stores with a pod or container (src/cri/metadata.ts) ──

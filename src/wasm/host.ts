@@ -4,14 +4,12 @@
 import { webcrypto } from 'node:crypto';
 import type { MetadataEntry } from './api.js';
 import { WASI_IMPORTS } from './guest-abi.js';
+import { fixedLimit } from '../limits.js';
 
-/** Per stream per call: output past this is dropped (and counted). */
-export const OUTPUT_CAP = 1024 * 1024;
-/** Trailers one call may set, and their total size: the host's memory is not the guest's to fill. */
-export const MAX_TRAILERS = 64;
-export const MAX_TRAILER_BYTES = 64 * 1024;
-/** Status messages are cut here (they travel in a header). */
-export const MAX_STATUS_MESSAGE = 4096;
+export const OUTPUT_CAP = fixedLimit('executorOutputBytesPerCall');
+export const MAX_TRAILERS = fixedLimit('executorMaxTrailers');
+export const MAX_TRAILER_BYTES = fixedLimit('executorMaxTrailerBytes');
+export const MAX_STATUS_MESSAGE = fixedLimit('statusMessageBytes');
 
 const ESUCCESS = 0;
 const EBADF = 8;

@@ -8,13 +8,12 @@
 // never written to after ReopenContainerLog. Every open goes through LogFile,
 // which keeps the file inside the pod's log directory (log-path.ts).
 import { LogFile } from './log-path.js';
+import { fixedLimit } from '../limits.js';
 
 export type Stream = 'stdout' | 'stderr';
 
-/** Lines longer than this are split into partial entries. */
-export const MAX_LINE = 16 * 1024;
-/** Bytes queued for the disk before output is dropped. */
-export const MAX_QUEUED = 8 * 1024 * 1024;
+export const MAX_LINE = fixedLimit('executorLogMaxLineBytes');
+export const MAX_QUEUED = fixedLimit('executorLogMaxQueuedBytes');
 
 const NL = 0x0a;
 
@@ -98,7 +97,7 @@ export class ContainerLog {
   /** Notes output the executor had to drop (past a per-call cap). */
   noteDropped(stream: Stream, bytes: number): void {
     if (this.closed || bytes <= 0) return;
-    this.enqueue(Buffer.from(`${rfc3339Nano()} ${stream} F [workd: ${bytes} bytes of output dropped: a call may write at most 1 MiB per stream]\n`));
+    this.enqueue(Buffer.from(`${rfc3339Nano()} ${stream} F [workd: ${bytes} bytes of output dropped: a call may write at most ${fixedLimit('executorOutputBytesPerCall')} bytes per stream]\n`));
   }
 
   private enqueue(entry: Buffer): void {
