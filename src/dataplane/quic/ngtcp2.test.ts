@@ -171,7 +171,7 @@ test('gtlsclient gets a stateless Retry (threshold 0), echoes its token, and is 
 });
 
 test('during an Initial flood past the threshold, gtlsclient (a real HTTP/3 client) is sent a Retry and its request answered', async () => {
-  const server = await startServer(cert, { maxConnections: 200, retryThreshold: 20, halfOpenTimeoutMs: 2000 });
+  const server = await startServer(cert, { maxConnections: 200, retryThreshold: 20, halfOpenTimeoutMs: 5000 });
   const seen: Seen = { inHandshakeFlight: 0, uniTypes: [], requests: 0, requestBytes: 0 };
   h3ish(server, seen);
   const flood = await startFlood(server.port, clientInitials(server.port, 1500));
