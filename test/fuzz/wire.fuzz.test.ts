@@ -15,6 +15,7 @@ import { decodeFieldSection, EncoderStreamReader, DecoderStreamReader } from '..
 import { encodeFieldSection } from '../../src/dataplane/http3/qpack/encoder.js';
 import { huffmanDecode, huffmanEncode } from '../../src/dataplane/http3/qpack/huffman.js';
 import { WorkdError } from '../../src/errors.js';
+import { RetryTokens } from '../../src/dataplane/quic/retry-token.js';
 import { check, chunked, fc, onlyTyped } from './fuzz.js';
 
 const bytes = (max = 512) => fc.uint8Array({ maxLength: max });
@@ -120,5 +121,29 @@ test('Huffman: random bytes decode or throw H3Error; any latin1 text round-trips
       const latin1 = Buffer.from(s, 'latin1').toString('latin1');
       const e = huffmanEncode(latin1);
       assert.equal(huffmanDecode(e, 0, e.length), latin1);
+    }),
+  ));
+
+// QUIC Retry tokens come back from the network in any client's Initial.
+const tokens = new RetryTokens(5000, Buffer.alloc(32, 1));
+const address = fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 60 }));
+
+test('QUIC Retry tokens: random bytes are refused (null), never thrown on', () =>
+  check(
+    fc.property(bytes(120), address, bytes(20), (token, addr, dcid) => {
+      assert.equal(tokens.check(token, addr, dcid), null);
+    }),
+  ));
+
+test('QUIC Retry tokens: a minted token checks out for its address and Retry ID only, and any changed byte refuses it', () =>
+  check(
+    fc.property(address, bytes(20), fc.uint8Array({ minLength: 1, maxLength: 20 }), fc.nat(), fc.nat(255), (addr, odcid, scid, at, flip) => {
+      const now = 1_700_000_000_000;
+      const t = tokens.mint(addr, odcid, scid, now);
+      assert.deepEqual(tokens.check(t, addr, scid, now + 1), Buffer.from(odcid));
+      assert.equal(tokens.check(t, `${addr}x`, scid, now + 1), null);
+      const bad = Buffer.from(t);
+      bad[at % bad.length] ^= 1 + (flip % 255);
+      assert.equal(tokens.check(bad, addr, scid, now + 1), null);
     }),
   ));
