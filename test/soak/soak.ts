@@ -43,6 +43,10 @@ export interface SoakOptions {
   warmupMs?: number;
   /** Progress lines (default none). */
   progress?: (line: string) => void;
+  /** Flags for the daemon's node (e.g. --heapsnapshot-signal=SIGUSR2 to look for what grows). */
+  nodeArgs?: readonly string[];
+  /** Called after each RSS sample with the daemon's pid. */
+  onSample?: (tMs: number, pid: number) => void;
 }
 
 export interface Resources {
@@ -212,7 +216,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const sampleMs = o.sampleMs ?? 5000;
   const warmupMs = o.warmupMs ?? 60_000;
   const maxMs = o.maxMs ?? Math.max(o.minMs * 3, o.minMs + 600_000);
-  const d = await startDaemon({ logLevel: 'warn', readyTimeoutMs: 60_000 });
+  const d = await startDaemon({ logLevel: 'warn', readyTimeoutMs: 60_000, nodeArgs: o.nodeArgs });
   const cri = criClient(d.criSocket);
   const kubelet = new Kubelet(cri);
   const closers: (() => unknown)[] = [];
@@ -376,6 +380,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       await sleep(sampleMs);
       const tMs = Date.now() - started;
       rss.push({ tMs, bytes: rssOf(d.ready.pid) });
+      o.onSample?.(tMs, d.ready.pid);
       const served = calls.http2.served + calls.http3.served;
       log(`${(tMs / 1000).toFixed(0)} s: ${podCycles} pod cycles, ${served} calls served, ${failedCalls} failed, rss ${(rss[rss.length - 1]!.bytes / 2 ** 20).toFixed(1)} MiB`);
       if ((tMs >= o.minMs && podCycles >= o.minCycles) || tMs >= maxMs) stopping = true;
