@@ -23,8 +23,9 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
       const descriptorSet = await d.store.readDescriptorSet(image);
       const service = image.component.service;
       // A component must export exactly its service's world (refused, as `workd image build` refuses it).
-      if (imageKind(wasm) === 'component') await validateComponent(wasm, descriptorSet, service);
-      const module = await d.executor.prepare(image.id, wasm, image.abiVersion);
+      const component = imageKind(wasm) === 'component';
+      if (component) await validateComponent(wasm, descriptorSet, service);
+      const module = await d.executor.prepare(image.id, wasm, image.abiVersion, component ? { descriptorSet, service } : undefined);
       const rpcs = parseDescriptorSet(descriptorSet).registry.getService(service)?.methods.map((m) => m.name) ?? [];
       // Not refused here: an rpc the module lacks answers UNIMPLEMENTED, as in any gRPC server, and images
       // from other tools may rely on that. `workd image build` refuses both with these words.
