@@ -57,7 +57,11 @@ export async function compileExample(name) {
     if (g.status !== 0) throw new Error(`workd gen failed for ${name}:\n${g.stderr}`);
   }
   let wasm;
-  if (src.endsWith('.wat')) {
+  if (meta.build) {
+    // An example with a build of its own (the component examples: examples/component-common/build.mjs).
+    const { build } = await import(pathToFileURL(join(dir, meta.build)).href);
+    wasm = await build({ root: ROOT, dir, meta, out });
+  } else if (src.endsWith('.wat')) {
     const wabt = await (await import('wabt')).default();
     const mod = wabt.parseWat(src, await readFile(src, 'utf8'), { bulk_memory: true, mutable_globals: true });
     try {

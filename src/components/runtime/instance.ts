@@ -9,8 +9,9 @@
 //    (its `*realloc` exports, which are wrapped to record the range) or at an
 //    import's result pointer (recorded by the import's forwarder);
 //  - the glue's own state (its resource tables, its task bookkeeping, the
-//    "trapped" flag): a call that left it changed (it created a resource, or
-//    it failed other than with a grpc-status) makes the next call run the
+//    "trapped" flag): a call that left it changed for the guest (a resource
+//    it was given still alive, or dropped out of order; see HostTracker), or
+//    that failed other than with a grpc-status, makes the next call run the
 //    glue's `instantiate` afresh over the restored core instances, which are
 //    reused. Their imports forward to the current glue's functions, so no
 //    core module is instantiated again.
@@ -21,7 +22,7 @@ import { DIRTY_HI_EXPORT, DIRTY_LO_EXPORT, DROPPED_EXPORT, GROW_FAILED_EXPORT, g
 import { TABLE_ENTRY_BYTES } from '../../wasm/protocol.js';
 import { restoreRange, withoutZeroTail } from '../../wasm/snapshot.js';
 import { serviceCodec, type ServiceCodec } from '../codec/index.js';
-import { createComponentImports, type HostTracker } from './wasi.js';
+import { createComponentImports, HostTracker } from './wasi.js';
 import { importId, type ComponentSpec, type CoreModuleSpec } from './protocol.js';
 
 type Instantiate = (
@@ -103,7 +104,7 @@ export interface ComponentCallResult {
 export class ComponentInstance {
   private readonly slots: Slot[] = [];
   private readonly mems: MemState[] = [];
-  private readonly tracker: HostTracker = { resources: 0 };
+  private readonly tracker = new HostTracker();
   readonly holder: Holder;
   private exportsObj!: Record<string, unknown>;
   /** The glue's state may differ from the pristine one: run its instantiate again before the next call. */
@@ -280,7 +281,7 @@ export class ComponentInstance {
   /** Runs one call; never throws. The instance is reset afterwards (or marked broken). */
   call(method: string, request: Uint8Array, metadata: readonly MetadataEntry[], state: CallState): ComponentCallResult {
     this.holder.cur = state;
-    this.tracker.resources = 0;
+    this.tracker.reset();
     let failed = false;
     try {
       if (this.glueDirty) {
@@ -308,7 +309,7 @@ export class ComponentInstance {
       failed = true;
       return this.failure(err);
     } finally {
-      if (failed || this.tracker.resources > 0) this.glueDirty = true;
+      if (failed || !this.tracker.clean()) this.glueDirty = true;
       if (!this.restore()) this.broken = true;
       this.holder.cur = DISCARD;
     }

@@ -12,11 +12,56 @@
 import { webcrypto } from 'node:crypto';
 import { GuestExit, HostCallError, setTrailer, type EncodedStrings, type Holder } from '../../wasm/host.js';
 
-/** What the imports report to the instance that runs them. */
-export interface HostTracker {
-  /** Resources created (the glue then holds a handle to them in its tables). */
-  resources: number;
+/**
+ * The resources handed to the guest during a call. jco's glue keeps a table of
+ * handles per resource type; the guest gets the same handle numbers on the
+ * next call only if every resource of this call was dropped, last created
+ * first dropped. Each resource also carries a rep (jco's `cabiRep`) counted
+ * from 1 per call, so the glue's record of reps is the same after every call.
+ */
+export class HostTracker {
+  private readonly live: object[] = [];
+  private created = 0;
+  private disorder = false;
+
+  /** A new resource: its rep. */
+  add(r: object): number {
+    this.live.push(r);
+    return ++this.created;
+  }
+
+  /** A resource the guest gets again and again (a standard stream): same object, same handle, not a leak. */
+  keep(r: object): void {
+    const i = this.live.lastIndexOf(r);
+    if (i >= 0) this.live.splice(i, 1);
+  }
+
+  drop(r: object): void {
+    if (this.live[this.live.length - 1] === r) this.live.pop();
+    else {
+      const i = this.live.indexOf(r);
+      if (i >= 0) this.live.splice(i, 1);
+      this.disorder = true;
+    }
+  }
+
+  /** Whether the glue's handle tables are as the call found them (for what the guest can see). */
+  clean(): boolean {
+    return this.live.length === 0 && !this.disorder;
+  }
+
+  reset(): void {
+    this.live.length = 0;
+    this.created = 0;
+    this.disorder = false;
+  }
 }
+
+const CABI_REP = Symbol.for('cabiRep');
+/** Reps of the standard streams, apart from the per-call ones. */
+const STD_REP = 0x4000_0000;
+/** jco's glue calls this when the guest drops a resource it owned. */
+const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
 
 /** WASI's stream-error `closed`, as jco lowers a thrown value into a result's error. */
 const CLOSED = { tag: 'closed' } as const;
@@ -90,9 +135,34 @@ function denied(iface: string, own: Record<string, unknown> = {}): Record<string
 export function createComponentImports(holder: Holder, tracker: HostTracker, wanted: readonly string[]): Record<string, unknown> {
   const cur = () => holder.cur;
 
-  class Pollable {
+  /** What every resource handed to the guest is. */
+  class Resource {
+    [CABI_REP]: number;
+    constructor() {
+      this[CABI_REP] = tracker.add(this);
+    }
+    [DISPOSE](): void {
+      tracker.drop(this);
+      for (const fd of [0, 1, 2] as const) if ((std[fd] as unknown) === this) delete std[fd];
+    }
+  }
+  /**
+   * The standard streams are one object each for as long as the guest holds
+   * them: WASI's preview1 adapter (inside componentize-js and most toolchains'
+   * output) takes them on first use and keeps them in its state, which the
+   * reset forgets; asking again then gets the same handle, as on the first call.
+   */
+  const std: { 0?: InputStream; 1?: OutputStream; 2?: OutputStream } = {};
+  const stdStream = <T extends Resource>(fd: 0 | 1 | 2, make: () => T): T => {
+    const r = ((std as Record<number, T | undefined>)[fd] ??= make());
+    tracker.keep(r);
+    r[CABI_REP] = STD_REP + fd;
+    return r;
+  };
+
+  class Pollable extends Resource {
     constructor(private readonly at: bigint = 0n) {
-      tracker.resources++;
+      super();
     }
     ready(): boolean {
       return process.hrtime.bigint() >= this.at;
@@ -102,18 +172,15 @@ export function createComponentImports(holder: Holder, tracker: HostTracker, wan
       if (left > 0n) Atomics.wait(sleeper, 0, 0, Number(left / 1_000_000n) + 1);
     }
   }
-  class IoError {
+  class IoError extends Resource {
     constructor(private readonly text: string) {
-      tracker.resources++;
+      super();
     }
     toDebugString(): string {
       return this.text;
     }
   }
-  class InputStream {
-    constructor() {
-      tracker.resources++;
-    }
+  class InputStream extends Resource {
     read(): Uint8Array {
       throw CLOSED;
     }
@@ -130,9 +197,9 @@ export function createComponentImports(holder: Holder, tracker: HostTracker, wan
       return new Pollable();
     }
   }
-  class OutputStream {
+  class OutputStream extends Resource {
     constructor(private readonly fd: 1 | 2) {
-      tracker.resources++;
+      super();
     }
     checkWrite(): bigint {
       return 1n << 20n;
@@ -190,9 +257,9 @@ export function createComponentImports(holder: Holder, tracker: HostTracker, wan
         throw new GuestExit(code);
       },
     },
-    'wasi:cli/stdin': { getStdin: () => new InputStream() },
-    'wasi:cli/stdout': { getStdout: () => new OutputStream(1) },
-    'wasi:cli/stderr': { getStderr: () => new OutputStream(2) },
+    'wasi:cli/stdin': { getStdin: () => stdStream(0, () => new InputStream()) },
+    'wasi:cli/stdout': { getStdout: () => stdStream(1, () => new OutputStream(1)) },
+    'wasi:cli/stderr': { getStderr: () => stdStream(2, () => new OutputStream(2)) },
     'wasi:cli/terminal-input': { TerminalInput },
     'wasi:cli/terminal-output': { TerminalOutput },
     'wasi:cli/terminal-stdin': { getTerminalStdin: () => undefined },
