@@ -58,8 +58,8 @@ export class HostTracker {
 }
 
 const CABI_REP = Symbol.for('cabiRep');
-/** Reps of the standard streams, apart from the per-call ones. */
-const STD_REP = 0x4000_0000;
+/** Reps of the standard streams, apart from the per-call ones (below jco's T_FLAG bit, 1 << 30, which it masks off). */
+const STD_REP = 0x1000_0000;
 /** jco's glue calls this when the guest drops a resource it owned. */
 const DISPOSE = Symbol.dispose ?? Symbol.for('dispose');
 
