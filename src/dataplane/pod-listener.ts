@@ -26,7 +26,7 @@ import { listenHttp2, type Http2Listener, type Http2Tls } from './http2/listener
 import { startHttp3, type Http3Server } from './http3/listener.js';
 import type { QuicServerOptions } from './quic/transport.js';
 import { Router } from './router.js';
-import type { UniversalHandler } from './universal.js';
+import type { UniversalHandler, UniversalRequest, UniversalRequestBody, UniversalResponse } from './universal.js';
 
 /** What a pod listener serves: one pod's container. */
 export interface PodRoutes {
@@ -143,7 +143,29 @@ class PodRouter extends Router {
   }
 }
 
-/** An HTTP/1.x request on a cleartext port (a kubelet httpGet probe): the health of "" as a status code. */
+const PROBE_TEXT = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+const IGNORE_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
+
+/**
+ * A pod's gRPC handler, with the answer to a kubelet httpGet probe over HTTP/2
+ * (scheme HTTPS: the kubelet's Go client negotiates h2): GET or HEAD, any path,
+ * is the health of "" as a status code (no body). gRPC itself is POST only.
+ */
+function withHttpProbe(grpc: UniversalHandler, serving: () => boolean): UniversalHandler {
+  return {
+    get active() {
+      return grpc.active;
+    },
+    open(req: UniversalRequest, res: UniversalResponse): UniversalRequestBody {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return grpc.open(req, res);
+      // The status says it all (the kubelet reads only that): headers alone, with END_STREAM.
+      res.sendTrailersOnly(serving() ? 200 : 503, PROBE_TEXT);
+      return IGNORE_BODY;
+    },
+  };
+}
+
+/** An HTTP/1.x request (a kubelet httpGet probe, cleartext or TLS without h2): the health of "" as a status code. */
 export function httpProbeAnswer(serving: () => boolean): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -153,7 +175,7 @@ export function httpProbeAnswer(serving: () => boolean): (req: http.IncomingMess
     }
     const ok = serving();
     // One answer per connection, as the kubelet asks (it sends Connection: close).
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
+    res.writeHead(ok ? 200 : 503, { ...PROBE_TEXT, connection: 'close' });
     res.end(req.method === 'HEAD' ? undefined : ok ? 'SERVING\n' : 'NOT_SERVING\n');
   };
 }
@@ -181,7 +203,7 @@ export class PodListener {
       watchIntervalMs: env.healthWatchIntervalMs,
       pod: { domain: pod.domain, service: pod.service, serving: this.serving },
     });
-    this.handler = env.handler.scoped(new PodRouter(routes, pod.domain), this.builtins.methods);
+    this.handler = withHttpProbe(env.handler.scoped(new PodRouter(routes, pod.domain), this.builtins.methods), this.serving);
     // A malformed address is refused here, before anything is bound.
     if ('address' in spec) this.host = parseListen(spec.address).host;
   }

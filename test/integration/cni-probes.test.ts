@@ -3,7 +3,7 @@
 // client in ANOTHER network namespace (a veth on the pods' bridge), as the
 // kubelet probes POD_IP:port: Python's grpcio (gRPC C core) calling
 // grpc.health.v1.Health/Check in plaintext (the grpc probe), a TCP connect
-// (tcpSocket), an HTTP/1.1 GET (httpGet), and a gRPC call over TLS — before and
+// (tcpSocket), HTTP/1.1 GETs in cleartext and over TLS (httpGet), and a gRPC call over TLS — before and
 // after StopContainer, on two pods of one component each answering from its
 // own container. The daemon serves TLS: cleartext is taken on pod addresses only.
 import assert from 'node:assert/strict';
@@ -44,6 +44,13 @@ except urllib.error.HTTPError as e:
     out["http"] = [e.code, e.read().decode()]
 except OSError as e:
     out["http"] = type(getattr(e, "reason", e)).__name__
+try:
+    with urllib.request.urlopen("https://%s/healthz" % address, timeout=3, context=ssl._create_unverified_context()) as r:
+        out["https"] = [r.status, r.read().decode()]
+except urllib.error.HTTPError as e:
+    out["https"] = [e.code, e.read().decode()]
+except OSError as e:
+    out["https"] = type(getattr(e, "reason", e)).__name__
 out["health"] = {}
 with grpc.insecure_channel(address) as ch:
     check = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=enc, response_deserializer=lambda b: b)
@@ -66,6 +73,7 @@ print(json.dumps(out))
 interface Probed {
   tcp: string;
   http: [number, string] | string;
+  https: [number, string] | string;
   health: Record<string, string>;
   env: string;
 }
@@ -142,6 +150,7 @@ describe('probes from another network namespace through real CNI plugins', { ski
       const r = await probe(p.ip);
       assert.equal(r.tcp, 'connected');
       assert.deepEqual(r.http, [200, 'SERVING\n']);
+      assert.deepEqual(r.https, [200, 'SERVING\n']);
       assert.deepEqual(r.health, { '': 'SERVING', 'kitchen.Sink': 'SERVING', 'nope.Nope': 'error NOT_FOUND' });
       assert.match(r.env, new RegExp(`POD=${p.name}\\b`), `${p.ip} is answered by pod ${p.name}'s container`);
     }

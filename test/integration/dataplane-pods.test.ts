@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +133,35 @@ function httpProbe(address: string, path = '/healthz'): Promise<{ status: number
   });
 }
 
+/** An httpGet probe with scheme HTTPS over HTTP/1.1 (a client that does not offer h2). */
+function httpsProbe(address: string): Promise<{ status: number; body: string } | string> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const req = https.get({ host: address.slice(0, i), port: Number(address.slice(i + 1)), path: '/healthz', agent: false, rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/** A GET over an HTTP/2 session (the kubelet's HTTPS httpGet negotiates h2). */
+function h2Get(session: http2.ClientHttp2Session, method = 'GET'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': method, ':path': '/healthz' });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** grpcio's Health/Check over a fresh insecure channel, as the kubelet's grpc probe dials POD_IP:port. */
 async function pythonCheck(address: string, service: string): Promise<string> {
   const script = `
@@ -241,6 +272,17 @@ describe('pods on their own addresses', () => {
     assert.equal(await tcpProbe(pods[0]!.address), 'connected');
     assert.deepEqual(await httpProbe(pods[0]!.address), { status: 200, body: 'SERVING\n' });
     assert.deepEqual(await httpProbe(pods[0]!.address, '/'), { status: 200, body: 'SERVING\n' });
+    assert.deepEqual(await httpsProbe(pods[0]!.address), { status: 200, body: 'SERVING\n' });
+    const tls = http2.connect(`https://${pods[0]!.address}`, { rejectUnauthorized: false });
+    const clear = http2.connect(`http://${pods[0]!.address}`);
+    try {
+      assert.deepEqual(await h2Get(tls), { status: 200, body: '' });
+      assert.deepEqual(await h2Get(tls, 'HEAD'), { status: 200, body: '' });
+      assert.deepEqual(await h2Get(clear), { status: 200, body: '' });
+    } finally {
+      tls.close();
+      clear.close();
+    }
   });
 
   test('after StopContainer: the pod port refuses, the other pod serves on; a new container opens it again', async () => {
@@ -248,6 +290,8 @@ describe('pods on their own addresses', () => {
     // A connection opened before the stop stays open and hears the truth.
     const before = rawClient(a.address, grpc.credentials.createInsecure());
     assert.equal(await check(before, ''), 'SERVING');
+    const h2before = http2.connect(`https://${a.address}`, { rejectUnauthorized: false });
+    assert.equal((await h2Get(h2before)).status, 200);
 
     await cri.runtime.StopContainer!({ container_id: a.containerId, timeout: 5 });
     assert.equal(await tcpProbe(a.address), 'ECONNREFUSED');
@@ -260,6 +304,8 @@ describe('pods on their own addresses', () => {
     assert.equal(await check(before, 'kitchen.Sink'), 'NOT_SERVING');
     const call = await callRaw(before, '/kitchen.Sink/Env', Buffer.alloc(0));
     assert.equal(call.err?.code, grpc.status.UNAVAILABLE);
+    assert.deepEqual(await h2Get(h2before), { status: 503, body: '' });
+    h2before.close();
 
     // The other pod of the same component is untouched.
     assert.equal(await tcpProbe(b.address), 'connected');

@@ -31,7 +31,8 @@ export interface Http2ListenOptions {
   readonly tls?: Http2Tls;
   /**
    * Cleartext beside TLS on the same port: HTTP/2 with prior knowledge, and
-   * HTTP/1.x requests answered by `http1` (refused when absent).
+   * HTTP/1.x requests (cleartext, or TLS without ALPN h2) answered by `http1`
+   * (closed when absent).
    */
   readonly cleartext?: { readonly http1?: (req: http.IncomingMessage, res: http.ServerResponse) => void };
   /** Accept on this listening server's socket (a pod's, opened in its network namespace) instead of binding host:port. */
@@ -174,8 +175,9 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
     server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   }
   secure?.on('unknownProtocol', (socket: Socket) => {
-    // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): nothing to serve it.
-    socket.destroy();
+    // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): only the HTTP/1.x answer, if any, serves it.
+    if (h1) h1.emit('connection', socket);
+    else socket.destroy();
   });
   secure?.on('tlsClientError', (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'));
   h1?.on('clientError', (_err, socket: Socket) => socket.destroy());
