@@ -67,7 +67,7 @@ test('values have jco\'s shapes: camelCase records, typed arrays, BigInt, enum a
   // the record has exactly the WIT fields, in jco's camelCase
   assert.deepEqual(Object.keys(v).sort(), [
     'age', 'bits', 'blob', 'choice', 'chunks', 'counts', 'f32', 'f64', 'flag', 'fx32', 'fx64', 'i32', 'i64', 'labels', 'mood', 'moods',
-    'names', 'nickname', 'origin', 'path', 'places', 'samples', 'sf32', 'sf64', 's32', 's64', 'text', 'u32', 'u64',
+    'names', 'nickname', 'origin', 'path', 'places', 'samples', 'sf32', 'sf64', 's32', 's64', 'text', 'u32', 'u64', 'weights', 'deltas', 'ids', 'sizes',
   ].sort());
   // and it encodes back to the same message
   assert.deepEqual(fromBinary(E, m.encodeResponse(v)), fromBinary(E, toBinary(E, msg)));
