@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { dummyComponent } from '../../test/helpers/components.js';
 import { buildImageLayout } from './build.js';
 import { imageKind } from './image-kind.js';
 import { compileProtoFilesToBinary, parseDescriptorSet } from './proto-compile.js';
@@ -18,9 +18,7 @@ const shopSet = compileProtoFilesToBinary([SHOP]);
 const shopWit = witFile([mapService(parseDescriptorSet(shopSet).registry, 'shop.v1.Shop')]);
 
 /** A component of the given WIT whose functions trap: enough for the build's and the node's checks. */
-async function component(wit: string): Promise<Uint8Array> {
-  return componentNew(await componentEmbed({ dummy: true, witSource: wit, world: 'shop' }));
-}
+const component = (wit: string) => dummyComponent(wit, 'shop');
 
 test('image kind comes from the binary: core module, component, or refused', async () => {
   assert.equal(imageKind(EMPTY_WASM), 'module');

@@ -68,3 +68,8 @@ export async function startComponent(
   const module = await ex.prepare(opts.imageId ?? `sha256:component-${n++}`, c.wasm, 1, { descriptorSet: c.descriptorSet, service: c.service });
   return ex.start({ containerId: opts.containerId ?? `component-${n++}`, module, env: opts.env ?? {}, args: opts.args, limits: opts.limits ?? {}, logPath: opts.logPath });
 }
+
+/** A component exporting `world` of `wit` whose functions trap: what wasm-tools makes of the WIT. */
+export async function dummyComponent(wit: string, world: string): Promise<Uint8Array> {
+  return componentNew(await componentEmbed({ dummy: true, witSource: wit, world }));
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { componentEmbed, componentNew } from '@bytecodealliance/jco-transpile/wasm-tools';
+import { dummyComponent } from '../../../test/helpers/components.js';
 import { compileProtoFiles, compileProtoFilesToBinary, parseDescriptorSet } from '../../images/proto-compile.js';
 import { Code, WorkdError } from '../../errors.js';
 import { mapService, type ServiceWorld } from './mapping.js';
@@ -11,11 +11,6 @@ import { witText, worldsFor } from './index.js';
 
 const FIX = 'test/fixtures/wit';
 const registryOf = (file: string) => parseDescriptorSet(compileProtoFilesToBinary([`${FIX}/${file}`])).registry;
-
-/** A component exporting `wit`'s world with functions that trap: what wasm-tools makes of the WIT. */
-async function dummyComponent(wit: string, world: string): Promise<Uint8Array> {
-  return componentNew(await componentEmbed({ dummy: true, witSource: wit, world }));
-}
 
 test('names: proto identifiers become WIT kebab-case, keywords are %-escaped, jco names are camelCase', () => {
   assert.equal(kebab('AddFloats'), 'add-floats');
