@@ -151,7 +151,7 @@ async function main(): Promise<void> {
       await daemon.stop();
     }
     const workd = bands(runMs);
-    line('workd RunPodSandbox', workd, `CPU ${workdCpuPerPod.toFixed(1)} ms/pod (daemon + plugins + ip)`);
+    line('workd RunPodSandbox', workd, `CPU ${workdCpuPerPod.toFixed(1)} ms/pod (daemon + plugins; not the socket helper)`);
 
     // ── containerd: RunPodSandbox with the same list ──
     const reg = await startImageRegistry();

@@ -16,7 +16,7 @@ import { CniClient } from '../../src/network/cni/client.js';
 import { loadConfigDir } from '../../src/network/cni/conflist.js';
 import { randomHexId } from '../../src/pods/ids.js';
 import { containerConfig, criClient, importImage, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { WORKD_BIN, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { guest } from '../helpers/guests.js';
 import { buildTestImage, type TestImage } from '../helpers/images.js';
 import { CNI_BIN, cniUnavailable, makeBridgeNetwork, makeNetns, run, type TestNetns, type TestNetwork } from '../helpers/netns.js';
@@ -127,5 +127,22 @@ describe('pod IPs served through real CNI plugins', { skip }, () => {
     const port = daemon.ready.tcpPort;
     const answers = await callFrom(pods.map((p) => `${p.ip}:${port}`));
     assert.deepEqual(answers.map(whoOf), ['a', 'b']);
+  });
+  test('HTTP/3 from the other namespace: QUIC to a pod\'s IP is that pod\'s (its UDP socket is from inside its namespace)', async () => {
+    const port = daemon.ready.tcpPort;
+    // The kitchen guest's Env answers raw bytes, which `workd call` cannot decode: Echo, with pod b's container stopped,
+    // shows which pod answers — a node-wide router would hand b's call to a's running container.
+    const ctr = (await cri.runtime.ListContainers!({ filter: { pod_sandbox_id: pods[1]!.pod } })).containers[0].id as string;
+    await cri.runtime.StopContainer!({ container_id: ctr, timeout: 1 });
+    const h3 = (ip: string) =>
+      runLong('ip', ['netns', 'exec', client.name, process.execPath, WORKD_BIN, 'call', '--http3', '--insecure', '--authority', 'example.com', '--timeout', '20', `${ip}:${port}`, 'kitchen.Sink/Echo', '-d', '{"data":"aDM="}'], { timeout: 60_000 }).then(
+        (r) => ({ ok: r.stdout }),
+        (e: { stdout?: string; stderr?: string }) => ({ err: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
+      );
+    const a = await h3(pods[0]!.ip);
+    assert.deepEqual(JSON.parse((a as { ok: string }).ok ?? 'null'), { data: 'aDM=' }, JSON.stringify(a));
+    const b = await h3(pods[1]!.ip);
+    // Its reflection knows no service (workd call asks it first): b's address serves b's pod alone, which runs nothing.
+    assert.ok('err' in b && /symbol "kitchen\.Sink" not found \(NOT_FOUND\)|UNAVAILABLE/.test(b.err), `pod b has no running container: ${JSON.stringify(b)}`);
   });
 });
