@@ -6,6 +6,7 @@ import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { ContentStore } from './content-store.js';
 import { openImageStore } from './image-store.js';
 import { Code, WorkdError } from '../errors.js';
 import { buildLinuxImageLayout, buildTestImage, paddedWasm } from '../../test/helpers/images.js';
@@ -132,6 +133,28 @@ test('an unknown ABI version is stored (the executor refuses it), a corrupt layo
       await assert.rejects(store.importLayout(img.dir), (e: unknown) => e instanceof WorkdError && e.code === Code.DATA_LOSS && /does not match its digest/.test(e.message));
       assert.equal(store.list().length, 0);
       assert.equal(await blobCount(join(dir, 's')), 0);
+      await store.close();
+    } finally {
+      await img.cleanup();
+    }
+  }));
+
+test('blobs a crashed first pull committed before registering its image are collected at open, though no images.json was ever written', () =>
+  withDir(async (dir) => {
+    const img = await buildTestImage({ component: 'example.com:foo.Bar@1.2.3' });
+    try {
+      // What a daemon killed between committing the blobs and registering the image leaves behind.
+      const content = await ContentStore.open(dir);
+      for (const name of await readdir(join(img.dir, 'blobs', 'sha256'))) {
+        const bytes = await readFile(join(img.dir, 'blobs', 'sha256', name));
+        await content.put({ digest: `sha256:${name}`, size: bytes.length }, bytes, 'test');
+      }
+      assert.ok((await blobCount(dir)) > 0);
+      await assert.rejects(readFile(join(dir, 'images.json')), { code: 'ENOENT' });
+
+      const store = await openImageStore({ dir, log, insecureRegistries: [] });
+      assert.equal(store.list().length, 0);
+      assert.equal(await blobCount(dir), 0, 'no blob is kept that no image names');
       await store.close();
     } finally {
       await img.cleanup();

@@ -128,11 +128,28 @@ export class ImageStoreImpl implements ImageStore {
 
   /** @internal */
   async load(): Promise<void> {
+    for (const img of await this.readDb()) {
+      const missing = img.blobs.filter((b) => !this.content.has(b));
+      if (missing.length) {
+        // Only possible if someone deleted files by hand: the image is dropped rather than served broken.
+        this.log.warn({ image: img.id, missing }, 'image blobs missing from the content store; forgetting the image');
+        continue;
+      }
+      this.images.set(img.id, img);
+    }
+    this.rebuild();
+    // Also with no images.json yet: a first pull killed after committing blobs
+    // but before registering its image leaves blobs that nothing names.
+    await this.collect();
+  }
+
+  /** The stored images; none when images.json was never written. */
+  private async readDb(): Promise<StoredImage[]> {
     let text: string;
     try {
       text = await readFile(this.dbPath, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
     let db: { version: number; images: StoredImage[] };
@@ -143,17 +160,7 @@ export class ImageStoreImpl implements ImageStore {
       throw new WorkdError(Code.DATA_LOSS, `${this.dbPath} is not valid JSON (${(err as Error).message}); move it aside to start with an empty image store`);
     }
     if (db.version !== DB_VERSION) throw new WorkdError(Code.FAILED_PRECONDITION, `${this.dbPath}: unknown image database version ${db.version}`);
-    for (const img of db.images) {
-      const missing = img.blobs.filter((b) => !this.content.has(b));
-      if (missing.length) {
-        // Only possible if someone deleted files by hand: the image is dropped rather than served broken.
-        this.log.warn({ image: img.id, missing }, 'image blobs missing from the content store; forgetting the image');
-        continue;
-      }
-      this.images.set(img.id, img);
-    }
-    this.rebuild();
-    await this.collect();
+    return db.images;
   }
 
   private rebuild(): void {

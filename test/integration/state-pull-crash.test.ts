@@ -35,7 +35,6 @@ function blobsOf(layoutDir: string): string[] {
 test('kill -9 during PullImage: after restart the image is whole or absent, no half-pulled blob, and a retry pulls it', { skip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'workd-pull-crash-'));
   const stateDir = join(dir, 'state');
-  const imagesDir = join(stateDir, 'images');
   const expected = blobsOf(img.dir);
   try {
     // Time one pull, then kill at moments spread over that span (and a little past it).
@@ -50,29 +49,31 @@ test('kill -9 during PullImage: after restart the image is whole or absent, no h
       await d.stop();
     }
     let absent = 0;
-    for (const fraction of [0.1, 0.4, 0.7, 1.05]) {
-      const d = await startDaemon({ stateDir, logLevel: 'info', args: ['--plaintext'] });
+    /** Starts a pull on a daemon over `state`, kills it -9 when `moment` resolves, restarts, checks, retries. */
+    const crashAndCheck = async (state: string, moment: () => Promise<void>, label: string): Promise<void> => {
+      const d = await startDaemon({ stateDir: state, logLevel: 'info', args: ['--plaintext'] });
       const cri = criClient(d.criSocket);
       const pull = cri.image.PullImage!({ image: { image: ref } }).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, fraction * pullMs));
+      await moment();
       d.process.kill('SIGKILL');
       await pull;
       cri.close();
       assert.equal((await d.stop()).signal, 'SIGKILL');
 
-      const r = await startDaemon({ stateDir, logLevel: 'info', args: ['--plaintext'] });
+      const images = join(state, 'images');
+      const r = await startDaemon({ stateDir: state, logLevel: 'info', args: ['--plaintext'] });
       const rc = criClient(r.criSocket);
       try {
         const listed = (await rc.image.ListImages!({})).images as Array<{ id: string }>;
-        assert.deepEqual(readdirSync(join(imagesDir, 'ingest')), [], 'no half-written download is kept');
-        const blobs = readdirSync(join(imagesDir, 'blobs', 'sha256')).sort();
+        assert.deepEqual(readdirSync(join(images, 'ingest')), [], 'no half-written download is kept');
+        const blobs = readdirSync(join(images, 'blobs', 'sha256')).sort();
         if (listed.length === 1) {
           assert.equal(listed[0]!.id, img.configDigest);
           assert.deepEqual(blobs, expected, 'a listed image has all its blobs');
         } else {
           absent++;
           assert.equal(listed.length, 0);
-          assert.deepEqual(blobs, [], `a pull that never answered leaves no blob behind (at ${fraction} of the pull)`);
+          assert.deepEqual(blobs, [], `a pull that never answered leaves no blob behind (${label})`);
         }
         // The kubelet's retry.
         assert.equal((await rc.image.PullImage!({ image: { image: ref } })).image_ref, img.configDigest);
@@ -81,6 +82,24 @@ test('kill -9 during PullImage: after restart the image is whole or absent, no h
         rc.close();
         await r.stop();
       }
+    };
+    // First, in a store that never registered an image (no images.json yet), as soon as the pull
+    // committed its first blob: the small blobs are in, the 16 MiB layer is not.
+    await crashAndCheck(stateDir, async () => {
+      const blobDir = join(stateDir, 'images', 'blobs', 'sha256');
+      const deadline = performance.now() + 10 * pullMs + 5_000;
+      while (performance.now() < deadline) {
+        try {
+          if (readdirSync(blobDir).length > 0) return;
+        } catch {
+          // not created yet
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      assert.fail('the pull committed no blob');
+    }, 'at the first committed blob, in a store that never registered an image');
+    for (const fraction of [0.4, 0.7, 1.05]) {
+      await crashAndCheck(stateDir, () => new Promise((r) => setTimeout(r, fraction * pullMs)), `at ${fraction} of the pull`);
     }
     assert.ok(absent > 0, 'at least one kill landed before the pull finished');
   } finally {
