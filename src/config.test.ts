@@ -4,17 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, loadConfigFile } from './config.js';
-
-function load(toml: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'workd-config-'));
-  try {
-    writeFileSync(join(dir, 'c.toml'), toml);
-    return loadConfigFile(join(dir, 'c.toml'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { defaultConfig } from './config.js';
+import { loadConfigText as load } from '../test/helpers/config-file.js';
 
 test('dataplane.cleartext: "pods" by default, "all" and "off" taken, anything else refused', () => {
   assert.equal(defaultConfig().dataplane.cleartext, 'pods');

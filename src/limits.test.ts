@@ -3,24 +3,12 @@
 // docs/limits.md is the table as it is now.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile } from './config.js';
 import { checkLimit, DEFAULT_LIMITS, fixedLimit, LIMIT_NAMES, LIMITS, limitsMarkdown, withLimits } from './limits.js';
+import { loadConfigText as load } from '../test/helpers/config-file.js';
 
 const DOC = fileURLToPath(new URL('../../docs/limits.md', import.meta.url));
-
-function load(toml: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'workd-limits-'));
-  try {
-    writeFileSync(join(dir, 'c.toml'), toml);
-    return loadConfigFile(join(dir, 'c.toml'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test('every default passes its own validation, and section/key pairs are unique', () => {
   const seen = new Set<string>();

@@ -1,19 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { defaultConfig, loadConfigFile } from '../../config.js';
-
-function load(toml: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'workd-cni-cfg-'));
-  try {
-    writeFileSync(join(dir, 'c.toml'), toml);
-    return loadConfigFile(join(dir, 'c.toml'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { defaultConfig } from '../../config.js';
+import { loadConfigText as load } from '../../../test/helpers/config-file.js';
 
 test('[cni]: off by default; bin_dir then extra_bin_dirs make the plugin path; the timeout is a limit', () => {
   const d = defaultConfig().cni;
