@@ -74,6 +74,8 @@ export interface SoakReport {
   rss: { tMs: number; bytes: number }[];
   /** Least-squares slope of RSS after the warm-up, MB per minute. */
   rssSlopeMbPerMin: number;
+  /** The same over the second half of the load only (informative: where a plateau shows). */
+  rssSlopeLastHalfMbPerMin: number;
   loadavg: number[];
   /** The invariants that did not hold (empty: the soak passed). */
   violations: string[];
@@ -396,6 +398,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
     const fitted = rss.filter((s) => s.tMs >= warmupMs).map((s) => ({ x: s.tMs / 60_000, y: s.bytes / 1e6 }));
     const rssSlopeMbPerMin = slope(fitted);
+    const rssSlopeLastHalfMbPerMin = slope(rss.filter((p) => p.tMs >= loadMs / 2).map((p) => ({ x: p.tMs / 60_000, y: p.bytes / 1e6 })));
     const violations: string[] = [];
     if (failedCalls > 0) violations.push(`${failedCalls} calls failed (not UNAVAILABLE to the volatile component): ${failures.slice(0, 5).join('; ')}`);
     if (podCycles < o.minCycles) violations.push(`${podCycles} pod cycles, fewer than ${o.minCycles}`);
@@ -420,6 +423,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       after,
       rss,
       rssSlopeMbPerMin,
+      rssSlopeLastHalfMbPerMin,
       loadavg: (await import('node:os')).loadavg(),
       violations,
     };
@@ -441,7 +445,7 @@ export function formatReport(r: SoakReport): string {
     `UNAVAILABLE: ${r.unavailable.volatile} to the volatile component (allowed), ${r.unavailable.stable} to stable ones`,
     `failed calls: ${r.failedCalls}${r.failures.length ? ` — ${r.failures.slice(0, 5).join('; ')}` : ''}`,
     `before → after: fds ${r.before.fds} → ${r.after.fds}, workers ${r.before.workers} → ${r.after.workers}, timers ${r.before.timers} → ${r.after.timers}, handles ${r.before.handles} → ${r.after.handles}`,
-    `RSS: ${mib(r.before.rssBytes)} before, ${mib(r.after.rssBytes)} after; slope after the warm-up ${r.rssSlopeMbPerMin.toFixed(3)} MB/min`,
+    `RSS: ${mib(r.before.rssBytes)} before, ${mib(r.after.rssBytes)} after; slope after the warm-up ${r.rssSlopeMbPerMin.toFixed(3)} MB/min (over the second half: ${r.rssSlopeLastHalfMbPerMin.toFixed(3)} MB/min)`,
     `RSS over time: ${r.rss.filter((_, i) => i % Math.max(1, Math.floor(r.rss.length / 12)) === 0 || i === r.rss.length - 1).map((s) => `${(s.tMs / 1000).toFixed(0)} s ${mib(s.bytes)}`).join(', ')}`,
     `load average at the end: ${r.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
     r.violations.length ? `FAILED:\n  ${r.violations.join('\n  ')}` : 'PASSED: no failed calls, resources unchanged, RSS flat',
