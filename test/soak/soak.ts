@@ -392,8 +392,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (failedLoop) throw failedLoop;
     // Back to the resting state: every pod as many as before, nothing in flight.
     while (pods.get(VOLATILE)!.length === 0) await sleep(100);
+    // A descriptor or timer can be in use for a moment (a log write, a state commit): a leak is one that stays.
     await sleep(3000);
-    const after = await resources(d);
+    let after = await resources(d);
+    for (let i = 0; i < 10 && (['fds', 'workers', 'timers', 'handles'] as const).some((k) => after[k] !== before[k]); i++) {
+      await sleep(1000);
+      after = await resources(d);
+    }
     log(`after: ${JSON.stringify(after)}`);
 
     const fitted = rss.filter((s) => s.tMs >= warmupMs).map((s) => ({ x: s.tMs / 60_000, y: s.bytes / 1e6 }));
