@@ -278,8 +278,11 @@ export class ComponentInstance {
     }
   }
 
-  /** Runs one call; never throws. The instance is reset afterwards (or marked broken). */
-  call(method: string, request: Uint8Array, metadata: readonly MetadataEntry[], state: CallState): ComponentCallResult {
+  /**
+   * Runs one call; never throws. The instance is reset afterwards (or marked broken);
+   * `reset` false only for bench/executor's baseline (what isolation costs).
+   */
+  call(method: string, request: Uint8Array, metadata: readonly MetadataEntry[], state: CallState, reset = true): ComponentCallResult {
     this.holder.cur = state;
     this.tracker.reset();
     let failed = false;
@@ -310,7 +313,7 @@ export class ComponentInstance {
       return this.failure(err);
     } finally {
       if (failed || !this.tracker.clean()) this.glueDirty = true;
-      if (!this.restore()) this.broken = true;
+      if (reset && !this.restore()) this.broken = true;
       this.holder.cur = DISCARD;
     }
   }
