@@ -58,7 +58,7 @@ const componentizeStrings = componentize as unknown as (source: string, wit: str
 const js = (await componentizeStrings(readFileSync(src('echo-component.js'), 'utf8'), wit, { worldName: 'echo', disableFeatures: ['http', 'fetch-event'] })).component;
 console.log(`built: core-module component ${fromCore.length} B in ${fmt(t1 - t0, 0)} ms; componentize-js component ${js.length} B in ${fmt(performance.now() - t1, 0)} ms\n`);
 
-const ex = createExecutor({ workers: Number(process.env.WORKERS ?? 0), memoryLimitBytes: 64 << 20, cpuMsPerCall: 1000, maxInFlight: 1 << 20 }, createLogger('silent'));
+const ex = createExecutor({ workers: Number(process.env.WORKERS ?? 0), memoryLimitBytes: 64 << 20, cpuMsPerCall: 10_000, maxInFlight: 1 << 20 }, createLogger('silent'));
 const call: GuestCall = { method: 'Echo', request, metadata: [] };
 
 async function throughput(c: ContainerRuntime, total: number, window: number) {

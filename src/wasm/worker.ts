@@ -98,8 +98,13 @@ const instances = new Map<string, Inst>();
 /** The key set last, i.e. the last in `instances` while it is still there. */
 let mruKey: string | null = null;
 const discard = new CallState([]);
+/** The call the component lane runs (its clock restarts after an instantiation). */
+let laneCall: WireCall | undefined;
+// A component's instantiation (tens of ms for componentize-js) is bounded by the time limit on its own,
+// as an initialisation; the call that caused it then gets its whole limit.
 const lane = new ComponentLane(maxInstances, () => {
   if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
+  if (laneCall) armWatchdog(laneCall, nowMs());
 });
 
 class StatusError extends Error {
@@ -247,6 +252,16 @@ function memoryInUse(inst: Inst): number {
 /** Memory held by the instance of the last call run (see memoryInUse), reported with its result. */
 let callMemory = 0;
 
+/** Starts the running call's clock: its CPU limit from `start`, or the caller's deadline if sooner. */
+function armWatchdog(call: WireCall, start: number): void {
+  const cpuDeadline = start + call.cpuMs;
+  const callerBinds = call.deadline !== 0 && call.deadline < cpuDeadline;
+  wd[WD_SEQ] = call.seq;
+  wd[WD_START] = start;
+  wd[WD_CALLER] = callerBinds ? 1 : 0;
+  wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
+}
+
 function run(call: WireCall): WireResult {
   const ctx = ctxs.get(call.ctx);
   const state = ctx ? new CallState(call.metadata, ctx.env, ctx.args) : new CallState(call.metadata);
@@ -260,13 +275,9 @@ function run(call: WireCall): WireResult {
   callMemory = -1;
   if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
   if (!ctx) return result(call.seq, state, Code.INTERNAL, 'unknown container context on worker');
-  const cpuDeadline = start + call.cpuMs;
-  const callerBinds = call.deadline !== 0 && call.deadline < cpuDeadline;
-  wd[WD_SEQ] = call.seq;
-  wd[WD_START] = start;
-  wd[WD_CALLER] = callerBinds ? 1 : 0;
-  wd[WD_DEADLINE] = callerBinds ? call.deadline : cpuDeadline;
+  armWatchdog(call, start);
   if (lane.has(ctx.moduleKey)) {
+    laneCall = call;
     try {
       const r = lane.run(ctx, call.method, call.request, call.metadata, state);
       callMemory = r.memory;

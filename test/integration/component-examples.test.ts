@@ -21,7 +21,7 @@ const ROOT = join(WORKD_BIN, '..', '..');
 const PROTO = join(ROOT, 'examples', 'component-common', 'shop.proto');
 const PYTHON = '/usr/bin/python3';
 const haveGrpcio = spawnSync(PYTHON, ['-c', 'import grpc'], { stdio: 'ignore' }).status === 0;
-const EXAMPLES = ['component-js'];
+const EXAMPLES = ['component-js', 'component-wat'];
 
 interface Example { name: string; component: string; domain: string }
 let d: TestDaemon;
