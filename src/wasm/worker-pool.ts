@@ -16,7 +16,7 @@
 // again later from the start, with the CPU time it already used deducted from
 // its limit (a call changes nothing outside itself but its output).
 import { Worker } from 'node:worker_threads';
-import { availableParallelism, setPriority } from 'node:os';
+import { availableParallelism } from 'node:os';
 import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
 import { fixedLimit } from '../limits.js';
@@ -37,8 +37,6 @@ const WATCHDOG_MS = 5;
 /** A call running this long makes its worker give back the calls queued behind it. */
 const STEAL_AFTER_MS = 10;
 const WORKER_HEAP_MB = 512;
-/** The nice value of a worker thread holding a long-running call: the lowest priority there is. */
-const LONG_NICE = 19;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
 export const RESERVED_WORKERS = fixedLimit('executorReservedWorkers');
@@ -112,8 +110,6 @@ interface Slot {
   stuck: boolean;
   /** The long-running call it holds (nothing is sent to it until that ends). */
   long: Pending | null;
-  /** Its thread's nice value (LONG_NICE while it holds a long-running call). */
-  nice: number;
   /** What the running call has written so far (OUT_* in protocol.ts). */
   readonly output: SharedArrayBuffer;
   /** The worker thread's CPU clock, opened when first needed (undefined: not yet; null: unavailable). */
@@ -158,8 +154,6 @@ export class WorkerPool {
   private watchdog: NodeJS.Timeout | null = null;
 
   private readonly cores = availableParallelism();
-  /** Whether workers holding long-running calls are reniced (see holdLong); lowering a nice value back takes root. */
-  private renice = process.getuid?.() === 0;
 
   constructor(
     size: number,
@@ -329,7 +323,7 @@ export class WorkerPool {
         if (s) {
           const p = lane.long.shift()!;
           s.queue.push(p);
-          this.holdLong(s, p);
+          s.long = p;
           p.holds = true;
           lane.holding++;
           held++;
@@ -368,39 +362,7 @@ export class WorkerPool {
     if (!p.holds) return;
     p.holds = false;
     p.lane.holding--;
-    if (s.long === p) {
-      s.long = null;
-      this.nice(s, 0);
-    }
-  }
-
-  /**
-   * A worker takes a long-running call: its thread runs at the lowest CPU
-   * priority (nice 19) until the call leaves it. A looping guest then takes
-   * only the CPU time that the node's other threads (the network thread, the
-   * workers running short calls) leave idle: on 2 cores, one looping worker at
-   * nice 0 got half of the core the others shared, and their calls waited on
-   * the kernel's scheduler, not on the executor.
-   */
-  private holdLong(s: Slot, p: Pending): void {
-    s.long = p;
-    this.nice(s, LONG_NICE);
-  }
-
-  /** Sets a worker thread's nice value (Linux: per thread, by kernel thread id). */
-  private nice(s: Slot, value: number): void {
-    if (!this.renice || s.nice === value || s.dead) return;
-    const tid = s.wd[WD_TID];
-    if (!tid) return;
-    try {
-      setPriority(tid, value);
-      s.nice = value;
-    } catch (err) {
-      // Raising a nice value is always allowed; lowering it back needs CAP_SYS_NICE. Without it, stop
-      // renicing (this worker stays at its value until it is replaced).
-      this.renice = false;
-      this.log.warn({ err }, 'cannot change worker thread priorities; long-running calls share the CPU with short ones equally');
-    }
+    if (s.long === p) s.long = null;
   }
 
   private flush(): void {
@@ -575,7 +537,6 @@ export class WorkerPool {
       batchSeq: 0,
       stuck: false,
       long: null,
-      nice: 0,
       output,
       clock: undefined,
       modules: new Set(),
@@ -623,7 +584,7 @@ export class WorkerPool {
           if (p && s.long === null && cpuMs >= STEAL_AFTER_MS) {
             p.lane.ranLong(p.method, cpuMs);
             this.shortMethods.get(p.container.module)?.delete(p.method);
-            this.holdLong(s, p);
+            s.long = p;
             p.holds = true;
             p.lane.holding++;
           }

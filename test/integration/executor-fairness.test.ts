@@ -3,7 +3,6 @@
 // memory limit. (Latency goals are measured in bench/executor/fairness.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { guest, watToWasm } from '../helpers/guests.js';
 import { startGuest, testExecutor, text, utf8 } from '../helpers/executor.js';
 import { Code } from '../../src/errors.js';
@@ -42,46 +41,6 @@ for (const workers of [2, 3]) {
     assert.ok(!ended.some((r) => /lost its worker/.test(r.message)));
   });
 }
-
-/** Nice values of this process's threads (field 19 of /proc/self/task/<tid>/stat, after the parenthesised name). */
-function threadNices(): number[] {
-  const nices: number[] = [];
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      nices.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return nices;
-}
-
-test('a worker holding a long-running call runs at nice 19, and at nice 0 again once the call has left it', { skip: process.getuid?.() !== 0 && 'lowering a nice value back needs root' }, async (t) => {
-  const ex = testExecutor({ workers: 2, cpuMsPerCall: 10_000 });
-  t.after(() => ex.close());
-  const c = await startGuest(ex, await guest('tenant'), { containerId: 'looper' });
-  const niced = () => threadNices().filter((n) => n === 19).length;
-  const waitFor = async (what: string, ok: () => boolean) => {
-    const until = Date.now() + 10_000;
-    while (!ok() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    assert.ok(ok(), what);
-  };
-  assert.equal(niced(), 0);
-  // A call that ends by itself: seen as long-running after 10 ms of its thread's CPU time (the watchdog looks every 5 ms).
-  const spin = c.call(call('Spin', u32(400_000_000)));
-  await waitFor('one worker thread at nice 19 while Spin runs', () => niced() === 1);
-  // Short calls beside it still run, on the other worker.
-  assert.equal(text(await c.call(call('Echo', utf8('x')))), 'x');
-  assert.equal((await spin).status, Code.OK);
-  assert.equal(niced(), 0, 'back at nice 0 when its result arrived');
-  // A call that is stopped: its worker is terminated and replaced.
-  const loop = c.call(call('Loop'));
-  await waitFor('one worker thread at nice 19 while Loop runs', () => niced() === 1);
-  await c.stop(0);
-  assert.equal((await loop).status, Code.UNAVAILABLE);
-  await waitFor('the terminated worker thread gone', () => niced() === 0);
-});
 
 test("a container's own short method is not slowed by its long one: they wait apart", async (t) => {
   const ex = testExecutor({ workers: 2, cpuMsPerCall: 10_000 });
