@@ -110,15 +110,23 @@ export async function rawSender(): Promise<{ socket: dgram.Socket; sent: number;
 }
 
 /** Sends `initials` round and round from `sockets` raw senders until stopped (an Initial flood). */
-export async function startFlood(port: number, initials: Buffer[], sockets = 8): Promise<{ sent(): number; stop(): Promise<void> }> {
+/**
+ * Replays `initials` at `port` until stopped. Without `perSecond` it sends as fast as this loop
+ * can (for a server on the same loop); with it, the flood keeps that rate, so a daemon in another
+ * process is tested against a stated flood rather than against whatever CPU the test leaves it.
+ */
+export async function startFlood(port: number, initials: Buffer[], sockets = 8, perSecond?: number): Promise<{ sent(): number; stop(): Promise<void> }> {
   const senders = await Promise.all(Array.from({ length: sockets }, () => rawSender()));
   let stop = false;
   let n = 0;
+  const t0 = performance.now();
   const loop = (async () => {
     for (; !stop; n++) {
       await senders[n % senders.length].send(initials[n % initials.length], port);
-      // Let the server's socket be read between bursts (both run on this loop).
-      if (n % 50 === 49) await new Promise((r) => setTimeout(r, 1));
+      if (n % 50 !== 49) continue;
+      // Let the server's socket be read between bursts (both may run on this loop).
+      const ahead = perSecond === undefined ? 1 : ((n + 1) / perSecond) * 1000 - (performance.now() - t0);
+      await new Promise((r) => setTimeout(r, Math.max(1, ahead)));
     }
   })();
   return {
