@@ -59,32 +59,6 @@ export class Fifo<T> {
 }
 
 /**
- * What a lane knows of one of its methods: the average real thread CPU time
- * of its calls. Calls hold this object, so the hot path reads and updates it
- * without a Map lookup.
- */
-export class MethodStats {
-  /** Average thread CPU ns per call. */
-  avg = 0;
-  /** Calls measured. */
-  n = 0;
-  /** One of its calls was seen running long (ranLong), not only measured at its end. */
-  seenLong = false;
-  /** Its calls are long-running: they wait in the lane's long queue. */
-  long = false;
-}
-
-/**
- * Measured calls a method needs before its average alone makes it
- * long-running: a container's first call of a method also pays for code
- * compiled lazily on first use and for instances made on a fresh worker
- * (seen at 2-5 ms of CPU under load for a 100-byte echo), and one such call
- * made every later call of the method wait behind the container's looping
- * calls in the long queue.
- */
-const MIN_SAMPLES = 4;
-
-/**
  * One container's waiting calls. Whether a call is long-running is learned per
  * method (a container's Loop must not slow down its own Echo), from the
  * average real CPU time that method's calls took; long and short calls wait
@@ -93,7 +67,8 @@ const MIN_SAMPLES = 4;
 export class Lane<T> {
   readonly short = new Fifo<T>();
   readonly long = new Fifo<T>();
-  private readonly methods = new Map<string, MethodStats>();
+  /** Average thread CPU ns per call, by method. */
+  private readonly cpu = new Map<string, number>();
   /** Its long-running calls holding a worker now. */
   holding = 0;
   /** In the fair queue's ring of lanes with calls waiting. */
@@ -103,30 +78,31 @@ export class Lane<T> {
     return this.short.size + this.long.size;
   }
 
-  /** The stats of one of its methods (made on first use). */
-  stats(method: string): MethodStats {
-    let s = this.methods.get(method);
-    if (s === undefined) this.methods.set(method, (s = new MethodStats()));
-    return s;
+  /** Whether a call of this method has been measured yet. */
+  known(method: string): boolean {
+    return this.cpu.has(method);
   }
 
-  /** Which queue a call of a method with these stats waits in. */
-  fifo(s: MethodStats): Fifo<T> {
-    return s.long ? this.long : this.short;
+  isLong(method: string): boolean {
+    const avg = this.cpu.get(method);
+    return avg !== undefined && avg >= LONG_RUNNING_CPU_MS * 1e6;
+  }
+
+  /** Which queue a call of this method waits in. */
+  fifo(method: string): Fifo<T> {
+    return this.isLong(method) ? this.long : this.short;
   }
 
   /** Adds one measured call to its method's CPU average. */
-  measured(s: MethodStats, cpuNanos: number): void {
-    s.avg = s.n === 0 ? cpuNanos : s.avg + (cpuNanos - s.avg) * EWMA_WEIGHT;
-    s.n++;
-    s.long = (s.seenLong || s.n >= MIN_SAMPLES) && s.avg >= LONG_RUNNING_CPU_MS * 1e6;
+  measured(method: string, cpuNanos: number): void {
+    const avg = this.cpu.get(method);
+    this.cpu.set(method, avg === undefined ? cpuNanos : avg + (cpuNanos - avg) * EWMA_WEIGHT);
   }
 
-  /** A call of this method has been running for `ms` of CPU: its method is long-running from now on (until its average says otherwise). */
-  ranLong(s: MethodStats, ms: number): void {
-    s.seenLong = true;
-    if (s.avg < ms * 1e6) s.avg = ms * 1e6;
-    s.long = s.avg >= LONG_RUNNING_CPU_MS * 1e6;
+  /** A call of this method has been running for `ms`: its method is long-running from now on (until its average says otherwise). */
+  ranLong(method: string, ms: number): void {
+    const avg = this.cpu.get(method);
+    if (avg === undefined || avg < ms * 1e6) this.cpu.set(method, ms * 1e6);
   }
 
   drain(): T[] {

@@ -29,7 +29,7 @@ import {
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
-import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo, type MethodStats } from './fair-queue.js';
+import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo } from './fair-queue.js';
 
 /** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
 const MAX_INSTANCES_PER_WORKER = 512;
@@ -87,8 +87,6 @@ interface Pending {
   /** The signal's lasting guard, while it points at this call. */
   guard: Guard | null;
   readonly lane: Lane<Pending>;
-  /** Its lane's stats of its method. */
-  readonly stats: MethodStats;
   /** Holds a worker of its own as a long-running call (see the header). */
   holds: boolean;
   /** Wall ms it ran in runs that were preempted (deducted from its CPU limit). */
@@ -108,14 +106,6 @@ interface Slot {
   readonly steal: Int32Array;
   /** Id of the last batch sent. */
   batchSeq: number;
-  /**
-   * Id of the last batch that brought the worker a module. Its calls' CPU
-   * time includes taking the module in, instantiating it and, on a fresh
-   * worker, warming up the worker's own code (~20 ms, charged to the first
-   * Echo after each worker replacement in executor-fairness's mixed test): it
-   * is charged to the containers but says nothing of how long their methods run.
-   */
-  setupBatch: number;
   /** Its calls were taken back because one ran long; not dispatched to until it answers again. */
   stuck: boolean;
   /** The long-running call it holds (nothing is sent to it until that ends). */
@@ -243,7 +233,6 @@ export class WorkerPool {
         guard: null,
         unlisten: null,
         lane: l,
-        stats: l.stats(method),
         holds: false,
         spentMs: 0,
       };
@@ -272,7 +261,7 @@ export class WorkerPool {
 
   /** Puts a call in its container's lane (at the front: it was sent before and came back unrun). */
   private dispatch(p: Pending, front = false): void {
-    const fifo = p.lane.fifo(p.stats);
+    const fifo = p.lane.fifo(p.method);
     if (front) fifo.pushFront(p);
     else fifo.push(p);
     this.queue.activate(p.lane);
@@ -427,13 +416,12 @@ export class WorkerPool {
         head[o + C_CPU_MS] = Math.max(1, p.container.cpuMs - p.spentMs);
         head[o + C_OFF] = off;
         head[o + C_LEN] = p.request.length;
-        head[o + C_FLAGS] = p.holds || (p.stats.n === 0 && this.shortMethods.get(p.container.module)?.has(p.method) !== true) ? F_POST_FIRST : 0;
+        head[o + C_FLAGS] = p.holds || (!p.lane.known(p.method) && this.shortMethods.get(p.container.module)?.has(p.method) !== true) ? F_POST_FIRST : 0;
         body.set(p.request, off);
         off += p.request.length;
       }
       const metadata = withMetadata ? live.map((p) => p.metadata) : undefined;
       const id = ++s.batchSeq;
-      if (modules) s.setupBatch = id;
       for (let i = 0; i < live.length; i++) {
         live[i]!.batch = id;
         live[i]!.index = i;
@@ -462,10 +450,10 @@ export class WorkerPool {
       const cpu = m.head[o + R_CPU_NS]!;
       this.cpuNanos += cpu;
       p.container.ran(cpu, m.head[o + R_MEM]!);
-      // Neither the start probe (instantiation) nor a batch that set the worker up says how long calls are.
-      if (p.method !== '' && p.batch !== s.setupBatch) {
-        if (p.stats.n === 0) this.firstMeasured(p, cpu);
-        p.lane.measured(p.stats, cpu);
+      // The start probe (instantiation) says nothing about how long calls are.
+      if (p.method !== '') {
+        if (!p.lane.known(p.method)) this.firstMeasured(p, cpu);
+        p.lane.measured(p.method, cpu);
       }
       if (extra) p.container.output(extra);
       const res: GuestResult = {
@@ -547,7 +535,6 @@ export class WorkerPool {
       wd: new Float64Array(sab, 0, WD_SLOTS),
       steal: new Int32Array(sab, WD_SLOTS * 8, ST_SLOTS),
       batchSeq: 0,
-      setupBatch: 0,
       stuck: false,
       long: null,
       output,
@@ -595,7 +582,7 @@ export class WorkerPool {
           // long-running, and this call holds its worker.
           const cpuMs = p && s.long === null ? this.cpuSince(s, WD_CPU_MARK) / 1e6 : 0;
           if (p && s.long === null && cpuMs >= STEAL_AFTER_MS) {
-            p.lane.ranLong(p.stats, cpuMs);
+            p.lane.ranLong(p.method, cpuMs);
             this.shortMethods.get(p.container.module)?.delete(p.method);
             s.long = p;
             p.holds = true;
