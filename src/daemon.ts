@@ -101,7 +101,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const store = await openImageStore({ dir: `${config.state.dir}/images`, log: levels.for('images'), insecureRegistries: config.images.insecureRegistries, mirrors: config.images.mirrors, limits: config.limits });
     started.push({ name: 'image store', close: () => store.close() });
 
-    const executor = createExecutor(config.executor, levels.for('executor'));
+    const executor = createExecutor(config.executor, levels.for('executor'), { componentCacheDir: `${config.state.dir}/components` });
     started.push({ name: 'executor', close: () => executor.close() });
 
     const pool = new PodPool();

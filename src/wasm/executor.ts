@@ -13,6 +13,7 @@ import { Container, memoryPagesFor, type ResolvedLimits } from './container.js';
 import { WorkerPool } from './worker-pool.js';
 import type { CtxMessage, ModuleSpec } from './protocol.js';
 import { prepareComponent } from '../components/runtime/prepare.js';
+import { TranspileCache } from '../components/runtime/transpile-cache.js';
 
 export const MAX_STOPPED_USAGE = fixedLimit('executorMaxStoppedUsage');
 
@@ -22,8 +23,13 @@ interface Image {
   readonly spec: ModuleSpec;
 }
 
-export function createExecutor(cfg: Config['executor'], log: Logger): Executor {
-  return new WorkerExecutor(cfg, log);
+export interface ExecutorOptions {
+  /** Where component transpiles are kept across restarts (`<state dir>/components`); none: in memory only. */
+  readonly componentCacheDir?: string;
+}
+
+export function createExecutor(cfg: Config['executor'], log: Logger, opts: ExecutorOptions = {}): Executor {
+  return new WorkerExecutor(cfg, log, opts);
 }
 
 class WorkerExecutor implements Executor {
@@ -35,10 +41,12 @@ class WorkerExecutor implements Executor {
   private readonly pool: WorkerPool;
   private ctxSeq = 0;
   private closed = false;
+  private transpiles?: Promise<TranspileCache | undefined>;
 
   constructor(
     private readonly cfg: Config['executor'],
     private readonly log: Logger,
+    private readonly opts: ExecutorOptions,
   ) {
     this.pool = new WorkerPool(cfg.workers > 0 ? cfg.workers : availableParallelism(), log);
   }
@@ -89,9 +97,20 @@ class WorkerExecutor implements Executor {
     };
   }
 
+  /** The on-disk transpile cache, opened on first use; undefined when not configured or not usable (logged). */
+  private transpileCache(): Promise<TranspileCache | undefined> {
+    const dir = this.opts.componentCacheDir;
+    this.transpiles ??= dir === undefined ? Promise.resolve(undefined) : TranspileCache.open(dir, this.log).catch((err: Error) => {
+      this.log.warn({ dir, err: err.message }, 'cannot open the component transpile cache; components are transpiled at every daemon start');
+      return undefined;
+    });
+    return this.transpiles;
+  }
+
   private async compileComponent(imageId: string, wasm: Uint8Array, abiVersion: number, c: ComponentSource): Promise<Image> {
-    const p = await prepareComponent(wasm, c.descriptorSet, c.service);
-    this.log.info({ imageId, bytes: wasm.length, transpileMs: Math.round(p.transpileMs), compileMs: Math.round(p.compileMs) }, 'transpiled and compiled component');
+    const store = await this.transpileCache();
+    const p = await prepareComponent(wasm, c.descriptorSet, c.service, store && { store, key: imageId });
+    this.log.info({ imageId, bytes: wasm.length, cached: p.cached, transpileMs: Math.round(p.transpileMs), compileMs: Math.round(p.compileMs) }, p.cached ? 'compiled component (transpile from the cache)' : 'transpiled and compiled component');
     return { prepared: { imageId, abiVersion, methods: new Set(p.methods) }, module: p.module, spec: p.spec };
   }
 
@@ -166,6 +185,11 @@ class WorkerExecutor implements Executor {
   }
 
   evict(imageId: string): void {
+    // After a prepare still running, which would write the entry again.
+    const preparing = this.images.get(imageId);
+    if (this.opts.componentCacheDir !== undefined) {
+      void Promise.allSettled([preparing]).then(async () => (await this.transpileCache())?.remove(imageId));
+    }
     this.images.delete(imageId);
     this.ready.delete(imageId);
     this.pool.evict(imageId);

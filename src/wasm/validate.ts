@@ -10,7 +10,7 @@ import { inspectModule, WasmFormatError, type FuncType, type ModuleInfo } from '
 import type { Registry } from '@bufbuild/protobuf';
 import { parseDescriptorSet } from '../images/proto-compile.js';
 import { mapService } from '../components/wit/mapping.js';
-import { readComponentWorld, worldMismatches } from '../components/wit/check.js';
+import { readComponentWorld, worldMismatches, type ComponentWorld } from '../components/wit/check.js';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 export const WORKD_MODULE = 'workd';
@@ -189,12 +189,17 @@ export interface ComponentReport {
  * Checks a component (docs/components.md) against the world its service's
  * descriptors give: it must export exactly that interface, each function with
  * exactly its type. Throws INVALID_ARGUMENT naming every missing, extra or
- * mistyped function or type. `workd image build` and StartContainer both run it.
+ * mistyped function or type. `workd image build` runs it; the node runs
+ * checkComponentWorld when it prepares the image (src/components/runtime/prepare.ts).
  */
 export async function validateComponent(wasm: Uint8Array, descriptors: Uint8Array | Registry, service: string): Promise<ComponentReport> {
+  return checkComponentWorld(await readComponentWorld(wasm), descriptors, service);
+}
+
+/** validateComponent's check on a world already read from the component (the node keeps it with the transpile). */
+export function checkComponentWorld(got: ComponentWorld, descriptors: Uint8Array | Registry, service: string): ComponentReport {
   const registry = descriptors instanceof Uint8Array ? parseDescriptorSet(descriptors).registry : descriptors;
   const world = mapService(registry, service);
-  const got = await readComponentWorld(wasm);
   const problems = worldMismatches(world, got);
   if (problems.length > 0) throw invalidArgument(`the component does not implement the world of service ${service}: ${problems.join('; ')}`);
   return { functions: world.funcs.map((f) => f.name), imports: got.imports, exports: got.exports };

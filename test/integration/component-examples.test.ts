@@ -7,7 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,6 +27,8 @@ const EXAMPLES = ['component-js', 'component-wat'];
 interface Example { name: string; component: string; domain: string }
 let d: TestDaemon;
 let cri: CriClient;
+// Kept across the daemon restart of the last test.
+const stateDir = join(mkdtempSync(join(tmpdir(), 'workd-component-examples-')), 'state');
 const examples: Example[] = [];
 
 before(async () => {
@@ -33,7 +36,7 @@ before(async () => {
     compileExample(name: string): Promise<{ name: string; component: string }>;
     packageExample(ex: unknown): Promise<{ outDir: string }>;
   };
-  d = await startDaemon({ logLevel: 'info' });
+  d = await startDaemon({ logLevel: 'info', stateDir });
   cri = criClient(d.criSocket);
   for (const name of EXAMPLES) {
     const ex = await compileExample(name);
@@ -48,6 +51,7 @@ before(async () => {
 after(async () => {
   cri?.close();
   await d?.stop();
+  rmSync(join(stateDir, '..'), { recursive: true, force: true });
 });
 
 const ORDER = {
@@ -180,4 +184,30 @@ test('over HTTP/3 (workd call --http3, QUIC on loopback) the same answers and th
     assert.equal(bad.code, 64 + 3, `${ex.name}: ${bad.err}`);
     assert.match(bad.err, /an order needs at least one item/);
   }
+});
+
+test('a restarted daemon serves both examples again from the transpile cache in its state dir, without transpiling them', async () => {
+  assert.equal(readdirSync(join(stateDir, 'components')).filter((f) => f.endsWith('.transpiled')).length, EXAMPLES.length, 'one cache entry per image');
+  const ms = (rs: Array<Record<string, unknown>>) => rs.filter((r) => typeof r.cached === 'boolean').map((r) => `${r.bytes} B: ${Math.round(Number(r.transpileMs) + Number(r.compileMs))} ms`).join(', ');
+  const before = ms(d.logRecords());
+  cri.close();
+  assert.equal((await d.stop('SIGTERM')).code, 0);
+  const t0 = performance.now();
+  d = await startDaemon({ logLevel: 'info', stateDir });
+  cri = criClient(d.criSocket);
+  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true });
+  const Orders = (grpc.loadPackageDefinition(def) as any).shop.v1.Orders as typeof grpc.Client;
+  const creds = grpc.credentials.createSsl(readFileSync(join(stateDir, 'tls', 'cert.pem')));
+  for (const ex of examples) {
+    const client = new Orders(`127.0.0.1:${d.ready.tcpPort}`, creds, { 'grpc.default_authority': ex.domain, 'grpc.ssl_target_name_override': 'localhost' }) as any;
+    try {
+      const res = await new Promise<any>((resolve, reject) => client.Quote(ORDER, (err: grpc.ServiceError | null, r: any) => (err ? reject(err) : resolve(r))));
+      assert.deepEqual(res, ANSWER, ex.name);
+    } finally {
+      client.close();
+    }
+  }
+  const prepared = d.logRecords().filter((r) => typeof r.cached === 'boolean');
+  assert.deepEqual(prepared.map((r) => r.cached), EXAMPLES.map(() => true), 'both images prepared from the cache');
+  console.log(`prepare at first start (transpile + compile): ${before}; after the restart (cache + compile): ${ms(prepared)}; restart to both answered ${(performance.now() - t0).toFixed(0)} ms`);
 });

@@ -18,13 +18,16 @@ export interface ComponentWorld {
 
 /** Decodes a component binary's world. INVALID_ARGUMENT when it is not a valid component. */
 export async function readComponentWorld(wasm: Uint8Array): Promise<ComponentWorld> {
-  let text: string;
+  return parseWorld(await readComponentWit(wasm));
+}
+
+/** A component binary's world as wasm-tools prints it (parseWorld reads it). INVALID_ARGUMENT when it is not a valid component. */
+export async function readComponentWit(wasm: Uint8Array): Promise<string> {
   try {
-    text = await componentWit(wasm);
+    return await componentWit(wasm);
   } catch (err) {
     throw invalidArgument(`the component is not a valid WebAssembly component: ${firstLine(err)}`);
   }
-  return parseWorld(text);
 }
 
 function firstLine(err: unknown): string {

@@ -10,7 +10,7 @@ import type { ContainerPatch } from '../../pods/runner.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
 import { parseDescriptorSet } from '../../images/proto-compile.js';
-import { serviceMismatches, validateComponent } from '../../wasm/validate.js';
+import { serviceMismatches } from '../../wasm/validate.js';
 import { imageKind } from '../../images/image-kind.js';
 import { onContainer, requireId, type PreparedImage, type RuntimeDeps } from './deps.js';
 
@@ -22,9 +22,8 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
       const wasm = await d.store.readWasm(image);
       const descriptorSet = await d.store.readDescriptorSet(image);
       const service = image.component.service;
-      // A component must export exactly its service's world (refused, as `workd image build` refuses it).
+      // A component must export exactly its service's world: the executor refuses it otherwise, as `workd image build` does.
       const component = imageKind(wasm) === 'component';
-      if (component) await validateComponent(wasm, descriptorSet, service);
       const module = await d.executor.prepare(image.id, wasm, image.abiVersion, component ? { descriptorSet, service } : undefined);
       const rpcs = parseDescriptorSet(descriptorSet).registry.getService(service)?.methods.map((m) => m.name) ?? [];
       // Not refused here: an rpc the module lacks answers UNIMPLEMENTED, as in any gRPC server, and images
