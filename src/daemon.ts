@@ -31,6 +31,7 @@ import { startStreamingServer } from './streaming/server.js';
 import { streamingLookup } from './cri/runtime/streaming.js';
 import { PodNetworking } from './network/pod-network.js';
 import { restorePodNetworks } from './network/restore.js';
+import { stopLostSandbox } from './cri/runtime/sandbox-stop.js';
 
 /** A started part of the daemon. `info` is merged into the machine-readable ready line. */
 export interface Component {
@@ -117,7 +118,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     metrics.sources.containers = () => containerReadings(pool, executor);
     // Every verb's changes are durable before it answers (src/state/pod-records.ts).
     // Pod networks (CNI): off unless [cni] enabled; its config watcher decides NetworkReady.
-    const network = new PodNetworking({ config: config.cni, limits: config.limits, log: levels.for('pods') });
+    const network = new PodNetworking({ config: config.cni, limits: config.limits, log: levels.for('pods'), stateDir: config.state.dir });
     started.push({ name: 'pod network', close: async () => network.close() });
     const committer = new PodCommitter(state);
     const lifecycle = new Lifecycle(pool, committer.commit);
@@ -151,7 +152,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const dataPlane = await listening('the data plane (gRPC over HTTP/2 on TCP and HTTP/3 on UDP)', config.dataplane.listen, startDataPlane({ config: config.dataplane, routes: pool, log: levels.for('dataplane'), stateDir: config.state.dir, limits: config.limits }));
     // A pod with a network of its own is served at its address from sockets opened inside its namespace.
     network.attach({ add: (sb, sockets) => dataPlane.addPod({ routes: podRoutes(sb), sockets }).then(() => undefined), remove: (id) => dataPlane.removePod(id) }, dataPlane.tcpPort);
-    if (network.enabled) log.info(await restorePodNetworks(pool, network, levels.for('pods')), 'checked the networks of restored pods');
+    if (network.enabled) log.info(await restorePodNetworks(pool, network, levels.for('pods'), (sb) => stopLostSandbox(deps, sb)), 'checked the networks of restored pods');
     metrics.sources.calls = () => callSeries(dataPlane.stats);
     callStats = dataPlane.stats;
     deps.podChanged = (podId) => dataPlane.podChanged(podId);

@@ -4,10 +4,12 @@
 // socket helper opens inside that namespace. With [cni] off, pods keep the node's
 // address and the network is always ready. Design and cost: docs/networking.md.
 //
-//   RunPodSandbox    netns add → ADD (all plugins) → record {netns, ips, result}; on failure DEL + netns delete
-//   StopPodSandbox   DEL (cached result) → netns delete → record without network
+//   RunPodSandbox    pending file → netns add → ADD (all plugins) → record {netns, ips, result} → pending file gone;
+//                    on failure DEL + netns delete (the pending file stays if they fail, for the next start)
+//   StopPodSandbox   DEL (cached result; CNI_NETNS empty if the namespace is gone) → netns delete → record without network
 //   RemovePodSandbox the same, if Stop did not
-//   daemon start     CHECK of every restored pod, whose sockets are opened again
+//   daemon start     DEL + netns delete for every pending file no record holds (a crash mid-setup);
+//                    CHECK of every restored pod, whose sockets are opened again
 import type { Server } from 'node:net';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
@@ -17,13 +19,19 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import type { Sandbox } from '../pods/pod.js';
 import type { SandboxNetwork } from '../pods/records.js';
-import { CniClient, type PortMapping } from './cni/client.js';
+import { CniClient, type Attachment, type PortMapping } from './cni/client.js';
 import { parseConfigList } from './cni/conflist.js';
 import type { ExecOptions } from './cni/exec.js';
 import { resultIps, type CniResult } from './cni/spec.js';
 import { CniConfigWatcher, type NetworkCondition } from './cni/watch.js';
 import { netnsName, netnsPath } from './netns.js';
+import { PendingNetworks } from './pending.js';
 import { SocketHelper } from './socket-helper.js';
+
+interface Outcome {
+  readonly ok: boolean;
+  readonly text: string;
+}
 
 export interface PodIdentity {
   /** The sandbox's 64-hex key: CNI_CONTAINERID and the namespace's name. */
@@ -49,12 +57,24 @@ export interface PodNetworkOptions {
   readonly config: Config['cni'];
   readonly limits: Limits;
   readonly log: Logger;
+  /** The daemon's state dir: pods being set up are noted under it (pending.ts). */
+  readonly stateDir: string;
+}
+
+export interface LeakReport {
+  /** Pods whose setup a crash interrupted (pending, no record). */
+  readonly leaked: number;
+  /** Of those, undone now: DEL run, namespace removed. */
+  readonly collected: number;
+  /** Of those, DEL or the namespace failed: kept for the next start (logged). */
+  readonly failed: number;
 }
 
 export class PodNetworking {
   private readonly exec: ExecOptions;
   private readonly watcher: CniConfigWatcher | undefined;
   private readonly helper: SocketHelper | undefined;
+  private readonly pending: PendingNetworks | undefined;
   /** Set by the daemon once the data plane runs, with the port pods serve on (the data plane's). */
   private listeners: { readonly sink: PodListeners; readonly port: number } | undefined;
 
@@ -68,6 +88,7 @@ export class PodNetworking {
         if (c.ready) o.log.info({ confDir: o.config.confDir }, 'CNI network configuration found: network ready');
         else o.log.warn({ confDir: o.config.confDir, why: c.message }, 'no usable CNI network configuration: network not ready');
       });
+      this.pending = new PendingNetworks(`${o.stateDir}/cni-pending`);
       this.helper = new SocketHelper(o.log, o.limits.cniPluginTimeoutMs);
       // Started now, so the first pod does not wait for python3 to start.
       this.helper.warm();
@@ -93,7 +114,7 @@ export class PodNetworking {
     return { enabled: true, confDir: this.o.config.confDir, binDirs: this.o.config.binDirs, network: list ? { name: list.name, file: list.file, cniVersion: list.cniVersion, plugins: list.plugins.map((p) => p.type) } : null };
   }
 
-  private clientFor(net: SandboxNetwork): CniClient {
+  private clientFor(net: Pick<SandboxNetwork, 'conflist' | 'conflistFile'>): CniClient {
     return new CniClient(parseConfigList(net.conflistFile, net.conflist), this.exec);
   }
 
@@ -113,9 +134,16 @@ export class PodNetworking {
       capabilities.portMappings = portMappings;
     }
     const netns = netnsPath(netnsName(pod.key));
-    await this.helper!.netnsAdd(netns);
     const args = { IgnoreUnknown: '1', K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: pod.key, K8S_POD_UID: pod.uid };
     const attachment = { containerId: pod.key, netns, ifname: this.o.config.ifname, args, capabilities };
+    // Noted before anything exists, so a crash from here until the record leaves a trace the next start follows.
+    await this.pending!.add(pod.key, { netns, ifname: attachment.ifname, conflist: client.list.bytes, conflistFile: client.list.file, args, capabilities });
+    try {
+      await this.helper!.netnsAdd(netns);
+    } catch (err) {
+      await this.settled(pod.key);
+      throw err;
+    }
     try {
       const result = await client.add(attachment);
       const ips = resultIps(result);
@@ -123,33 +151,103 @@ export class PodNetworking {
       return { netns, ifname: attachment.ifname, conflist: client.list.bytes, conflistFile: client.list.file, ips, result, args, capabilities };
     } catch (err) {
       // Undo both halves even when one fails; the error says what was undone.
-      const del = await client.del(attachment, undefined, { everyPlugin: true }).then(
-        () => 'DEL run',
-        (e: unknown) => {
-          this.o.log.error({ pod: pod.key, err: e }, 'CNI DEL after a failed ADD failed too; the plugins may hold what they allocated until GC');
-          return `DEL failed too (${(e as Error).message})`;
-        },
-      );
-      const ns = await this.helper!.netnsDelete(netns).then(
-        () => `${netns} removed`,
-        (e: unknown) => {
-          this.o.log.error({ pod: pod.key, err: e }, 'could not remove the network namespace of a failed pod');
-          return `${netns} NOT removed (${(e as Error).message})`;
-        },
-      );
-      throw new WorkdError(codeOf(err), `pod network for CNI_CONTAINERID ${pod.key} failed: ${(err as Error).message}; undone: ${del}, ${ns}`, { cause: err });
+      const [del, ns] = await this.undo(client, attachment, pod.key);
+      if (del.ok && ns.ok) await this.settled(pod.key);
+      else this.o.log.error({ pod: pod.key }, 'a failed pod network could not be undone in full: the next daemon start runs DEL and removes the namespace again');
+      throw new WorkdError(codeOf(err), `pod network for CNI_CONTAINERID ${pod.key} failed: ${(err as Error).message}; undone: ${del.text}, ${ns.text}`, { cause: err });
     }
+  }
+
+  /** DEL of every plugin (one failing does not stop the rest) and removal of the namespace, each reported. */
+  private async undo(client: CniClient, a: Attachment, key: string, cached?: CniResult): Promise<[Outcome, Outcome]> {
+    const del = await client.del(this.present(a), cached, { everyPlugin: true }).then(
+      () => ({ ok: true, text: 'DEL run' }),
+      (e: unknown) => {
+        this.o.log.error({ pod: key, err: e }, 'CNI DEL of an unfinished pod network failed; the plugins may hold what they allocated');
+        return { ok: false, text: `DEL failed too (${(e as Error).message})` };
+      },
+    );
+    const ns = await this.helper!.netnsDelete(a.netns).then(
+      () => ({ ok: true, text: `${a.netns} removed` }),
+      (e: unknown) => {
+        this.o.log.error({ pod: key, err: e }, 'could not remove the network namespace of an unfinished pod');
+        return { ok: false, text: `${a.netns} NOT removed (${(e as Error).message})` };
+      },
+    );
+    return [del, ns];
+  }
+
+  /**
+   * The attachment as DEL should see it: with CNI_NETNS empty when the namespace is gone (a
+   * reboot, an emptied /run/netns), as the spec asks and containerd does, so plugins release
+   * what they hold outside it (IPAM, host rules) without failing on a missing path.
+   */
+  private present(a: Attachment): Attachment {
+    return existsSync(a.netns) ? a : { ...a, netns: '' };
+  }
+
+  /** The setup of `key` is over (recorded, or undone): forget it. Never throws (logs). */
+  async settled(key: string): Promise<void> {
+    await this.pending?.done(key).catch((err: unknown) => this.o.log.error({ pod: key, err }, 'could not remove the pending note of a pod network'));
+  }
+
+  /**
+   * At start, before any pod is run: every pod network whose setup a crash interrupted (a
+   * pending note whose key `recorded` does not know) gets DEL, with the list and arguments its
+   * ADD had, and its namespace removed. Notes of recorded pods are just removed. CNI GC is not
+   * sent: its valid-attachments list would have to hold every runtime's pods on a network
+   * shared with containerd ([downstream]), and Debian's plugins do not speak it.
+   */
+  async collectLeaked(recorded: (key: string) => boolean): Promise<LeakReport> {
+    if (!this.pending) return { leaked: 0, collected: 0, failed: 0 };
+    let leaked = 0;
+    let collected = 0;
+    let failed = 0;
+    for (const { key, net } of await this.pending.list()) {
+      if (recorded(key)) {
+        await this.settled(key);
+        continue;
+      }
+      leaked++;
+      let client: CniClient;
+      let a: Attachment;
+      try {
+        // A note cut short by the crash names only the key: DEL then runs the current list.
+        client = net ? this.clientFor(net) : this.watcher!.usable();
+        a = net
+          ? { containerId: key, netns: net.netns, ifname: net.ifname, args: net.args, capabilities: net.capabilities }
+          : { containerId: key, netns: netnsPath(netnsName(key)), ifname: this.o.config.ifname };
+      } catch (err) {
+        failed++;
+        this.o.log.error({ pod: key, err }, 'a pod network left by a crash cannot be undone now (no usable CNI list); kept for the next start');
+        continue;
+      }
+      const [del, ns] = await this.undo(client, a, key);
+      if (del.ok && ns.ok) {
+        collected++;
+        await this.settled(key);
+        this.o.log.info({ pod: key, netns: a.netns, network: client.list.name }, 'undid the pod network a crash left between ADD and the sandbox record');
+      } else {
+        failed++;
+      }
+    }
+    return { leaked, collected, failed };
+  }
+
+  /** Whether the pod's namespace is gone (the node rebooted, or /run/netns was emptied). */
+  namespaceGone(net: SandboxNetwork): boolean {
+    return !existsSync(net.netns);
   }
 
   /** DEL with the cached result, then the namespace. Repeating it is harmless (DEL of what is gone succeeds). */
   async tearDown(key: string, net: SandboxNetwork): Promise<void> {
-    await this.clientFor(net).del({ containerId: key, netns: net.netns, ifname: net.ifname, args: net.args, capabilities: net.capabilities }, net.result as CniResult);
+    await this.clientFor(net).del(this.present({ containerId: key, netns: net.netns, ifname: net.ifname, args: net.args, capabilities: net.capabilities }), net.result as CniResult);
     await this.helper!.netnsDelete(net.netns);
   }
 
   /** After a restart: CHECK that the pod's network is still what ADD made (false: the list has no CHECK). */
   async check(key: string, net: SandboxNetwork): Promise<boolean> {
-    if (!existsSync(net.netns)) throw new WorkdError(Code.FAILED_PRECONDITION, `the network namespace ${net.netns} of the pod is gone (the node rebooted?)`);
+    if (this.namespaceGone(net)) throw new WorkdError(Code.FAILED_PRECONDITION, `the network namespace ${net.netns} of the pod is gone (the node rebooted?)`);
     return this.clientFor(net).check({ containerId: key, netns: net.netns, ifname: net.ifname, args: net.args, capabilities: net.capabilities }, net.result as CniResult);
   }
 

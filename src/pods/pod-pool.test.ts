@@ -63,7 +63,7 @@ test('a pod name (namespace, name, uid, attempt) is reserved until the sandbox i
   const pool = new PodPool();
   const f = sandboxFields('web');
   const a = pool.addSandbox(foo1, f);
-  assert.equal(codeOfThrow(() => pool.addSandbox(foo1, f)), Code.ALREADY_EXISTS);
+  assert.equal(codeOfThrow(() => pool.addSandbox(foo1, f)), Code.FAILED_PRECONDITION);
   assert.equal(pool.addSandbox(foo1, { ...f, metadata: { ...f.metadata, attempt: 1 } }).id.endsWith('#1'), true);
   pool.deleteSandbox(a);
   assert.equal(pool.addSandbox(foo1, f).id.endsWith('#2'), true);

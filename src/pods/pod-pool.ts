@@ -41,6 +41,10 @@ function nameKey(m: PodMetadata): string {
   return `${m.namespace}\u0000${m.name}\u0000${m.uid}\u0000${m.attempt}`;
 }
 
+function nameReserved(m: PodMetadata, holder: string): WorkdError {
+  return new WorkdError(Code.FAILED_PRECONDITION, `failed to reserve sandbox name ${m.namespace}/${m.name} (uid ${JSON.stringify(m.uid)}, attempt ${m.attempt}): it is reserved for ${holder}`);
+}
+
 /** The sandbox record fields a caller gives; the pool assigns id, key, n and component. */
 export type NewSandbox = Omit<SandboxRecord, 'id' | 'key' | 'n' | 'component'>;
 /** The container record fields a caller gives; the pool assigns id and sandboxId. */
@@ -71,6 +75,8 @@ export class PodPool implements RouteTable {
   private readonly containerById = new Map<string, Container>();
   /** Pod metadata (namespace, name, uid, attempt) → sandbox ID: one sandbox per name, as containerd reserves names. */
   private readonly byName = new Map<string, string>();
+  /** Pod names held by RunPodSandbox calls still setting up (name key → sandbox key). */
+  private readonly reserving = new Map<string, string>();
   /** Next N per component name; never lowered, so sandbox IDs are never reused. */
   private readonly counters = new Map<string, number>();
   private readonly routes = new Map<string, Map<string, MutableServiceRoute>>();
@@ -95,15 +101,31 @@ export class PodPool implements RouteTable {
     if (next > this.nextNumber(component)) this.counters.set(component, next);
   }
 
-  /** Checks that a pod name is free; ALREADY_EXISTS names the sandbox holding it. */
+  /**
+   * Checks that a pod name is free. As containerd's name index answers (a conflict,
+   * FAILED_PRECONDITION), naming the sandbox holding it: the kubelet finds that sandbox
+   * by ListPodSandbox, not by this answer.
+   */
   checkName(m: PodMetadata): void {
     const holder = this.byName.get(nameKey(m));
-    if (holder !== undefined) {
-      throw new WorkdError(
-        Code.ALREADY_EXISTS,
-        `pod name ${m.namespace}/${m.name} (uid ${JSON.stringify(m.uid)}, attempt ${m.attempt}) is already used by pod sandbox ${holder}`,
-      );
-    }
+    if (holder !== undefined) throw nameReserved(m, `pod sandbox ${holder}`);
+  }
+
+  /**
+   * Holds a pod name for a RunPodSandbox from its first step, before anything is set up,
+   * so a retry sent while it runs (the kubelet's, after an answer lost to its deadline) is
+   * refused at once and sets nothing up. The returned function releases the hold; the
+   * sandbox added under it holds the name from then on.
+   */
+  reserveName(m: PodMetadata, key: string): () => void {
+    this.checkName(m);
+    const k = nameKey(m);
+    const holder = this.reserving.get(k);
+    if (holder !== undefined) throw nameReserved(m, `a RunPodSandbox still in progress (sandbox key ${holder})`);
+    this.reserving.set(k, key);
+    return () => {
+      if (this.reserving.get(k) === key) this.reserving.delete(k);
+    };
   }
 
   /** A 64-hex key no sandbox has, for a sandbox whose network is set up before it is added. */

@@ -86,8 +86,9 @@ test('a pod name is reserved until its pod is removed', async () => {
   const config = podConfig(FOO, { name: 'twice' });
   const { pod_sandbox_id: id } = await cri.runtime.RunPodSandbox!({ config });
   const err = await criError(cri.runtime.RunPodSandbox!({ config }));
-  assert.equal(err.code, grpc.status.ALREADY_EXISTS);
-  assert.match(err.details, new RegExp(`default/twice.*${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  // containerd's answer to a reserved name: a conflict (FAILED_PRECONDITION) naming the holder.
+  assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+  assert.match(err.details, new RegExp(`failed to reserve sandbox name default/twice.*reserved for pod sandbox ${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: id });
   await cri.runtime.RunPodSandbox!({ config });
 });

@@ -1,6 +1,9 @@
 // RunPodSandbox: a component pod is a record in the pool, READY once its network
 // is set up (with CNI on and not hostNetwork: a namespace and ADD, before the
 // record, so a failure leaves neither; src/network/pod-network.ts). The pod's
+// name is held from the first step, as containerd's name index does: a retry
+// while it runs, or once it is done, is refused naming the holder, and the
+// kubelet finds the sandbox by ListPodSandbox (docs/networking.md). The pod's
 // component comes from its workd.dev/* labels; the namespace options are kept to
 // be echoed by PodSandboxStatus, which the kubelet compares with what it asked for.
 import type { UnaryHandler } from '../handler.js';
@@ -15,7 +18,6 @@ import type { NamespaceMode, NamespaceOptions } from '../../pods/records.js';
 import { checkLabelsAndAnnotations, checkMetadata } from '../metadata.js';
 import type { RuntimeDeps } from './deps.js';
 import { hostPortMappings, ownNetwork } from './sandbox-network.js';
-import type { SandboxNetwork } from '../../pods/records.js';
 import { otherPodsUnsupported, podKind } from './pod-kind.js';
 
 /** Runtime handlers that mean "workd itself" (RuntimeClass handler names); Status lists the same ones. */
@@ -56,35 +58,44 @@ export function runPodSandbox(d: RuntimeDeps): UnaryHandler<RunPodSandboxRequest
     const component = componentFromLabels(config.labels);
     const linux = config.linux;
     const namespaces = namespaceOptions(linux?.security_context?.namespace_options);
-    let network: SandboxNetwork | undefined;
-    let key: string | undefined;
-    if (ownNetwork(d, namespaces)) {
-      key = d.pool.newKey();
-      network = await d.network.setUp({ key, name: m.name, namespace: m.namespace, uid: m.uid }, hostPortMappings(config.port_mappings));
-    }
-    const fields = {
-      metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
-      labels: config.labels,
-      annotations: config.annotations,
-      logDirectory: podLogDirectory(config.log_directory),
-      hostname: config.hostname,
-      runtimeHandler: req.runtime_handler,
-      namespaces,
-      cgroupParent: linux?.cgroup_parent ?? '',
-      resources: linux?.resources ?? null,
-      createdAt: nowNanos(),
-      ...(network ? { network } : {}),
-    };
+    // The name first, as containerd reserves it before anything else: a retry of a call still
+    // setting up (or done) is refused at once and never runs CNI.
+    const key = d.pool.newKey();
+    const release = d.pool.reserveName(m, key);
     let sandbox;
     try {
-      sandbox = await d.lifecycle.runSandbox(component, fields, key);
-    } catch (err) {
-      // Refused (a name in use) or not recorded: the network set up for it goes too.
-      if (network) await d.network.tearDown(key!, network).catch((e: unknown) => d.log.error({ key, err: e }, 'RunPodSandbox: could not undo the network of a pod that was not recorded'));
-      throw err;
+      const network = ownNetwork(d, namespaces) ? await d.network.setUp({ key, name: m.name, namespace: m.namespace, uid: m.uid }, hostPortMappings(config.port_mappings)) : undefined;
+      const fields = {
+        metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
+        labels: config.labels,
+        annotations: config.annotations,
+        logDirectory: podLogDirectory(config.log_directory),
+        hostname: config.hostname,
+        runtimeHandler: req.runtime_handler,
+        namespaces,
+        cgroupParent: linux?.cgroup_parent ?? '',
+        resources: linux?.resources ?? null,
+        createdAt: nowNanos(),
+        ...(network ? { network } : {}),
+      };
+      try {
+        sandbox = await d.lifecycle.runSandbox(component, fields, key);
+      } catch (err) {
+        // Not recorded: the network set up for it goes too (or, failing that, at the next start).
+        if (network) {
+          await d.network.tearDown(key, network).then(
+            () => d.network.settled(key),
+            (e: unknown) => d.log.error({ key, err: e }, 'RunPodSandbox: could not undo the network of a pod that was not recorded; the next start tries again'),
+          );
+        }
+        throw err;
+      }
+      if (network) await d.network.settled(key);
+    } finally {
+      release();
     }
     await d.network.serve(sandbox).catch((err: unknown) => d.log.error({ pod: sandbox.id, err }, 'the data plane cannot serve the pod\'s address'));
-    d.log.debug({ pod: sandbox.id, name: `${m.namespace}/${m.name}`, ips: network?.ips }, 'pod sandbox ready');
+    d.log.debug({ pod: sandbox.id, name: `${m.namespace}/${m.name}`, ips: sandbox.record.network?.ips }, 'pod sandbox ready');
     return { pod_sandbox_id: sandbox.id };
   };
 }
