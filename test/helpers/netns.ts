@@ -5,7 +5,7 @@
 // Debian's containernetworking-plugins (/usr/lib/cni); cniUnavailable() says what is missing.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -56,6 +56,8 @@ export interface TestNetwork {
   readonly gateway: string;
   readonly ipamDir: string;
   readonly conflist: Record<string, unknown>;
+  /** The addresses host-local holds leases for, sorted. */
+  leased(): string[];
   /** Removes the bridge (the dirs go with the test's temp dir). */
   remove(): Promise<void>;
 }
@@ -83,6 +85,10 @@ export async function makeBridgeNetwork(dir: string, opts: { cniVersion?: string
     gateway: `${subnet}.1`,
     ipamDir,
     conflist,
+    leased: () => {
+      const d = join(ipamDir, conflist.name);
+      return existsSync(d) ? readdirSync(d).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : [];
+    },
     remove: () => run('ip', ['link', 'del', bridge]).then(() => undefined, () => undefined),
   };
 }

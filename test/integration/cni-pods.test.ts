@@ -2,25 +2,19 @@
 // over the real CRI socket: addresses, NetworkReady, teardown, failures that
 // leave nothing allocated, hostNetwork, host ports, and a daemon restart.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, criError, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { until } from '../helpers/wait.js';
 import { CNI_BIN, cniUnavailable, makeBridgeNetwork, run, type TestNetwork } from '../helpers/netns.js';
 
 const skip = cniUnavailable();
 const COMPONENT = 'example.com:net.Test@1.0.0';
 
-async function until(f: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('pods with CNI networks', { skip }, () => {
   let dir: string;
@@ -37,11 +31,11 @@ describe('pods with CNI networks', { skip }, () => {
   const conflistFile = () => join(net.confDir, '10-test.conflist');
   const writeConflist = (plugins: unknown[]) => writeFileSync(conflistFile(), JSON.stringify({ ...net.conflist, plugins }));
   /** Waits until the daemon has loaded a list with these plugin types (Status verbose `cniconfig`). */
-  const loaded = (types: string[]) => until(async () => JSON.stringify(JSON.parse((await cri.runtime.Status!({ verbose: true })).info.cniconfig).network?.plugins) === JSON.stringify(types));
+  const loaded = (types: string[]) => until(`CNI list ${types.join(', ')} loaded`, async () => JSON.stringify(JSON.parse((await cri.runtime.Status!({ verbose: true })).info.cniconfig).network?.plugins) === JSON.stringify(types));
   const networkReady = async () => ((await cri.runtime.Status!({})).status.conditions as Msg[]).find((c) => c.type === 'NetworkReady');
   const status = async (pod: string) => cri.runtime.PodSandboxStatus!({ pod_sandbox_id: pod, verbose: true });
   const keyOf = async (pod: string) => JSON.parse((await status(pod)).info.info).key as string;
-  const leased = () => (existsSync(join(net.ipamDir, net.conflist.name as string)) ? readdirSync(join(net.ipamDir, net.conflist.name as string)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : []);
+  const leased = () => net.leased();
   /** The namespace a failed RunPodSandbox names in its error is gone (other tests make workd-* namespaces at the same time). */
   const assertUndone = (details: string) => {
     const m = /CNI_CONTAINERID ([0-9a-f]{64}) failed: .*; undone: DEL (?:run|failed too \(.*\)), (\/run\/netns\/workd-\1) removed$/.exec(details);
@@ -77,7 +71,7 @@ describe('pods with CNI networks', { skip }, () => {
     assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
     assert.match(err.details, /no usable CNI network configuration/);
     writeConflist(net.conflist.plugins as unknown[]);
-    await until(async () => (await networkReady()).status === true);
+    await until('NetworkReady true', async () => (await networkReady()).status === true);
   });
 
   test('each pod gets its own namespace and address; StopPodSandbox releases both; Stop and Remove repeat harmlessly', async () => {
@@ -155,7 +149,7 @@ describe('pods with CNI networks', { skip }, () => {
     assertUndone(err.details);
     // A plugin the config names but no directory holds: not ready, and pods are refused saying which.
     writeConflist([...(net.conflist.plugins as unknown[]), { type: 'nosuchplugin' }]);
-    await until(async () => (await networkReady()).status === false);
+    await until('NetworkReady false', async () => (await networkReady()).status === false);
     assert.match((await networkReady()).message, /needs plugin\(s\) nosuchplugin, not found in /);
     const missing = await criError(run1('missing'));
     assert.equal(missing.code, grpc.status.FAILED_PRECONDITION);

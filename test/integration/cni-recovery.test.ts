@@ -10,18 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { criClient, criError, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { until } from '../helpers/wait.js';
 import { CNI_BIN, cniUnavailable, makeBridgeNetwork, run, type TestNetwork } from '../helpers/netns.js';
 
 const skip = cniUnavailable();
 const COMPONENT = 'example.com:net.Recover@1.0.0';
 
-async function until(f: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('pod networks across retries, crashes and reboots', { skip }, () => {
   let dir: string;
@@ -43,8 +37,8 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
     await daemon.stop();
   };
   const writeConflist = (last: string) => writeFileSync(join(net.confDir, '10-test.conflist'), JSON.stringify({ ...net.conflist, plugins: [(net.conflist.plugins as unknown[])[0], { type: last }] }));
-  const loaded = (types: string[]) => until(async () => JSON.stringify(JSON.parse((await cri.runtime.Status!({ verbose: true })).info.cniconfig).network?.plugins) === JSON.stringify(types));
-  const leased = () => (existsSync(join(net.ipamDir, net.conflist.name as string)) ? readdirSync(join(net.ipamDir, net.conflist.name as string)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort() : []);
+  const loaded = (types: string[]) => until(`CNI list ${types.join(', ')} loaded`, async () => JSON.stringify(JSON.parse((await cri.runtime.Status!({ verbose: true })).info.cniconfig).network?.plugins) === JSON.stringify(types));
+  const leased = () => net.leased();
   const pending = () => (existsSync(join(stateDir, 'cni-pending')) ? readdirSync(join(stateDir, 'cni-pending')) : []);
   const bridgePorts = async () => (await run('ip', ['-o', 'link', 'show', 'master', net.bridge])).stdout.trim();
   const listed = async () => (await cri.runtime.ListPodSandbox!({})).items as Msg[];
@@ -80,7 +74,7 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
     // The caller gives up (the kubelet's deadline); the daemon goes on.
     const lost = await criError(cri.runtime.RunPodSandbox!({ config }, { deadlineMs: 500 }));
     assert.equal(lost.code, grpc.status.DEADLINE_EXCEEDED);
-    await until(() => leased().length === 1);
+    await until('the first ADD\'s lease', async () => leased().length === 1);
     const retry = await criError(cri.runtime.RunPodSandbox!({ config }));
     assert.equal(retry.code, grpc.status.FAILED_PRECONDITION);
     assert.match(retry.details, /failed to reserve sandbox name default\/retried \(uid ".*", attempt 0\): it is reserved for a RunPodSandbox still in progress \(sandbox key [0-9a-f]{64}\)/);
@@ -89,7 +83,7 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
 
     writeFileSync(gate(), '');
     // As the kubelet finds it on its next sync: by ListPodSandbox (its pod UID label), READY with an address.
-    await until(async () => (await listed()).length === 1);
+    await until('the first sandbox listed', async () => (await listed()).length === 1);
     const [pod] = await listed();
     assert.equal(pod!.state, 'SANDBOX_READY');
     const ip = (await status(pod!.id)).status.network.ip as string;
