@@ -17,7 +17,8 @@
 //     starting the new daemon to its ready line (every recorded container restored, its guest
 //     started and routed), and to the end of a sweep of BENCH_PODS data-plane calls that,
 //     sent 32 at a time to idle containers, the router hands round-robin to every container once
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -64,6 +65,51 @@ function echo(client: grpc.Client, message: string): Promise<void> {
   return new Promise((resolve, reject) =>
     client.makeUnaryRequest('/bench.Echo/Echo', (x: Buffer) => x, (x: Buffer) => x, body, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err) => (err ? reject(err) : resolve())),
   );
+}
+
+// The sweep's client: h2load (nghttp2-client, not ours and far cheaper per call than grpc-js, so the daemon gets
+// the cores) when installed, else grpc-js. BENCH_SWEEP=grpc-js forces grpc-js.
+const SWEEP_H2LOAD = process.env.BENCH_SWEEP !== 'grpc-js' && spawnSync('h2load', ['--version']).status === 0;
+
+interface Sweep {
+  readonly client: string;
+  /** The client's CPU time. */
+  readonly cpuMs: number;
+  readonly failed: number;
+}
+
+async function grpcSweep(port: number, calls: number): Promise<Sweep> {
+  const data = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'bench.example' });
+  const cpu0 = process.cpuUsage();
+  let sent = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (sent < calls) {
+      sent++;
+      await echo(data, 'x');
+    }
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  data.close();
+  return { client: 'this grpc-js client', cpuMs: (cpu.user + cpu.system) / 1000, failed: 0 };
+}
+
+async function h2loadSweep(port: number, calls: number, dir: string): Promise<Sweep> {
+  const body = join(dir, 'echo.bin');
+  // One gRPC message: uncompressed, 3 bytes, EchoRequest { message: "x" }.
+  writeFileSync(body, Buffer.from([0, 0, 0, 0, 3, 0x0a, 1, 0x78]));
+  const argv = ['-H', ':authority: bench.example', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-d', body, '-n', String(calls), '-c', '1', '-m', '32', '-t', '1', `http://127.0.0.1:${port}/bench.Echo/Echo`];
+  // bash's `times` prints its children's user and system CPU time (h2load's), on the second line.
+  const child = spawn('bash', ['-c', 'h2load "$@"; s=$?; times >&2; exit $s', 'h2load', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const times = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/m.exec(err.trim().split('\n').at(-1) ?? '');
+  const cpuMs = times ? (Number(times[1]) * 60 + Number(times[2]) + Number(times[3]) * 60 + Number(times[4])) * 1000 : NaN;
+  const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(out);
+  if (status !== 0 || !m) throw new Error(`h2load failed (exit ${status}): ${out}`);
+  return { client: 'h2load', cpuMs, failed: calls - Number(m[1]) };
 }
 
 function row(name: string, value: string, target: number, got: number, baseline: number): void {
@@ -148,25 +194,20 @@ async function main(): Promise<void> {
     const restored = await d.waitForLog((l) => l.msg === 'restored pod sandboxes and containers from the state store');
     const opened = await d.waitForLog((l) => l.msg === 'state store opened');
     const sweepCpu0Ms = procCpu(d.ready.pid) / 1000;
-    const data = new grpc.Client(`127.0.0.1:${d.ready.tcpPort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'bench.example' });
     const sweepStart = performance.now();
-    const clientCpu0 = process.cpuUsage();
     // Sent 32 at a time: every container is idle, so each call goes to the next one round-robin.
-    let sent = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (sent < have) {
-        sent++;
-        await echo(data, 'x');
-      }
-    }));
+    const sweep = SWEEP_H2LOAD ? await h2loadSweep(d.ready.tcpPort, have, dir) : await grpcSweep(d.ready.tcpPort, have);
     const sweepMs = performance.now() - sweepStart;
-    const clientCpu = process.cpuUsage(clientCpu0);
-    const clientCpuMs = (clientCpu.user + clientCpu.system) / 1000;
     const servedMs = performance.now() - t0;
     const servedCpuMs = procCpu(d.ready.pid) / 1000;
-    data.close();
     cri = criClient(d.criSocket);
     const running = (await cri.runtime.ListContainers!({ filter: { state: { state: 'CONTAINER_RUNNING' } } })).containers.length;
+    // Each container's own count of OK calls (the data plane's counters, through the CRI): the sweep reached every one.
+    type Metric = { name: string; label_values: string[]; value?: { value: string } };
+    type PodMetrics = { container_metrics: Array<{ metrics: Metric[] }> };
+    const answered = ((await cri.runtime.ListPodSandboxMetrics!({})).pod_metrics as PodMetrics[]).filter((p) =>
+      p.container_metrics.some((c) => c.metrics.some((m) => m.name === 'workd_container_calls_total' && m.label_values[0] === 'OK' && Number(m.value?.value) >= 1)),
+    ).length;
 
     console.log(`workd CRI benchmark: ${have} running pods (filled in ${fillS.toFixed(1)} s), ${SAMPLES} timed starts; durable state on; load average ${loadBefore.toFixed(2)} on ${(await import('node:os')).cpus().length} cores`);
     console.log(`baseline: Version round trip p50 ${baseP50.toFixed(3)} ms, p99 ${quantile(base, 0.99).toFixed(3)} ms over the same socket; three in a row (the floor of a start) p50 ${quantile(floor, 0.5).toFixed(3)} ms, p99 ${quantile(floor, 0.99).toFixed(3)} ms`);
@@ -184,7 +225,9 @@ async function main(): Promise<void> {
     row(`restart: start → all ${have} answered a call`, `${servedMs.toFixed(0)} ms`, TARGET.restartMs, servedMs, baseP50);
     console.log(`  (daemon CPU time, all threads: ${readyCpuMs.toFixed(0)} ms to ready, ${servedCpuMs.toFixed(0)} ms to the end of the sweep; less sensitive to the machine load than wall time)`);
     console.log(`  (state store read in ${String(opened.ms)} ms, pods restored and guests started in ${Math.round(Number(restored.ms))} ms; the sweep of ${have} calls, 32 in flight, took ${sweepMs.toFixed(0)} ms; ${running} containers RUNNING after the restart)`);
-    console.log(`  (during the sweep: daemon CPU ${(servedCpuMs - sweepCpu0Ms).toFixed(0)} ms = ${(((servedCpuMs - sweepCpu0Ms) * 1000) / have).toFixed(0)} µs a call; this grpc-js client's CPU ${clientCpuMs.toFixed(0)} ms = ${((clientCpuMs * 1000) / have).toFixed(0)} µs a call, on the same 2 cores)`);
+    console.log(`  (during the sweep: daemon CPU ${(servedCpuMs - sweepCpu0Ms).toFixed(0)} ms = ${(((servedCpuMs - sweepCpu0Ms) * 1000) / have).toFixed(0)} µs a call; ${sweep.client}'s CPU ${sweep.cpuMs.toFixed(0)} ms = ${((sweep.cpuMs * 1000) / have).toFixed(0)} µs a call, on the same 2 cores; ${sweep.failed} calls failed)`);
+    console.log(`  (${answered} of ${have} pods counted an OK call of their own after the sweep)`);
+    if (answered !== have || sweep.failed > 0) throw new Error(`the sweep did not reach every container: ${answered} of ${have} answered, ${sweep.failed} calls failed`);
   } finally {
     cri.close();
     await d.stop();

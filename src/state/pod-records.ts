@@ -129,10 +129,10 @@ export async function restorePods(store: StateStore, d: RestoreDeps): Promise<Re
 
   // One full start (with the executor's probe instantiation) per distinct image and options: it proves that
   // this workd still links and initialises the module; the others of the group then skip the probe.
-  const keyOf = ({ record: r }: Container) => JSON.stringify([r.imageId, r.memoryLimitBytes ?? 0, r.env, r.args]);
   const groups = new Map<string, Container[]>();
   for (const c of running) {
-    const key = keyOf(c);
+    const r = c.record;
+    const key = JSON.stringify([r.imageId, r.memoryLimitBytes ?? 0, r.env, r.args]);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
     g.push(c);
@@ -161,8 +161,8 @@ export async function restorePods(store: StateStore, d: RestoreDeps): Promise<Re
   const firsts = [...groups.values()].map((g) => g[0]!);
   await serveAll(firsts, () => false);
   // A group whose first failed gets the full start for each of its containers, so each fails (or not) on its own.
-  const proven = new Set(firsts.filter((c) => c.state === ContainerState.Running).map(keyOf));
-  await serveAll([...groups.values()].flatMap((g) => g.slice(1)), (c) => proven.has(keyOf(c)));
+  const proven = new Set([...groups.values()].filter((g) => g[0]!.state === ContainerState.Running).flat());
+  await serveAll([...groups.values()].flatMap((g) => g.slice(1)), (c) => proven.has(c));
   if (exited.length > 0) await store.commit(exited);
   return { sandboxes, containers, served, failed: exited.length, ms: performance.now() - t0 };
 }

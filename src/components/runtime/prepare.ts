@@ -5,7 +5,7 @@
 // compiled. Everything before the compile depends on the component's bytes
 // alone and is kept on disk (transpile-cache.ts), so a daemon restart only
 // compiles. The executor caches the result per image in memory.
-import { transpileBytes } from '@bytecodealliance/jco-transpile';
+import type { transpileBytes } from '@bytecodealliance/jco-transpile';
 import { Code, WorkdError } from '../../errors.js';
 import { inspectModule, rewriteModule } from '../../wasm/rewrite.js';
 import { I32 } from '../../wasm/wasm-binary.js';
@@ -48,9 +48,11 @@ export interface TranspiledComponent {
 
 /** `world`: the component's WIT (readComponentWit), read by the caller to check it first. */
 export async function transpileComponent(wasm: Uint8Array, world: string): Promise<TranspiledComponent> {
+  // Loaded on first use (~100 ms of CPU): a daemon serving only core modules never needs it.
+  const jco = await import('@bytecodealliance/jco-transpile');
   let out: Awaited<ReturnType<typeof transpileBytes>>;
   try {
-    out = await transpileBytes(wasm, { name: 'component', instantiation: 'sync', emitTypescriptDeclarations: false, base64Cutoff: 0, noComponentErrorWrapping: false });
+    out = await jco.transpileBytes(wasm, { name: 'component', instantiation: 'sync', emitTypescriptDeclarations: false, base64Cutoff: 0, noComponentErrorWrapping: false });
   } catch (err) {
     throw new WorkdError(Code.INVALID_ARGUMENT, `the component cannot be transpiled: ${(err as Error).message ?? String(err)}`);
   }

@@ -2,7 +2,6 @@
 // wasm-tools (through jco-transpile) decodes the component's types and prints
 // them as WIT; both sides are then compared item by item in that printed,
 // whitespace-normalised form, so a mismatch names the function or type.
-import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
 import { invalidArgument } from '../../errors.js';
 import type { ServiceWorld, TypeDef, WitType } from './mapping.js';
 import { funcText, HOST_TYPES, typeDefText } from './print.js';
@@ -24,6 +23,9 @@ export async function readComponentWorld(wasm: Uint8Array): Promise<ComponentWor
 /** A component binary's world as wasm-tools prints it (parseWorld reads it). INVALID_ARGUMENT when it is not a valid component. */
 export async function readComponentWit(wasm: Uint8Array): Promise<string> {
   try {
+    // Loaded on first use: a daemon serving only core modules, and every executor worker (through
+    // guest-abi.ts → validate.ts), would otherwise load jco's wasm-tools at start.
+    const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
     return await componentWit(wasm);
   } catch (err) {
     throw invalidArgument(`the component is not a valid WebAssembly component: ${firstLine(err)}`);
