@@ -22,10 +22,10 @@ export async function readComponentWorld(wasm: Uint8Array): Promise<ComponentWor
 
 /** A component binary's world as wasm-tools prints it (parseWorld reads it). INVALID_ARGUMENT when it is not a valid component. */
 export async function readComponentWit(wasm: Uint8Array): Promise<string> {
+  // Loaded on first use: a daemon serving only core modules, and every executor worker (through
+  // guest-abi.ts → validate.ts), would otherwise load jco's wasm-tools at start.
+  const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
   try {
-    // Loaded on first use: a daemon serving only core modules, and every executor worker (through
-    // guest-abi.ts → validate.ts), would otherwise load jco's wasm-tools at start.
-    const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
     return await componentWit(wasm);
   } catch (err) {
     throw invalidArgument(`the component is not a valid WebAssembly component: ${firstLine(err)}`);
