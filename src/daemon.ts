@@ -8,7 +8,7 @@ import { createAdminService } from './cri/admin.js';
 import { startDownstream } from './cri/downstream/index.js';
 import { IMAGE_UNIMPLEMENTED, createImageService } from './cri/image/index.js';
 import { RUNTIME_UNIMPLEMENTED, createRuntimeService, createRuntimeStreams, type RuntimeDeps } from './cri/runtime/index.js';
-import { startGuest } from './cri/runtime/container-start.js';
+import { startGuest, startOptionsKey } from './cri/runtime/container-start.js';
 import { IMAGE_SERVICE, RUNTIME_SERVICE, claimSocketPath, criServiceDefinition, startCriServer, type CriService } from './cri/server.js';
 import { LogLevels, type Logger } from './observability/log.js';
 import { Metrics } from './observability/metrics.js';
@@ -145,7 +145,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       executor.evict(imageId);
     });
 
-    const restored = await restorePods(state, { pool, log, serve: (c, o) => startGuest(deps, c, o), concurrency: config.limits.stateRestoreConcurrency });
+    const restored = await restorePods(state, { pool, log, serve: (c) => startGuest(deps, c), startKey: (r) => `${r.imageId} ${startOptionsKey(deps, r)}`, concurrency: config.limits.stateRestoreConcurrency });
     log.info(restored, 'restored pod sandboxes and containers from the state store');
 
     // Before the CRI socket: a container the kubelet starts must be reachable at once.

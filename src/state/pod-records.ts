@@ -85,8 +85,13 @@ function confirmedState(s: ContainerState): ContainerState {
 export interface RestoreDeps {
   readonly pool: PodPool;
   readonly log: Logger;
-  /** Starts a restored RUNNING container's guest and publishes it (container-start.ts startGuest); `restored` skips the start probe. */
-  readonly serve: (container: Container, opts: { readonly restored: boolean }) => Promise<void>;
+  /** Starts a restored RUNNING container's guest and publishes it (container-start.ts startGuest). */
+  readonly serve: (container: Container) => Promise<void>;
+  /**
+   * A container's image and start options (container-start.ts startOptionsKey): serve probes the first
+   * container of each and skips the probe for the others once it passed.
+   */
+  readonly startKey: (record: ContainerRecord) => string;
   /** Guests started at once (limits.ts stateRestoreConcurrency). */
   readonly concurrency: number;
 }
@@ -131,21 +136,20 @@ export async function restorePods(store: StateStore, d: RestoreDeps): Promise<Re
   // this workd still links and initialises the module; the others of the group then skip the probe.
   const groups = new Map<string, Container[]>();
   for (const c of running) {
-    const r = c.record;
-    const key = JSON.stringify([r.imageId, r.memoryLimitBytes ?? 0, r.env, r.args]);
+    const key = d.startKey(c.record);
     let g = groups.get(key);
     if (!g) groups.set(key, (g = []));
     g.push(c);
   }
   let served = 0;
   const exited: StateChange[] = [];
-  const serveAll = async (list: readonly Container[], restored: (c: Container) => boolean) => {
+  const serveAll = async (list: readonly Container[]) => {
     let next = 0;
     const lane = async () => {
       while (next < list.length) {
         const container = list[next++]!;
         try {
-          await d.serve(container, { restored: restored(container) });
+          await d.serve(container);
           served++;
         } catch (err) {
           const cause = (err as { cause?: unknown }).cause ?? err;
@@ -158,11 +162,10 @@ export async function restorePods(store: StateStore, d: RestoreDeps): Promise<Re
     };
     await Promise.all(Array.from({ length: Math.min(d.concurrency, list.length) }, lane));
   };
-  const firsts = [...groups.values()].map((g) => g[0]!);
-  await serveAll(firsts, () => false);
-  // A group whose first failed gets the full start for each of its containers, so each fails (or not) on its own.
-  const proven = new Set([...groups.values()].filter((g) => g[0]!.state === ContainerState.Running).flat());
-  await serveAll([...groups.values()].flatMap((g) => g.slice(1)), (c) => proven.has(c));
+  // The first of each group alone, then the rest (which skip the probe once their first passed it; a group whose
+  // first failed gets the full start for each of its containers, so each fails, or not, on its own).
+  await serveAll([...groups.values()].map((g) => g[0]!));
+  await serveAll([...groups.values()].flatMap((g) => g.slice(1)));
   if (exited.length > 0) await store.commit(exited);
   return { sandboxes, containers, served, failed: exited.length, ms: performance.now() - t0 };
 }

@@ -130,8 +130,9 @@ export interface StartOptions {
   /** The pod's log directory: the log file must stay inside it (log-path.ts). Default: the file's own directory. */
   readonly logDirectory?: string;
   /**
-   * A container a restarted daemon serves again: it passed its start probe in an earlier run with this
-   * same image and options, so the probe's instantiation is skipped (10,000 of them would take seconds).
+   * A container of an image and start options (env, args, limits) that already passed the start probe
+   * (src/cri/runtime/container-start.ts), so the probe's instantiation is skipped: it would prove nothing new,
+   * and 10,000 of them after a daemon restart would take seconds.
    */
   readonly restored?: boolean;
 }

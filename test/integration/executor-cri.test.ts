@@ -165,6 +165,38 @@ test('a module whose initialisation traps: StartContainer fails and the containe
   assert.match(s.message, /initialisation failed: unreachable/);
 });
 
+test('a start that passed with some image and options proves only those: other env is probed again and can fail, the same options start', async () => {
+  // _initialize traps when the guest has any environment variable.
+  const envTrap = await buildTestImage({
+    component: 'example.com:kitchen.EnvTrap@1.0.0',
+    wasm: await watToWasm(`(module
+      (import "wasi_snapshot_preview1" "environ_sizes_get" (func $sizes (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "workd_alloc") (param i32) (result i32) i32.const 64)
+      (func (export "Echo") (param i32 i32) (result i32) i32.const 0)
+      (func (export "_initialize") (drop (call $sizes (i32.const 0) (i32.const 4))) (if (i32.load (i32.const 0)) (then unreachable))))`),
+    proto: PROTO.replace('service Sink', 'service EnvTrap'),
+  });
+  built.push(envTrap);
+  const image = await importImage(cri, envTrap.dir);
+  const start = async (env: Record<string, string>) => {
+    const config = podConfig('example.com:kitchen.EnvTrap@1.0.0');
+    const { pod_sandbox_id } = await cri.runtime.RunPodSandbox!({ config });
+    const { container_id } = await cri.runtime.CreateContainer!({ pod_sandbox_id, config: containerConfig(image, { env }), sandbox_config: config });
+    const err = await cri.runtime.StartContainer!({ container_id }).then(() => undefined, (e: grpc.ServiceError) => e);
+    return { err, status: (await cri.runtime.ContainerStatus!({ container_id })).status };
+  };
+  for (let i = 0; i < 3; i++) {
+    const ok = await start({});
+    assert.equal(ok.err, undefined);
+    assert.equal(ok.status.state, 'CONTAINER_RUNNING');
+    const bad = await start({ ROUND: String(i) });
+    assert.match(bad.err?.details ?? '', /initialisation failed: unreachable/);
+    assert.equal(bad.status.state, 'CONTAINER_EXITED');
+    assert.match(bad.status.message, /initialisation failed: unreachable/);
+  }
+});
+
 test('the add-floats example, built from source and served through the daemon: AddFloats(3.5, -1.2) = 2.3', async () => {
   const { compileExample } = (await import(pathToFileURL(join(root, 'scripts', 'examples.mjs')).href)) as {
     compileExample(name: string): Promise<{ wasm: Uint8Array; proto: string; component: string }>;

@@ -1,6 +1,13 @@
 // StartContainer: compiles (cached per image) and validates the module, then
 // instantiates it once, so a broken module fails here with a reason instead of
 // later on a request. On success the container joins the component map.
+//
+// A guest's start depends only on its image and start options (memory and CPU
+// limits, env, args: startOptionsKey); nothing else reaches it. So once one
+// container of an image has started with given options, the next container
+// with the same image and options skips the probe (its first call instantiates
+// as usual): the probe is a worker round trip and an instantiation, which
+// proves nothing new there. The first of every image and options is probed.
 import type { UnaryHandler } from '../handler.js';
 import type { StartContainerRequest__Output } from '../../gen/cri/runtime/v1/StartContainerRequest.js';
 import type { StartContainerResponse } from '../../gen/cri/runtime/v1/StartContainerResponse.js';
@@ -9,6 +16,7 @@ import { nowNanos, type Container } from '../../pods/pod.js';
 import type { ContainerPatch } from '../../pods/runner.js';
 import { LogFile } from '../../wasm/log-path.js';
 import type { ImageRecord } from '../../images/api.js';
+import type { ContainerRecord } from '../../pods/records.js';
 import { parseDescriptorSet } from '../../images/proto-compile.js';
 import { serviceMismatches } from '../../wasm/validate.js';
 import { imageKind } from '../../images/image-kind.js';
@@ -30,7 +38,7 @@ function prepare(d: RuntimeDeps, image: ImageRecord): Promise<PreparedImage> {
       // from other tools may rely on that. `workd image build` refuses both with these words.
       const { missing, extra } = serviceMismatches(service, rpcs, [...module.methods]);
       if (missing.length + extra.length > 0) d.log.warn({ image: image.id, problems: [...missing, ...extra].join('; ') }, 'the module does not implement its service exactly');
-      return { module, descriptorSet };
+      return { module, descriptorSet, proven: new Set<string>() };
     })();
     d.prepared.set(image.id, p);
     p.catch(() => d.prepared.delete(image.id));
@@ -48,20 +56,26 @@ class StartFailure extends Error {
   }
 }
 
+/** What a guest's start depends on besides its image (see the header); the record's own values, defaults applied. */
+export function startOptionsKey(d: RuntimeDeps, c: ContainerRecord): string {
+  return JSON.stringify([c.memoryLimitBytes ?? d.config.executor.memoryLimitBytes, c.cpuMsPerCall ?? d.config.executor.cpuMsPerCall, c.env, c.args]);
+}
+
 /**
  * Starts a container's guest and publishes it in the component map. Used by
  * StartContainer, and by the state store to serve a recorded RUNNING container
- * again after a daemon restart (`restored`: its start probe passed in the earlier run). Throws StartFailure.
+ * again after a daemon restart. Throws StartFailure.
  */
-export async function startGuest(d: RuntimeDeps, container: Container, opts: { restored?: boolean } = {}): Promise<void> {
+export async function startGuest(d: RuntimeDeps, container: Container): Promise<void> {
   const c = container.record;
   let reason = 'StartError';
   try {
     const image = d.store.resolve(c.imageId);
     if (!image) throw failedPrecondition(`image ${c.imageId} is no longer in the image store`);
     reason = 'InvalidModule';
-    const { module, descriptorSet } = await prepare(d, image);
+    const { module, descriptorSet, proven } = await prepare(d, image);
     reason = 'StartError';
+    const key = startOptionsKey(d, c);
     if (c.logPath !== '') {
       // The kubelet and crictl read the log file as soon as the container runs, even before it wrote anything.
       await new LogFile(c.logPath, container.sandbox.record.logDirectory).create();
@@ -78,8 +92,9 @@ export async function startGuest(d: RuntimeDeps, container: Container, opts: { r
       },
       logPath: c.logPath === '' ? undefined : c.logPath,
       logDirectory: container.sandbox.record.logDirectory,
-      restored: opts.restored,
+      restored: proven.has(key),
     });
+    proven.add(key);
     container.runtime = runtime;
     d.pool.publish(container, runtime, descriptorSet);
     await d.podChanged?.(container.sandbox.id);

@@ -49,6 +49,8 @@ export interface RuntimeDeps {
 export interface PreparedImage {
   readonly module: PreparedModule;
   readonly descriptorSet: Uint8Array;
+  /** Start options (startOptionsKey) a container of this image already started with in this daemon, probe passed. */
+  readonly proven: Set<string>;
 }
 
 /** Checks that a request carries an ID, naming the field when it does not. */
