@@ -5,7 +5,7 @@ import { WorkdError, Code, invalidArgument } from '../errors.js';
 import { rewriteModule, WasmFormatError, type RewriteResult } from './rewrite.js';
 import { validateModule, type ModuleReport } from './validate.js';
 
-export { ALLOC_EXPORT, WASI_IMPORTS, WASI_MODULE, WORKD_MODULE, isReservedName } from './validate.js';
+export { ALLOC_EXPORT, WASI_IMPORTS, WASI_MODULE, WORKD_MODULE, isReservedName } from './abi.js';
 
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1];
 

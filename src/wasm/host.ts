@@ -3,7 +3,7 @@
 // reading the call in progress from a holder the worker updates.
 import { webcrypto } from 'node:crypto';
 import type { MetadataEntry } from './api.js';
-import { WASI_IMPORTS } from './guest-abi.js';
+import { WASI_IMPORTS } from './abi.js';
 import { fixedLimit } from '../limits.js';
 
 export const OUTPUT_CAP = fixedLimit('executorOutputBytesPerCall');

@@ -6,11 +6,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Code } from '../errors.js';
 import { fixedLimit } from '../limits.js';
-import { ALLOC_EXPORT } from './guest-abi.js';
+import { ALLOC_EXPORT } from './abi.js';
 import { CallState, createImports, encodeStrings, GuestExit, HostCallError, type EncodedStrings, type Holder, type OutputMirror } from './host.js';
 import { currentThreadId, ThreadCpuClock } from './thread-cpu.js';
 import { restoreRange, withoutZeroTail } from './snapshot.js';
-import { ComponentLane } from '../components/runtime/worker-lane.js';
+import type { ComponentLane } from '../components/runtime/worker-lane.js';
 import {
   OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
   nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_DEADLINE, WD_SEQ, WD_START, WD_SLOTS, WD_TID, TABLE_ENTRY_BYTES, R_CPU_NS, R_MEM, ST_BATCH, ST_INDEX, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
@@ -102,10 +102,24 @@ const discard = new CallState([]);
 let laneCall: WireCall | undefined;
 // A component's instantiation (tens of ms for componentize-js) is bounded by the time limit on its own,
 // as an initialisation; the call that caused it then gets its whole limit.
-const lane = new ComponentLane(maxInstances, () => {
-  if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
-  if (laneCall) armWatchdog(laneCall, nowMs());
-});
+let lane: ComponentLane | undefined;
+let laneLoading: Promise<ComponentLane> | undefined;
+/**
+ * The component lane, loaded with the first component this worker is sent: its
+ * codec's libraries (protobufjs, @bufbuild/protobuf) cost a worker ~130 ms of
+ * CPU to load, which every worker start (a replacement after a stopped call
+ * too) would otherwise pay, ABI v1 modules only or not.
+ */
+function componentLane(): Promise<ComponentLane> {
+  laneLoading ??= import('../components/runtime/worker-lane.js').then(
+    ({ ComponentLane }) =>
+      (lane = new ComponentLane(maxInstances, () => {
+        if (cpuClock) wd[WD_CPU_MARK] = cpuClock.read();
+        if (laneCall) armWatchdog(laneCall, nowMs());
+      })),
+  );
+  return laneLoading;
+}
 
 class StatusError extends Error {
   constructor(readonly code: number, message: string) {
@@ -276,7 +290,7 @@ function run(call: WireCall): WireResult {
   if (call.deadline && start >= call.deadline) return result(call.seq, state, Code.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
   if (!ctx) return result(call.seq, state, Code.INTERNAL, 'unknown container context on worker');
   armWatchdog(call, start);
-  if (lane.has(ctx.moduleKey)) {
+  if (lane?.has(ctx.moduleKey)) {
     laneCall = call;
     try {
       const r = lane.run(ctx, call.method, call.request, call.metadata, state);
@@ -510,7 +524,7 @@ function handle(msg: ToWorker): void {
   switch (msg.t) {
     case 'evict':
       modules.delete(msg.key);
-      lane.evict(msg.key);
+      lane?.evict(msg.key);
       for (const [id, c] of ctxs) if (c.moduleKey === msg.key) ctxs.delete(id);
       for (const k of [...instances.keys()]) if (k.startsWith(`${msg.key}|`)) instances.delete(k);
       return;
@@ -520,7 +534,8 @@ function handle(msg: ToWorker): void {
     case 'batch': {
       const loads: Promise<void>[] = [];
       for (const m of msg.modules ?? []) {
-        if (m.spec.component) loads.push(lane.load(m.key, m.spec.component));
+        const component = m.spec.component;
+        if (component) loads.push(componentLane().then((l) => l.load(m.key, component)));
         else addModule(m);
       }
       if (msg.ctxs) for (const c of msg.ctxs) addCtx(c);
