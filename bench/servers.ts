@@ -3,7 +3,7 @@
 // CPU time from /proc, a clean stop, and the real daemon with one running
 // WebAssembly echo component created through the CRI, as a kubelet would.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +65,9 @@ export async function startComponentDaemon(extraArgs: string[]): Promise<Compone
   const { startComponent } = await import('../test/integration/dataplane-fixture.js');
   const dir = mkdtempSync(join(tmpdir(), 'workd-bench-daemon-'));
   const bin = fileURLToPath(new URL('../../bin/workd.js', import.meta.url));
-  const args = [bin, 'serve', ...extraArgs, '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn'];
+  // Pods on the node's address (CNI is on by default as root).
+  writeFileSync(join(dir, 'config.toml'), '[cni]\nenabled = false\n');
+  const args = [bin, 'serve', '--config', join(dir, 'config.toml'), ...extraArgs, '--listen', '127.0.0.1:0', '--cri-socket', join(dir, 'cri.sock'), '--state-dir', join(dir, 'state'), '--log-level', 'warn'];
   const { child, match } = await spawnServer(process.execPath, args, /workd ready (\{.*\})/);
   const stop = async () => {
     await stopChild(child);

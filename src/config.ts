@@ -109,9 +109,9 @@ export function defaultConfig(): Config {
     // As containerd's stream server: loopback, any free port.
     streaming: { listen: '127.0.0.1:0' },
     metrics: { listen: '127.0.0.1:0' },
-    // Off unless the config file turns it on (deploy/config.toml does): a node without a CNI config would
-    // otherwise report NetworkReady false and refuse every pod.
-    cni: { enabled: false, confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'], ifname: 'eth0' },
+    // As containerd: on when root (NetworkReady false until a usable list is in conf_dir); a daemon run
+    // by a user cannot make network namespaces, so its pods keep the node's address.
+    cni: { enabled: isRoot, confDir: '/etc/cni/net.d', binDirs: ['/opt/cni/bin', '/usr/lib/cni'], ifname: 'eth0' },
   };
 }
 

@@ -69,10 +69,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const criSocket = opts.criSocket ?? join(dir, 'cri.sock');
   const stateDir = opts.stateDir ?? join(dir, 'state');
   const args = [...(opts.nodeArgs ?? []), WORKD_BIN, 'serve', '--cri-socket', criSocket, '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--log-level', opts.logLevel ?? 'debug'];
-  if (opts.configToml !== undefined) {
-    writeFileSync(join(dir, 'config.toml'), opts.configToml);
-    args.push('--config', join(dir, 'config.toml'));
-  }
+  // CNI is on by default as root: a test that wants pod networks says so in its [cni] table, others get none.
+  const toml = opts.configToml ?? '';
+  writeFileSync(join(dir, 'config.toml'), /^\s*\[cni\]/m.test(toml) ? toml : `${toml}\n[cni]\nenabled = false\n`);
+  args.push('--config', join(dir, 'config.toml'));
   args.push(...(opts.args ?? []));
 
   const [cmd, ...pre] = [...(opts.launcher ?? []), process.execPath];

@@ -178,3 +178,35 @@ describe('pods with CNI networks', { skip }, () => {
     assert.deepEqual(leased(), []);
   });
 });
+
+describe('CNI by default as root', { skip }, () => {
+  test('with no `enabled` in [cni]: on, NetworkReady false (NetworkPluginNotReady) and pods refused until a usable list appears, then pods get addresses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'workd-cnidefault-'));
+    // Only the directory is the test's own (not /etc/cni/net.d); `enabled` and the plugin dirs are the embedded defaults.
+    const confDir = join(dir, 'net.d');
+    mkdirSync(confDir);
+    const daemon = await startDaemon({ configToml: `[cni]\nconf_dir = "${confDir}"\n`, logLevel: 'info' });
+    const cri = criClient(daemon.criSocket);
+    let net: TestNetwork | undefined;
+    try {
+      const ready = async () => ((await cri.runtime.Status!({})).status.conditions as Msg[]).find((c) => c.type === 'NetworkReady');
+      const c = await ready();
+      assert.equal(c.status, false);
+      assert.equal(c.reason, 'NetworkPluginNotReady');
+      const err = await criError(cri.runtime.RunPodSandbox!({ config: podConfig(COMPONENT, { name: 'default-off' }) }));
+      assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+      assert.match(err.details, /no usable CNI network configuration/);
+      net = await makeBridgeNetwork(dir);
+      await until('NetworkReady true', async () => (await ready()).status === true);
+      const pod = (await cri.runtime.RunPodSandbox!({ config: podConfig(COMPONENT, { name: 'default-on' }) })).pod_sandbox_id as string;
+      assert.match((await cri.runtime.PodSandboxStatus!({ pod_sandbox_id: pod })).status.network.ip, new RegExp(`^${net.subnet.replace(/\./g, '\\.')}\\.`));
+      await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: pod });
+      assert.deepEqual(net.leased(), []);
+    } finally {
+      cri.close();
+      await daemon.stop();
+      await net?.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import { defaultConfig } from '../../config.js';
 import { loadConfigText as load } from '../../../test/helpers/config-file.js';
 
-test('[cni]: off by default; bin_dir then extra_bin_dirs make the plugin path; the timeout is a limit', () => {
+test('[cni]: on by default as root only (as containerd; a user cannot make namespaces); bin_dir then extra_bin_dirs make the plugin path; the timeout is a limit', () => {
   const d = defaultConfig().cni;
-  assert.equal(d.enabled, false);
+  assert.equal(d.enabled, process.getuid?.() === 0);
+  assert.equal(load('[cni]\nenabled = false\n').cni.enabled, false);
   assert.deepEqual(d.binDirs, ['/opt/cni/bin', '/usr/lib/cni']);
   const c = load('[cni]\nenabled = true\nconf_dir = "/etc/x"\nbin_dir = "/opt/a"\nextra_bin_dirs = ["/b", "/c"]\nplugin_timeout_ms = 500\n');
   assert.deepEqual(c.cni, { enabled: true, confDir: '/etc/x', binDirs: ['/opt/a', '/b', '/c'], ifname: 'eth0' });
