@@ -192,6 +192,8 @@ before(async () => {
     dataplane: { ...base.dataplane, listen: '127.0.0.1:0' },
     streaming: { listen: '127.0.0.1:0' },
     metrics: { listen: '' },
+    // Pods on loopback addresses of the test's own, not CNI (on by default as root).
+    cni: { ...base.cni, enabled: false },
   };
   daemon = await startDaemon(config, createLogger('silent'));
   cri = criClient(config.cri.socket);
