@@ -11,7 +11,7 @@ import type { RouteTable } from '../pods/routing.js';
 import { createBuiltins } from './builtin/index.js';
 import type { CallStats } from './call-stats.js';
 import { createGrpcHandler } from './grpc/handler.js';
-import { serveStream } from './http2/adapter.js';
+import { streamListener } from './http2/adapter.js';
 import { Router } from './router.js';
 
 export interface PinnedConnectionOptions {
@@ -36,7 +36,7 @@ export function servePinnedConnection(o: PinnedConnectionOptions): Promise<void>
     maxHeaderListPairs: l.http2MaxHeaderPairs,
   });
   const ctx = { handler, protocol: 'h2c', log: o.log };
-  server.on('stream', (s, headers) => serveStream(ctx, s, headers));
+  server.on('stream', streamListener(ctx));
   return new Promise<void>((done) => {
     server.on('session', (session) => {
       session.on('error', (err) => o.log.debug({ err: err.message }, 'pinned http2 session error'));

@@ -40,6 +40,12 @@ export interface UniversalRequest {
   /** `:path`, e.g. `/foo.Bar/AddFloats`. */
   readonly path: string;
   readonly headers: UniversalHeaders;
+  /**
+   * The same header section as received: flat [name, value, …] in wire order,
+   * pseudo-headers included. Custom metadata is read from it (walking a list
+   * is cheaper than walking the headers object, a dictionary).
+   */
+  readonly fields: readonly string[];
   /** `h2`, `h2c` or `h3` (for logs and metrics). */
   readonly protocol: string;
   /** The connection's TLS facts (absent with h2c). */

@@ -128,11 +128,11 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
       const builtin = builtins.get(path);
       let call: GuestCall | BuiltinCall;
       if (builtin !== undefined) {
-        call = new BuiltinCall(res, env, encoding, domain, requestMetadata(h));
+        call = new BuiltinCall(res, env, encoding, domain, requestMetadata(req.fields));
         call.attach(builtin.start(call));
       } else {
         const version = header(h, HDR_VERSION);
-        call = new GuestCall(res, env, gopts, onFinished, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), h, version);
+        call = new GuestCall(res, env, gopts, onFinished, encoding, respEncoding, domain, path.slice(1, slash), path.slice(slash + 1), req.fields, version);
       }
       if (timeoutMs >= 0) call.startDeadline(timeoutMs);
       return call;
@@ -233,7 +233,7 @@ class GuestCall extends RequestCall {
     private readonly domain: string,
     private readonly service: string,
     private readonly method: string,
-    private readonly headers: UniversalHeaders,
+    private readonly fields: readonly string[],
     private readonly versionPin: string | undefined,
   ) {
     super(res, env, encoding);
@@ -299,7 +299,7 @@ class GuestCall extends RequestCall {
       .call({
         method: this.method,
         request,
-        metadata: requestMetadata(this.headers),
+        metadata: requestMetadata(this.fields),
         deadline: this.deadline,
         signal: this.signal,
       })

@@ -4,16 +4,19 @@ import { addMetadata, invalidEntry, percentDecode, percentEncode, requestMetadat
 import type { OutgoingFields } from '../universal.js';
 
 test('request metadata keeps custom keys, decodes -bin, drops reserved and transport fields', () => {
-  const md = requestMetadata({
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    'grpc-timeout': '1S',
-    'grpc-encoding': 'gzip',
-    'x-user': 'alice',
-    'trace-bin': Buffer.from([1, 2, 255]).toString('base64'),
-    'multi-bin': `${Buffer.from('a').toString('base64')},${Buffer.from('bc').toString('base64').replace(/=+$/, '')}`,
-    'set-cookie': ['a=1', 'b=2'],
-  });
+  const md = requestMetadata([
+    ':method', 'POST',
+    ':path', '/foo.Bar/Echo',
+    'content-type', 'application/grpc',
+    'te', 'trailers',
+    'grpc-timeout', '1S',
+    'grpc-encoding', 'gzip',
+    'x-user', 'alice',
+    'trace-bin', Buffer.from([1, 2, 255]).toString('base64'),
+    'multi-bin', `${Buffer.from('a').toString('base64')},${Buffer.from('bc').toString('base64').replace(/=+$/, '')}`,
+    'set-cookie', 'a=1',
+    'set-cookie', 'b=2',
+  ]);
   assert.deepEqual(md, [
     ['x-user', 'alice'],
     ['trace-bin', Buffer.from([1, 2, 255])],

@@ -3,7 +3,7 @@
 // other values are printable ASCII. Reserved and transport fields never reach
 // the guest, and the guest cannot set them in its response.
 import type { MetadataEntry } from '../../wasm/api.js';
-import type { OutgoingFields, UniversalHeaders } from '../universal.js';
+import type { OutgoingFields } from '../universal.js';
 
 // Transport fields that are not custom metadata (besides the `grpc-` prefix and pseudo-headers).
 const TRANSPORT = new Set(['content-type', 'te', 'content-length', 'host', 'connection', 'accept-encoding', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
@@ -28,16 +28,13 @@ function pushValue(out: MetadataEntry[], key: string, value: string, binary: boo
   for (const part of value.split(',')) out.push([key, Buffer.from(part.trim(), 'base64')]);
 }
 
-/** The request's custom metadata, in order; `-bin` values decoded. */
-export function requestMetadata(headers: UniversalHeaders): MetadataEntry[] {
+/** The request's custom metadata, in order, from its flat [name, value, …] fields; `-bin` values decoded. */
+export function requestMetadata(fields: readonly string[]): MetadataEntry[] {
   const out: MetadataEntry[] = [];
-  for (const key in headers) {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const key = fields[i]!;
     if (!isCustomKey(key)) continue;
-    const value = headers[key];
-    if (value === undefined) continue;
-    const binary = key.endsWith('-bin');
-    if (typeof value === 'string') pushValue(out, key, value, binary);
-    else for (const v of value) pushValue(out, key, v, binary);
+    pushValue(out, key, fields[i + 1]!, key.endsWith('-bin'));
   }
   return out;
 }

@@ -39,12 +39,19 @@ const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
 /** Streams of a session not yet closed (a number on the session: no allocation per stream). */
 const kOpen = Symbol('workd.h2open');
+/** Streams a session has started, ever (what tells an idle session from one that came and went between two looks). */
+const kStarted = Symbol('workd.h2started');
 const kTls = Symbol('workd.h2tls');
-type CountedSession = { [kOpen]?: number; [kTls]?: TlsPeer | null };
+type CountedSession = { [kOpen]?: number; [kStarted]?: number; [kTls]?: TlsPeer | null };
 
 /** Streams of `session` that the adapter serves and that have not closed yet. */
 export function openStreams(session: object): number {
   return (session as CountedSession)[kOpen] ?? 0;
+}
+
+/** Streams `session` has started so far. */
+export function startedStreams(session: object): number {
+  return (session as CountedSession)[kStarted] ?? 0;
 }
 
 /** What the streams of one listener share. */
@@ -221,13 +228,23 @@ function onError(): void {}
 
 const IGNORE_BODY: UniversalRequestBody = { data() {}, end() {}, abort() {} };
 
-/** Attaches the handler to one incoming stream. */
-export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+
+/** A server's 'stream' listener serving `ctx`. node passes the flat raw headers fourth (documented; its types stop at flags). */
+export function streamListener(ctx: StreamContext): StreamListener {
+  return ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: readonly string[]) => serveStream(ctx, stream, headers, rawHeaders)) as StreamListener;
+}
+
+/** Attaches the handler to one incoming stream (`rawHeaders`: the same headers as node's flat [name, value, …] list). */
+function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[]): void {
   const res = new H2Response(ctx, stream);
   (stream as Stream)[kRes] = res;
   const session = stream.session as CountedSession | undefined;
   res.session = session;
-  if (session !== undefined) session[kOpen] = (session[kOpen] ?? 0) + 1;
+  if (session !== undefined) {
+    session[kOpen] = (session[kOpen] ?? 0) + 1;
+    session[kStarted] = (session[kStarted] ?? 0) + 1;
+  }
   stream.on('error', onError);
   stream.on('close', onClose);
   try {
@@ -237,6 +254,7 @@ export function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, heade
         authority: headers[':authority'] ?? headers.host ?? '',
         path: headers[':path'] ?? '',
         headers,
+        fields: rawHeaders,
         protocol: ctx.protocol,
         tls: session === undefined ? undefined : tlsOf(session, stream),
       },

@@ -15,11 +15,19 @@ import net, { type Socket } from 'node:net';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import type { Logger } from '../../observability/log.js';
 import type { UniversalHandler } from '../universal.js';
-import { openStreams, serveStream, type StreamContext } from './adapter.js';
+import { openStreams, startedStreams, streamListener, type StreamContext } from './adapter.js';
 import { ConnectionBudget } from '../connection-budget.js';
 import { DEFAULT_LIMITS, type Limits } from '../../limits.js';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
+/** Looks at the sessions per idle timeout: one is closed between 1 and 1 + 1/IDLE_CHECKS timeouts after its last call. */
+const IDLE_CHECKS = 4;
+
+/** What the idle check saw of a session: streams started by then, and checks since in a row with none open or started. */
+interface IdleMark {
+  started: number;
+  quiet: number;
+}
 /** The first byte of the HTTP/2 connection preface (`PRI * HTTP/2.0`). */
 const H2_PREFACE_FIRST = 0x50;
 
@@ -105,7 +113,8 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
   const engines = [secure, clear].filter((s): s is http2.Http2Server | http2.Http2SecureServer => s !== undefined);
   // With one protocol on the port a connection goes straight to its server; with both, its first byte decides.
   const sniff = engines.length + (h1 ? 1 : 0) > 1;
-  const sessions = new Set<http2.ServerHttp2Session>();
+  /** Open sessions, each with what the idle check saw of it last. */
+  const sessions = new Map<http2.ServerHttp2Session, IdleMark>();
   const handler = opts.handler;
   const budget = opts.budget ?? new ConnectionBudget(limits);
 
@@ -143,16 +152,8 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
 
   for (const server of engines) {
     const protocol = server === secure ? 'h2' : 'h2c';
-    // Idle: no frames for idle_timeout_ms. A session with a stream open (a long call, a health Watch) is left alone;
-    // node re-arms the timer on its next frame.
-    server.setTimeout(limits.http2IdleTimeoutMs);
-    server.on('timeout', (session: http2.ServerHttp2Session) => {
-      if (openStreams(session) > 0) return;
-      session.close();
-      session.destroy();
-    });
     server.on('session', (session) => {
-      sessions.add(session);
+      sessions.set(session, { started: 0, quiet: 0 });
       // The first request's headers must arrive in time (a connection that never asks, or trickles its headers).
       const firstRequest = setTimeout(() => {
         opts.log.debug({ remote: session.socket?.remoteAddress }, 'http2: no request headers in time; closing the connection');
@@ -171,9 +172,27 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
       session.on('error', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
     });
     const streams: StreamContext = { handler, protocol, log: opts.log };
-    server.on('stream', (stream, headers) => serveStream(streams, stream, headers));
+    server.on('stream', streamListener(streams));
     server.on('sessionError', (err) => opts.log.debug({ err: err.message }, 'http2 session error'));
   }
+  // Idle: no call open and none started for idle_timeout_ms (gRPC's MAX_CONNECTION_IDLE: PINGs do not count). A
+  // session with a stream open (a long call, a health Watch) is left alone. One check per listener, every
+  // 1/IDLE_CHECKS of the timeout, rather than node's per-session timeout, which node re-arms on every frame (about
+  // ten times a unary call).
+  const idleCheck = setInterval(() => {
+    for (const [session, mark] of sessions) {
+      const started = startedStreams(session);
+      if (openStreams(session) > 0 || started !== mark.started) {
+        mark.started = started;
+        mark.quiet = 0;
+      } else if (++mark.quiet >= IDLE_CHECKS) {
+        session.close();
+        session.destroy();
+      }
+    }
+  }, Math.max(1, Math.ceil(limits.http2IdleTimeoutMs / IDLE_CHECKS)));
+  idleCheck.unref();
+
   secure?.on('unknownProtocol', (socket: Socket) => {
     // A TLS client that did not negotiate h2 (HTTP/1.1 or no ALPN): only the HTTP/1.x answer, if any, serves it.
     if (h1) h1.emit('connection', socket);
@@ -244,11 +263,12 @@ export async function listenHttp2(opts: Http2ListenOptions): Promise<Http2Listen
       closing ??= new Promise<void>((resolve) => {
         void stopAccepting();
         detach?.();
-        for (const s of sessions) s.close();
+        clearInterval(idleCheck);
+        for (const s of sessions.keys()) s.close();
         h1?.closeIdleConnections();
         if (sockets.size === 0) return resolve();
         const timer = setTimeout(() => {
-          for (const s of sessions) s.destroy();
+          for (const s of sessions.keys()) s.destroy();
           for (const s of sockets) s.destroy();
         }, graceMs);
         timer.unref();

@@ -141,7 +141,7 @@ export class RequestStream implements FrameSink, UniversalResponse {
     this.state = RequestState.Body;
     this.opened = true;
     this.body = this.conn.handler.open(
-      { method: head.method, authority: head.authority, path: head.path, headers: head.headers, protocol: 'h3', tls: this.conn.tls },
+      { method: head.method, authority: head.authority, path: head.path, headers: head.headers, fields, protocol: 'h3', tls: this.conn.tls },
       this,
     );
   }
