@@ -11,6 +11,7 @@ export async function openNodeState(stateDir: string, limits: Limits, log: Logge
   const store = await StateStore.open(join(stateDir, STATE_SUBDIR), {
     maxCommitBytes: limits.stateMaxCommitBytes,
     compactMinBytes: limits.stateCompactMinBytes,
+    compactOnClose: true,
     onEvent: (e) => {
       if (e.type === 'torn-tail') log.warn(e, 'state journal: dropped the torn tail of a write that was never acknowledged');
       else if (e.type === 'compaction-failed') log.error({ err: e.error, generation: e.generation }, 'state journal: compaction failed; the journal stays in use');

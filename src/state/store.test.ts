@@ -120,6 +120,32 @@ test('compaction writes a snapshot, starts a new generation and loses nothing', 
     await again.close();
   }));
 
+test('compactOnClose: a planned close leaves one snapshot of every record, which the next open reads alone', () =>
+  inTempDir(async (dir) => {
+    const s = await StateStore.open(dir, { compactOnClose: true });
+    for (let i = 0; i < 300; i++) await s.commit([{ kind: 'k', id: String(i % 100), value: { i, pad: 'y'.repeat(200) } }]);
+    await s.commit([{ kind: 'k', id: '0' }]);
+    const journalBytes = s.stats().journalBytes;
+    await s.close();
+    assert.deepEqual(readdirSync(dir).sort(), ['LOCK', 'journal-1', 'snapshot-1']);
+    assert.ok(statSync(join(dir, 'snapshot-1')).size < journalBytes / 2, 'the snapshot holds each record once');
+    const r = await StateStore.open(dir, { compactOnClose: true });
+    assert.equal(r.stats().generation, 1);
+    assert.equal(r.list('k').size, 99);
+    assert.equal(r.get('k', '0'), undefined);
+    assert.deepEqual(r.get('k', '99'), { i: 299, pad: 'y'.repeat(200) });
+    // Nothing committed since: closing again writes no new generation.
+    await r.close();
+    assert.deepEqual(readdirSync(dir).sort(), ['LOCK', 'journal-1', 'snapshot-1']);
+    const again = await StateStore.open(dir);
+    await again.commit([{ kind: 'k', id: 'x', value: 1 }]);
+    await again.close();
+    assert.deepEqual(readdirSync(dir).sort(), ['LOCK', 'journal-1', 'snapshot-1'], 'without the option the journal stays');
+    const last = await StateStore.open(dir);
+    assert.equal(last.list('k').size, 100);
+    await last.close();
+  }));
+
 test('a damaged snapshot refuses to start with DATA_LOSS naming the file', () =>
   inTempDir(async (dir) => {
     const s = await StateStore.open(dir);
