@@ -81,6 +81,8 @@ export class PodPool implements RouteTable {
   private readonly counters = new Map<string, number>();
   private readonly routes = new Map<string, Map<string, MutableServiceRoute>>();
   private readonly routesByKey = new Map<string, MutableServiceRoute>();
+  /** Parsed component names by their text: a restore of n pods of one component parses (and validates) it once. */
+  private readonly componentNames = new Map<string, ComponentName>();
 
   /** Number of sandboxes. */
   get size(): number {
@@ -149,7 +151,9 @@ export class PodPool implements RouteTable {
     if (this.sandboxById.has(record.id)) throw internal(`restore: sandbox ${record.id} is already in the pool`);
     this.checkName(record.metadata);
     this.raiseCounter(record.component, record.n + 1);
-    return this.insertSandbox(record, parseComponentName(record.component));
+    let component = this.componentNames.get(record.component);
+    if (component === undefined) this.componentNames.set(record.component, (component = parseComponentName(record.component)));
+    return this.insertSandbox(record, component);
   }
 
   private insertSandbox(record: SandboxRecord, component: ComponentName): Sandbox {

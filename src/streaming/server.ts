@@ -5,7 +5,7 @@
 // connects there and upgrades to SPDY/3.1 or to a WebSocket.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { listenHttp } from '../util/listen-http.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
@@ -63,11 +63,18 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
     maxFrameBytes: o.limits.streamingSpdyMaxFrameBytes,
   };
   // The subprotocol is chosen in `upgrade` (before the token is spent) and handed to ws on the request.
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    handleProtocols: (_offered, req) => (req as Negotiated).workdProtocol ?? false,
-  });
+  // ws is loaded with the first WebSocket session (~40 ms of CPU a daemon start would otherwise pay).
+  let wss: WebSocketServer | undefined;
+  let loading: Promise<{ wss: WebSocketServer; createWebSocketStream: typeof import('ws').createWebSocketStream }> | undefined;
+  const webSockets = () =>
+    (loading ??= import('ws').then((ws) => {
+      wss = new ws.WebSocketServer({
+        noServer: true,
+        perMessageDeflate: false,
+        handleProtocols: (_offered, req) => (req as Negotiated).workdProtocol ?? false,
+      });
+      return { wss, createWebSocketStream: ws.createWebSocketStream };
+    }));
   const live = new Set<Duplex>();
   let sessions = 0;
 
@@ -125,7 +132,7 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
     }
     const p = protocol;
     (req as Negotiated).workdProtocol = p;
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    void webSockets().then(({ wss, createWebSocketStream }) => wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (sr.kind === 'portforward') {
         if (p === WS_TUNNELED_PORT_FORWARD) {
           const tunnel = createWebSocketStream(ws);
@@ -137,6 +144,9 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
         return;
       }
       void run(sr.kind, () => serveWsRemoteCommand(ws, p, sr.opts, (io) => runCommand(sr, io)));
+    }), (err: unknown) => {
+      o.log.warn({ err }, 'streaming: cannot load the WebSocket server');
+      socket.destroy();
     });
   });
 
@@ -159,7 +169,7 @@ export async function startStreamingServer(o: StreamingOptions): Promise<Streami
     },
     async close() {
       for (const s of live) s.destroy();
-      for (const c of wss.clients) c.terminate();
+      for (const c of wss?.clients ?? []) c.terminate();
       await new Promise<void>((done) => http.close(() => done()));
     },
   };
