@@ -342,6 +342,8 @@ class GuestCall extends RequestCall {
   private ended(code: number, message: string): void {
     const ms = performance.now() - this.startedAt;
     this.count(code, ms / 1000);
+    // Only failures are logged: a call that succeeded with nobody listening needs no record.
+    if (code === 0 && this.opts.onCallFinished === undefined) return;
     const { domain, service, method, containerId: container } = this;
     this.onFinished({ domain, service, method, container, code, message, ms });
   }

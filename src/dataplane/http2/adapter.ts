@@ -37,14 +37,14 @@ const H2_RESET_CODES: Readonly<Record<ResetReason, number>> = {
 
 const kRes = Symbol('workd.h2response');
 type Stream = ServerHttp2Stream & { [kRes]: H2Response };
-/** Streams of a session not yet closed (a number on the session: no allocation per stream). */
+/** Calls of a session not yet answered or aborted (a number on the session: no allocation per stream). */
 const kOpen = Symbol('workd.h2open');
 /** Streams a session has started, ever (what tells an idle session from one that came and went between two looks). */
 const kStarted = Symbol('workd.h2started');
 const kTls = Symbol('workd.h2tls');
 type CountedSession = { [kOpen]?: number; [kStarted]?: number; [kTls]?: TlsPeer | null };
 
-/** Streams of `session` that the adapter serves and that have not closed yet. */
+/** Calls on `session` that are neither answered nor aborted yet. */
 export function openStreams(session: object): number {
   return (session as CountedSession)[kOpen] ?? 0;
 }
@@ -81,7 +81,7 @@ class H2Response implements UniversalResponse {
   onDrain: (() => void) | null = null;
   body: UniversalRequestBody | null = null;
   trailers: OutgoingFields | null = null;
-  /** The stream's session, for its count of open streams. */
+  /** The stream's session while the call counts as open there. */
   session: CountedSession | undefined = undefined;
   private ended = false;
   private drainHooked = false;
@@ -90,6 +90,14 @@ class H2Response implements UniversalResponse {
     readonly ctx: StreamContext,
     private readonly stream: ServerHttp2Stream,
   ) {}
+
+  /** The call is answered or gone: it leaves its session's count of open calls (once). */
+  release(): void {
+    const session = this.session;
+    if (session === undefined) return;
+    this.session = undefined;
+    session[kOpen] = (session[kOpen] ?? 1) - 1;
+  }
 
   // The gRPC layer calls these from its own callbacks (timers, guest answers,
   // decompression): each one contains what the stream throws.
@@ -133,6 +141,7 @@ class H2Response implements UniversalResponse {
   sendTrailers(trailers: OutgoingFields): void {
     if (this.ended) return;
     this.ended = true;
+    this.release();
     this.trailers = trailers;
     const s = this.stream;
     if (!open(s)) return;
@@ -146,6 +155,7 @@ class H2Response implements UniversalResponse {
   sendTrailersOnly(status: number, headers: OutgoingFields): void {
     if (this.ended) return;
     this.ended = true;
+    this.release();
     const s = this.stream;
     if (!open(s) || s.headersSent) return;
     try {
@@ -157,6 +167,7 @@ class H2Response implements UniversalResponse {
 
   reset(reason: ResetReason): void {
     this.ended = true;
+    this.release();
     const s = this.stream;
     if (!open(s)) return;
     try {
@@ -175,7 +186,7 @@ function onWantTrailers(this: Stream): void {
   res.trailers = null;
   if (!open(this)) return;
   try {
-    if (t !== null && Object.keys(t).length > 0) this.sendTrailers(t as OutgoingHttpHeaders);
+    if (t !== null && hasFields(t)) this.sendTrailers(t as OutgoingHttpHeaders);
     else this.close();
   } catch (err) {
     contain(res.ctx, this, err);
@@ -200,12 +211,16 @@ function onEnd(this: Stream): void {
   }
 }
 
-function onClose(this: Stream): void {
-  // Fires after every stream; a call already answered ignores it.
+function hasFields(f: OutgoingFields): boolean {
+  for (const _ in f) return true;
+  return false;
+}
+
+// node emits 'aborted' when a stream closes (peer reset, connection gone, our own reset) before its writable side
+// ended, that is before the call was answered: unlike 'close', answered calls never see it.
+function onAborted(this: Stream): void {
   const res = this[kRes];
-  // node has let go of the stream's session by now: the response kept it.
-  const session = res.session;
-  if (session !== undefined) session[kOpen] = (session[kOpen] ?? 1) - 1;
+  res.release();
   const code = this.rstCode;
   try {
     res.body!.abort(code === 0 || code === undefined ? AbortReason.ConnectionClosed : AbortReason.PeerReset);
@@ -246,7 +261,7 @@ function serveStream(ctx: StreamContext, stream: ServerHttp2Stream, headers: Inc
     session[kStarted] = (session[kStarted] ?? 0) + 1;
   }
   stream.on('error', onError);
-  stream.on('close', onClose);
+  stream.on('aborted', onAborted);
   try {
     res.body = ctx.handler.open(
       {
