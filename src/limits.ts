@@ -234,9 +234,23 @@ export const LIMITS = {
     section: 'executor', key: 'log_max_queued_bytes', default: 8 * MiB, unit: 'bytes', fixed: true,
     doc: 'Log bytes of one container queued for the disk; past it output is dropped and the log says so (calls never wait for the disk).',
   },
+  executorMaxInstancesPerWorker: {
+    section: 'executor', key: 'max_instances_per_worker', default: 512, unit: 'count', fixed: true,
+    doc: 'Live guest instances one worker thread keeps; past it the one used longest ago is dropped and made again when next called. Fixed: each reserves address space (about 13,000 Wasm memories fit in one process).',
+  },
+  executorKilledCallOutputBytes: {
+    section: 'executor', key: 'killed_call_output_bytes', default: 32 * KiB, unit: 'bytes', fixed: true,
+    doc: 'Bytes of stdout, and of stderr, of the running call copied to memory shared with the daemon as they are written, so that a call whose worker is stopped at its limit still has its output logged; past it the rest is counted as dropped. Fixed: it is the layout of that shared memory.',
+  },
   executorMaxStoppedUsage: {
     section: 'executor', key: 'max_stopped_usage', default: 10_000, unit: 'count', fixed: true,
     doc: 'Stopped containers whose CPU and memory counters are kept for CRI stats until the container is removed; past it the oldest are forgotten first. Fixed: a few hundred bytes each, and the kubelet removes stopped containers.',
+  },
+
+  // ── workd's own gRPC clients (`workd call`, over HTTP/2 and HTTP/3) ──
+  clientMaxResponseMessageBytes: {
+    section: 'client', key: 'max_response_message_bytes', default: 64 * MiB, unit: 'bytes', fixed: true,
+    doc: 'Largest response message workd\'s clients accept, checked from the length prefix before reading and after decompression; above it the call fails with RESOURCE_EXHAUSTED. Fixed: the clients read no config file.',
   },
 
   // ── the CRI socket ──
@@ -292,6 +306,14 @@ export const LIMITS = {
   imagesMaxManifestBytes: {
     section: 'images', key: 'max_manifest_bytes', default: 4 * MiB, unit: 'bytes',
     doc: 'One manifest or index as the registry serves it; larger is INVALID_ARGUMENT.',
+  },
+  imagesMaxRedirects: {
+    section: 'images', key: 'max_redirects', default: 5, unit: 'count', fixed: true,
+    doc: 'HTTP redirects one registry request follows (a registry sends blobs to its storage or a CDN, one hop); one more fails the pull naming the URL. Fixed: Go\'s HTTP client, which containerd uses, stops at 10.',
+  },
+  imagesIdleTimeoutMs: {
+    section: 'images', key: 'idle_timeout_ms', default: 60_000, unit: 'ms', fixed: true,
+    doc: 'A registry connection with no bytes either way for this long fails its request (a stalled registry cannot hold a pull forever; a slow one that keeps sending can).',
   },
   imagesMaxConfigBytes: {
     section: 'images', key: 'max_config_bytes', default: 4 * MiB, unit: 'bytes',

@@ -3,15 +3,15 @@
 // a blob download, and pull throughput is measured (bench/images).
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { fixedLimit } from '../limits.js';
 
 const agents = {
   'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
   'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
 };
 
-/** Idle time on a connection (no bytes either way) before a request fails. */
-const IDLE_TIMEOUT_MS = 60_000;
-const MAX_REDIRECTS = 5;
+const IDLE_TIMEOUT_MS = fixedLimit('imagesIdleTimeoutMs');
+const MAX_REDIRECTS = fixedLimit('imagesMaxRedirects');
 
 export interface HttpResponse {
   readonly status: number;

@@ -1,6 +1,7 @@
 // Messages between the executor (main thread) and its worker threads.
 // Modules and container contexts are sent to a worker once, lazily, before
 // the first batch that needs them; calls travel in batches.
+import { fixedLimit } from '../limits.js';
 import type { MetadataEntry } from './api.js';
 import type { ComponentSpec } from '../components/runtime/protocol.js';
 
@@ -44,7 +45,7 @@ export const WD_SLOTS = 7;
  * still has it logged. Int32 header: bytes of stdout, bytes of stderr, bytes
  * dropped; then OUT_CAP bytes for each stream.
  */
-export const OUT_CAP = 32 * 1024;
+export const OUT_CAP = fixedLimit('executorKilledCallOutputBytes');
 export const OUT_STDOUT = 0;
 export const OUT_STDERR = 1;
 export const OUT_DROPPED = 2;

@@ -31,8 +31,7 @@ import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
 import { FairQueue, Lane, LANE_QUANTUM, LONG_RUNNING_CPU_MS, type Fifo } from './fair-queue.js';
 
-/** Live instances per worker (each reserves address space: ~13,000 Wasm memories fit in one process). */
-const MAX_INSTANCES_PER_WORKER = 512;
+const MAX_INSTANCES_PER_WORKER = fixedLimit('executorMaxInstancesPerWorker');
 const WATCHDOG_MS = 5;
 /** A call running this long makes its worker give back the calls queued behind it. */
 const STEAL_AFTER_MS = 10;

@@ -9,9 +9,9 @@ import { CONTENT_TYPE, HDR_CONTENT_TYPE, HDR_ENCODING, HDR_MESSAGE, HDR_STATUS, 
 import { MessageDecoder } from '../grpc/framing.js';
 import { percentDecode } from '../grpc/metadata.js';
 import { httpStatusToCode } from './http-status.js';
+import { fixedLimit } from '../../limits.js';
 
-/** Largest response message a client accepts. */
-export const MAX_RESPONSE_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const MAX_RESPONSE_MESSAGE_BYTES = fixedLimit('clientMaxResponseMessageBytes');
 /** How much of a non-gRPC (plain HTTP) body is quoted in the status message. */
 const QUOTED_BODY_BYTES = 1024;
 
