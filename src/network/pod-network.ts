@@ -79,8 +79,9 @@ export class PodNetworking {
   private listeners: { readonly sink: PodListeners; readonly port: number } | undefined;
 
   constructor(private readonly o: PodNetworkOptions) {
-    this.exec = { binDirs: o.config.binDirs, timeoutMs: o.limits.cniPluginTimeoutMs };
     if (o.config.enabled) {
+      this.helper = new SocketHelper(o.log, o.limits.cniPluginTimeoutMs);
+      this.exec = { binDirs: o.config.binDirs, timeoutMs: o.limits.cniPluginTimeoutMs, run: this.helper.runPlugin };
       let last: boolean | undefined;
       this.watcher = new CniConfigWatcher(o.config.confDir, this.exec, (c) => {
         if (c.ready === last) return;
@@ -89,9 +90,10 @@ export class PodNetworking {
         else o.log.warn({ confDir: o.config.confDir, why: c.message }, 'no usable CNI network configuration: network not ready');
       });
       this.pending = new PendingNetworks(`${o.stateDir}/cni-pending`);
-      this.helper = new SocketHelper(o.log, o.limits.cniPluginTimeoutMs);
       // Started now, so the first pod does not wait for python3 to start.
       this.helper.warm();
+    } else {
+      this.exec = { binDirs: o.config.binDirs, timeoutMs: o.limits.cniPluginTimeoutMs };
     }
   }
 

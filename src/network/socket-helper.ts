@@ -2,19 +2,33 @@
 // started on first use and again if it dies, that opens sockets inside a pod's
 // network namespace and passes them back over the IPC channel, where Node turns
 // them into a listening net.Server or a bound dgram.Socket. A TCP socket from
-// it is bound only: listen() here is what makes the port accept.
+// it is bound only: listen() here is what makes the port accept. It also runs
+// the CNI plugins (`runPlugin`, a cni/exec.ts PluginRunner).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
 import { Code, WorkdError } from '../errors.js';
+import type { PluginRun } from './cni/exec.js';
 import type { Logger } from '../observability/log.js';
 
 /** dist/src/network/socket-helper.js → src/network/socket-helper.py (tsc does not copy it). */
 export const HELPER_SCRIPT = fileURLToPath(new URL('../../../src/network/socket-helper.py', import.meta.url));
 
+/** The helper's answer to an exec (socket-helper.py run_plugin). */
+interface RunAnswer {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timed_out: boolean;
+  spawn_error: string | null;
+}
+
+/** Past the plugin's own timeout (the helper kills it then), how long to wait for the helper's answer. */
+const EXEC_ANSWER_MARGIN_MS = 5000;
+
 interface Pending {
-  resolve(handle: Server | UdpSocket | undefined): void;
+  resolve(answer: Server | UdpSocket | RunAnswer | undefined): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }
@@ -38,7 +52,7 @@ export class SocketHelper {
     const child = spawn(this.python, ['-u', HELPER_SCRIPT], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'json' });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-    child.on('message', (msg: { id?: number; error?: string; ok?: boolean }, handle?: Server | UdpSocket) => {
+    child.on('message', (msg: { id?: number; error?: string; ok?: boolean; run?: RunAnswer }, handle?: Server | UdpSocket) => {
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
       if (!p) {
         (handle as { close?: () => void } | undefined)?.close?.();
@@ -46,7 +60,8 @@ export class SocketHelper {
       }
       this.pending.delete(msg.id!);
       clearTimeout(p.timer);
-      if (handle || msg.ok) p.resolve(handle);
+      if (msg.run) p.resolve(msg.run);
+      else if (handle || msg.ok) p.resolve(handle);
       else p.reject(new WorkdError(Code.INTERNAL, `socket helper: ${msg.error ?? 'answered without a socket'}`));
     });
     const gone = (why: string) => {
@@ -72,17 +87,17 @@ export class SocketHelper {
     return child;
   }
 
-  private ask<T extends Server | UdpSocket | undefined>(op: 'tcp' | 'udp' | 'netns-add' | 'netns-del', netns: string, port = 0): Promise<T> {
+  private ask<T extends Server | UdpSocket | RunAnswer | undefined>(req: Record<string, unknown>, timeoutMs = this.timeoutMs): Promise<T> {
     if (this.closed) return Promise.reject(new WorkdError(Code.UNAVAILABLE, 'socket helper: the daemon is shutting down'));
     const child = this.start();
     const id = this.next++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new WorkdError(Code.DEADLINE_EXCEEDED, `socket helper: no answer to ${op} ${netns} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        reject(new WorkdError(Code.DEADLINE_EXCEEDED, `socket helper: no answer to ${String(req.op)} ${String(req.netns ?? req.path)} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.pending.set(id, { resolve: resolve as Pending['resolve'], reject, timer });
-      child.send({ id, op, netns, port }, (err) => {
+      child.send({ ...req, id }, (err) => {
         if (!err) return;
         const p = this.pending.get(id);
         if (!p) return;
@@ -105,23 +120,29 @@ export class SocketHelper {
 
   /** A TCP server on [::]:port (dual-stack) inside the namespace at `netns`, listening. */
   tcp(netns: string, port: number): Promise<Server> {
-    return this.ask<Server>('tcp', netns, port);
+    return this.ask<Server>({ op: 'tcp', netns, port });
   }
 
   /** A UDP socket bound to [::]:port inside the namespace at `netns`. */
   udp(netns: string, port: number): Promise<UdpSocket> {
-    return this.ask<UdpSocket>('udp', netns, port);
+    return this.ask<UdpSocket>({ op: 'udp', netns, port });
   }
 
   /** Creates a named network namespace at `path` (/run/netns/NAME), as `ip netns add` does. */
   async netnsAdd(path: string): Promise<void> {
-    await this.ask<undefined>('netns-add', path);
+    await this.ask<undefined>({ op: 'netns-add', netns: path });
   }
 
   /** Removes the name at `path` (the namespace ends with its last socket); one already gone is no error. */
   async netnsDelete(path: string): Promise<void> {
-    await this.ask<undefined>('netns-del', path);
+    await this.ask<undefined>({ op: 'netns-del', netns: path });
   }
+
+  /** Runs a CNI plugin from the helper (a cni/exec.ts PluginRunner): the env is the helper's plus `cniEnv`. */
+  readonly runPlugin = async (path: string, cniEnv: Readonly<Record<string, string>>, stdin: string, timeoutMs: number): Promise<PluginRun> => {
+    const r = await this.ask<RunAnswer>({ op: 'exec', path, env: cniEnv, stdin, timeout_ms: timeoutMs }, timeoutMs + EXEC_ANSWER_MARGIN_MS);
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timed_out, ...(r.spawn_error !== null ? { spawnError: new Error(r.spawn_error) } : {}) };
+  };
 
   close(): void {
     this.closed = true;

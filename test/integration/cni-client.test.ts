@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Code } from '../../src/errors.js';
 import { CniClient, type Attachment } from '../../src/network/cni/client.js';
+import type { PluginRunner } from '../../src/network/cni/exec.js';
+import { SocketHelper } from '../../src/network/socket-helper.js';
+import { createLogger } from '../../src/observability/log.js';
 import { loadConfigDir, parseConfigList } from '../../src/network/cni/conflist.js';
 import { CniError } from '../../src/network/cni/errors.js';
 import { resultIps } from '../../src/network/cni/spec.js';
@@ -21,11 +24,15 @@ describe('CNI client with real plugins', { skip }, () => {
   let dir: string;
   let net: TestNetwork;
   const cleanups: (() => Promise<void>)[] = [];
+  // The daemon runs plugins from its socket helper; this process's own spawn is the default.
+  const helper = new SocketHelper(createLogger('silent'), 30_000);
+  const RUNNERS: ReadonlyArray<readonly [string, PluginRunner | undefined]> = [['spawned here', undefined], ['run by the socket helper', helper.runPlugin]];
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'workd-cni-'));
     net = await makeBridgeNetwork(dir, { rangeStart: 10, rangeEnd: 11 });
   });
   after(async () => {
+    helper.close();
     for (const c of cleanups.reverse()) await c();
     await net.remove();
     rmSync(dir, { recursive: true, force: true });
@@ -38,8 +45,8 @@ describe('CNI client with real plugins', { skip }, () => {
   const client = () => new CniClient(loadConfigDir(net.confDir).list!, EXEC);
   const attach = (ns: TestNetns): Attachment => ({ containerId: randomHexId(), netns: ns.path, ifname: 'eth0', args: { IgnoreUnknown: '1', K8S_POD_NAME: 'p', K8S_POD_NAMESPACE: 'default' } });
 
-  test('ADD gives the namespace an address of the range; CHECK passes; DEL releases it and is idempotent', async () => {
-    const c = client();
+  for (const [how, runner] of RUNNERS) test(`ADD gives the namespace an address of the range; CHECK passes; DEL releases it and is idempotent (plugins ${how})`, async () => {
+    const c = new CniClient(loadConfigDir(net.confDir).list!, { ...EXEC, run: runner });
     const ns = await netns();
     const a = attach(ns);
     const result = await c.add(a);
@@ -109,19 +116,21 @@ describe('CNI client with real plugins', { skip }, () => {
     assert.equal(await new CniClient(l11, EXEC).status(), 0);
   });
 
-  test('a missing plugin, a hung plugin and a crashing plugin each give a clear error with a fitting code', async () => {
+  for (const [how, runner] of RUNNERS) test(`a missing plugin, a hung plugin, one that cannot start and a crashing plugin each give a clear error with a fitting code (plugins ${how})`, async () => {
     const ns = await netns();
     const fake = mkdtempSync(join(dir, 'bin-'));
     // Faults a real plugin cannot be made to produce: one that never answers, one that dies without an error object.
     writeFileSync(join(fake, 'hang'), '#!/bin/sh\nexec sleep 600\n');
     writeFileSync(join(fake, 'crash'), '#!/bin/sh\necho "segfault-ish" >&2\nexit 2\n');
-    for (const f of ['hang', 'crash']) chmodSync(join(fake, f), 0o755);
-    const mk = (type: string, timeoutMs = 20_000) => new CniClient(parseConfigList(join(dir, `${type}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name: `n-${type}`, plugins: [{ type }] })), { binDirs: [fake, CNI_BIN], timeoutMs });
+    writeFileSync(join(fake, 'badinterp'), '#!/nonexistent/interpreter\n');
+    for (const f of ['hang', 'crash', 'badinterp']) chmodSync(join(fake, f), 0o755);
+    const mk = (type: string, timeoutMs = 20_000) => new CniClient(parseConfigList(join(dir, `${type}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name: `n-${type}`, plugins: [{ type }] })), { binDirs: [fake, CNI_BIN], timeoutMs, run: runner });
     await assert.rejects(mk('nosuchplugin').add(attach(ns)), (e: CniError) => e.code === Code.FAILED_PRECONDITION && /CNI plugin "nosuchplugin" of network "n-nosuchplugin" not found in .*bin-.*, \/usr\/lib\/cni/.test(e.message));
     const t0 = Date.now();
     await assert.rejects(mk('hang', 300).add(attach(ns)), (e: CniError) => e.code === Code.DEADLINE_EXCEEDED && /did not finish within 300 ms and was killed/.test(e.message));
     assert.ok(Date.now() - t0 < 5000, 'the hung plugin was killed at its timeout');
     await assert.rejects(mk('crash').add(attach(ns)), (e: CniError) => e.code === Code.UNKNOWN && /exited with status 2: segfault-ish/.test(e.message));
+    await assert.rejects(mk('badinterp').add(attach(ns)), (e: CniError) => e.code === Code.FAILED_PRECONDITION && /CNI plugin badinterp ADD \(network "n-badinterp"\) could not be started: .*(ENOENT|No such file)/.test(e.message));
     await assert.rejects(mk('../bridge').add(attach(ns)), (e: CniError) => e.failure === 'missing-plugin');
   });
 

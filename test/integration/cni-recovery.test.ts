@@ -53,9 +53,9 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
     // Debian's loopback plugin, run late: it waits until the test opens the gate (an ADD still
     // running when the caller's deadline passes, as a slow IPAM or a loaded node makes it).
     writeFileSync(join(fakeBin, 'gated-loopback'), `#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ]; then while [ ! -e '${gate()}' ]; do sleep 0.05; done; fi\nexec '${CNI_BIN}/loopback'\n`);
-    // The fault no real plugin makes: the daemon dies after the bridge's ADD allocated the pod's
-    // address and veth, before RunPodSandbox could record the sandbox (its plugin's parent is the daemon).
-    writeFileSync(join(fakeBin, 'crash-loopback'), `#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ] && [ -e '${armed()}' ]; then rm -f '${armed()}'; kill -9 $PPID; sleep 30; fi\nexec '${CNI_BIN}/loopback'\n`);
+    // The fault no real plugin makes: the daemon (its pid in the armed file) dies after the bridge's
+    // ADD allocated the pod's address and veth, before RunPodSandbox could record the sandbox.
+    writeFileSync(join(fakeBin, 'crash-loopback'), `#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ] && [ -e '${armed()}' ]; then pid=$(cat '${armed()}'); rm -f '${armed()}'; kill -9 $pid; sleep 30; fi\nexec '${CNI_BIN}/loopback'\n`);
     for (const f of ['gated-loopback', 'crash-loopback']) chmodSync(join(fakeBin, f), 0o755);
     net = await makeBridgeNetwork(dir);
     await start();
@@ -103,7 +103,7 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
   test('a daemon killed between ADD and the sandbox record: the next start runs DEL and removes the namespace', async () => {
     writeConflist('crash-loopback');
     await loaded(['bridge', 'crash-loopback']);
-    writeFileSync(armed(), '');
+    writeFileSync(armed(), String(daemon.process.pid));
     const config = podConfig(COMPONENT, { name: 'crashed' });
     const died = await criError(cri.runtime.RunPodSandbox!({ config }));
     assert.ok([grpc.status.UNAVAILABLE, grpc.status.INTERNAL, grpc.status.UNKNOWN].includes(died.code), `the daemon died mid-call: ${died.code} ${died.details}`);

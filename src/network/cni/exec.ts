@@ -18,15 +18,34 @@ export interface Invocation {
   readonly args?: Readonly<Record<string, string>>;
 }
 
+/** How one plugin run ended. */
+export interface PluginRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+  readonly spawnError?: Error;
+}
+
+/**
+ * Starts `path` with the CNI variables `cniEnv` added to the environment and `stdin` as its
+ * input, and kills it after `timeoutMs`. The daemon runs plugins through its socket helper
+ * (socket-helper.ts): a fork of a big process copies its page tables, ~5 ms per 100 MB of RSS
+ * here, twice or more per pod; the helper is small and its python3 starts children with vfork.
+ */
+export type PluginRunner = (path: string, cniEnv: Readonly<Record<string, string>>, stdin: string, timeoutMs: number) => Promise<PluginRun>;
+
 export interface ExecOptions {
   /** Directories searched in order for the plugin binary; also CNI_PATH. */
   readonly binDirs: readonly string[];
   /** limits.ts cniPluginTimeoutMs. */
   readonly timeoutMs: number;
+  /** Default: spawnPlugin, from this process. */
+  readonly run?: PluginRunner;
 }
 
-/** Largest stdout or stderr kept from one plugin run (a result is a few KiB). */
-const MAX_OUTPUT = 1 << 20;
+/** Largest stdout or stderr kept from one plugin run (a result is a few KiB); the socket helper keeps the same. */
+export const MAX_OUTPUT = 1 << 20;
 
 /** The plugin's binary path, or undefined when no directory has it. */
 export function findPlugin(type: string, binDirs: readonly string[]): string | undefined {
@@ -50,38 +69,12 @@ export async function execPlugin(type: string, network: string, inv: Invocation,
   if (!path) {
     throw new CniError('missing-plugin', `CNI plugin ${JSON.stringify(type)} of network ${JSON.stringify(network)} not found in ${opts.binDirs.join(', ')}`, undefined, type, inv.command);
   }
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    CNI_COMMAND: inv.command,
-    CNI_PATH: opts.binDirs.join(':'),
-  };
+  const env: Record<string, string> = { CNI_COMMAND: inv.command, CNI_PATH: opts.binDirs.join(':') };
   if (inv.containerId !== undefined) env.CNI_CONTAINERID = inv.containerId;
   if (inv.netns !== undefined) env.CNI_NETNS = inv.netns;
   if (inv.ifname !== undefined) env.CNI_IFNAME = inv.ifname;
   if (inv.args && Object.keys(inv.args).length > 0) env.CNI_ARGS = Object.entries(inv.args).map(([k, v]) => `${k}=${v}`).join(';');
-  const { code, stdout, stderr, timedOut, spawnError } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean; spawnError?: Error }>((resolve) => {
-    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let timedOut = false;
-    let spawnError: Error | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-      // A child of the plugin may hold its stdout open past the kill: answer now rather than at 'close'.
-      resolve({ code: null, stdout: out, stderr: err, timedOut, spawnError });
-    }, opts.timeoutMs);
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { if (out.length < MAX_OUTPUT) out += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { if (err.length < MAX_OUTPUT) err += s; });
-    child.on('error', (e) => (spawnError = e));
-    // A plugin that exits without reading its stdin makes the write fail with EPIPE: its exit status tells what happened.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(JSON.stringify(stdin));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: out, stderr: err, timedOut, spawnError });
-    });
-  });
+  const { code, stdout, stderr, timedOut, spawnError } = await (opts.run ?? spawnPlugin)(path, env, JSON.stringify(stdin), opts.timeoutMs);
   const what = `CNI plugin ${type} ${inv.command} (network ${JSON.stringify(network)})`;
   if (timedOut) throw new CniError('timeout', `${what} did not finish within ${opts.timeoutMs} ms and was killed`, undefined, type, inv.command);
   if (spawnError) throw new CniError('missing-plugin', `${what} could not be started: ${spawnError.message}`, undefined, type, inv.command);
@@ -97,6 +90,33 @@ export async function execPlugin(type: string, network: string, inv: Invocation,
   } catch {
     throw new CniError('bad-output', `${what} succeeded but its output is not JSON: ${stdout.slice(0, 200)}`, undefined, type, inv.command);
   }
+}
+
+/** The default runner: a child of this process. */
+export function spawnPlugin(path: string, cniEnv: Readonly<Record<string, string>>, stdin: string, timeoutMs: number): Promise<PluginRun> {
+  return new Promise((resolve) => {
+    const child = spawn(path, [], { env: { ...process.env, ...cniEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let timedOut = false;
+    let spawnError: Error | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+      // A child of the plugin may hold its stdout open past the kill: answer now rather than at 'close'.
+      resolve({ code: null, stdout: out, stderr: err, timedOut, spawnError });
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { if (out.length < MAX_OUTPUT) out += s; });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { if (err.length < MAX_OUTPUT) err += s; });
+    child.on('error', (e) => (spawnError = e));
+    // A plugin that exits without reading its stdin makes the write fail with EPIPE: its exit status tells what happened.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: out, stderr: err, timedOut, spawnError });
+    });
+  });
 }
 
 function errorBody(stdout: string): CniErrorBody | undefined {
