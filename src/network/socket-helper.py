@@ -15,7 +15,7 @@
 #
 # Requests, one JSON line each: {"id": N, "op": "tcp"|"udp", "netns": PATH, "port": P}
 #                               {"id": N, "op": "netns-add"|"netns-del", "netns": PATH}
-#                               {"id": N, "op": "exec", "path": P, "env": {K: V}, "stdin": TEXT, "timeout_ms": T}
+#                               {"id": N, "op": "exec", "path": P, "env": {K: V}, "stdin": TEXT, "timeout_ms": T, "max_output": BYTES}
 # Answers: a NODE_HANDLE message carrying the socket (msg {"id": N}), {"id": N, "ok": true},
 # {"id": N, "run": {"code": C|null, "stdout": S, "stderr": S, "timed_out": B, "spawn_error": TEXT|null}},
 # or {"id": N, "error": TEXT}.
@@ -39,7 +39,6 @@ libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 own_netns = os.open('/proc/self/ns/net', os.O_RDONLY)
 channel = socket.socket(fileno=int(os.environ['NODE_CHANNEL_FD']))
 send_lock = threading.Lock()
-MAX_OUTPUT = 1 << 20  # as exec.ts MAX_OUTPUT
 
 
 def check(rc, what):
@@ -173,8 +172,9 @@ def run_plugin(req):
                     pass
             threading.Thread(target=child.wait, daemon=True).start()
             stdout, stderr = b'', b''
-        out['stdout'] = stdout[:MAX_OUTPUT].decode('utf-8', 'replace')
-        out['stderr'] = stderr[:MAX_OUTPUT].decode('utf-8', 'replace')
+        cap = int(req['max_output'])
+        out['stdout'] = stdout[:cap].decode('utf-8', 'replace')
+        out['stderr'] = stderr[:cap].decode('utf-8', 'replace')
         send({'id': rid, 'run': out})
     except Exception as e:  # the daemon gets every failure as an answer
         send({'id': rid, 'error': '%s: %s' % (type(e).__name__, e)})

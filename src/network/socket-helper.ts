@@ -9,7 +9,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:net';
 import { Code, WorkdError } from '../errors.js';
-import type { PluginRun } from './cni/exec.js';
+import { MAX_OUTPUT, type PluginRun } from './cni/exec.js';
 import type { Logger } from '../observability/log.js';
 
 /** dist/src/network/socket-helper.js → src/network/socket-helper.py (tsc does not copy it). */
@@ -140,7 +140,7 @@ export class SocketHelper {
 
   /** Runs a CNI plugin from the helper (a cni/exec.ts PluginRunner): the env is the helper's plus `cniEnv`. */
   readonly runPlugin = async (path: string, cniEnv: Readonly<Record<string, string>>, stdin: string, timeoutMs: number): Promise<PluginRun> => {
-    const r = await this.ask<RunAnswer>({ op: 'exec', path, env: cniEnv, stdin, timeout_ms: timeoutMs }, timeoutMs + EXEC_ANSWER_MARGIN_MS);
+    const r = await this.ask<RunAnswer>({ op: 'exec', path, env: cniEnv, stdin, timeout_ms: timeoutMs, max_output: MAX_OUTPUT }, timeoutMs + EXEC_ANSWER_MARGIN_MS);
     return { code: r.code, stdout: r.stdout, stderr: r.stderr, timedOut: r.timed_out, ...(r.spawn_error !== null ? { spawnError: new Error(r.spawn_error) } : {}) };
   };
 

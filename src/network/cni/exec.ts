@@ -44,7 +44,7 @@ export interface ExecOptions {
   readonly run?: PluginRunner;
 }
 
-/** Largest stdout or stderr kept from one plugin run (a result is a few KiB); the socket helper keeps the same. */
+/** Largest stdout or stderr kept from one plugin run (a result is a few KiB); the socket helper is told the same. */
 export const MAX_OUTPUT = 1 << 20;
 
 /** The plugin's binary path, or undefined when no directory has it. */
