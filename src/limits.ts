@@ -247,6 +247,11 @@ export const LIMITS = {
     doc: 'Stopped containers whose CPU and memory counters are kept for CRI stats until the container is removed; past it the oldest are forgotten first. Fixed: a few hundred bytes each, and the kubelet removes stopped containers.',
   },
 
+  podsRetiredServices: {
+    section: 'dataplane', key: 'retired_services', default: 1024, unit: 'count', fixed: true,
+    doc: 'Services whose last pod was removed that still answer UNAVAILABLE (the service is expected back, as across a pod\'s replacement, and gRPC clients retry UNAVAILABLE) rather than the UNIMPLEMENTED of a service the node never had; past it the one retired longest ago is forgotten. Fixed: a few hundred bytes each.',
+  },
+
   // ── workd's own gRPC clients (`workd call`, over HTTP/2 and HTTP/3) ──
   clientMaxResponseMessageBytes: {
     section: 'client', key: 'max_response_message_bytes', default: 64 * MiB, unit: 'bytes', fixed: true,

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code, WorkdError } from '../errors.js';
+import { fixedLimit } from '../limits.js';
 import { containerFields, runtimeValue, sandboxFields } from '../../test/helpers/pods.js';
 import { HEX_ID_RE } from './ids.js';
 import { parseComponentName } from './names.js';
@@ -143,8 +144,30 @@ test('component map: lookup exists while sandboxes exist, versions highest first
   assert.deepEqual(route.versions.at(-1)!.containers.map((x) => x.id), [d2.id]);
 
   for (const s of [sa, sb, sc, sd]) pool.deleteSandbox(s);
-  assert.equal(pool.lookup('example.com', 'foo.Bar'), undefined, 'the route goes with the last sandbox');
+  assert.equal(pool.lookup('example.com', 'foo.Bar'), route, 'the route outlives its last sandbox (the data plane answers UNAVAILABLE)');
+  assert.deepEqual(route.versions, []);
   assert.deepEqual([...pool.runningServices()], []);
+});
+
+test('services whose last pod was removed keep an empty route, the latest RETIRED_ROUTES of them; a new pod takes it back', () => {
+  const cap = fixedLimit('podsRetiredServices');
+  const pool = new PodPool();
+  const gone = pool.addSandbox(foo1, sandboxFields());
+  pool.deleteSandbox(gone);
+  const route = pool.lookup('example.com', 'foo.Bar')!;
+  assert.deepEqual(route.versions, []);
+  // Back in service: the same route, and no longer retired (the retirements below do not push it out).
+  const back = pool.addSandbox(foo2, sandboxFields());
+  assert.equal(pool.lookup('example.com', 'foo.Bar'), route);
+  const many = Array.from({ length: cap + 1 }, (_, i) => parseComponentName(`svc${i}.example:x.Y@1.0.0`));
+  for (const c of many) pool.deleteSandbox(pool.addSandbox(c, sandboxFields()));
+  assert.equal(pool.lookup('svc0.example', 'x.Y'), undefined, 'the one retired longest ago is forgotten (UNIMPLEMENTED again)');
+  assert.ok(pool.lookup('svc1.example', 'x.Y'));
+  assert.ok(pool.lookup(`svc${cap}.example`, 'x.Y'));
+  assert.equal(pool.lookup('example.com', 'foo.Bar'), route, 'a service with a pod is never forgotten');
+  pool.deleteSandbox(back);
+  assert.equal(pool.lookup('example.com', 'foo.Bar'), route);
+  assert.equal(pool.lookup('svc1.example', 'x.Y'), undefined, 'its retirement pushed out the next oldest');
 });
 
 test('publish and unpublish keep every running container routed once, in O(1) each', () => {

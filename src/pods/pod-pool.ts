@@ -18,6 +18,7 @@
 // The pool only stores: records change through the runner (src/pods/runner.ts).
 import semver from 'semver';
 import { Code, WorkdError, internal, invalidArgument } from '../errors.js';
+import { fixedLimit } from '../limits.js';
 import type { ContainerRuntime } from '../wasm/api.js';
 import { randomHexId, sandboxId } from './ids.js';
 import { parseComponentName, type ComponentName } from './names.js';
@@ -69,6 +70,7 @@ function resolveIn<T>(map: ReadonlyMap<string, T>, what: string, idOrPrefix: str
   return matches[0] === undefined ? undefined : map.get(matches[0]);
 }
 
+const RETIRED_ROUTES = fixedLimit('podsRetiredServices');
 export class PodPool implements RouteTable {
   private readonly sandboxById = new Map<string, Sandbox>();
   private readonly sandboxByKey = new Map<string, Sandbox>();
@@ -81,6 +83,12 @@ export class PodPool implements RouteTable {
   private readonly counters = new Map<string, number>();
   private readonly routes = new Map<string, Map<string, MutableServiceRoute>>();
   private readonly routesByKey = new Map<string, MutableServiceRoute>();
+  /**
+   * Services whose last pod was removed, retired longest ago first. Their routes stay, with no versions, so a
+   * call gets UNAVAILABLE (retry: the service is expected back, as across a pod's replacement) rather than the
+   * UNIMPLEMENTED of a service this node never had; at most RETIRED_ROUTES.
+   */
+  private readonly retired = new Set<string>();
   /** Parsed component names by their text: a restore of n pods of one component parses (and validates) it once. */
   private readonly componentNames = new Map<string, ComponentName>();
 
@@ -205,12 +213,19 @@ export class PodPool implements RouteTable {
     this.sandboxByKey.delete(sandbox.record.key);
     this.byName.delete(nameKey(sandbox.record.metadata));
     const route = this.routesByKey.get(sandbox.component.serviceKey);
-    if (route && --route.pods === 0) {
-      this.routesByKey.delete(route.serviceKey);
-      const byService = this.routes.get(route.domain);
-      byService?.delete(route.service);
-      if (byService?.size === 0) this.routes.delete(route.domain);
-    }
+    if (route && --route.pods === 0) this.retire(route);
+  }
+
+  private retire(route: MutableServiceRoute): void {
+    this.retired.add(route.serviceKey);
+    if (this.retired.size <= RETIRED_ROUTES) return;
+    const oldest = this.retired.values().next().value!;
+    this.retired.delete(oldest);
+    const gone = this.routesByKey.get(oldest)!;
+    this.routesByKey.delete(oldest);
+    const byService = this.routes.get(gone.domain);
+    byService?.delete(gone.service);
+    if (byService?.size === 0) this.routes.delete(gone.domain);
   }
 
   sandbox(id: string): Sandbox | undefined {
@@ -274,6 +289,8 @@ export class PodPool implements RouteTable {
       let byService = this.routes.get(c.domain);
       if (!byService) this.routes.set(c.domain, (byService = new Map()));
       byService.set(c.service, route);
+    } else if (route.pods === 0) {
+      this.retired.delete(c.serviceKey);
     }
     return route;
   }

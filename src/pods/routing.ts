@@ -33,8 +33,9 @@ export interface ServiceRoute {
 export interface RouteTable {
   /**
    * The service's routes, or undefined when the node has no pod of that service
-   * at all (the data plane answers UNIMPLEMENTED). A route with no versions
-   * means pods exist but none is running (UNAVAILABLE).
+   * and had none lately (the data plane answers UNIMPLEMENTED). A route with no
+   * versions means no container of it runs now: its pods are not running, or
+   * its last pod was removed (UNAVAILABLE).
    */
   lookup(domain: string, service: string): ServiceRoute | undefined;
   /** Every service with a running container (health, reflection). */

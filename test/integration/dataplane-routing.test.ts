@@ -126,6 +126,23 @@ describe('routing', () => {
     running.set(CALC, await startComponent(cri, CALC));
     assert.equal((await unary(calc, 'Which', msg(''))).err, null);
   });
+
+  test("a service whose last pod was removed is UNAVAILABLE, as from a server shutting down (clients retry it), and serves again when a pod comes back", async () => {
+    const calcId = running.get(CALC)!;
+    const podId = (await cri.runtime.ListContainers!({ filter: { id: calcId } })).containers[0].pod_sandbox_id as string;
+    await cri.runtime.StopPodSandbox!({ pod_sandbox_id: podId });
+    await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: podId });
+    const calc = serviceClient(address, 'calc.Calc', { authority: 'acme.org' });
+    clients.push(calc);
+    const r = await unary(calc, 'Which', msg(''));
+    assert.equal(r.err!.code, grpc.status.UNAVAILABLE);
+    assert.match(r.err!.details, /acme\.org:calc\.Calc has no running container/);
+    const never = serviceClient(address, 'calc.Calc', { authority: 'never.example' });
+    clients.push(never);
+    assert.equal((await unary(never, 'Which', msg(''))).err!.code, grpc.status.UNIMPLEMENTED, 'a service the node never had is still UNIMPLEMENTED');
+    running.set(CALC, await startComponent(cri, CALC));
+    assert.equal((await unary(calc, 'Which', msg(''))).err, null);
+  });
 });
 
 describe('gRPC semantics through a guest', () => {
