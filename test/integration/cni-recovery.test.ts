@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { criClient, criError, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
+import { containerConfig, criClient, criError, importImage, podConfig, type CriClient, type Msg } from '../helpers/cri-client.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/wait.js';
 import { CNI_BIN, cniUnavailable, makeBridgeNetwork, run, type TestNetwork } from '../helpers/netns.js';
+import { COMPONENT as KITCHEN, kitchenImage } from '../helpers/node.js';
 
 const skip = cniUnavailable();
 const COMPONENT = 'example.com:net.Recover@1.0.0';
@@ -130,10 +131,16 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
     assert.deepEqual(leased(), []);
   });
 
-  test('after a reboot (an emptied /run/netns) a restored pod is NOTREADY, not ready without a network, and its address is released', async () => {
+  test('after a reboot (an emptied /run/netns) a restored pod is NOTREADY with its container exited, not ready without a network, and its address is released', async () => {
     writeConflist('loopback');
     await loaded(['bridge', 'loopback']);
-    const pod = (await cri.runtime.RunPodSandbox!({ config: podConfig(COMPONENT, { name: 'rebooted' }) })).pod_sandbox_id as string;
+    const built = await kitchenImage();
+    const image = await importImage(cri, built.dir);
+    await built.cleanup();
+    const config = podConfig(KITCHEN, { name: 'rebooted' });
+    const pod = (await cri.runtime.RunPodSandbox!({ config })).pod_sandbox_id as string;
+    const { container_id: ctr } = await cri.runtime.CreateContainer!({ pod_sandbox_id: pod, config: containerConfig(image), sandbox_config: config });
+    await cri.runtime.StartContainer!({ container_id: ctr });
     const key = JSON.parse((await status(pod)).info.info).key as string;
     assert.equal(leased().length, 1);
     await kill9();
@@ -146,10 +153,13 @@ describe('pod networks across retries, crashes and reboots', { skip }, () => {
     assert.equal(log.lost, 1);
     const s = (await status(pod)).status;
     assert.equal(s.state, 'SANDBOX_NOTREADY');
+    // As containerd's after a reboot: the kubelet sees the pod's containers exited and runs the pod again.
+    assert.equal((await cri.runtime.ContainerStatus!({ container_id: ctr })).status.state, 'CONTAINER_EXITED');
     // DEL ran with no namespace (CNI_NETNS empty), as containerd's does: host-local released the lease.
     assert.deepEqual(leased(), []);
     await cri.runtime.StopPodSandbox!({ pod_sandbox_id: pod });
     await cri.runtime.RemovePodSandbox!({ pod_sandbox_id: pod });
     assert.deepEqual(await listed(), []);
+    assert.deepEqual((await cri.runtime.ListContainers!({})).containers, []);
   });
 });
