@@ -10,8 +10,28 @@ import { fixedLimit } from '../limits.js';
 export const LONG_RUNNING_CPU_MS = fixedLimit('executorLongRunningCpuMs');
 export const LANE_QUANTUM = fixedLimit('executorLaneQuantum');
 
-/** Weight of the newest call in a lane's CPU average. */
+/** Weight of the newest call in a lane's CPU average (once it has this many calls; the plain mean before). */
 const EWMA_WEIGHT = 1 / 8;
+
+/**
+ * Measured calls a method needs before its average alone makes it
+ * long-running (a call seen running long makes it so at once): a container's
+ * first calls of a method also pay for code compiled on first use on a young
+ * worker (1-5 ms of CPU under load for a 100-byte echo), and one such call
+ * made every later call of the method wait behind the container's looping
+ * calls in the long queue.
+ */
+const MIN_SAMPLES = 4;
+
+/** What a lane knows of one of its methods. */
+interface MethodCpu {
+  /** Average thread CPU ns per call. */
+  avg: number;
+  /** Calls measured. */
+  n: number;
+  /** Long-running: its calls wait in the long queue. */
+  long: boolean;
+}
 
 /** A first-in first-out queue that can also take an item back at its front. */
 export class Fifo<T> {
@@ -67,8 +87,7 @@ export class Fifo<T> {
 export class Lane<T> {
   readonly short = new Fifo<T>();
   readonly long = new Fifo<T>();
-  /** Average thread CPU ns per call, by method. */
-  private readonly cpu = new Map<string, number>();
+  private readonly cpu = new Map<string, MethodCpu>();
   /** Its long-running calls holding a worker now. */
   holding = 0;
   /** In the fair queue's ring of lanes with calls waiting. */
@@ -84,8 +103,7 @@ export class Lane<T> {
   }
 
   isLong(method: string): boolean {
-    const avg = this.cpu.get(method);
-    return avg !== undefined && avg >= LONG_RUNNING_CPU_MS * 1e6;
+    return this.cpu.get(method)?.long === true;
   }
 
   /** Which queue a call of this method waits in. */
@@ -95,14 +113,21 @@ export class Lane<T> {
 
   /** Adds one measured call to its method's CPU average. */
   measured(method: string, cpuNanos: number): void {
-    const avg = this.cpu.get(method);
-    this.cpu.set(method, avg === undefined ? cpuNanos : avg + (cpuNanos - avg) * EWMA_WEIGHT);
+    let m = this.cpu.get(method);
+    if (m === undefined) this.cpu.set(method, (m = { avg: 0, n: 0, long: false }));
+    m.n++;
+    m.avg += (cpuNanos - m.avg) * Math.max(EWMA_WEIGHT, 1 / m.n);
+    m.long = m.n >= MIN_SAMPLES && m.avg >= LONG_RUNNING_CPU_MS * 1e6;
   }
 
   /** A call of this method has been running for `ms`: its method is long-running from now on (until its average says otherwise). */
   ranLong(method: string, ms: number): void {
-    const avg = this.cpu.get(method);
-    if (avg === undefined || avg < ms * 1e6) this.cpu.set(method, ms * 1e6);
+    let m = this.cpu.get(method);
+    if (m === undefined) this.cpu.set(method, (m = { avg: 0, n: 0, long: false }));
+    if (m.avg < ms * 1e6) m.avg = ms * 1e6;
+    // Counted as if measured often: its average must fall well below the line again to make it short.
+    m.n = Math.max(m.n, MIN_SAMPLES);
+    m.long = true;
   }
 
   drain(): T[] {

@@ -30,9 +30,9 @@ export const TABLE_ENTRY_BYTES = 40;
 export const PAGE_BYTES = 65536;
 
 /** Watchdog slots in each worker's SharedArrayBuffer (Float64Array indices). */
-export const WD_DEADLINE = 0; // epoch ms after which the running call is stopped; 0 when idle
+export const WD_DEADLINE = 0; // the caller's deadline (epoch ms; Infinity if none) of the running call; 0 when idle
 export const WD_SEQ = 1; // seq of the running call
-export const WD_CALLER = 2; // 1 when the deadline is the caller's, 0 when it is the CPU limit
+export const WD_CPU_LIMIT = 2; // the running call's CPU limit, ms of its thread's CPU time (counted from WD_CPU_MARK)
 export const WD_START = 3; // epoch ms when the running call started
 export const WD_TID = 4; // the worker's kernel thread id (its CPU clock is readable from the main thread), 0 if unknown
 export const WD_CPU0 = 5; // the worker's thread CPU ns when it last attributed CPU to calls (see worker.ts)
@@ -169,7 +169,8 @@ export const R_OFF = 2;
 export const R_LEN = 3; // -1: no response
 export const R_CPU_NS = 4; // thread CPU time attributed to the call
 export const R_MEM = 5; // bytes of memory the call's instance held at its end (linear memory + tables)
-export const RESULT_FIELDS = 6;
+export const R_SETUP_NS = 6; // the part of R_CPU_NS spent instantiating for the call (not the method's own cost)
+export const RESULT_FIELDS = 7;
 
 export interface ResultExtra {
   readonly message: string;
@@ -186,7 +187,12 @@ export interface WireResult extends ResultExtra {
   readonly response?: Uint8Array;
 }
 
-export type FromWorker = Results;
+/** Sent once when the worker has started: its kernel thread id is in WD_TID (its CPU clock can be opened). */
+export interface Ready {
+  readonly t: 'ready';
+}
+
+export type FromWorker = Results | Ready;
 
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across threads. */
 export const nowMs = () => performance.timeOrigin + performance.now();

@@ -16,16 +16,16 @@
 // again later from the start, with the CPU time it already used deducted from
 // its limit (a call changes nothing outside itself but its output).
 import { Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, setPriority } from 'node:os';
 import type { Logger } from '../observability/log.js';
 import { Code } from '../errors.js';
 import { fixedLimit } from '../limits.js';
 import type { GuestResult, MetadataEntry } from './api.js';
 import {
   OUT_BYTES, OUT_CAP, OUT_DROPPED, OUT_HEADER_BYTES, OUT_STDERR, OUT_STDOUT,
-  nowMs, WD_CALLER, WD_CPU0, WD_CPU_MARK, WD_TID, R_CPU_NS, R_MEM, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
+  nowMs, WD_CPU_LIMIT, WD_CPU0, WD_CPU_MARK, WD_TID, R_CPU_NS, R_MEM, R_SETUP_NS, WD_DEADLINE, WD_SEQ, WD_SLOTS, WD_START, ST_BATCH, ST_INDEX, ST_SLOTS, ST_STOLEN, STATUS_REQUEUE, C_CPU_MS, C_CTX, C_DEADLINE, C_FLAGS, C_LEN, C_METHOD, C_OFF, C_SEQ, CALL_FIELDS, F_POST_FIRST,
   RESULT_FIELDS, R_LEN, R_OFF, R_SEQ, R_STATUS,
-  type CtxMessage, type FromWorker, type ModuleMessage, type ModuleSpec, type ResultExtra, type ToWorker,
+  type CtxMessage, type FromWorker, type ModuleMessage, type ModuleSpec, type ResultExtra, type Results, type ToWorker,
 } from './protocol.js';
 import { IdMap } from '../util/id-map.js';
 import { ThreadCpuClock } from './thread-cpu.js';
@@ -36,6 +36,8 @@ const WATCHDOG_MS = 5;
 /** A call running this long makes its worker give back the calls queued behind it. */
 const STEAL_AFTER_MS = 10;
 const WORKER_HEAP_MB = 512;
+/** The nice value of a worker thread holding a long-running call: the lowest priority there is. */
+const LONG_NICE = 19;
 /** A call is dispatched at most this often when workers die under it. */
 const MAX_ATTEMPTS = 3;
 export const RESERVED_WORKERS = fixedLimit('executorReservedWorkers');
@@ -88,8 +90,8 @@ interface Pending {
   readonly lane: Lane<Pending>;
   /** Holds a worker of its own as a long-running call (see the header). */
   holds: boolean;
-  /** Wall ms it ran in runs that were preempted (deducted from its CPU limit). */
-  spentMs: number;
+  /** CPU ms it used in runs that were preempted (deducted from its CPU limit). */
+  spentCpuMs: number;
   /** Removes this call's own abort listener (a signal shared by calls running at once). */
   unlisten: (() => void) | null;
 }
@@ -111,8 +113,13 @@ interface Slot {
   long: Pending | null;
   /** What the running call has written so far (OUT_* in protocol.ts). */
   readonly output: SharedArrayBuffer;
-  /** The worker thread's CPU clock, opened when first needed (undefined: not yet; null: unavailable). */
-  clock: ThreadCpuClock | null | undefined;
+  /** The worker thread's CPU clock, opened when the worker says it started (null: not yet, or unavailable). */
+  clock: ThreadCpuClock | null;
+  /** When the running call's CPU time is read next (see pastCpuLimit), for the call started at cpuCheckStart. */
+  cpuCheckAt: number;
+  cpuCheckStart: number;
+  /** Its thread's nice value (LONG_NICE while it holds a long-running call). */
+  nice: number;
   readonly modules: Set<string>;
   /** Contexts sent to the worker: id → module key (an evict drops that module's contexts there too). */
   readonly ctxs: Map<number, string>;
@@ -153,6 +160,8 @@ export class WorkerPool {
   private watchdog: NodeJS.Timeout | null = null;
 
   private readonly cores = availableParallelism();
+  /** Whether workers holding long-running calls are reniced (see holdLong): lowering a nice value back takes root. */
+  private renice = process.getuid?.() === 0;
 
   constructor(
     size: number,
@@ -233,7 +242,7 @@ export class WorkerPool {
         unlisten: null,
         lane: l,
         holds: false,
-        spentMs: 0,
+        spentCpuMs: 0,
       };
       container.inFlight++;
       this.pending++;
@@ -322,7 +331,7 @@ export class WorkerPool {
         if (s) {
           const p = lane.long.shift()!;
           s.queue.push(p);
-          s.long = p;
+          this.holdLong(s, p);
           p.holds = true;
           lane.holding++;
           held++;
@@ -361,7 +370,40 @@ export class WorkerPool {
     if (!p.holds) return;
     p.holds = false;
     p.lane.holding--;
-    if (s.long === p) s.long = null;
+    if (s.long === p) {
+      s.long = null;
+      this.nice(s, 0);
+    }
+  }
+
+  /**
+   * A worker takes a long-running call: its thread runs at the lowest CPU
+   * priority (nice 19) until the call leaves it, so a looping guest gets only
+   * the CPU time the node's other threads (the network thread, the workers of
+   * short calls) leave idle; at nice 0, one looping worker on 2 cores took
+   * half of the core the others shared and their calls waited on the kernel's
+   * scheduler. The CPU limit counts the thread's CPU time (pastCpuLimit), so a
+   * deprioritised call is not stopped early for the time it waited.
+   */
+  private holdLong(s: Slot, p: Pending): void {
+    s.long = p;
+    this.nice(s, LONG_NICE);
+  }
+
+  /** Sets a worker thread's nice value (Linux: per thread, by kernel thread id). */
+  private nice(s: Slot, value: number): void {
+    if (!this.renice || s.nice === value || s.dead) return;
+    const tid = s.wd[WD_TID];
+    if (!tid) return;
+    try {
+      setPriority(tid, value);
+      s.nice = value;
+    } catch (err) {
+      // Raising a nice value is always allowed; lowering it back needs CAP_SYS_NICE. Without it, stop
+      // renicing (this worker keeps its value until it is replaced).
+      this.renice = false;
+      this.log.warn({ err }, 'cannot change worker thread priorities; long-running calls share the CPU with short ones equally');
+    }
   }
 
   private flush(): void {
@@ -412,7 +454,7 @@ export class WorkerPool {
         head[o + C_CTX] = p.container.ctx.id;
         head[o + C_METHOD] = m;
         head[o + C_DEADLINE] = p.deadline;
-        head[o + C_CPU_MS] = Math.max(1, p.container.cpuMs - p.spentMs);
+        head[o + C_CPU_MS] = Math.max(1, p.container.cpuMs - p.spentCpuMs);
         head[o + C_OFF] = off;
         head[o + C_LEN] = p.request.length;
         head[o + C_FLAGS] = p.holds || (!p.lane.known(p.method) && this.shortMethods.get(p.container.module)?.has(p.method) !== true) ? F_POST_FIRST : 0;
@@ -429,7 +471,7 @@ export class WorkerPool {
     }
   }
 
-  private onResults(s: Slot, m: FromWorker): void {
+  private onResults(s: Slot, m: Results): void {
     s.stuck = false;
     const n = m.head.length / RESULT_FIELDS;
     for (let i = 0; i < n; i++) {
@@ -450,9 +492,11 @@ export class WorkerPool {
       this.cpuNanos += cpu;
       p.container.ran(cpu, m.head[o + R_MEM]!);
       // The start probe (instantiation) says nothing about how long calls are.
+      // Nor does instantiating for the call (a fresh worker, a pool refill): that is charged, not averaged.
       if (p.method !== '') {
-        if (!p.lane.known(p.method)) this.firstMeasured(p, cpu);
-        p.lane.measured(p.method, cpu);
+        const own = cpu - m.head[o + R_SETUP_NS]!;
+        if (!p.lane.known(p.method)) this.firstMeasured(p, own);
+        p.lane.measured(p.method, own);
       }
       if (extra) p.container.output(extra);
       const res: GuestResult = {
@@ -537,7 +581,10 @@ export class WorkerPool {
       stuck: false,
       long: null,
       output,
-      clock: undefined,
+      clock: null,
+      cpuCheckAt: 0,
+      cpuCheckStart: 0,
+      nice: 0,
       modules: new Set(),
       ctxs: new Map(),
       queue: [],
@@ -546,6 +593,10 @@ export class WorkerPool {
     };
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'results' && !s.dead) this.onResults(s, m);
+      else if (m.t === 'ready' && !s.dead && s.clock === null) {
+        // Opened once per worker, so a node's descriptors do not depend on which calls ran long.
+        s.clock = s.wd[WD_TID] ? ThreadCpuClock.ofThread(s.wd[WD_TID]) : null;
+      }
     });
     worker.on('error', (err) => {
       this.log.error({ err }, 'executor worker failed');
@@ -573,7 +624,8 @@ export class WorkerPool {
       if (d === 0) continue;
       const seq = s.wd[WD_SEQ]!;
       const p = s.inflight.get(seq);
-      if (now <= d) {
+      const overLimit = now <= d && this.pastCpuLimit(s, now);
+      if (now <= d && !overLimit) {
         const ran = now - s.wd[WD_START]!;
         if (ran > STEAL_AFTER_MS) {
           // Seen using 10 ms of CPU time (not wall time: on loaded cores a short call can wait long for a
@@ -583,7 +635,7 @@ export class WorkerPool {
           if (p && s.long === null && cpuMs >= STEAL_AFTER_MS) {
             p.lane.ranLong(p.method, cpuMs);
             this.shortMethods.get(p.container.module)?.delete(p.method);
-            s.long = p;
+            this.holdLong(s, p);
             p.holds = true;
             p.lane.holding++;
           }
@@ -591,15 +643,38 @@ export class WorkerPool {
         }
         continue;
       }
-      const r = s.wd[WD_CALLER] === 1
-        ? failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped')
-        : failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`);
+      const r = overLimit
+        ? failure(Code.RESOURCE_EXHAUSTED, `the call ran past its CPU limit of ${p?.container.cpuMs ?? '?'} ms and was stopped`)
+        : failure(Code.DEADLINE_EXCEEDED, 'the deadline passed while the component was running; the call was stopped');
       this.log.warn({ containerId: p?.container.containerId, method: p?.method }, 'stopping a runaway guest call');
       this.stopRunning(s, p);
       this.replace(s, seq, r);
     }
     this.preemptIfStarving(now);
     this.kick();
+  }
+
+  /**
+   * Whether the call running on `s` has used its CPU limit: its worker
+   * thread's CPU time since WD_CPU_MARK (the worker's last report or
+   * instantiation, at most a batch part of other calls before it), not the
+   * wall time, which a loaded or deprioritised thread spends partly waiting for
+   * a core. The clock is read only once the wall time could have reached the
+   * limit, and again no sooner than the CPU left could be used.
+   */
+  private pastCpuLimit(s: Slot, now: number): boolean {
+    const start = s.wd[WD_START]!;
+    const limit = s.wd[WD_CPU_LIMIT]!;
+    if (s.cpuCheckStart !== start) {
+      s.cpuCheckStart = start;
+      s.cpuCheckAt = start + limit;
+    }
+    if (now < s.cpuCheckAt) return false;
+    // No clock (no schedstat): wall time is all there is.
+    const used = s.clock ? this.cpuSince(s, WD_CPU_MARK) / 1e6 : now - start;
+    if (used >= limit) return true;
+    s.cpuCheckAt = now + (limit - used);
+    return false;
   }
 
   /**
@@ -622,7 +697,7 @@ export class WorkerPool {
       }
     }
     const p = victim.long!;
-    p.spentMs += now - victim.wd[WD_START]!;
+    p.spentCpuMs += victim.clock ? this.cpuSince(victim, WD_CPU_MARK) / 1e6 : now - victim.wd[WD_START]!;
     this.log.info({ containerId: p.container.containerId, method: p.method }, 'preempting a long-running call: other containers are waiting');
     this.stopRunning(victim, p, true);
     this.replace(victim, -1, failure(Code.INTERNAL, 'preempted'), true);
@@ -661,7 +736,6 @@ export class WorkerPool {
 
   /** CPU ns the worker's thread used since the reading in a WD_CPU* slot (0 if its clock cannot be read). */
   private cpuSince(s: Slot, slot: typeof WD_CPU0 | typeof WD_CPU_MARK): number {
-    if (s.clock === undefined) s.clock = s.wd[WD_TID] ? ThreadCpuClock.ofThread(s.wd[WD_TID]) : null;
     return s.clock ? Math.max(0, s.clock.read() - s.wd[slot]!) : 0;
   }
 
