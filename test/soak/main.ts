@@ -12,6 +12,7 @@ const { values } = parseArgs({
     components: { type: 'string', default: '10' },
     pods: { type: 'string', default: '20' },
     rate: { type: 'string', default: '150' },
+    'cycle-rate': { type: 'string', default: '10' },
     out: { type: 'string', default: '.tmp/soak' },
   },
 });
@@ -26,6 +27,7 @@ const report = await runSoak({
   components: num('components'),
   podsPerComponent: num('pods'),
   callsPerSecond: num('rate'),
+  cyclesPerSecond: num('cycle-rate'),
   progress: (line) => console.log(line),
 });
 const text = formatReport(report);

@@ -44,6 +44,12 @@ export interface SoakOptions {
   podsPerComponent?: number;
   /** Pod cycles running at once (default 4). */
   cyclers?: number;
+  /**
+   * Pod cycles a second at most, all cyclers together (default 10: 3,000 in 5 minutes). Paced, as the calls
+   * are, so that a run's load does not depend on the machine's: unpaced, the same soak made 2,400 cycles
+   * in 5 minutes at load 15 and 33,000 at load 4.
+   */
+  cyclesPerSecond?: number;
   /** Calls per second per transport (default 150). */
   callsPerSecond?: number;
   /** Calls in flight at most per transport (default 16). */
@@ -91,7 +97,7 @@ export interface SoakReport {
   /** RSS sampled every sampleMs, at whatever phase of the collector. */
   rss: { tMs: number; bytes: number }[];
   /** RSS and the main heap right after a full collection, every settleEveryMs. */
-  settled: { tMs: number; rssBytes: number; heapUsedBytes: number; heapTotalBytes: number }[];
+  settled: { tMs: number; rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; kinds: RssKinds }[];
   /** Least-squares slope of the settled RSS after the warm-up, MB per minute (the criterion). */
   settledSlopeMbPerMin: number;
   /** The same of the main heap in use after a full collection. */
@@ -117,6 +123,38 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function rssOf(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return kb ? Number(kb[1]) * 1024 : NaN;
+}
+
+/** RSS by kind of mapping, MiB (/proc/<pid>/smaps): where what a collection does not give back lives. */
+export interface RssKinds {
+  /** Mapped files (the binary, libraries). */
+  file: number;
+  /** malloc's main arena (`[heap]`). */
+  brk: number;
+  /** malloc's thread arenas (anonymous, at 64 MiB boundaries). */
+  arenas: number;
+  /** 256 KiB anonymous pages: V8 heap pages of every isolate (the main thread's and each worker's). */
+  v8Pages: number;
+  /** Other anonymous memory: wasm memories, large objects, thread stacks, code. */
+  other: number;
+}
+
+function rssKinds(pid: number): RssKinds {
+  const kb: RssKinds = { file: 0, brk: 0, arenas: 0, v8Pages: 0, other: 0 };
+  let kind: keyof RssKinds = 'other';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const lo = BigInt(`0x${m[1]}`);
+      const size = Number(BigInt(`0x${m[2]}`) - lo);
+      const name = m[3]!;
+      kind = name.startsWith('/') ? 'file' : name === '[heap]' ? 'brk' : name !== '' ? 'other' : size === 256 * 1024 ? 'v8Pages' : lo % (64n << 20n) === 0n ? 'arenas' : 'other';
+      continue;
+    }
+    if (line.startsWith('Rss:')) kb[kind] += Number(/(\d+)/.exec(line)![1]);
+  }
+  for (const k of Object.keys(kb) as (keyof RssKinds)[]) kb[k] = Math.round(kb[k] / 102.4) / 10;
+  return kb;
 }
 
 function metric(body: string, name: string, labels = ''): number {
@@ -277,11 +315,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   try {
     // Opened before the resting state is measured, kept to the end: its connection is one of the fds compared.
     const inspector = settleEveryMs > 0 ? await Inspector.connect(d.logs()) : undefined;
-    if (inspector) closers.push(() => inspector.close());
+    if (inspector) {
+      closers.push(() => inspector.close());
+      await inspector.attachWorkers();
+    }
     const settle = async (tMs: number) => {
-      await inspector!.call('HeapProfiler.collectGarbage');
+      await inspector!.collectAll();
       const heap = await inspector!.call('Runtime.getHeapUsage');
-      return { tMs, rssBytes: rssOf(d.ready.pid), heapUsedBytes: heap.usedSize!, heapTotalBytes: heap.totalSize! };
+      return { tMs, rssBytes: rssOf(d.ready.pid), heapUsedBytes: heap.usedSize!, heapTotalBytes: heap.totalSize!, kinds: rssKinds(d.ready.pid) };
     };
     const images = new Map<string, string>();
     const all = [...Array.from({ length: components }, (_, i) => stableName(i)), VOLATILE];
@@ -353,7 +394,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     for (const c of all) for (const t of ['http2', 'http3'] as const) await callOnce(t, c, 0);
     await sleep(3000);
     const before = await resources(d);
-    log(`before: ${JSON.stringify(before)}`);
+    log(`before: ${JSON.stringify(before)}${inspector ? `; DevTools sessions on the main thread and ${inspector.workerSessions} workers` : ''}`);
 
     let stopping = false;
     const started = Date.now();
@@ -386,10 +427,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
     // Pod cycles of the stable components: a pod stopped and removed, then a new one run (the component keeps others).
     let next = 0;
-    for (let w = 0; w < (o.cyclers ?? 4); w++) {
+    const cyclers = o.cyclers ?? 4;
+    const cycleGap = (1000 * cyclers) / (o.cyclesPerSecond ?? 10);
+    for (let w = 0; w < cyclers; w++) {
       loops.push(
         (async () => {
           while (!stopping) {
+            const t0 = Date.now();
             const c = stable[next++ % stable.length]!;
             const list = pods.get(c)!;
             const victim = list.shift();
@@ -398,6 +442,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             list.push(await kubelet.run(c, images.get(c)!));
             await kubelet.status(list[list.length - 1]!);
             podCycles++;
+            const rest = cycleGap - (Date.now() - t0);
+            if (rest > 0) await sleep(rest);
           }
         })(),
       );
