@@ -37,18 +37,26 @@ export interface H3load {
 
 /** Builds h3load, or explains what is missing. */
 export function buildH3load(): H3load {
+  return buildQuicGoProgram(SOURCE, 'h3load');
+}
+
+/**
+ * Builds a Go program over Debian's quic-go (h3load; the tests' HTTP/3 client,
+ * test/fixtures/h3grpc) into a temporary directory, or explains what is missing.
+ */
+export function buildQuicGoProgram(source: string, name: string): H3load {
   if (!existsSync(GO)) throw new Error(`${GO} not found: apt-get install golang-1.19-go`);
   if (!existsSync(QUIC_GO)) throw new Error(`${QUIC_GO} not found: apt-get install golang-github-lucas-clemente-quic-go-dev (bookworm's 0.29, which Go 1.19 builds)`);
-  const dir = mkdtempSync(join(tmpdir(), 'workd-bench-h3load-'));
-  const bin = join(dir, 'h3load');
+  const dir = mkdtempSync(join(tmpdir(), `workd-${name}-`));
+  const bin = join(dir, name);
   // GOPATH mode: Debian's Go packages are source trees under /usr/share/gocode; nothing is fetched.
-  const r = spawnSync(GO, ['build', '-o', bin, SOURCE], {
+  const r = spawnSync(GO, ['build', '-o', bin, source], {
     env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'cache'), GOFLAGS: '', GOPROXY: 'off' },
     encoding: 'utf8',
   });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`building h3load failed: ${r.stderr || r.error?.message}`);
+    throw new Error(`building ${name} failed: ${r.stderr || r.error?.message}`);
   }
   const v = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'golang-github-lucas-clemente-quic-go-dev'], { encoding: 'utf8' });
   return { bin, version: v.stdout.trim() || 'unknown', cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -3,7 +3,8 @@
 // wrapped into a component), built by `npm run examples`' own code, imported
 // through the CRI, started as containers and called over the data plane: by
 // grpc-js and by Python's grpcio (gRPC C core) over HTTP/2 with TLS, and over
-// HTTP/3 by `workd call --http3` (neither gRPC library speaks HTTP/3).
+// HTTP/3 by `workd call --http3` and by quic-go's own HTTP/3 client
+// (test/fixtures/h3grpc; neither gRPC library speaks HTTP/3).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -183,6 +184,49 @@ test('over HTTP/3 (workd call --http3, QUIC on loopback) the same answers and th
     const bad = await call({ customer: 'bob' });
     assert.equal(bad.code, 64 + 3, `${ex.name}: ${bad.err}`);
     assert.match(bad.err, /an order needs at least one item/);
+  }
+});
+
+test("quic-go's own HTTP/3 client (Debian's, not ours) gets the same answers and the error status", async () => {
+  const { buildQuicGoProgram } = await import('../../bench/http3/quic-go.js');
+  const client = buildQuicGoProgram(join(ROOT, 'test', 'fixtures', 'h3grpc', 'main.go'), 'h3grpc');
+  try {
+    const { compileProtoFilesToBinary, parseDescriptorSet } = await import('../../src/images/proto-compile.js');
+    const { fromBinary, fromJson, toBinary, toJson } = await import('@bufbuild/protobuf');
+    const reg = parseDescriptorSet(compileProtoFilesToBinary([PROTO])).registry;
+    const Req = reg.getMessage('shop.v1.QuoteRequest')!;
+    const Res = reg.getMessage('shop.v1.QuoteResponse')!;
+    const framed = (json: unknown) => {
+      const m = toBinary(Req, fromJson(Req, json as never));
+      const out = Buffer.alloc(5 + m.length);
+      out.writeUInt32BE(m.length, 1);
+      out.set(m, 5);
+      return out.toString('hex');
+    };
+    for (const ex of examples) {
+      const call = async (json: unknown) => {
+        const { stdout } = await run(client.bin, ['-url', `https://127.0.0.1:${d.ready.udpPort}/shop.v1.Orders/Quote`, '-authority', ex.domain, '-ca', join(d.stateDir, 'tls', 'cert.pem'), '-body-hex', framed(json)], { timeout: 60_000 });
+        return JSON.parse(stdout) as { proto: string; status: number; headers: Record<string, string[]>; body: string; trailers: Record<string, string[]> };
+      };
+      const ok = await call({ customer: 'ada', items: [{ sku: 'tea', quantity: 2, unitCents: '150' }, { sku: 'cup', quantity: 1, unitCents: '100' }], coupon: 'TEN', labels: { gift: 'yes', floor: '3' }, currency: 'EUR', shipTo: { city: 'Oslo', country: 'NO' } });
+      assert.equal(ok.status, 200, ex.name);
+      assert.equal(ok.proto, 'HTTP/3.0', ex.name);
+      assert.deepEqual(ok.headers['content-type'], ['application/grpc'], ex.name);
+      const body = Buffer.from(ok.body, 'hex');
+      assert.equal(body[0], 0, `${ex.name}: an uncompressed message`);
+      assert.equal(body.readUInt32BE(1), body.length - 5, `${ex.name}: one whole message`);
+      assert.deepEqual(toJson(Res, fromBinary(Res, body.subarray(5))), {
+        lines: [{ sku: 'tea', totalCents: '300' }, { sku: 'cup', totalCents: '100' }],
+        totalCents: '360', discountCents: '40', currency: 'EUR', labels: { gift: 'yes', floor: '3' }, shipTo: 'Oslo, NO', calls: 1,
+      }, ex.name);
+      // A trailers-only answer: the status is in the one HEADERS frame quic-go 0.29 reads.
+      const bad = await call({ customer: 'bob' });
+      assert.equal(bad.status, 200, ex.name);
+      assert.equal(bad.body, '', ex.name);
+      assert.deepEqual([bad.headers['grpc-status'], bad.headers['grpc-message']], [['3'], ['an order needs at least one item']], ex.name);
+    }
+  } finally {
+    client.cleanup();
   }
 });
 

@@ -24,6 +24,7 @@ import { restoreRange, withoutZeroTail } from '../../wasm/snapshot.js';
 import { serviceCodec, type ServiceCodec } from '../codec/index.js';
 import { createComponentImports, HostTracker } from './wasi.js';
 import { importId, type ComponentSpec, type CoreModuleSpec } from './protocol.js';
+import { callDirect, directPlans, FALLBACK, type DirectBinding, type DirectPlan } from './direct.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
@@ -38,17 +39,21 @@ export interface LoadedComponent {
   readonly codec: ServiceCodec;
   readonly byModule: ReadonlyMap<WebAssembly.Module, CoreModuleSpec>;
   readonly byName: ReadonlyMap<string, WebAssembly.Module>;
+  /** The rpcs called without the glue (direct.ts), by rpc name. */
+  readonly direct: ReadonlyMap<string, DirectPlan>;
 }
 
-/** Loads the glue (an ES module) and builds the codec; once per image per worker. */
-export async function loadComponent(spec: ComponentSpec): Promise<LoadedComponent> {
+/** Loads the glue (an ES module) and builds the codec; once per image per worker. `direct` false: every call through the glue. */
+export async function loadComponent(spec: ComponentSpec, opts: { direct?: boolean } = {}): Promise<LoadedComponent> {
   const url = `data:text/javascript;base64,${Buffer.from(spec.glue).toString('base64')}`;
   const glue = (await import(url)) as { instantiate?: Instantiate };
   if (typeof glue.instantiate !== 'function') throw new WorkdError(Code.FAILED_PRECONDITION, 'the component glue has no instantiate function (not transpiled with --instantiation)');
+  const codec = serviceCodec(spec.descriptorSet, spec.service);
   return {
     spec,
     instantiate: glue.instantiate,
-    codec: serviceCodec(spec.descriptorSet, spec.service),
+    codec,
+    direct: (opts.direct ?? DIRECT) ? directPlans(codec.world, spec.lifts) : new Map(),
     byModule: new Map(spec.cores.map((c) => [c.module, c])),
     byName: new Map(spec.cores.map((c) => [c.name, c.module])),
   };
@@ -111,6 +116,8 @@ export class ComponentInstance {
   private glueDirty = false;
   /** A reset is impossible (memory or a table grew, a segment was dropped, ...): throw this instance away. */
   broken = false;
+  /** The direct calls' core exports, by rpc name. */
+  private readonly direct = new Map<string, DirectBinding>();
 
   constructor(
     private readonly c: LoadedComponent,
@@ -128,6 +135,35 @@ export class ComponentInstance {
       throw new StatusError(Code.FAILED_PRECONDITION, `the component's initialisation failed: ${(err as Error)?.message ?? String(err)}`);
     }
     this.snapshot();
+    for (const [rpc, plan] of c.direct) {
+      const b = this.bind(plan);
+      if (b) this.direct.set(rpc, b);
+    }
+  }
+
+  /** The rpcs this instance calls without the glue. */
+  directRpcs(): string[] {
+    return [...this.direct.keys()];
+  }
+
+  /** The core exports a direct plan names, if the core instances have them as it expects. */
+  private bind(plan: DirectPlan): DirectBinding | undefined {
+    const fn = this.slots[plan.func.instance]?.instance.exports[plan.func.name];
+    const memory = this.slots[plan.memory.instance]?.instance.exports[plan.memory.name];
+    const rslot = this.slots[plan.realloc.instance];
+    // The wrapped realloc (it records what it hands out for the reset), of the slot whose memory this is.
+    const realloc = rslot?.exports[plan.realloc.name];
+    const post = plan.postReturn && this.slots[plan.postReturn.instance]?.instance.exports[plan.postReturn.name];
+    if (typeof fn !== 'function' || !(memory instanceof WebAssembly.Memory) || typeof realloc !== 'function' || rslot?.mem?.memory !== memory) return undefined;
+    if (realloc === rslot.instance.exports[plan.realloc.name]) return undefined;
+    if (plan.postReturn && typeof post !== 'function') return undefined;
+    return {
+      plan,
+      fn: fn as DirectBinding['fn'],
+      memory,
+      realloc: realloc as DirectBinding['realloc'],
+      postReturn: post as DirectBinding['postReturn'],
+    };
   }
 
   /** Memory the instance holds: its memories and tables (as counted against the limit). */
@@ -291,6 +327,11 @@ export class ComponentInstance {
         this.glueDirty = false;
         this.runGlue(false);
       }
+      const d = this.direct.get(method);
+      if (d) {
+        const r = callDirect(d, request, metadata);
+        if (r !== FALLBACK) return r;
+      }
       const codec = this.c.codec;
       const m = codec.method(method);
       if (!m) return { status: Code.UNIMPLEMENTED, message: `the component does not implement ${method}` };
@@ -386,6 +427,8 @@ export class ComponentInstance {
 /** Bytes marked written at an import's result pointer: more than any WASI 0.2 function's results take. */
 const RETPTR_BYTES = 256;
 const VERIFY_RESTORE = process.env.WORKD_VERIFY_RESTORE === '1';
+/** `WORKD_COMPONENT_DIRECT=0`: every call through jco's glue (bench/executor's same-run baseline, the tests comparing both). */
+const DIRECT = process.env.WORKD_COMPONENT_DIRECT !== '0';
 const DISCARD = new CallState([]);
 
 function markHost(m: MemState, p: number, n: number): void {

@@ -15,6 +15,7 @@ import { parseWorld, readComponentWit } from '../wit/check.js';
 import { serviceCodec } from '../codec/index.js';
 import { importId, type ComponentSpec, type CoreModuleSpec } from './protocol.js';
 import type { TranspileCache } from './transpile-cache.js';
+import { canonLifts, type CanonLift } from './canon-lifts.js';
 
 export interface PreparedComponent {
   /** What the worker pool sends to workers (the main core module and the spec with the component). */
@@ -44,6 +45,7 @@ export interface TranspiledComponent {
   readonly glue: string;
   readonly imports: readonly string[];
   readonly cores: readonly TranspiledCore[];
+  readonly lifts: readonly CanonLift[];
 }
 
 /** `world`: the component's WIT (readComponentWit), read by the caller to check it first. */
@@ -84,7 +86,7 @@ export async function transpileComponent(wasm: Uint8Array, world: string): Promi
       retptrImports,
     });
   }
-  return { world, glue: new TextDecoder().decode(out.files[glueFile]), imports: out.imports, cores };
+  return { world, glue: new TextDecoder().decode(out.files[glueFile]), imports: out.imports, cores, lifts: canonLifts(wasm) };
 }
 
 /**
@@ -131,7 +133,7 @@ export async function prepareComponent(
   const t2 = performance.now();
   const first = main?.core ?? cores[0];
   if (!first) throw new WorkdError(Code.INVALID_ARGUMENT, 'the component has no core module');
-  const component: ComponentSpec = { glue: t.glue, cores, imports: t.imports, descriptorSet, service };
+  const component: ComponentSpec = { glue: t.glue, cores, imports: t.imports, descriptorSet, service, lifts: t.lifts };
   return {
     module: first.module,
     spec: {

@@ -2,6 +2,7 @@
 // transpile produced (rewritten and compiled once per image, as ABI v1 modules
 // are), the glue (an ES module), and the service's descriptor set for the codec.
 // Travels inside ModuleSpec.component (src/wasm/protocol.ts).
+import type { CanonLift } from './canon-lifts.js';
 
 export interface CoreModuleSpec {
   /** The file name the glue asks for (`getCoreModule('x.core.wasm')`). */
@@ -30,6 +31,8 @@ export interface ComponentSpec {
   readonly imports: readonly string[];
   readonly descriptorSet: Uint8Array;
   readonly service: string;
+  /** The component's top-level `canon lift`s (canon-lifts.ts): what direct.ts calls without the glue. */
+  readonly lifts: readonly CanonLift[];
 }
 
 /** Key of an import in retptrImports. */

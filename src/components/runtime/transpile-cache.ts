@@ -33,6 +33,7 @@ interface Header {
   readonly payload: string;
   readonly world: string;
   readonly imports: readonly string[];
+  readonly lifts: TranspiledComponent['lifts'];
   readonly glueBytes: number;
   readonly cores: readonly (Omit<TranspiledCore, 'bytes'> & { readonly size: number })[];
 }
@@ -50,7 +51,7 @@ function fingerprint(): string {
   const require = createRequire(import.meta.url);
   const jcoMain = require.resolve('@bytecodealliance/jco-transpile');
   const jcoPackage = JSON.parse(readFileSync(new URL('../package.json', pathToFileURL(jcoMain)), 'utf8')) as { version: string };
-  const code = ['./transpile-cache.js', './prepare.js', '../../wasm/rewrite.js', '../../wasm/wasm-binary.js'].map((f) => readFileSync(new URL(f, import.meta.url)));
+  const code = ['./transpile-cache.js', './prepare.js', './canon-lifts.js', '../../wasm/rewrite.js', '../../wasm/wasm-binary.js'].map((f) => readFileSync(new URL(f, import.meta.url)));
   fingerprintValue = sha256(new TextEncoder().encode(`jco-transpile ${jcoPackage.version}\n`), ...code);
   return fingerprintValue;
 }
@@ -107,7 +108,7 @@ export class TranspileCache {
       at += size;
       return { ...meta, bytes };
     });
-    return { world: h.world, imports: h.imports, glue: body.subarray(0, h.glueBytes).toString('utf8'), cores };
+    return { world: h.world, imports: h.imports, lifts: h.lifts, glue: body.subarray(0, h.glueBytes).toString('utf8'), cores };
   }
 
   /** Writes the entry of `key`. A failure is logged, not thrown: the node runs without the entry. */
@@ -123,6 +124,7 @@ export class TranspileCache {
         payload: sha256(...blobs),
         world: t.world,
         imports: t.imports,
+        lifts: t.lifts,
         glueBytes: glue.length,
         cores: t.cores.map(({ bytes, ...meta }) => ({ ...meta, size: bytes.length })),
       };
