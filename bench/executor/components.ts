@@ -5,7 +5,7 @@
 // cold start (prepare = jco transpile + compile, then start to first call).
 // Targets (issue 17): component from a core module ≤ 2× the module per call;
 // the componentize-js component's isolation adds ≤ 0.5 ms per call.
-// Run: npm run build && node dist/bench/executor/components.js [--quick]
+// Run: npm run build && node dist/bench/executor/components.js [--quick] [--no-js]
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ import type { ComponentSource, ContainerRuntime, GuestCall } from '../../src/was
 import { ECHO_WAT } from './echo-wat.js';
 
 const quick = process.argv.includes('--quick');
+// --no-js: without the componentize-js component (its build and calls take minutes on a loaded machine).
+const noJs = process.argv.includes('--no-js');
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..', '..');
 const src = (f: string) => join(root, 'bench', 'executor', f);
@@ -54,7 +56,7 @@ const { componentize } = await import('@bytecodealliance/componentize-js');
 const t1 = performance.now();
 // The source and the WIT as strings (the deprecated form: 0.23's path options need a preopened filesystem).
 const componentizeStrings = componentize as unknown as (source: string, wit: string, opts: object) => Promise<{ component: Uint8Array }>;
-const js = (await componentizeStrings(readFileSync(src('echo-component.js'), 'utf8'), wit, { worldName: 'echo', disableFeatures: ['http', 'fetch-event'] })).component;
+const js = noJs ? new Uint8Array(0) : (await componentizeStrings(readFileSync(src('echo-component.js'), 'utf8'), wit, { worldName: 'echo', disableFeatures: ['http', 'fetch-event'] })).component;
 console.log(`built: core-module component ${fromCore.length} B in ${fmt(t1 - t0, 0)} ms; componentize-js component ${js.length} B in ${fmt(performance.now() - t1, 0)} ms\n`);
 
 const ex = createExecutor({ workers: Number(process.env.WORKERS ?? 0), memoryLimitBytes: 64 << 20, cpuMsPerCall: 10_000, maxInFlight: 1 << 20 }, createLogger('silent'));
@@ -87,7 +89,7 @@ const rows: Row[] = [];
 const kinds: [string, Uint8Array, ComponentSource | undefined, number][] = [
   ['ABI v1 module (WAT)', wat(ECHO_WAT), undefined, quick ? 20_000 : 100_000],
   ['component from a core module (WAT)', fromCore, source, quick ? 20_000 : 100_000],
-  ['componentize-js component', js, source, quick ? 2_000 : 10_000],
+  ...(noJs ? [] : [['componentize-js component', js, source, quick ? 2_000 : 10_000] as [string, Uint8Array, ComponentSource | undefined, number]]),
 ];
 for (const [name, wasm, comp, total] of kinds) {
   const p0 = performance.now();
@@ -141,6 +143,7 @@ await ex.close();
   cpuPerCall(g, n / 10, true);
   const [dUs, gUs] = [cpuPerCall(d, n, true), cpuPerCall(g, n, true)];
   console.log(`component from a core module, one instance in this thread: ${fmt(dUs)} µs CPU a call direct, ${fmt(gUs)} µs through jco's glue (${fmt(gUs / dUs)}x)`);
+  if (noJs) process.exit(0);
   // Isolation on the glue's path (the direct one lowers the same bytes; its calls are timed with the reset).
   const js1 = await instance(js, false);
   const jsd = await instance(js, true);

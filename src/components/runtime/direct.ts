@@ -59,6 +59,8 @@ interface Layout {
   readonly align: number;
   /** Flattened core values. */
   readonly flat: number;
+  /** Some field is written with a fixed width (floats, fixed32/64): the writer needs a DataView. */
+  readonly fixed: boolean;
 }
 
 /** What a direct call needs, per rpc, from the world and the component's lifts. */
@@ -84,6 +86,24 @@ export interface DirectBinding {
   /** The realloc as the instance wraps it (its writes are recorded for the reset). */
   readonly realloc: (old: number, oldSize: number, align: number, size: number) => number;
   readonly postReturn?: (ret: number) => void;
+}
+
+/** Views of a memory, made again only when its buffer changed (it grew). */
+interface Views {
+  buf: ArrayBuffer | undefined;
+  u8: Uint8Array;
+  dv: DataView;
+}
+const viewsOf = new WeakMap<WebAssembly.Memory, Views>();
+function views(m: WebAssembly.Memory): Views {
+  let v = viewsOf.get(m);
+  if (!v) viewsOf.set(m, (v = { buf: undefined, u8: EMPTY, dv: new DataView(EMPTY.buffer) }));
+  if (v.buf !== m.buffer) {
+    v.buf = m.buffer;
+    v.u8 = new Uint8Array(m.buffer);
+    v.dv = new DataView(m.buffer);
+  }
+  return v;
 }
 
 /** The request is not one this path reads exactly as the codec: use the codec and jco's glue. */
@@ -157,7 +177,8 @@ function layout(def: RecordDef): Layout | undefined {
     flat += s.flat;
   }
   const byNumber = [...fields].sort((a, b) => a.no - b.no);
-  return { fields, byNumber, index: new Map(fields.map((f, i) => [f.no, i])), size: align(at, maxAlign), align: maxAlign, flat };
+  const fixed = fields.some((f) => f.wire === WireType.Bit32 || f.wire === WireType.Bit64);
+  return { fields, byNumber, index: new Map(fields.map((f, i) => [f.no, i])), size: align(at, maxAlign), align: maxAlign, flat, fixed };
 }
 
 /** grpc-status { code: grpc-code, message: string }: size 12, align 4. */
@@ -270,9 +291,7 @@ export function callDirect(b: DirectBinding, request: Uint8Array, metadata: read
   // An empty string is (1, 0) with no allocation, as jco's glue lowers it.
   const ptrs = fields.map((f, i) => (f.kind === 'bytes' || (f.kind === 'string' && (values[i] as Uint8Array).length > 0) ? realloc(0, 0, 1, (values[i] as Uint8Array).length) : f.kind === 'string' ? 1 : 0));
   const area = p.inMemory ? realloc(0, 0, p.inMemory.align, p.inMemory.size) : 0;
-  const buf = b.memory.buffer;
-  const u8 = new Uint8Array(buf);
-  const dv = new DataView(buf);
+  const { u8, dv } = views(b.memory);
   meta.forEach(([k, v], i) => {
     const [kp, vp] = metaPtrs[i]!;
     u8.set(k, kp);
@@ -326,9 +345,7 @@ function store(dv: DataView, u8: Uint8Array, f: Field, at: number, v: Value, ptr
 
 function lift(b: DirectBinding, ret: number): DirectResult {
   const p = b.plan;
-  const buf = b.memory.buffer;
-  const dv = new DataView(buf);
-  const u8 = new Uint8Array(buf);
+  const { u8, dv } = views(b.memory);
   const span = (at: number, path: string): Uint8Array => {
     const ptr = dv.getUint32(at, true);
     const len = dv.getUint32(at + 4, true);
@@ -392,7 +409,7 @@ function lift(b: DirectBinding, ret: number): DirectResult {
     if (v !== undefined) size += varintSize((f.no << 3) | f.wire) + valueSize(f, v);
   }
   const out = new Uint8Array(size);
-  const ov = new DataView(out.buffer);
+  const ov = p.response.fixed ? new DataView(out.buffer) : undefined;
   let pos = 0;
   for (let i = 0; i < fs.length; i++) {
     const v = vals[i];
@@ -457,14 +474,14 @@ function writeVarint64(out: Uint8Array, pos: number, v: bigint): number {
   return pos;
 }
 
-function writeValue(out: Uint8Array, dv: DataView, pos: number, f: Field, v: Value): number {
+function writeValue(out: Uint8Array, dv: DataView | undefined, pos: number, f: Field, v: Value): number {
   switch (f.scalar) {
-    case ScalarType.DOUBLE: dv.setFloat64(pos, v as number, true); return pos + 8;
-    case ScalarType.FLOAT: dv.setFloat32(pos, v as number, true); return pos + 4;
-    case ScalarType.FIXED64: dv.setBigUint64(pos, v as bigint, true); return pos + 8;
-    case ScalarType.SFIXED64: dv.setBigInt64(pos, v as bigint, true); return pos + 8;
-    case ScalarType.FIXED32: dv.setUint32(pos, v as number, true); return pos + 4;
-    case ScalarType.SFIXED32: dv.setInt32(pos, v as number, true); return pos + 4;
+    case ScalarType.DOUBLE: dv!.setFloat64(pos, v as number, true); return pos + 8;
+    case ScalarType.FLOAT: dv!.setFloat32(pos, v as number, true); return pos + 4;
+    case ScalarType.FIXED64: dv!.setBigUint64(pos, v as bigint, true); return pos + 8;
+    case ScalarType.SFIXED64: dv!.setBigInt64(pos, v as bigint, true); return pos + 8;
+    case ScalarType.FIXED32: dv!.setUint32(pos, v as number, true); return pos + 4;
+    case ScalarType.SFIXED32: dv!.setInt32(pos, v as number, true); return pos + 4;
     case ScalarType.BOOL: out[pos] = 1; return pos + 1;
     case ScalarType.STRING: case ScalarType.BYTES: {
       const b = v as Uint8Array;

@@ -170,17 +170,21 @@ export class ComponentInstance {
   memoryInUse(): number {
     let n = 0;
     for (const m of this.mems) n += m.memory.buffer.byteLength;
+    for (const t of (this.allTables ??= this.uniqueTables())) n += t.length * TABLE_ENTRY_BYTES;
+    return n;
+  }
+
+  /** Every table of the core instances, once each (they are fixed objects; their lengths are read per call). */
+  private allTables?: WebAssembly.Table[];
+  private uniqueTables(): WebAssembly.Table[] {
     const seen = new Set<WebAssembly.Table>();
     for (const s of this.slots) {
       for (const i of s.spec.tables) {
         const t = s.instance.exports[tableExportName(i)] as WebAssembly.Table | undefined;
-        if (t && !seen.has(t)) {
-          seen.add(t);
-          n += t.length * TABLE_ENTRY_BYTES;
-        }
+        if (t) seen.add(t);
       }
     }
-    return n;
+    return [...seen];
   }
 
   growFailed(): boolean {
