@@ -161,8 +161,8 @@ export class PodNetworking {
   }
 
   /** DEL of every plugin (one failing does not stop the rest) and removal of the namespace, each reported. */
-  private async undo(client: CniClient, a: Attachment, key: string, cached?: CniResult): Promise<[Outcome, Outcome]> {
-    const del = await client.del(this.present(a), cached, { everyPlugin: true }).then(
+  private async undo(client: CniClient, a: Attachment, key: string): Promise<[Outcome, Outcome]> {
+    const del = await client.del(this.present(a), undefined, { everyPlugin: true }).then(
       () => ({ ok: true, text: 'DEL run' }),
       (e: unknown) => {
         this.o.log.error({ pod: key, err: e }, 'CNI DEL of an unfinished pod network failed; the plugins may hold what they allocated');
