@@ -119,7 +119,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Every verb's changes are durable before it answers (src/state/pod-records.ts).
     // Pod networks (CNI): off unless [cni] enabled; its config watcher decides NetworkReady.
     const network = new PodNetworking({ config: config.cni, limits: config.limits, log: levels.for('pods'), stateDir: config.state.dir });
-    started.push({ name: 'pod network', close: async () => network.close() });
+    const net = network.condition();
+    started.push({
+      name: 'pod network',
+      // The banner says at once why a root node without CNI configuration refuses pods.
+      info: { cni: network.enabled ? { confDir: config.cni.confDir, ready: net.ready, ...(net.ready ? {} : { why: net.message }) } : false },
+      close: async () => network.close(),
+    });
     const committer = new PodCommitter(state);
     const lifecycle = new Lifecycle(pool, committer.commit);
     const deps: RuntimeDeps = {

@@ -50,9 +50,17 @@ export function banner(config: Config, ready: ReadyInfo, configFile: string | un
     `  state dir    ${ready.stateDir}`,
     `  data plane   ${dp}${config.dataplane.plaintext ? ' plaintext' : ''}`,
     ...(typeof ready.tlsCert === 'string' ? [`  TLS          ${ready.tlsCert}${config.dataplane.tlsCert === undefined ? ' (generated: clients trust it as the CA of localhost and every served domain, workd call --cacert)' : ''}${config.dataplane.tlsCertDir !== undefined ? `, by SNI from ${config.dataplane.tlsCertDir}` : ''}`] : []),
+    `  pod network  ${podNetwork(ready.cni)}`,
     `  config       ${configFile ?? '(embedded defaults)'}${isRoot ? '' : ', running without root'}`,
     `  logs         JSON lines on stderr, level ${config.log.level}`,
   ].join('\n');
+}
+
+function podNetwork(cni: unknown): string {
+  if (typeof cni !== 'object' || cni === null) return "the node's address (CNI off; [cni] enabled = true to give pods their own)";
+  const c = cni as { confDir: string; ready: boolean; why?: string };
+  if (c.ready) return `CNI, configuration from ${c.confDir}`;
+  return `CNI, NOT READY: pods are refused until ${c.confDir} holds a usable network list (${c.why ?? 'none found'}); [cni] enabled = false gives pods the node's address`;
 }
 
 export async function serve(flags: ServeFlags): Promise<void> {

@@ -190,6 +190,8 @@ describe('CNI by default as root', { skip }, () => {
     let net: TestNetwork | undefined;
     try {
       const ready = async () => ((await cri.runtime.Status!({})).status.conditions as Msg[]).find((c) => c.type === 'NetworkReady');
+      // The banner says so before any call: a root user without CNI configuration learns why pods will be refused.
+      assert.ok(daemon.stdout().includes(`pod network  CNI, NOT READY: pods are refused until ${confDir} holds a usable network list`), daemon.stdout());
       const c = await ready();
       assert.equal(c.status, false);
       assert.equal(c.reason, 'NetworkPluginNotReady');
