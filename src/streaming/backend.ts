@@ -91,7 +91,7 @@ export function createStreamingBackend(o: BackendOptions): WorkdStreamingBackend
         const onAbort = () => void transport.close();
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          const r = await callJson(transport, full, json);
+          const r = await callJson(transport, full, json, { signal });
           return { code: r.status, codeName: codeName(r.status), message: r.message, json: r.answers.map((a) => JSON.stringify(a)).join('\n') };
         } catch (err) {
           if (err instanceof WorkdError) return { code: err.code, codeName: codeName(err.code), message: err.message };

@@ -207,7 +207,7 @@ export class WorkerPool {
     if (guard === undefined) {
       const g: Guard = { call: null };
       signal.addEventListener('abort', () => {
-        if (g.call !== null) this.settle(g.call, failure(Code.CANCELLED, 'the call was cancelled'), false);
+        if (g.call !== null) this.cancel(g.call);
       });
       this.guards.set(signal, g);
       guard = g;
@@ -258,13 +258,33 @@ export class WorkerPool {
           p.guard = guard;
         } else {
           // The signal already guards a running call (one signal for several calls): this one gets its own listener.
-          const onAbort = () => this.settle(p, failure(Code.CANCELLED, 'the call was cancelled'), false);
+          const onAbort = () => this.cancel(p);
           signal.addEventListener('abort', onAbort, { once: true });
           p.unlisten = () => signal.removeEventListener('abort', onAbort);
         }
       }
       this.dispatch(p);
     });
+  }
+
+  /**
+   * The caller gave up on a call: it answers CANCELLED now. If it is running
+   * and has run long, its worker is stopped too rather than left to run it to
+   * its CPU limit for nobody (at low priority on a busy node, that can take
+   * long in wall time, holding a worker and the container's in-flight count).
+   */
+  private cancel(p: Pending): void {
+    const r = failure(Code.CANCELLED, 'the call was cancelled');
+    this.settle(p, r, false);
+    const now = nowMs();
+    for (const s of this.slots) {
+      if (s.wd[WD_DEADLINE] === 0 || s.wd[WD_SEQ] !== p.seq || s.inflight.get(p.seq) !== p) continue;
+      if (now - s.wd[WD_START]! > STEAL_AFTER_MS) {
+        this.stopRunning(s, p);
+        this.replace(s, p.seq, r);
+      }
+      return;
+    }
   }
 
   /** Puts a call in its container's lane (at the front: it was sent before and came back unrun). */

@@ -59,6 +59,21 @@ test('a worker holding a long-running call runs at nice 19, and at its nice valu
   await waitFor('the terminated worker thread gone', () => niced() === 0);
 });
 
+test('a running call the caller cancels stops its worker at once, rather than running to its CPU limit for nobody', async (t) => {
+  const ex = testExecutor({ workers: 2, cpuMsPerCall: 60_000 });
+  t.after(() => ex.close());
+  const c = await startGuest(ex, await guest('tenant'), { containerId: 'cancelled' });
+  const abort = new AbortController();
+  const loop = c.call({ ...call('Loop'), signal: abort.signal });
+  await waitFor('the loop running', () => ex.usage().busyWorkers === 1);
+  await new Promise((r) => setTimeout(r, 50));
+  abort.abort();
+  assert.equal((await loop).status, Code.CANCELLED);
+  await waitFor('the container has no call in flight', () => c.inFlight === 0);
+  assert.equal(ex.usage().workersReplaced, 1);
+  assert.equal(text(await c.call(call('Echo', utf8('next')))), 'next');
+});
+
 test("the CPU limit counts the call's thread CPU time: a worker that gets a tenth of a core runs its call until it has used the limit", { skip: notRoot }, async (t) => {
   // This thread's affinity and nice value are inherited by the worker threads it starts next.
   execFileSync('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });

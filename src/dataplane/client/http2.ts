@@ -52,6 +52,8 @@ export async function connectHttp2(target: TransportTarget): Promise<GrpcTranspo
           // A little slack so the server's DEADLINE_EXCEEDED, with its message, usually arrives first.
           timer = setTimeout(() => req.close(http2.constants.NGHTTP2_CANCEL), opts.timeoutMs + 1000);
         }
+        const onAbort = () => req.close(http2.constants.NGHTTP2_CANCEL);
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
         req.on('response', (h) => {
           resHeaders = h;
           reader.head(Number(h[':status'] ?? 0), h);
@@ -64,6 +66,7 @@ export async function connectHttp2(target: TransportTarget): Promise<GrpcTranspo
         });
         req.on('close', () => {
           clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
           const timedOut = req.rstCode === http2.constants.NGHTTP2_CANCEL && opts.timeoutMs !== undefined;
           const r = reader.finish(
             trailers,

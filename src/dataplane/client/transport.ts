@@ -7,6 +7,8 @@ export interface ClientCallOptions {
   readonly metadata?: readonly MetadataEntry[];
   /** Sent as grpc-timeout; the client also gives up after it. */
   readonly timeoutMs?: number;
+  /** Aborting it resets the call's stream (RST_STREAM CANCEL), so the server stops the call too. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ClientCallResult {
