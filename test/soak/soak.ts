@@ -62,6 +62,8 @@ export interface SoakOptions {
   progress?: (line: string) => void;
   /** Flags for the daemon's node (e.g. --heapsnapshot-signal=SIGUSR2 to look for what grows). */
   nodeArgs?: readonly string[];
+  /** A command the daemon runs under (e.g. ['heaptrack'] to find native allocations; see test/helpers/daemon.ts). */
+  launcher?: readonly string[];
   /** A full collection, then RSS and heap read, this often (default 15 s; 0: none, no DevTools session). */
   settleEveryMs?: number;
   /** Called after each RSS sample with the daemon (its pid, its stdout for --trace-gc lines). */
@@ -305,7 +307,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const maxMs = o.maxMs ?? Math.max(o.minMs * 3, o.minMs + 600_000);
   const settleEveryMs = o.settleEveryMs ?? 15_000;
   const nodeArgs = [...(o.nodeArgs ?? []), ...(settleEveryMs > 0 ? [INSPECT_ARG] : [])];
-  const d = await startDaemon({ logLevel: 'warn', readyTimeoutMs: 60_000, nodeArgs });
+  const d = await startDaemon({ logLevel: 'warn', readyTimeoutMs: 60_000, nodeArgs, launcher: o.launcher });
   const cri = criClient(d.criSocket);
   const kubelet = new Kubelet(cri);
   const closers: (() => unknown)[] = [];
