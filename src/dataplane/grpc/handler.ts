@@ -12,7 +12,7 @@ import type { UniversalHandler, UniversalHeaders, UniversalRequest, UniversalReq
 import type { BuiltinMethods, BuiltinStream } from './builtin.js';
 import { ByteBudget } from './budget.js';
 import { accepts, compress, decompress, parseEncoding, type Encoding } from './compression.js';
-import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_CONTENT_TYPE, TEXT_PLAIN, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE } from './constants.js';
+import { ACCEPT_ENCODING, CONTENT_TYPE, HDR_CONTENT_TYPE, TEXT_PLAIN, HDR_ACCEPT_ENCODING, HDR_ENCODING, HDR_TIMEOUT, HDR_VERSION, HTTP_METHOD_NOT_ALLOWED, HTTP_OK, HTTP_UNSUPPORTED_MEDIA_TYPE, PREFIX_BYTES } from './constants.js';
 import { encodeMessage, MessageDecoder, type MessageSink } from './framing.js';
 import { requestMetadata } from './metadata.js';
 import { ResponseFields, ServerCall, type CallEnv } from './server-call.js';
@@ -160,7 +160,8 @@ export function createGrpcHandler(opts: GrpcHandlerOptions): GrpcHandler {
 
 /** Shared request-side plumbing: framing, decompression, body events. */
 abstract class RequestCall extends ServerCall implements UniversalRequestBody, MessageSink {
-  protected readonly decoder: MessageDecoder;
+  /** Created by the first chunk that is not exactly one whole message (a unary request almost always is: none then). */
+  private decoder: MessageDecoder | null = null;
 
   constructor(
     res: UniversalResponse,
@@ -168,20 +169,35 @@ abstract class RequestCall extends ServerCall implements UniversalRequestBody, M
     protected readonly encoding: Encoding,
   ) {
     super(res, env);
-    this.decoder = new MessageDecoder(this, env.maxMessageBytes, env.budget);
   }
 
   protected override onSettled(): void {
-    this.decoder.dispose();
+    this.decoder?.dispose();
   }
 
   data(chunk: Uint8Array): void {
-    if (!this.done) this.decoder.push(chunk);
+    if (this.done) return;
+    let d = this.decoder;
+    if (d === null) {
+      // Fast path: the chunk is one whole message (flag 0 or 1, size within the limit); what the decoder would
+      // hand over, without creating it. Anything else (split, several, malformed) goes through the decoder.
+      const len = chunk.length;
+      if (len >= PREFIX_BYTES) {
+        const flag = chunk[0]!;
+        const size = ((chunk[1]! << 24) >>> 0) + (chunk[2]! << 16) + (chunk[3]! << 8) + chunk[4]!;
+        if (flag <= 1 && len - PREFIX_BYTES === size && size <= this.env.maxMessageBytes) {
+          this.onMessage(flag === 1, chunk.subarray(PREFIX_BYTES));
+          return;
+        }
+      }
+      d = this.decoder = new MessageDecoder(this, this.env.maxMessageBytes, this.env.budget);
+    }
+    d.push(chunk);
   }
 
   end(): void {
     if (this.done) return;
-    if (!this.decoder.end()) return;
+    if (this.decoder !== null && !this.decoder.end()) return;
     this.halfClosed();
   }
 

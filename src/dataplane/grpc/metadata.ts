@@ -28,15 +28,18 @@ function pushValue(out: MetadataEntry[], key: string, value: string, binary: boo
   for (const part of value.split(',')) out.push([key, Buffer.from(part.trim(), 'base64')]);
 }
 
+/** Most requests carry no custom metadata: they all share this one (frozen) list. */
+const NO_METADATA: readonly MetadataEntry[] = Object.freeze([]);
+
 /** The request's custom metadata, in order, from its flat [name, value, …] fields; `-bin` values decoded. */
-export function requestMetadata(fields: readonly string[]): MetadataEntry[] {
-  const out: MetadataEntry[] = [];
+export function requestMetadata(fields: readonly string[]): readonly MetadataEntry[] {
+  let out: MetadataEntry[] | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const key = fields[i]!;
     if (!isCustomKey(key)) continue;
-    pushValue(out, key, fields[i + 1]!, key.endsWith('-bin'));
+    pushValue((out ??= []), key, fields[i + 1]!, key.endsWith('-bin'));
   }
-  return out;
+  return out ?? NO_METADATA;
 }
 
 /** Why a guest metadata entry cannot be sent, or undefined when it can. */
