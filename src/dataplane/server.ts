@@ -122,6 +122,18 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   };
 
   async function listen(address: string): Promise<Served> {
+    const { port } = parseListen(address);
+    // Port 0 picks a free TCP port, but the same UDP port may be another process's: pick again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await listenOnce(address);
+      } catch (err) {
+        if (port !== 0 || attempt >= 8 || !udpPortTaken(err)) throw err;
+      }
+    }
+  }
+
+  async function listenOnce(address: string): Promise<Served> {
     const { host, port } = parseListen(address);
     // `cleartext = "all"`: probes may reach the node's own listeners too (HTTP/1.1 then answers for the node).
     const cleartext = opts.config.cleartext === 'all' ? { http1: httpProbeAnswer(() => builtins.health.status('', '') === 'SERVING') } : undefined;
@@ -229,4 +241,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       return closed;
     },
   };
+}
+
+function udpPortTaken(err: unknown): boolean {
+  return err instanceof WorkdError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
 }

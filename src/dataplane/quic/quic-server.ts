@@ -13,7 +13,7 @@
 // it received; our own stateless answers (Retry, Version Negotiation,
 // refusals) are each smaller than the >= 1200-byte Initial they answer.
 import { randomFillSync, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { invalidArgument, unavailable } from '../../errors.js';
+import { Code, invalidArgument, WorkdError } from '../../errors.js';
 import type { QuicConnection, QuicServer, QuicServerOptions, QuicServerStats, QuicTls } from './transport.js';
 import { serverNameOfInitial } from './initial-sni.js';
 import { Endpoint } from './endpoint.js';
@@ -335,7 +335,7 @@ export async function listenQuic(opts: QuicServerOptions): Promise<QuicServer> {
     await server.listen();
   } catch (err) {
     await server.closeSocket();
-    throw unavailable(`QUIC server: cannot listen on UDP ${opts.host} port ${opts.port}: ${errorMessage(err)}`);
+    throw new WorkdError(Code.UNAVAILABLE, `QUIC server: cannot listen on UDP ${opts.host} port ${opts.port}: ${errorMessage(err)}`, { cause: err });
   }
   return server;
 }
